@@ -1,0 +1,166 @@
+"""The sandbox org as an ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from quotasync.sandbox import control, oauth, rest
+from quotasync.sandbox.errors import ApiError, not_found
+from quotasync.sandbox.org import API_VERSIONS, RELEASES, Org
+
+log = logging.getLogger("quotasync.sandbox")
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(),
+        status_code=status,
+        media_type="application/json;charset=UTF-8",
+        headers=headers,
+    )
+
+
+async def versions(request: Request) -> Response:
+    # No session needed and never counted.
+    return _json_response(
+        200,
+        [{"label": RELEASES[v], "url": f"/services/data/v{v}", "version": v} for v in API_VERSIONS],
+    )
+
+
+async def rest_api(request: Request) -> Response:
+    org: Org = request.app.state.org
+    version = request.path_params["version"]
+    if version not in API_VERSIONS:
+        return _json_response(404, not_found().body())
+    if org.faults.error_hit():
+        return _json_response(
+            503,
+            [
+                {
+                    "errorCode": "SERVER_UNAVAILABLE",
+                    "message": "Server is temporarily unavailable. Please retry.",
+                }
+            ],
+        )
+    if org.faults.latency_ms:
+        await asyncio.sleep(org.faults.latency_ms / 1000)
+    headers: dict[str, str] = {}
+    try:
+        caller = org.caller(request.headers.get("authorization"))
+        try:
+            org.admit(caller)
+        finally:
+            headers["Sforce-Limit-Info"] = org.limit_info()
+        call = rest.Call(
+            org=org,
+            caller=caller,
+            method=request.method,
+            path=request.path_params["path"].strip("/"),
+            params=dict(request.query_params),
+            body=await request.body(),
+            version=version,
+            headers={k.lower(): v for k, v in request.headers.items()},
+        )
+        reply = rest.dispatch(call)
+        headers["Sforce-Limit-Info"] = org.limit_info()
+    except ApiError as error:
+        reply = rest.Reply(error.status, error.body())
+    except Exception:
+        log.exception("unexpected error serving %s %s", request.method, request.url.path)
+        error_id = secrets.randbelow(10**9)
+        reply = rest.Reply(
+            500,
+            [
+                {
+                    "errorCode": "UNKNOWN_EXCEPTION",
+                    "message": f"An unexpected error occurred. Please include this ErrorId if you contact support: {error_id}-{error_id % 9973} ({error_id % 99991})",
+                }
+            ],
+        )
+    finally:
+        org.commit()
+    if org.faults.drop_hit():
+        request.scope["sandbox.drop"] = True
+    headers.update(reply.headers)
+    if reply.status == 204:
+        return Response(status_code=204, headers=headers)
+    if reply.text is not None:
+        return Response(
+            reply.text, status_code=reply.status, media_type=reply.media_type, headers=headers
+        )
+    return _json_response(reply.status, reply.body, headers)
+
+
+async def not_found_anywhere(request: Request) -> Response:
+    return _json_response(404, not_found().body())
+
+
+class DropConnections:
+    """Closes the connection instead of answering when a request drew the `drop_rate` fault.
+
+    The request has been carried out by then: the nasty case, where a client cannot know whether
+    its write landed.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        dropped = False
+
+        async def guarded(message: Message) -> None:
+            nonlocal dropped
+            if dropped:
+                return
+            if message["type"] == "http.response.start" and scope.get("sandbox.drop"):
+                transport = getattr(getattr(receive, "__self__", None), "transport", None)
+                if transport is not None:
+                    dropped = True
+                    transport.abort()
+                    await asyncio.sleep(0)
+                    return
+            await send(message)
+
+        await self.app(scope, receive, guarded)
+
+
+def build_app(org: Org, admin_token: str) -> Starlette:
+    routes = [
+        Route("/services/data", versions, methods=["GET"]),
+        Route("/services/data/", versions, methods=["GET"]),
+        Route(
+            "/services/data/v{version}/{path:path}",
+            rest_api,
+            methods=["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD"],
+        ),
+        Route("/services/data/v{version}", rest_api, methods=["GET"]),
+        Route("/services/oauth2/token", oauth.token, methods=["POST"]),
+        Route("/services/oauth2/authorize", oauth.authorize, methods=["GET", "POST"]),
+        Route("/services/oauth2/userinfo", oauth.userinfo, methods=["GET", "POST"]),
+        Route("/services/oauth2/revoke", oauth.revoke, methods=["POST"]),
+        Route("/id/{org}/{user}", oauth.identity, methods=["GET"]),
+        *control.ROUTES,
+        Route(
+            "/{path:path}", not_found_anywhere, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]
+        ),
+    ]
+    app = Starlette(routes=routes)
+    app.state.org = org
+    app.state.admin_token = admin_token
+    app.add_middleware(DropConnections)
+    return app

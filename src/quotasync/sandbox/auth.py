@@ -1,0 +1,222 @@
+"""Connected apps, user credentials, OAuth grants and sessions.
+
+Tokens are kept as SHA-256 hashes, in memory and in the state file, so a restart keeps sessions
+alive the way a real org's restart would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+
+
+class OAuthError(Exception):
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+@dataclass(frozen=True)
+class ConnectedApp:
+    name: str
+    client_id: str
+    client_secret: str
+    run_as: str | None = None  # username client_credentials runs as
+    jwt_public_key: str | None = None
+    callback_urls: tuple[str, ...] = ()
+
+    def to_settings(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "run_as": self.run_as,
+            "jwt_public_key": self.jwt_public_key,
+            "callback_urls": list(self.callback_urls),
+        }
+
+    @classmethod
+    def from_settings(cls, data: dict[str, Any]) -> ConnectedApp:
+        return cls(**{**data, "callback_urls": tuple(data.get("callback_urls", ()))})
+
+
+@dataclass
+class Session:
+    user_id: str
+    app: str
+    issued_at: float
+    last_used: float
+
+    def to_settings(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "app": self.app, "issued_at": self.issued_at}
+
+
+@dataclass
+class Grant:
+    """What a successful token request hands out."""
+
+    user_id: str
+    app: ConnectedApp
+    with_refresh: bool
+    refresh_token: str | None = None
+
+
+@dataclass
+class AuthState:
+    org_id: str
+    apps: dict[str, ConnectedApp]  # by client id
+    passwords: dict[str, str]  # username -> password
+    session_timeout: float  # seconds of inactivity; 0 = never
+    sessions: dict[str, Session] = field(default_factory=dict)  # hash -> session
+    refresh_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)  # hash -> (user, app)
+    codes: dict[str, tuple[str, str, str, float]] = field(default_factory=dict)
+    changed: dict[str, Any] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- apps
+
+    def app_by_client_id(self, client_id: str | None) -> ConnectedApp:
+        app = self.apps.get(client_id or "")
+        if app is None:
+            raise OAuthError("invalid_client_id", "client identifier invalid")
+        return app
+
+    def check_secret(self, app: ConnectedApp, secret: str | None) -> None:
+        if not secret or not hmac.compare_digest(secret, app.client_secret):
+            raise OAuthError("invalid_client", "invalid client credentials")
+
+    def check_password(self, username: str | None, password: str | None) -> str:
+        stored = self.passwords.get(username or "")
+        # A password may carry the user's security token appended; the sandbox has none to check.
+        if stored is None or not password or not password.startswith(stored):
+            raise OAuthError("invalid_grant", "authentication failure")
+        return username or ""
+
+    # ---------------------------------------------------------------- tokens
+
+    def issue(self, user_id: str, app: ConnectedApp, now: float) -> str:
+        token = f"{self.org_id[:15]}!AQ{secrets.token_urlsafe(72)}"
+        session = Session(user_id, app.name, now, now)
+        key = _hash(token)
+        self.sessions[key] = session
+        self.changed[f"session:{key}"] = session.to_settings()
+        return token
+
+    def issue_refresh(self, user_id: str, app: ConnectedApp) -> str:
+        token = "5Aep861" + secrets.token_urlsafe(64)
+        key = _hash(token)
+        self.refresh_tokens[key] = (user_id, app.client_id)
+        self.changed[f"refresh:{key}"] = [user_id, app.client_id]
+        return token
+
+    def redeem_refresh(self, token: str | None) -> tuple[str, ConnectedApp]:
+        found = self.refresh_tokens.get(_hash(token or ""))
+        if found is None:
+            raise OAuthError("invalid_grant", "expired access/refresh token")
+        user_id, client_id = found
+        return user_id, self.apps[client_id]
+
+    def session_for(self, token: str, now: float) -> Session | None:
+        session = self.sessions.get(_hash(token))
+        if session is None:
+            return None
+        if self.session_timeout and now - session.last_used > self.session_timeout:
+            self.sessions.pop(_hash(token), None)
+            return None
+        session.last_used = now
+        return session
+
+    def revoke(self, token: str) -> bool:
+        key = _hash(token)
+        if self.sessions.pop(key, None) is not None:
+            self.changed[f"session:{key}"] = None
+            return True
+        if self.refresh_tokens.pop(key, None) is not None:
+            self.changed[f"refresh:{key}"] = None
+            return True
+        return False
+
+    def expire_all_sessions(self) -> int:
+        count = len(self.sessions)
+        for key in self.sessions:
+            self.changed[f"session:{key}"] = None
+        self.sessions.clear()
+        return count
+
+    def new_code(self, user_id: str, app: ConnectedApp, redirect_uri: str, now: float) -> str:
+        code = "aPrx" + secrets.token_urlsafe(48)
+        self.codes[code] = (user_id, app.client_id, redirect_uri, now)
+        return code
+
+    def redeem_code(self, code: str | None, app: ConnectedApp, redirect_uri: str | None) -> str:
+        found = self.codes.pop(code or "", None)
+        # Codes are good for 15 minutes of wall time and one use.
+        if found is None or time.time() - found[3] > 15 * 60 or found[1] != app.client_id:
+            raise OAuthError("invalid_grant", "invalid authorization code")
+        if redirect_uri != found[2]:
+            raise OAuthError("redirect_uri_mismatch", "redirect_uri must match configuration")
+        return found[0]
+
+    def verify_assertion(
+        self, assertion: str | None, login_url: str, now_choices: tuple[float, ...]
+    ) -> tuple[ConnectedApp, str]:
+        """Check a jwt-bearer assertion: RS256, signed by the app's certificate key."""
+        if not assertion:
+            raise OAuthError("invalid_request", "assertion type not supported")
+        try:
+            claims = jwt.decode(assertion, options={"verify_signature": False})
+            app = self.app_by_client_id(claims.get("iss"))
+            if not app.jwt_public_key:
+                raise OAuthError("invalid_client", "invalid client credentials")
+            jwt.decode(
+                assertion,
+                app.jwt_public_key,
+                algorithms=["RS256"],
+                audience=[*AUDIENCES, login_url],
+                options={"verify_exp": False, "require": ["iss", "sub", "aud", "exp"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise OAuthError("invalid_grant", f"invalid assertion: {exc}") from None
+        # Clients stamp `exp` from their own clock; accept it if it lies ahead of the org's virtual
+        # time or of wall time, whichever the client used.
+        exp = float(claims["exp"])
+        if all(exp < now - 60 for now in now_choices):
+            raise OAuthError("invalid_grant", "expired authorization code")
+        return app, str(claims["sub"])
+
+    def drain_changes(self) -> dict[str, Any]:
+        out, self.changed = self.changed, {}
+        return out
+
+
+def signature(app: ConnectedApp, identity_url: str, issued_at: str) -> str:
+    digest = hmac.new(
+        app.client_secret.encode(), (identity_url + issued_at).encode(), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bearer_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() not in ("bearer", "oauth") or not token.strip():
+        return None
+    return token.strip()

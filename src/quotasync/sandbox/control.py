@@ -1,0 +1,252 @@
+"""The sandbox's own control API under /__sandbox/: never counted, bearer `admin_token` only.
+
+It does what an integration test needs from outside the org: read usage, spend quota as other apps,
+inject faults, move a virtual clock, seed and inspect records.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from quotasync.sandbox import editions, schema
+from quotasync.sandbox.errors import ApiError, RecordError
+from quotasync.sandbox.org import Org
+from quotasync.sandbox.records import to_json
+
+API_ALIASES = {
+    "data": editions.DAILY_API_REQUESTS,
+    "bulk": editions.DAILY_BULK_API_BATCHES,
+    "bulk_query": editions.DAILY_BULK_V2_QUERY_JOBS,
+    "apex": editions.DAILY_ASYNC_APEX_EXECUTIONS,
+}
+
+
+class BadInput(Exception):
+    pass
+
+
+def _org(request: Request) -> Org:
+    org: Org = request.app.state.org
+    return org
+
+
+def _authorized(request: Request) -> bool:
+    expected: str = request.app.state.admin_token
+    header = request.headers.get("authorization", "")
+    return header.lower().startswith("bearer ") and hmac.compare_digest(
+        header[7:].strip(), expected
+    )
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise BadInput(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object")
+    return body
+
+
+def _api(value: Any) -> str:
+    api = API_ALIASES.get(str(value), str(value))
+    if api not in editions.API_TYPES:
+        raise BadInput(
+            f"unknown api {value!r}; use one of {', '.join(editions.API_TYPES)} or {', '.join(API_ALIASES)}"
+        )
+    return api
+
+
+def _number(
+    body: dict[str, Any],
+    key: str,
+    *,
+    low: float = 0,
+    high: float | None = None,
+    default: Any = None,
+) -> float:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadInput(f"{key} must be a number")
+    if value < low or (high is not None and value > high):
+        raise BadInput(
+            f"{key} must be between {low} and {high}"
+            if high is not None
+            else f"{key} must be at least {low}"
+        )
+    return float(value)
+
+
+def _app_name(body: dict[str, Any]) -> str:
+    app = body.get("app")
+    if not isinstance(app, str) or not app.strip():
+        raise BadInput('app must name the connected app, e.g. "Marketing Cloud"')
+    return app.strip()
+
+
+def usage_body(org: Org) -> dict[str, Any]:
+    now = org.timestamp()
+    allocations = org.allocations()
+    return {
+        api: {
+            "max": allocations[api],
+            "used": org.usage.used(api, now),
+            "by_app": org.usage.by_app(api, now),
+        }
+        for api in editions.API_TYPES
+    }
+
+
+async def usage(request: Request) -> Response:
+    return JSONResponse(usage_body(_org(request)))
+
+
+async def consume(request: Request) -> Response:
+    org = _org(request)
+    body = await _json(request)
+    app, api = _app_name(body), _api(body.get("api", "data"))
+    calls = int(_number(body, "calls", low=1))
+    room = max(0, org.usage.remaining(api, org.timestamp()))
+    spent = min(calls, room)
+    if spent:
+        org.spend(app, api, spent)
+    return JSONResponse({"spent": spent, "refused": calls - spent, "usage": usage_body(org)[api]})
+
+
+async def load(request: Request) -> Response:
+    org = _org(request)
+    body = await _json(request)
+    app, api = _app_name(body), _api(body.get("api", "data"))
+    rate = _number(body, "calls_per_hour", low=0)
+    org.set_loads(app, api, rate)
+    return JSONResponse({"app": app, "api": api, "calls_per_hour": rate})
+
+
+async def faults(request: Request) -> Response:
+    org = _org(request)
+    body = await _json(request)
+    known = {"latency_ms", "error_rate", "lock_rate", "drop_rate", "expire_sessions"}
+    unknown = set(body) - known
+    if unknown:
+        raise BadInput(f"unknown fault {sorted(unknown)[0]!r}; use {', '.join(sorted(known))}")
+    if "latency_ms" in body:
+        org.faults.latency_ms = _number(body, "latency_ms", high=60_000)
+    for key in ("error_rate", "lock_rate", "drop_rate"):
+        if key in body:
+            setattr(org.faults, key, _number(body, key, high=1))
+    expired = 0
+    if body.get("expire_sessions"):
+        expired = org.auth.expire_all_sessions()
+    return JSONResponse({**org.faults.as_dict(), "expired_sessions": expired})
+
+
+async def clock(request: Request) -> Response:
+    org = _org(request)
+    if request.method == "POST":
+        body = await _json(request)
+        org.advance_clock(_number(body, "advance_seconds", low=0))
+    return JSONResponse({"now": schema.format_datetime(org.now()), "timestamp": org.timestamp()})
+
+
+async def records(request: Request) -> Response:
+    org = _org(request)
+    obj = schema.find(request.path_params["type"])
+    if obj is None:
+        return JSONResponse(
+            {"error": f"unknown sObject type {request.path_params['type']!r}"}, status_code=404
+        )
+    if request.method == "GET":
+        return JSONResponse(_inspect(org, obj, request))
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError as exc:
+        raise BadInput(f"the body is not JSON: {exc}") from None
+    items = body if isinstance(body, list) else [body]
+    if not items or not all(isinstance(i, dict) for i in items):
+        raise BadInput("post a record (a JSON object) or a list of records")
+    admin = org.settings["users"]["admin"]
+    results = []
+    for item in items:
+        try:
+            values = {k: v for k, v in item.items() if k != "attributes"}
+            record = org.records.insert(obj, values, str(values.get("OwnerId") or admin), org.now())
+            results.append({"id": record["Id"], "success": True, "errors": []})
+        except RecordError as error:
+            results.append({"success": False, "errors": [error.as_result()]})
+    status = 201 if all(r["success"] for r in results) else 400
+    return JSONResponse(results, status_code=status)
+
+
+def _inspect(org: Org, obj: schema.SObject, request: Request) -> list[dict[str, Any]]:
+    include_deleted = request.query_params.get("include_deleted", "false").lower() == "true"
+    where = request.query_params.get("where")
+    if where:
+        text = f"SELECT Id FROM {obj.name} WHERE {where}"
+        page = org.queries.query(
+            text, include_deleted=include_deleted, page_size=2000, version="62.0", now=org.now()
+        )
+        rows = [org.records.get(r["Id"]) for r in page["records"]]
+        while not page["done"]:
+            page = org.queries.more(page["nextRecordsUrl"].rsplit("/", 1)[1], "62.0")
+            rows += [org.records.get(r["Id"]) for r in page["records"]]
+        found = [r for r in rows if r is not None]
+    else:
+        found = list(org.records.all(obj.name) if include_deleted else org.records.live(obj.name))
+    return [to_json(obj, r) for r in found]
+
+
+async def org_info(request: Request) -> Response:
+    org = _org(request)
+    return JSONResponse(
+        {
+            "org_id": org.org_id,
+            "edition": org.settings["edition"],
+            "organization_type": org.edition.organization_type,
+            "api_access": org.edition.api_access,
+            "licenses": org.settings["licenses"],
+            "allocations": org.allocations(),
+            "rts_callback": org.settings.get("rts_callback"),
+            "now": schema.format_datetime(org.now()),
+        }
+    )
+
+
+def _guard(handler: Any) -> Any:
+    async def guarded(request: Request) -> Response:
+        if not _authorized(request):
+            return JSONResponse(
+                {
+                    "error": "the control API needs 'Authorization: Bearer <admin_token>' from sandbox.json"
+                },
+                status_code=401,
+            )
+        org = _org(request)
+        try:
+            return await handler(request)
+        except BadInput as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        except ApiError as error:
+            return JSONResponse(
+                {"error": error.message, "errorCode": error.code}, status_code=error.status
+            )
+        finally:
+            org.commit()
+
+    return guarded
+
+
+ROUTES = [
+    Route("/__sandbox/usage", _guard(usage), methods=["GET"]),
+    Route("/__sandbox/consume", _guard(consume), methods=["POST"]),
+    Route("/__sandbox/load", _guard(load), methods=["POST"]),
+    Route("/__sandbox/faults", _guard(faults), methods=["POST"]),
+    Route("/__sandbox/clock", _guard(clock), methods=["GET", "POST"]),
+    Route("/__sandbox/records/{type}", _guard(records), methods=["GET", "POST"]),
+    Route("/__sandbox/org", _guard(org_info), methods=["GET"]),
+]

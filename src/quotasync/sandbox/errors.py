@@ -1,0 +1,63 @@
+"""Errors the way a Salesforce org answers them on the wire."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """A REST error: an HTTP status and a JSON array of `{"message", "errorCode"}`."""
+
+    def __init__(
+        self, status: int, code: str, message: str, fields: list[str] | None = None
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+    def body(self) -> list[dict[str, Any]]:
+        item: dict[str, Any] = {"message": self.message, "errorCode": self.code}
+        if self.fields is not None:
+            item["fields"] = self.fields
+        return [item]
+
+
+class RecordError(Exception):
+    """A per-record DML failure; reported as `statusCode` inside results, or as a REST error."""
+
+    def __init__(self, code: str, message: str, fields: list[str] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.fields = fields or []
+
+    def as_result(self) -> dict[str, Any]:
+        return {"statusCode": self.code, "message": self.message, "fields": self.fields}
+
+    def as_api_error(self) -> ApiError:
+        status = 404 if self.code == "NOT_FOUND" else 400
+        return ApiError(status, self.code, self.message, self.fields)
+
+
+def not_found(message: str = "The requested resource does not exist") -> ApiError:
+    return ApiError(404, "NOT_FOUND", message)
+
+
+def invalid_session() -> ApiError:
+    return ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+
+
+def request_limit_exceeded(what: str = "TotalRequests") -> ApiError:
+    return ApiError(403, "REQUEST_LIMIT_EXCEEDED", f"{what} Limit exceeded.")
+
+
+def json_parser_error(detail: str) -> ApiError:
+    return ApiError(400, "JSON_PARSER_ERROR", detail)
+
+
+def method_not_allowed(method: str) -> ApiError:
+    return ApiError(
+        405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET,HEAD"
+    )

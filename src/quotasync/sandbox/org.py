@@ -1,0 +1,412 @@
+"""The org itself: its settings, users and apps, records, usage window and sessions, and the gate
+every counted API call passes (session, API access, user permission, quota)."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from quotasync.clock import Clock, VirtualClock
+from quotasync.sandbox import editions, errors, ids, schema, seed, tls
+from quotasync.sandbox.auth import AuthState, ConnectedApp, Session, bearer_token
+from quotasync.sandbox.editions import DAILY_API_REQUESTS
+from quotasync.sandbox.errors import ApiError
+from quotasync.sandbox.querying import QueryService
+from quotasync.sandbox.quotas import UsageWindow
+from quotasync.sandbox.records import Record, RecordStore
+from quotasync.sandbox.state import StateFile
+
+API_VERSIONS = tuple(f"{v}.0" for v in range(58, 68))
+DEFAULT_API_VERSION = "62.0"
+RELEASES = {
+    "58.0": "Summer '23",
+    "59.0": "Winter '24",
+    "60.0": "Spring '24",
+    "61.0": "Summer '24",
+    "62.0": "Winter '25",
+    "63.0": "Spring '25",
+    "64.0": "Summer '25",
+    "65.0": "Winter '26",
+    "66.0": "Spring '26",
+    "67.0": "Summer '26",
+}
+
+# Profiles: name -> (API Enabled, View Setup and Configuration)
+PROFILES = {
+    "System Administrator": (True, True),
+    "Integration User": (True, False),
+    "Standard User": (True, False),
+    "Read Only": (False, False),
+}
+APP_NAMES = ("quotasync", "Marketing Cloud", "Data Loader")
+
+
+@dataclass(frozen=True)
+class OrgConfig:
+    edition: str | None = None
+    licenses: int | None = None
+    daily_api_requests: int | None = None
+    seed: int = 0
+    rts_callback: str | None = None
+    session_timeout_minutes: float = 120.0
+
+
+@dataclass
+class Faults:
+    """Trouble on demand: each rate is the chance per request (per record for locks)."""
+
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    lock_rate: float = 0.0
+    drop_rate: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
+
+    def lock_hit(self) -> bool:
+        return self.lock_rate > 0 and self.rng.random() < self.lock_rate
+
+    def error_hit(self) -> bool:
+        return self.error_rate > 0 and self.rng.random() < self.error_rate
+
+    def drop_hit(self) -> bool:
+        return self.drop_rate > 0 and self.rng.random() < self.drop_rate
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "latency_ms": self.latency_ms,
+            "error_rate": self.error_rate,
+            "lock_rate": self.lock_rate,
+            "drop_rate": self.drop_rate,
+        }
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the user and the connected app the token was issued to."""
+
+    user: Record
+    app: str
+    session: Session
+
+    @property
+    def user_id(self) -> str:
+        return str(self.user["Id"])
+
+
+class Org:
+    def __init__(self, state_dir: Path, config: OrgConfig, clock: Clock) -> None:
+        self.state_dir = state_dir
+        self.clock = clock
+        self.state = StateFile(state_dir / "org.sqlite3")
+        self.records = RecordStore(ids.IdFactory())
+        self.base_url = ""  # set once the server knows its address
+        self.faults = Faults()
+        self.queries = QueryService(self.records)
+        self.bulk_jobs: dict[str, Any] = {}
+        stored = self.state.setting("org")
+        self.settings: dict[str, Any] = stored or {}
+        self._apply_config(config)
+        self._restore_clock()
+        self.usage = UsageWindow(self.allocations())
+        for api, app, second, calls in self.state.usage():
+            self.usage.restore(api, app, second, calls)
+        for load in self.settings.get("loads", []):
+            self.usage.set_load(load["app"], load["api"], load["calls_per_hour"], self.timestamp())
+        if stored:
+            for record_id, sobject, data in self.state.records():
+                self.records.restore(record_id, sobject, data)
+        else:
+            self._create(config.seed)
+        self.auth = self._load_auth(config.session_timeout_minutes * 60)
+        self.commit()
+
+    # ---------------------------------------------------------------- time
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def timestamp(self) -> float:
+        return self.clock.timestamp()
+
+    def advance_clock(self, seconds: float) -> None:
+        if not isinstance(self.clock, VirtualClock):
+            raise ApiError(
+                400,
+                "INVALID_OPERATION",
+                "the sandbox runs on the real clock; start it with --speed or --epoch to move time",
+            )
+        self.clock.advance(seconds)
+        self.settings["clock_offset"] = self.clock.offset_seconds
+
+    def _restore_clock(self) -> None:
+        if isinstance(self.clock, VirtualClock):
+            self.clock.offset_seconds = float(self.settings.get("clock_offset", 0.0))
+
+    # ---------------------------------------------------------------- settings
+
+    @property
+    def edition(self) -> editions.Edition:
+        return editions.EDITIONS[self.settings["edition"]]
+
+    @property
+    def org_id(self) -> str:
+        return str(self.settings["org_id"])
+
+    def allocations(self) -> dict[str, int]:
+        return self.edition.allocations(
+            self.settings["licenses"], self.settings.get("daily_api_requests")
+        )
+
+    def _apply_config(self, config: OrgConfig) -> None:
+        s = self.settings
+        s.setdefault("edition", "enterprise")
+        s.setdefault("licenses", 20)
+        if config.edition is not None:
+            if config.edition not in editions.EDITIONS:
+                raise ValueError(
+                    f"unknown edition {config.edition!r}; choose from {', '.join(editions.EDITIONS)}"
+                )
+            s["edition"] = config.edition
+        if config.licenses is not None:
+            s["licenses"] = config.licenses
+        if config.daily_api_requests is not None:
+            s["daily_api_requests"] = config.daily_api_requests
+        if config.rts_callback is not None:
+            s["rts_callback"] = config.rts_callback
+        org = s.get("org_record")
+        if org and org in self.records.by_type["Organization"]:
+            self.records.by_type["Organization"][org]["OrganizationType"] = (
+                self.edition.organization_type
+            )
+
+    def set_loads(self, app: str, api: str, calls_per_hour: float) -> None:
+        self.usage.set_load(app, api, calls_per_hour, self.timestamp())
+        loads = [
+            ld for ld in self.settings.get("loads", []) if (ld["app"], ld["api"]) != (app, api)
+        ]
+        if calls_per_hour > 0:
+            loads.append({"app": app, "api": api, "calls_per_hour": calls_per_hour})
+        self.settings["loads"] = loads
+
+    # ---------------------------------------------------------------- the gate
+
+    def caller(self, authorization: str | None) -> Caller:
+        """The session behind a bearer token, or 401 INVALID_SESSION_ID."""
+        token = bearer_token(authorization)
+        session = self.auth.session_for(token, self.timestamp()) if token else None
+        user = self.records.get(session.user_id) if session else None
+        if session is None or user is None or not user.get("IsActive", True):
+            raise errors.invalid_session()
+        return Caller(user, session.app, session)
+
+    def admit(self, caller: Caller, api: str = DAILY_API_REQUESTS, calls: int = 1) -> None:
+        """Refuse the call as the org would, or count it against the caller's app."""
+        if not self.edition.api_access:
+            raise ApiError(
+                403, "API_DISABLED_FOR_ORG", "The REST API is not enabled for this Organization."
+            )
+        if not self.permission(caller.user_id, "PermissionsApiEnabled"):
+            raise ApiError(403, "API_CURRENTLY_DISABLED", "API is disabled for this User")
+        self.spend(caller.app, api, calls)
+
+    def spend(self, app: str, api: str, calls: int) -> None:
+        now = self.timestamp()
+        if not self.usage.has_room(api, calls, now):
+            raise errors.request_limit_exceeded(_LIMIT_WORDS.get(api, api))
+        self.usage.spend(api, app, calls, now)
+
+    def limit_info(self) -> str:
+        used = self.usage.used(DAILY_API_REQUESTS, self.timestamp())
+        return f"api-usage={used}/{self.allocations()[DAILY_API_REQUESTS]}"
+
+    def permission(self, user_id: str, name: str) -> bool:
+        """A user has a permission when any permission set assigned to them grants it."""
+        for assignment in self.records.live("PermissionSetAssignment"):
+            if assignment["AssigneeId"] == user_id:
+                permission_set = self.records.get(assignment["PermissionSetId"])
+                if permission_set and permission_set.get(name):
+                    return True
+        return False
+
+    def user_by_username(self, username: str) -> Record | None:
+        for user in self.records.live("User"):
+            if str(user["Username"]).lower() == username.lower():
+                return user
+        return None
+
+    # ---------------------------------------------------------------- persistence
+
+    def commit(self) -> None:
+        settings = self.auth.drain_changes()
+        settings["org"] = self.settings
+        self.state.save(self.records.drain_dirty(), self.usage.drain_changes(), settings)
+
+    def close(self) -> None:
+        self.commit()
+        self.state.close()
+
+    # ---------------------------------------------------------------- first start
+
+    def _create(self, seed_count: int) -> None:
+        now = self.now()
+        org_id = self.records.ids.new("00D")
+        slug = "qs" + org_id[9:15].lower()
+        self.settings.update(org_id=org_id, domain=f"{slug}.example.com", created=now.isoformat())
+        store = self.records
+        # Users need a profile and an owner; the first admin creates everything, itself included.
+        profiles = {}
+        bootstrap = "005" + "0" * 15
+        for name, (api, view_setup) in PROFILES.items():
+            perms = {"PermissionsApiEnabled": api, "PermissionsViewSetup": view_setup}
+            profile = store.insert(
+                schema.OBJECTS["Profile"], {"Name": name, **perms}, bootstrap, now
+            )
+            owned = store.insert(
+                schema.OBJECTS["PermissionSet"],
+                {"Name": "X" + profile["Id"], "Label": name, **perms},
+                bootstrap,
+                now,
+            )
+            owned.update(IsOwnedByProfile=True, ProfileId=profile["Id"])
+            profiles[name] = (profile["Id"], owned["Id"])
+        store.insert(
+            schema.OBJECTS["PermissionSet"],
+            {
+                "Name": "View_Setup",
+                "Label": "View Setup and Configuration",
+                "PermissionsViewSetup": True,
+            },
+            bootstrap,
+            now,
+        )
+        domain = self.settings["domain"]
+        people = [
+            ("admin", "Ada", "Admin", "System Administrator"),
+            ("sync", "Sync", "Integration", "Integration User"),
+            ("noapi", "Nora", "Noapi", "Read Only"),
+        ]
+        users = {}
+        passwords = {}
+        for handle, first, last, profile_name in people:
+            username = f"{handle}@{domain}"
+            values = {
+                "Username": username,
+                "FirstName": first,
+                "LastName": last,
+                "Email": username,
+                "Alias": handle,
+                "ProfileId": profiles[profile_name][0],
+            }
+            users[handle] = self._add_user(values, profiles[profile_name][1], bootstrap, now)
+            passwords[username] = secrets.token_urlsafe(12)
+        admin_id = users["admin"]["Id"]
+        store.replace_creator(bootstrap, admin_id)
+        organization = {
+            "Id": org_id,
+            "Name": "quotasync sandbox org",
+            "OrganizationType": self.edition.organization_type,
+            "IsSandbox": False,
+            "InstanceName": "QS1",
+            "Country": "US",
+            "TimeZoneSidKey": "America/Los_Angeles",
+            "IsDeleted": False,
+            "CreatedDate": now,
+            "CreatedById": admin_id,
+            "LastModifiedDate": now,
+            "LastModifiedById": admin_id,
+            "SystemModstamp": now,
+        }
+        store.put("Organization", organization)
+        self.settings["org_record"] = org_id
+        self.settings["users"] = {h: u["Id"] for h, u in users.items()}
+        self.settings["passwords"] = passwords
+        self.settings["apps"] = [
+            self._new_app(name, users["sync"]["Username"]).to_settings() for name in APP_NAMES
+        ]
+        if seed_count:
+            self._seed(seed_count, profiles["Standard User"], admin_id, now)
+
+    def _add_user(
+        self, values: dict[str, Any], permission_set: str, creator: str, now: datetime
+    ) -> Record:
+        user = self.records.insert(schema.OBJECTS["User"], values, creator, now)
+        self.records.insert(
+            schema.OBJECTS["PermissionSetAssignment"],
+            {"AssigneeId": user["Id"], "PermissionSetId": permission_set},
+            creator,
+            now,
+        )
+        return user
+
+    def _new_app(self, name: str, run_as: str) -> ConnectedApp:
+        slug = "".join(c for c in name.lower() if c.isalnum())
+        public_key = tls.ensure_rsa_key(self.state_dir / f"jwt-{slug}.key")
+        return ConnectedApp(
+            name=name,
+            client_id="3MVG9" + secrets.token_urlsafe(60).replace("-", "A").replace("_", "B"),
+            client_secret=secrets.token_hex(32).upper(),
+            run_as=run_as,
+            jwt_public_key=public_key,
+            callback_urls=("http://127.0.0.1/oauth/callback", "http://localhost/oauth/callback"),
+        )
+
+    def _seed(self, count: int, standard: tuple[str, str], admin_id: str, now: datetime) -> None:
+        seeder = seed.Seeder(count, now)
+        objects = schema.OBJECTS
+        reps = [
+            self._add_user({**values, "ProfileId": standard[0]}, standard[1], admin_id, now)["Id"]
+            for values in seeder.reps(self.settings["domain"])
+        ]
+        for i in range(count):
+            owner = reps[i % len(reps)]
+            company = seeder.company()
+            account = self.records.insert(
+                objects["Account"], {**seeder.account(company), "OwnerId": owner}, admin_id, now
+            )
+            self.records.insert(
+                objects["Contact"],
+                {**seeder.contact(company, account["Id"]), "OwnerId": owner},
+                admin_id,
+                now,
+            )
+            self.records.insert(
+                objects["Opportunity"],
+                {**seeder.opportunity(company, account["Id"]), "OwnerId": owner},
+                admin_id,
+                now,
+            )
+            self.records.insert(objects["Lead"], {**seeder.lead(), "OwnerId": owner}, admin_id, now)
+
+    def _load_auth(self, timeout: float) -> AuthState:
+        apps = [ConnectedApp.from_settings(a) for a in self.settings["apps"]]
+        auth = AuthState(
+            org_id=self.org_id,
+            apps={a.client_id: a for a in apps},
+            passwords=dict(self.settings["passwords"]),
+            session_timeout=timeout,
+        )
+        now = self.timestamp()
+        for key, data in self.state.settings_with_prefix("session:"):
+            auth.sessions[key.removeprefix("session:")] = Session(
+                data["user_id"], data["app"], data["issued_at"], now
+            )
+        for key, data in self.state.settings_with_prefix("refresh:"):
+            auth.refresh_tokens[key.removeprefix("refresh:")] = (data[0], data[1])
+        return auth
+
+    def app_named(self, name: str) -> ConnectedApp:
+        for app in self.auth.apps.values():
+            if app.name == name:
+                return app
+        raise KeyError(name)
+
+
+_LIMIT_WORDS = {
+    DAILY_API_REQUESTS: "TotalRequests",
+    editions.DAILY_BULK_API_BATCHES: "DailyBulkApiBatches",
+    editions.DAILY_BULK_V2_QUERY_JOBS: "DailyBulkV2QueryJobs",
+    editions.DAILY_ASYNC_APEX_EXECUTIONS: "DailyAsyncApexExecutions",
+}

@@ -1,0 +1,601 @@
+"""The REST API under /services/data/vNN.N/: a small route table and one handler per resource.
+
+Handlers are plain functions of a `Call`, so `/composite` can run its subrequests through the same
+table without going back over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from quotasync.sandbox import editions, ids, schema
+from quotasync.sandbox.errors import ApiError, RecordError, json_parser_error, not_found
+from quotasync.sandbox.org import API_VERSIONS, Caller, Org
+from quotasync.sandbox.querying import MAX_PAGE, attributes
+from quotasync.sandbox.records import Record
+from quotasync.sandbox.schema import SObject
+
+MAX_COLLECTION = 200
+MAX_COMPOSITE = 25
+
+
+@dataclass
+class Call:
+    org: Org
+    caller: Caller
+    method: str
+    path: str  # below /services/data/vNN.N/, without a leading slash
+    params: Mapping[str, str]
+    body: bytes
+    version: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        return f"/services/data/v{self.version}"
+
+    def json(self) -> Any:
+        if not self.body.strip():
+            raise json_parser_error("The request body is empty")
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise json_parser_error(f"Unexpected character: {exc}") from None
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None  # JSON-able; `text` wins when set
+    text: str | None = None
+    media_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Call, re.Match[str]], Reply]
+_ROUTES: list[tuple[frozenset[str], re.Pattern[str], Handler]] = []
+
+
+def route(methods: str, pattern: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        _ROUTES.append((frozenset(methods.split()), re.compile(pattern + r"/?\Z"), handler))
+        return handler
+
+    return register
+
+
+def dispatch(call: Call) -> Reply:
+    allowed: set[str] = set()
+    for methods, pattern, handler in _ROUTES:
+        match = pattern.match(call.path)
+        if match:
+            if call.method in methods:
+                return handler(call, match)
+            allowed |= methods
+    if allowed:
+        raise ApiError(
+            405,
+            "METHOD_NOT_ALLOWED",
+            f"HTTP Method '{call.method}' not allowed. Allowed are {','.join(sorted(allowed))}",
+        )
+    raise not_found()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def sobject(name: str) -> SObject:
+    obj = schema.find(name)
+    if obj is None:
+        raise not_found("The requested resource does not exist")
+    return obj
+
+
+def record_json(
+    obj: SObject, record: Record, base: str, fields: list[str] | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"attributes": attributes(obj.name, record["Id"], base)}
+    names = fields or list(obj.fields)
+    for name in names:
+        f = obj.field(name)
+        if f is None:
+            raise ApiError(
+                400,
+                "INVALID_FIELD",
+                f"No such column '{name}' on entity '{obj.name}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.",
+            )
+        out[f.name] = schema.to_json(f, record.get(f.name))
+    return out
+
+
+def _field_list(call: Call) -> list[str] | None:
+    raw = call.params.get("fields")
+    return [f.strip() for f in raw.split(",") if f.strip()] if raw else None
+
+
+def _lock_fault(call: Call, record_id: str | None = None) -> None:
+    if call.org.faults.lock_hit():
+        raise RecordError(
+            "UNABLE_TO_LOCK_ROW",
+            f"unable to obtain exclusive access to this record or 1 records: {record_id or ''}",
+        )
+
+
+def _success(record: Record, created: bool | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": record["Id"], "success": True, "errors": []}
+    if created is not None:
+        out["created"] = created
+    return out
+
+
+def _failure(error: RecordError, record_id: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"success": False, "errors": [error.as_result()]}
+    if record_id is not None:
+        out["id"] = record_id
+    return out
+
+
+def _values(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise json_parser_error("Cannot deserialize instance of SObject from a non-object value")
+    return body
+
+
+# ---------------------------------------------------------------- resources, limits
+
+
+@route("GET", r"")
+def resources(call: Call, _: re.Match[str]) -> Reply:
+    names = ("sobjects", "query", "queryAll", "limits", "composite", "jobs/ingest", "jobs/query")
+    return Reply(200, {n.split("/")[-1] if "/" not in n else n: f"{call.base}/{n}" for n in names})
+
+
+@route("GET", r"limits")
+def limits(call: Call, _: re.Match[str]) -> Reply:
+    org = call.org
+    if not org.permission(call.caller.user_id, "PermissionsViewSetup"):
+        raise ApiError(403, "API_DISABLED_FOR_ORG", "limits resource is not enabled")
+    now = org.timestamp()
+    body: dict[str, Any] = {}
+    for api, maximum in org.allocations().items():
+        entry: dict[str, Any] = {"Max": maximum, "Remaining": maximum - org.usage.used(api, now)}
+        if api in (editions.DAILY_API_REQUESTS, editions.DAILY_BULK_API_BATCHES):
+            # Apps appear by name; with no per-app cap, Salesforce reports 0/0 for them.
+            for app in sorted(
+                {a.name for a in org.auth.apps.values()} | set(org.usage.by_app(api, now))
+            ):
+                entry[app] = {"Max": 0, "Remaining": 0}
+        body[api] = entry
+    for name, maximum in editions.STATIC_LIMITS.items():
+        body[name] = {"Max": maximum, "Remaining": maximum}
+    return Reply(200, dict(sorted(body.items())))
+
+
+# ---------------------------------------------------------------- query
+
+
+def _page_size(call: Call) -> int:
+    options = call.headers.get("sforce-query-options", "")
+    match = re.search(r"batchSize\s*=\s*(\d+)", options)
+    if not match:
+        return MAX_PAGE
+    return max(200, min(MAX_PAGE, int(match.group(1))))
+
+
+@route("GET", r"(?P<kind>query|queryAll)")
+def query(call: Call, match: re.Match[str]) -> Reply:
+    text = call.params.get("q")
+    if not text:
+        raise ApiError(400, "MALFORMED_QUERY", "A query string must be provided.")
+    page = call.org.queries.query(
+        text,
+        include_deleted=match["kind"] == "queryAll",
+        page_size=_page_size(call),
+        version=call.version,
+        now=call.org.now(),
+    )
+    return Reply(200, page)
+
+
+@route("GET", r"(?:query|queryAll)/(?P<locator>01g[A-Za-z0-9]+-\d+)")
+def query_more(call: Call, match: re.Match[str]) -> Reply:
+    return Reply(200, call.org.queries.more(match["locator"], call.version))
+
+
+# ---------------------------------------------------------------- sObject REST
+
+
+@route("GET", r"sobjects")
+def describe_global(call: Call, _: re.Match[str]) -> Reply:
+    entries = [schema.describe_global_entry(o, call.base) for o in schema.OBJECTS.values()]
+    return Reply(200, {"encoding": "UTF-8", "maxBatchSize": MAX_COLLECTION, "sobjects": entries})
+
+
+@route("GET POST", r"sobjects/(?P<type>\w+)")
+def sobject_root(call: Call, match: re.Match[str]) -> Reply:
+    obj = sobject(match["type"])
+    if call.method == "GET":
+        return Reply(
+            200, {"objectDescribe": schema.describe_global_entry(obj, call.base), "recentItems": []}
+        )
+    values = _values(call.json())
+    if any(k.lower() == "id" for k in values):
+        raise ApiError(400, "INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
+    try:
+        _lock_fault(call)
+        record = call.org.records.insert(obj, values, call.caller.user_id, call.org.now())
+    except RecordError as error:
+        raise error.as_api_error() from None
+    return Reply(201, _success(record))
+
+
+@route("GET", r"sobjects/(?P<type>\w+)/describe")
+def describe(call: Call, match: re.Match[str]) -> Reply:
+    return Reply(200, schema.describe(sobject(match["type"]), call.base))
+
+
+@route("GET", r"sobjects/(?P<type>\w+)/(?P<kind>deleted|updated)")
+def replication(call: Call, match: re.Match[str]) -> Reply:
+    obj = sobject(match["type"])
+    try:
+        start = schema.parse_datetime(call.params["start"])
+        end = schema.parse_datetime(call.params["end"])
+    except (KeyError, ValueError):
+        raise ApiError(
+            400, "INVALID_REPLICATION_DATE", "start and end must be valid ISO-8601 date/times"
+        ) from None
+    now = call.org.now()
+    if end < start:
+        raise ApiError(400, "INVALID_REPLICATION_DATE", "end date cannot be before start date")
+    if start < now - timedelta(days=30):
+        raise ApiError(400, "INVALID_REPLICATION_DATE", "startDate cannot be more than 30 days ago")
+    end = min(end, now)
+    rows = [r for r in call.org.records.all(obj.name) if start <= r["SystemModstamp"] <= end]
+    covered = schema.format_datetime(end.replace(second=0, microsecond=0))
+    if match["kind"] == "deleted":
+        gone = [
+            {"id": r["Id"], "deletedDate": schema.format_datetime(r["SystemModstamp"])}
+            for r in rows
+            if r["IsDeleted"]
+        ]
+        earliest = schema.format_datetime(now - timedelta(days=15))
+        return Reply(
+            200,
+            {
+                "deletedRecords": gone,
+                "earliestDateAvailable": earliest,
+                "latestDateCovered": covered,
+            },
+        )
+    return Reply(
+        200, {"ids": [r["Id"] for r in rows if not r["IsDeleted"]], "latestDateCovered": covered}
+    )
+
+
+@route("GET PATCH DELETE", r"sobjects/(?P<type>\w+)/(?P<id>[A-Za-z0-9]{15}|[A-Za-z0-9]{18})")
+def sobject_row(call: Call, match: re.Match[str]) -> Reply:
+    obj = sobject(match["type"])
+    record_id = match["id"]
+    org, user = call.org, call.caller.user_id
+    try:
+        if call.method == "GET":
+            record = org.records._existing(obj, record_id)
+            return Reply(200, record_json(obj, record, call.base, _field_list(call)))
+        if call.method == "PATCH":
+            _lock_fault(call, record_id)
+            record = org.records.update(obj, record_id, _values(call.json()), user, org.now())
+            return Reply(204)
+        _lock_fault(call, record_id)
+        record = org.records.delete(obj, record_id, user, org.now())
+        return Reply(204)
+    except RecordError as error:
+        if error.code in ("MALFORMED_ID", "NOT_FOUND", "ENTITY_IS_DELETED"):
+            raise not_found() from None
+        raise error.as_api_error() from None
+
+
+@route("GET PATCH DELETE", r"sobjects/(?P<type>\w+)/(?P<field>\w+)/(?P<value>[^/]+)")
+def sobject_by_external_id(call: Call, match: re.Match[str]) -> Reply:
+    obj = sobject(match["type"])
+    f = obj.field(match["field"])
+    value = unquote(match["value"])
+    if f is None or not (f.external_id or f.name == "Id"):
+        raise ApiError(
+            404,
+            "NOT_FOUND",
+            f"Provided external ID field does not exist or is not accessible: {match['field']}",
+        )
+    org, user = call.org, call.caller.user_id
+    found = org.records.find_by_external_id(obj, f, value) if f.external_id else []
+    if call.method == "PATCH":
+        try:
+            _lock_fault(call)
+            record, created = org.records.upsert(
+                obj, f, value, _values(call.json()), user, org.now()
+            )
+        except RecordError as error:
+            if error.code == "DUPLICATE_EXTERNAL_ID":
+                return Reply(300, [f"{call.base}/sobjects/{obj.name}/{r['Id']}" for r in found])
+            raise error.as_api_error() from None
+        return Reply(201 if created else 200, _success(record, created))
+    if not found:
+        raise not_found()
+    if len(found) > 1:
+        return Reply(300, [f"{call.base}/sobjects/{obj.name}/{r['Id']}" for r in found])
+    if call.method == "GET":
+        return Reply(200, record_json(obj, found[0], call.base, _field_list(call)))
+    try:
+        record = org.records.delete(obj, found[0]["Id"], user, org.now())
+    except RecordError as error:
+        raise error.as_api_error() from None
+    return Reply(204)
+
+
+# ---------------------------------------------------------------- sObject Collections
+
+
+def _collection(body: Any, key: str = "records") -> tuple[list[Any], bool]:
+    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+        raise json_parser_error(f"Cannot deserialize the request: '{key}' must be a list")
+    items = body[key]
+    if len(items) > MAX_COLLECTION:
+        raise ApiError(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        )
+    return items, bool(body.get("allOrNone", False))
+
+
+def _apply_all(
+    call: Call, items: list[Any], all_or_none: bool, op: Callable[[Any], dict[str, Any]]
+) -> Reply:
+    """Run `op` per item; with allOrNone, one failure rolls every record back."""
+    store = call.org.records
+    if all_or_none:
+        store.begin()
+    results = []
+    for item in items:
+        try:
+            results.append(op(item))
+        except RecordError as error:
+            results.append(_failure(error))
+    if all_or_none:
+        if any(not r["success"] for r in results):
+            store.rollback()
+            rolled = RecordError(
+                "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                "Record rolled back because not all records were valid and the request was using AllOrNone header",
+            )
+            results = [
+                r if not r["success"] else {"id": r["id"], **_failure(rolled)} for r in results
+            ]
+        else:
+            store.release()
+    return Reply(200, results)
+
+
+def _typed(item: Any) -> tuple[SObject, dict[str, Any]]:
+    if not isinstance(item, dict):
+        raise RecordError("JSON_PARSER_ERROR", "each record must be a JSON object")
+    kind = (
+        item.get("attributes", {}).get("type") if isinstance(item.get("attributes"), dict) else None
+    )
+    obj = schema.find(kind) if isinstance(kind, str) else None
+    if obj is None:
+        raise RecordError(
+            "INVALID_TYPE",
+            f"sObject type '{kind}' is not supported." if kind else "attributes.type is required",
+        )
+    return obj, item
+
+
+@route("POST PATCH DELETE", r"composite/sobjects")
+def collections(call: Call, _: re.Match[str]) -> Reply:
+    org, user = call.org, call.caller.user_id
+    if call.method == "DELETE":
+        raw = call.params.get("ids", "")
+        record_ids = [i for i in raw.split(",") if i]
+        if not record_ids:
+            raise ApiError(400, "MISSING_ARGUMENT", "ids parameter is required")
+        if len(record_ids) > MAX_COLLECTION:
+            raise ApiError(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit more than 200 records into this call",
+            )
+        all_or_none = call.params.get("allOrNone", "false").lower() == "true"
+
+        def remove(record_id: Any) -> Any:
+            obj = schema.object_for_id(record_id)
+            if obj is None or not ids.is_valid(record_id):
+                raise RecordError("MALFORMED_ID", f"malformed id {record_id}")
+            _lock_fault(call, record_id)
+            record = org.records.delete(obj, record_id, user, org.now())
+            return _success(record)
+
+        return _apply_all(call, record_ids, all_or_none, remove)
+    items, all_or_none = _collection(call.json())
+
+    def create(item: Any) -> Any:
+        obj, values = _typed(item)
+        if any(k.lower() == "id" for k in values):
+            raise RecordError("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
+        _lock_fault(call)
+        record = org.records.insert(obj, values, user, org.now())
+        return _success(record)
+
+    def update(item: Any) -> Any:
+        obj, values = _typed(item)
+        record_id = next((v for k, v in values.items() if k.lower() == "id"), None)
+        if not record_id:
+            raise RecordError("MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
+        _lock_fault(call, record_id)
+        record = org.records.update(obj, str(record_id), values, user, org.now())
+        return _success(record)
+
+    return _apply_all(call, items, all_or_none, create if call.method == "POST" else update)
+
+
+@route("GET POST", r"composite/sobjects/(?P<type>\w+)")
+def collections_retrieve(call: Call, match: re.Match[str]) -> Reply:
+    obj = sobject(match["type"])
+    if call.method == "GET":
+        record_ids = [i for i in call.params.get("ids", "").split(",") if i]
+        fields = _field_list(call)
+    else:
+        body = call.json()
+        record_ids = list(body.get("ids", [])) if isinstance(body, dict) else []
+        fields = list(body.get("fields", [])) if isinstance(body, dict) else None
+    if not record_ids or not fields:
+        raise ApiError(400, "MISSING_ARGUMENT", "ids and fields are required")
+    if len(record_ids) > 2000:
+        raise ApiError(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 2000 records into this call",
+        )
+    out: list[Any] = []
+    for record_id in record_ids:
+        record = call.org.records.get(record_id) if ids.is_valid(record_id) else None
+        ok = record is not None and not record["IsDeleted"] and record["Id"][:3] == obj.key_prefix
+        out.append(record_json(obj, record, call.base, fields) if ok and record else None)
+    return Reply(200, out)
+
+
+@route("PATCH", r"composite/sobjects/(?P<type>\w+)/(?P<field>\w+)")
+def collections_upsert(call: Call, match: re.Match[str]) -> Reply:
+    obj = sobject(match["type"])
+    f = obj.field(match["field"])
+    if f is None or not f.external_id:
+        raise ApiError(
+            400,
+            "INVALID_FIELD",
+            f"Field name provided, {match['field']} is not an External ID or indexed field for {obj.name}",
+        )
+    items, all_or_none = _collection(call.json())
+    org, user = call.org, call.caller.user_id
+
+    def upsert(item: Any) -> Any:
+        item_obj, values = _typed(item)
+        if item_obj is not obj:
+            raise RecordError("INVALID_TYPE", f"all records must be of type {obj.name}")
+        value = next((v for k, v in values.items() if k.lower() == f.name.lower()), None)
+        _lock_fault(call)
+        record, created = org.records.upsert(obj, f, value, values, user, org.now())
+        return _success(record, created)
+
+    return _apply_all(call, items, all_or_none, upsert)
+
+
+# ---------------------------------------------------------------- composite
+
+_REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)\.([^}]+)\}")
+
+
+@route("POST", r"composite")
+def composite(call: Call, _: re.Match[str]) -> Reply:
+    body = call.json()
+    if not isinstance(body, dict) or not isinstance(body.get("compositeRequest"), list):
+        raise json_parser_error("compositeRequest must be a list")
+    subrequests = body["compositeRequest"]
+    if len(subrequests) > MAX_COMPOSITE:
+        raise ApiError(
+            400, "LIMIT_EXCEEDED", f"Maximum number of subrequests ({MAX_COMPOSITE}) exceeded"
+        )
+    all_or_none = bool(body.get("allOrNone", False))
+    store = call.org.records
+    if all_or_none:
+        store.begin()
+    results: dict[str, Any] = {}
+    out: list[dict[str, Any]] = []
+    failed = False
+    for sub in subrequests:
+        reference = str(sub.get("referenceId", "")) if isinstance(sub, dict) else ""
+        if failed and all_or_none:
+            out.append(_halted(reference))
+            continue
+        reply = _run_subrequest(call, sub, results)
+        results[reference] = reply.body
+        out.append(
+            {
+                "body": reply.body,
+                "httpHeaders": reply.headers,
+                "httpStatusCode": reply.status,
+                "referenceId": reference,
+            }
+        )
+        failed = failed or reply.status >= 400
+    if all_or_none:
+        if failed:
+            store.rollback()
+            out = [o if o["httpStatusCode"] >= 400 else _halted(o["referenceId"]) for o in out]
+        else:
+            store.release()
+    return Reply(200, {"compositeResponse": out})
+
+
+def _halted(reference: str) -> dict[str, Any]:
+    body = [
+        {
+            "errorCode": "PROCESSING_HALTED",
+            "message": "The transaction was rolled back since another operation in the same transaction failed.",
+        }
+    ]
+    return {"body": body, "httpHeaders": {}, "httpStatusCode": 400, "referenceId": reference}
+
+
+def _run_subrequest(call: Call, sub: Any, results: dict[str, Any]) -> Reply:
+    try:
+        if not isinstance(sub, dict) or "url" not in sub or "method" not in sub:
+            raise json_parser_error("each subrequest needs method, url and referenceId")
+        url = _resolve_references(str(sub["url"]), results)
+        body = sub.get("body")
+        if body is not None:
+            body = json.loads(_resolve_references(json.dumps(body), results))
+        parts = urlsplit(url)
+        match = re.match(r"/services/data/v(\d+\.\d)/?(.*)", parts.path)
+        if not match or match[1] not in API_VERSIONS:
+            raise not_found()
+        sub_call = replace(
+            call,
+            method=str(sub["method"]).upper(),
+            path=match[2].rstrip("/"),
+            params=dict(parse_qsl(parts.query)),
+            body=json.dumps(body).encode() if body is not None else b"",
+            version=match[1],
+        )
+        if sub_call.path == "composite":
+            raise ApiError(400, "INVALID_API_INPUT", "composite cannot be nested")
+        return dispatch(sub_call)
+    except ApiError as error:
+        return Reply(error.status, error.body())
+
+
+def _resolve_references(text: str, results: dict[str, Any]) -> str:
+    def lookup(match: re.Match[str]) -> str:
+        value: Any = results.get(match[1])
+        for part in re.findall(r"[^.\[\]]+", match[2]):
+            if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            elif isinstance(value, dict) and part in value:
+                value = value[part]
+            else:
+                raise ApiError(
+                    400,
+                    "PROCESSING_HALTED",
+                    f"Invalid reference specified. No value for {match[1]}.{match[2]} found in {match[1]}.",
+                )
+        return str(value)
+
+    return _REFERENCE.sub(lookup, text)
+
+
+# Bulk API 2.0 routes live in their own module; importing it registers them.
+from quotasync.sandbox import bulk  # noqa: E402, F401

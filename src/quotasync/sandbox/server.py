@@ -1,0 +1,126 @@
+"""Starting the sandbox: state directory, certificates, the listening socket, `sandbox.json`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import socket
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from quotasync.clock import Clock
+from quotasync.sandbox import tls
+from quotasync.sandbox.app import build_app
+from quotasync.sandbox.org import DEFAULT_API_VERSION, PROFILES, Org, OrgConfig
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def describe(org: Org, ca_file: Path, admin_token: str) -> dict[str, Any]:
+    """What `sandbox.json` says: where the org is and who may use it."""
+    users = []
+    for handle, user_id in org.settings["users"].items():
+        user = org.records.get(user_id)
+        assert user is not None
+        profile = org.records.get(user["ProfileId"])
+        users.append(
+            {
+                "handle": handle,
+                "username": user["Username"],
+                "password": org.settings["passwords"][user["Username"]],
+                "user_id": user_id,
+                "profile": profile["Name"] if profile else None,
+                "api_enabled": org.permission(user_id, "PermissionsApiEnabled"),
+                "view_setup": org.permission(user_id, "PermissionsViewSetup"),
+            }
+        )
+    apps = []
+    for app in org.auth.apps.values():
+        slug = "".join(c for c in app.name.lower() if c.isalnum())
+        apps.append(
+            {
+                "name": app.name,
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "jwt_key_file": str((org.state_dir / f"jwt-{slug}.key").resolve()),
+                "run_as": app.run_as,
+            }
+        )
+    return {
+        "instance_url": org.base_url,
+        "login_url": org.base_url,
+        "ca_file": str(ca_file.resolve()),
+        "org_id": org.org_id,
+        "api_version": DEFAULT_API_VERSION,
+        "edition": org.settings["edition"],
+        "organization_type": org.edition.organization_type,
+        "users": users,
+        "connected_apps": apps,
+        "admin_url": f"{org.base_url}/__sandbox",
+        "admin_token": admin_token,
+        "rts_callback": org.settings.get("rts_callback"),
+        "profiles": {
+            name: {"api_enabled": a, "view_setup": v} for name, (a, v) in PROFILES.items()
+        },
+    }
+
+
+def run(
+    state_dir: Path,
+    config: OrgConfig,
+    clock: Clock,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ca_file, cert_file, key_file = tls.ensure_certificates(state_dir, host)
+    org = Org(state_dir, config, clock)
+    admin_token = org.settings.setdefault("admin_token", secrets.token_urlsafe(32))
+    sock = bind(host, port)
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    org.base_url = f"https://{shown_host}:{bound_port}"
+    org.commit()
+    (state_dir / "sandbox.json").write_text(
+        json.dumps(describe(org, ca_file, admin_token), indent=2)
+    )
+    app = build_app(org, admin_token)
+    server_config = uvicorn.Config(
+        app,
+        ssl_certfile=str(cert_file),
+        ssl_keyfile=str(key_file),
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(server_config)
+
+    async def serve() -> None:
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if task.done():
+                await task
+                return
+            await asyncio.sleep(0.01)
+        print(f"sandbox ready: {org.base_url}", flush=True)
+        await task
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        asyncio.run(serve())
+    finally:
+        org.close()
