@@ -280,14 +280,24 @@ def test_null_checks_work_with_equals_and_not_equals() -> None:
 
 @pytest.mark.parametrize(
     "condition",
-    ["Email = 'x'", "Email != 'x'", "Email < 'x'", "Email > 1", "Email LIKE '%'", "Email IN ('x')"],
+    ["Email = 'x'", "Email < 'x'", "Email > 1", "Email LIKE '%'", "Email IN ('x')"],
 )
 def test_other_comparisons_with_a_null_value_are_false(condition: str) -> None:
     assert not where(condition, {"Email": None})
 
 
-def test_not_in_excludes_nulls_unless_null_is_listed() -> None:
-    assert not where("Email NOT IN ('x')", {"Email": None})
+@pytest.mark.parametrize(
+    "condition",
+    ["Email != 'x'", "Email <> 'x'", "Age != 3", "Flag != TRUE", "D != 2026-11-27"],
+)
+def test_not_equal_treats_null_as_a_value_that_differs(condition: str) -> None:
+    assert where(condition, {"Email": None, "Age": None, "Flag": None, "D": None})
+
+
+def test_not_in_matches_nulls_unless_null_is_listed() -> None:
+    assert where("Email NOT IN ('x')", {"Email": None})
+    assert where("Age NOT IN (1, 2)", {"Age": None})
+    assert not where("Email NOT IN ('x', null)", {"Email": None})
     assert where("Email IN ('x', null)", {"Email": None})
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +23,7 @@ log = logging.getLogger("quotasync.sandbox")
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":")).encode(),
+        orjson.dumps(body),
         status_code=status,
         media_type="application/json;charset=UTF-8",
         headers=headers,

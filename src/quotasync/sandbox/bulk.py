@@ -316,7 +316,7 @@ def _ingest_row(
             continue  # an empty cell leaves the field as it is; #N/A clears it
         f = obj.field(name)
         assert f is not None
-        values[f.name] = None if cell == "#N/A" else _csv_value(f, cell)
+        values[f.name] = None if cell == "#N/A" else cell  # typed by the DML step, per record
     try:
         if org.faults.lock_hit():
             raise RecordError(
@@ -346,13 +346,6 @@ def _ingest_row(
         return
     job.processed += 1
     job.successes.append([record["Id"], "true" if created else "false", *row])
-
-
-def _csv_value(f: schema.Field, cell: str) -> Any:
-    try:
-        return schema.coerce(f, cell, from_csv=True)
-    except schema.ValueProblem:
-        return cell  # let the DML step report it per record
 
 
 # ---------------------------------------------------------------- query

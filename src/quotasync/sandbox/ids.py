@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 
@@ -28,14 +29,17 @@ KEY_PREFIXES = {
 
 def checksum(id15: str) -> str:
     """The 3-character suffix that makes a 15-character id case-insensitively unique."""
-    suffix = ""
-    for start in (0, 5, 10):
-        bits = 0
-        for position, char in enumerate(id15[start : start + 5]):
-            if "A" <= char <= "Z":
-                bits |= 1 << position
-        suffix += _CHECKSUM_ALPHABET[bits]
-    return suffix
+    return _chunk_bit(id15[0:5]) + _chunk_bit(id15[5:10]) + _chunk_bit(id15[10:15])
+
+
+@functools.lru_cache(maxsize=65536)
+def _chunk_bit(chunk: str) -> str:
+    # Cached: consecutive ids share their first two chunks, and the third repeats often.
+    bits = 0
+    for position, char in enumerate(chunk):
+        if "A" <= char <= "Z":
+            bits |= 1 << position
+    return _CHECKSUM_ALPHABET[bits]
 
 
 def to18(id15: str) -> str:
@@ -53,12 +57,16 @@ def is_valid(value: str) -> bool:
     return len(value) == 15 or checksum(value[:15]) == value[15:]
 
 
+_PAIRS = [a + b for a in _BODY_ALPHABET for b in _BODY_ALPHABET]
+
+
 def _encode(number: int, width: int) -> str:
-    chars = []
-    for _ in range(width):
-        number, digit = divmod(number, 62)
-        chars.append(_BODY_ALPHABET[digit])
-    return "".join(reversed(chars))
+    """`number` in base 62, two digits at a time (ids are minted on every insert)."""
+    pairs = []
+    for _ in range(width // 2):
+        number, pair = divmod(number, 3844)
+        pairs.append(_PAIRS[pair])
+    return "".join(reversed(pairs))
 
 
 class IdFactory:
@@ -68,11 +76,14 @@ class IdFactory:
         # Real ids carry the pod/instance in characters 4-5; a fixed pod keeps ids recognisable.
         self._pod = pod
         self._counters: dict[str, itertools.count[int]] = {}
+        self._highest: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def resume(self, prefix: str, last_sequence: int) -> None:
+    def resume(self, prefix: str, used_sequence: int) -> None:
+        """Note that `used_sequence` is taken, so new ids start after the highest one seen."""
         with self._lock:
-            self._counters[prefix] = itertools.count(last_sequence + 1)
+            self._highest[prefix] = max(self._highest.get(prefix, 0), used_sequence)
+            self._counters[prefix] = itertools.count(self._highest[prefix] + 1)
 
     def new(self, prefix: str) -> str:
         with self._lock:

@@ -166,7 +166,7 @@ class RecordStore:
                 record[name] = schema.coerce(f, value) if value is not None else None
         self.by_type[sobject][record_id] = record
         self._index(obj, record)
-        self.ids.resume(obj.key_prefix, max(self.ids.sequence_of(record_id), 0))
+        self.ids.resume(obj.key_prefix, self.ids.sequence_of(record_id))
 
     def put(self, sobject: str, record: Record) -> None:
         """Store a record as given, with no validation: for records the org makes itself."""
@@ -206,12 +206,9 @@ class RecordStore:
         if self._journal is not None:
             self._journal.append((sobject, record_id, before))
 
-    def drain_dirty(self) -> list[tuple[str, str, dict[str, Any]]]:
-        out = []
-        for record_id, sobject in self._dirty.items():
-            obj = schema.OBJECTS[sobject]
-            record = self.by_type[sobject][record_id]
-            out.append((record_id, sobject, to_json(obj, record)))
+    def drain_dirty(self) -> list[tuple[str, str, Record]]:
+        """Records changed since the last drain, typed values and all (the state file encodes them)."""
+        out = [(rid, sobject, self.by_type[sobject][rid]) for rid, sobject in self._dirty.items()]
         self._dirty.clear()
         return out
 

@@ -14,6 +14,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import orjson
+
 from quotasync.sandbox import editions, ids, schema
 from quotasync.sandbox.errors import ApiError, RecordError, json_parser_error, not_found
 from quotasync.sandbox.org import API_VERSIONS, Caller, Org
@@ -44,8 +46,8 @@ class Call:
         if not self.body.strip():
             raise json_parser_error("The request body is empty")
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return orjson.loads(self.body)
+        except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
             raise json_parser_error(f"Unexpected character: {exc}") from None
 
 

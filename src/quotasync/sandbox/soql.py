@@ -7,8 +7,9 @@ the feature the sandbox does not implement, so a query never silently means some
 Semantics worth knowing:
 
 * String equality, ordering and ``LIKE`` are case-insensitive, as in SOQL.
-* ``= NULL`` / ``!= NULL`` test for null; every other comparison with a null value is false
-  (including ``!=`` and ``NOT IN`` against a non-null literal).
+* ``= NULL`` / ``!= NULL`` test for null. As in SOQL, null is a value for ``!=`` and ``NOT IN``:
+  a null field matches ``!= 'x'`` and ``NOT IN ('x')`` (unless NULL is listed); every other
+  comparison with a null value is false.
 * A value of the wrong type for its literal (a string field against a number) never matches.
 * A date literal compared with a datetime field stands for that whole UTC day.
 * Relative dates are resolved against the ``now`` passed to :func:`run` / :func:`matches`,
@@ -547,7 +548,7 @@ def _not_equals(literal: Value, today: date) -> Test:
     if literal is None:
         return lambda v: v is not None
     equal = _equals(literal, today)
-    return lambda v: v is not None and _same_kind(v, literal) and not equal(v)
+    return lambda v: v is None or (_same_kind(v, literal) and not equal(v))
 
 
 def _same_kind(value: Any, literal: Value) -> bool:
@@ -625,11 +626,11 @@ def _membership(values: tuple[Value, ...], negated: bool, today: date) -> Test:
     if all(isinstance(v, str) for v in values):
         folded = {str(v).lower() for v in values}
         if negated:
-            return lambda v: isinstance(v, str) and v.lower() not in folded
+            return lambda v: v is None or (isinstance(v, str) and v.lower() not in folded)
         return lambda v: isinstance(v, str) and v.lower() in folded
     tests = [_equals(value, today) for value in values]
     if negated:
-        return lambda v: v is not None and not any(t(v) for t in tests)
+        return lambda v: not any(t(v) for t in tests)
     return lambda v: any(t(v) for t in tests)
 
 

@@ -6,11 +6,12 @@ is stopped (or killed) keeps everything it has answered for.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, type TEXT NOT NULL, data TEXT NOT NULL);
@@ -36,14 +37,14 @@ class StateFile:
 
     def records(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         for record_id, sobject, data in self._db.execute("SELECT id, type, data FROM records"):
-            yield record_id, sobject, json.loads(data)
+            yield record_id, sobject, orjson.loads(data)
 
     def usage(self) -> Iterator[tuple[str, str, int, int]]:
         yield from self._db.execute("SELECT api, app, second, calls FROM usage ORDER BY second")
 
     def setting(self, key: str, default: Any = None) -> Any:
         row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
+        return orjson.loads(row[0]) if row else default
 
     def save(
         self,
@@ -51,8 +52,12 @@ class StateFile:
         usage: Iterable[tuple[str, str, int, int]] = (),
         settings: dict[str, Any] | None = None,
     ) -> None:
-        """Write one request's worth of changes atomically."""
-        rows = [(rid, sobject, json.dumps(data)) for rid, sobject, data in records]
+        """Write one request's worth of changes atomically.
+
+        Record values may be typed: orjson writes dates and datetimes as ISO-8601, which the
+        field coercion reads back.
+        """
+        rows = [(rid, sobject, orjson.dumps(data)) for rid, sobject, data in records]
         spent = list(usage)
         if not rows and not spent and not settings:
             return
@@ -72,7 +77,7 @@ class StateFile:
                     self._db.execute("DELETE FROM settings WHERE key = ?", (key,))
                 else:
                     self._db.execute(
-                        "INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, json.dumps(value))
+                        "INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, orjson.dumps(value))
                     )
 
     def settings_with_prefix(self, prefix: str) -> Iterator[tuple[str, Any]]:
@@ -81,7 +86,7 @@ class StateFile:
             (prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%",),
         )
         for key, value in rows:
-            yield key, json.loads(value)
+            yield key, orjson.loads(value)
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
