@@ -52,16 +52,16 @@ class SandboxOrg:
             "password": user["password"],
             **extra,
         }
-        session = self.http()
-        access, instance = token_login(
-            f"{self.config['login_url']}/services/oauth2/token",
-            data,
-            "login",
-            connected["client_id"],
-            None,
-            None,
-            session,
-        )
+        with self.http() as session:
+            access, instance = token_login(
+                f"{self.config['login_url']}/services/oauth2/token",
+                data,
+                "login",
+                connected["client_id"],
+                None,
+                None,
+                session,
+            )
         return {"access_token": access, "instance": instance}
 
     def salesforce(self, handle: str = "admin", app: str = "quotasync") -> Salesforce:
@@ -74,13 +74,14 @@ class SandboxOrg:
         )
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.http().request(
-            method,
-            f"{self.config['admin_url']}/{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {self.config['admin_token']}"},
-            timeout=30,
-        )
+        with self.http() as session:
+            response = session.request(
+                method,
+                f"{self.config['admin_url']}/{path}",
+                json=body,
+                headers={"Authorization": f"Bearer {self.config['admin_token']}"},
+                timeout=30,
+            )
         response.raise_for_status()
         return response.json()
 
@@ -92,6 +93,8 @@ class SandboxOrg:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def start_sandbox(state_dir: Path, *args: str, timeout: float = 60) -> SandboxOrg:

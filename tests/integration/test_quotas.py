@@ -4,9 +4,10 @@ consumption and background load, and the bulk quotas."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +25,14 @@ ORG_QUERY = "SELECT Id FROM Organization"
 LIMIT_EXCEEDED = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
 
 OrgFactory = Callable[..., SandboxOrg]
+
+
+@pytest.fixture
+def new_org(new_org: OrgFactory) -> Iterator[OrgFactory]:
+    """The conftest factory, dropping this test's client connections before the orgs stop: an
+    idle keep-alive TLS connection otherwise holds the sandbox's shutdown for its grace period."""
+    yield new_org
+    gc.collect()
 
 
 def usage(org: SandboxOrg, api: str = "DailyApiRequests") -> dict[str, Any]:

@@ -120,6 +120,7 @@ class Org:
                 self.records.restore(record_id, sobject, data)
         else:
             self._create(config.seed)
+        self._stamp_edition()
         self.auth = self._load_auth(config.session_timeout_minutes * 60)
         self.commit()
 
@@ -176,10 +177,13 @@ class Org:
             s["daily_api_requests"] = config.daily_api_requests
         if config.rts_callback is not None:
             s["rts_callback"] = config.rts_callback
-        org = s.get("org_record")
-        if org and org in self.records.by_type["Organization"]:
-            self.records.by_type["Organization"][org]["OrganizationType"] = (
-                self.edition.organization_type
+
+    def _stamp_edition(self) -> None:
+        """The Organization record reports the edition the org runs as (it may change on restart)."""
+        organization = self.records.get(self.org_id)
+        if organization and organization["OrganizationType"] != self.edition.organization_type:
+            self.records.put(
+                "Organization", {**organization, "OrganizationType": self.edition.organization_type}
             )
 
     def set_loads(self, app: str, api: str, calls_per_hour: float) -> None:
@@ -320,7 +324,6 @@ class Org:
             "SystemModstamp": now,
         }
         store.put("Organization", organization)
-        self.settings["org_record"] = org_id
         self.settings["users"] = {h: u["Id"] for h, u in users.items()}
         self.settings["passwords"] = passwords
         self.settings["apps"] = [

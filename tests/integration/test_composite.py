@@ -1,0 +1,168 @@
+"""Composite (`POST /composite`): subrequests with `@{ref.field}` references, in one API call."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from simple_salesforce import Salesforce, SalesforceMalformedRequest
+
+from tests.sandbox_process import SandboxOrg
+
+BASE = "/services/data/v62.0"
+
+
+@pytest.fixture(scope="module")
+def sf(org: SandboxOrg) -> Salesforce:
+    return org.salesforce()
+
+
+def composite(sf: Salesforce, subrequests: list[dict[str, Any]], **extra: Any) -> Any:
+    body = {"compositeRequest": subrequests, **extra}
+    return sf.restful("composite", method="POST", data=json.dumps(body))["compositeResponse"]
+
+
+def used(sf: Salesforce) -> int:
+    return int(sf.api_usage["api-usage"].used)
+
+
+def test_subrequests_use_earlier_results_and_cost_one_call(sf: Salesforce) -> None:
+    name = "Composite " + uuid.uuid4().hex[:8]
+    sf.query("SELECT COUNT() FROM Account")
+    start = used(sf)
+    responses = composite(
+        sf,
+        [
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Account",
+                "referenceId": "account",
+                "body": {"Name": name},
+            },
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Contact",
+                "referenceId": "contact",
+                "body": {"LastName": "Ref", "AccountId": "@{account.id}"},
+            },
+            {
+                "method": "GET",
+                "url": f"{BASE}/sobjects/Contact/@{{contact.id}}?fields=Id,AccountId",
+                "referenceId": "read",
+            },
+            {
+                "method": "GET",
+                # References sit unencoded in the URL, as in Salesforce's own examples.
+                "url": f"{BASE}/query?q="
+                + quote("SELECT Id, Account.Name FROM Contact WHERE Id = ")
+                + "'@{contact.id}'",
+                "referenceId": "query",
+            },
+        ],
+    )
+    assert used(sf) == start + 1
+    assert [r["referenceId"] for r in responses] == ["account", "contact", "read", "query"]
+    assert [r["httpStatusCode"] for r in responses] == [201, 201, 200, 200]
+    account_id = responses[0]["body"]["id"]
+    assert account_id.startswith("001")
+    assert responses[0]["body"]["success"] is True
+    assert all(isinstance(r["httpHeaders"], dict) for r in responses)
+    assert responses[2]["body"]["AccountId"] == account_id
+    assert responses[3]["body"]["records"][0]["Account"]["Name"] == name
+
+
+def test_a_failed_subrequest_does_not_undo_the_others_without_all_or_none(
+    sf: Salesforce,
+) -> None:
+    key = "k" + uuid.uuid4().hex[:12]
+    responses = composite(
+        sf,
+        [
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Task",
+                "referenceId": "good",
+                "body": {"Subject": "kept", "QS_Activity_Id__c": key},
+            },
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Contact",
+                "referenceId": "bad",
+                "body": {"FirstName": "No last name"},
+            },
+        ],
+    )
+    assert [r["httpStatusCode"] for r in responses] == [201, 400]
+    assert responses[1]["body"][0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    assert sf.query(f"SELECT Id FROM Task WHERE QS_Activity_Id__c = '{key}'")["totalSize"] == 1
+
+
+def test_all_or_none_rolls_back_every_subrequest(sf: Salesforce) -> None:
+    key = "k" + uuid.uuid4().hex[:12]
+    responses = composite(
+        sf,
+        [
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Task",
+                "referenceId": "first",
+                "body": {"Subject": "rolled back", "QS_Activity_Id__c": key},
+            },
+            {
+                "method": "PATCH",
+                "url": f"{BASE}/sobjects/Task/@{{first.id}}",
+                "referenceId": "second",
+                "body": {"Subject": "changed"},
+            },
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Task",
+                "referenceId": "bad",
+                "body": {"Subject": "x", "Bogus__c": 1},
+            },
+        ],
+        allOrNone=True,
+    )
+    assert [r["httpStatusCode"] for r in responses] == [400, 400, 400]
+    assert responses[0]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert responses[1]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert responses[2]["body"][0]["errorCode"] == "INVALID_FIELD"
+    found = sf.query(f"SELECT Id FROM Task WHERE QS_Activity_Id__c = '{key}'", include_deleted=True)
+    assert found["totalSize"] == 0
+
+
+def test_a_reference_to_a_failed_subrequest_is_processing_halted(sf: Salesforce) -> None:
+    responses = composite(
+        sf,
+        [
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Account",
+                "referenceId": "account",
+                "body": {},
+            },
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Contact",
+                "referenceId": "contact",
+                "body": {"LastName": "x", "AccountId": "@{account.id}"},
+            },
+        ],
+    )
+    assert responses[0]["httpStatusCode"] == 400
+    assert responses[1]["httpStatusCode"] == 400
+    assert responses[1]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+
+
+def test_25_subrequests_are_allowed_and_26_are_refused(sf: Salesforce) -> None:
+    def read(n: int) -> dict[str, Any]:
+        return {"method": "GET", "url": f"{BASE}/limits", "referenceId": f"r{n}"}
+
+    assert len(composite(sf, [read(n) for n in range(25)])) == 25
+    with pytest.raises(SalesforceMalformedRequest) as excinfo:
+        composite(sf, [read(n) for n in range(26)])
+    assert excinfo.value.status == 400
+    assert excinfo.value.content[0]["errorCode"]
