@@ -31,7 +31,7 @@ TARGET_RECORDS_PER_SECOND = 10_000
 
 def timed_loop(
     make_session: Callable[[], requests.Session],
-    step: Callable[[requests.Session, int], None],
+    step: Callable[[requests.Session, int], object],
     seconds: float,
     clients: int,
 ) -> tuple[int, float]:

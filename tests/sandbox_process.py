@@ -22,6 +22,7 @@ class SandboxOrg:
     process: subprocess.Popen[str]
     config: dict[str, Any]
     output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None  # drains the process's output into `output`
 
     @property
     def instance_url(self) -> str:
@@ -93,6 +94,9 @@ class SandboxOrg:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        # The reader sees end-of-file once the process is gone; close the pipe only after it.
+        if self.reader is not None:
+            self.reader.join(timeout=10)
         if self.process.stdout is not None:
             self.process.stdout.close()
 
@@ -119,9 +123,14 @@ def start_sandbox(state_dir: Path, *args: str, timeout: float = 60) -> SandboxOr
                 ready.set()
         ready.set()
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     if not ready.wait(timeout) or process.poll() is not None:
         process.kill()
+        process.wait()
+        reader.join(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
         raise RuntimeError("sandbox did not start:\n" + "\n".join(output))
     config = json.loads((state_dir / "sandbox.json").read_text())
-    return SandboxOrg(state_dir, process, config, output)
+    return SandboxOrg(state_dir, process, config, output, reader)

@@ -31,28 +31,3 @@ def new_org(tmp_path: Path) -> Iterator[Callable[..., SandboxOrg]]:
     yield start
     for sandbox in started:
         sandbox.stop()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def close_sandbox_output() -> Iterator[None]:
-    """Close each stopped sandbox's stdout pipe once its reader thread has drained it.
-
-    Without this the pipe is left to the garbage collector, and its ResourceWarning fails the run
-    under `-W error`.
-    """
-    import threading
-
-    original = SandboxOrg.stop
-
-    def stop(self: SandboxOrg) -> None:
-        original(self)
-        for thread in threading.enumerate():
-            cells = getattr(getattr(thread, "_target", None), "__closure__", None) or ()
-            if any(getattr(c, "cell_contents", None) is self.process for c in cells):
-                thread.join(timeout=10)
-        if self.process.stdout is not None and not self.process.stdout.closed:
-            self.process.stdout.close()
-
-    SandboxOrg.stop = stop  # type: ignore[method-assign]
-    yield
-    SandboxOrg.stop = original  # type: ignore[method-assign]

@@ -14,14 +14,15 @@ import time
 from collections.abc import Callable
 from html import unescape
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-from simple_salesforce import Salesforce
+from simple_salesforce import Salesforce, SFType
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
+    SalesforceError,
     SalesforceExpiredSession,
     SalesforceResourceNotFound,
 )
@@ -30,6 +31,7 @@ from simple_salesforce.login import token_login
 from tests.sandbox_process import SandboxOrg
 
 CALLBACK = "http://127.0.0.1:9/cb"
+OrgFactory = Callable[..., SandboxOrg]
 
 
 def token_url(org: SandboxOrg) -> str:
@@ -72,7 +74,7 @@ def client(org: SandboxOrg, access_token: str, version: str | None = None) -> Sa
 def whoami(org: SandboxOrg, access_token: str) -> str:
     """The username a token belongs to, read through a counted REST call."""
     sf = client(org, access_token)
-    resources = sf.restful("")  # the resource list: any authenticated call proves the token
+    resources: Any = sf.restful("")  # the resource list: any authenticated call proves the token
     assert "sobjects" in resources
     identity = org.http().get(
         f"{org.config['login_url']}/services/oauth2/userinfo",
@@ -85,6 +87,17 @@ def whoami(org: SandboxOrg, access_token: str) -> str:
 
 def used(org: SandboxOrg) -> int:
     return int(org.control("GET", "usage")["DailyApiRequests"]["used"])
+
+
+def sobject(sf: Salesforce, name: str) -> SFType:
+    """`sf.<name>`, typed."""
+    return cast(SFType, getattr(sf, name))
+
+
+def content(error: SalesforceError) -> Any:
+    """The parsed JSON body simple-salesforce attached to an error."""
+    body: Any = error.content
+    return body
 
 
 # ---------------------------------------------------------------- the token response
@@ -275,7 +288,9 @@ def consent_form(org: SandboxOrg, app: str = "quotasync") -> dict[str, str]:
     return {name: unescape(value) for name, value in hidden}
 
 
-def submit_consent(org: SandboxOrg, form: dict[str, str], action: str, handle: str = "admin") -> Any:
+def submit_consent(
+    org: SandboxOrg, form: dict[str, str], action: str, handle: str = "admin"
+) -> Any:
     user = org.user(handle)
     return org.http().post(
         authorize_url(org),
@@ -526,7 +541,7 @@ def test_an_unknown_api_version_answers_not_found(org: SandboxOrg) -> None:
     sf = client(org, login(org, password_form(org)), version="99.0")
     with pytest.raises(SalesforceResourceNotFound) as failure:
         sf.query("SELECT Id FROM Organization")
-    assert failure.value.content[0]["errorCode"] == "NOT_FOUND"
+    assert content(failure.value)[0]["errorCode"] == "NOT_FOUND"
 
 
 def test_a_missing_token_answers_invalid_session_id(org: SandboxOrg) -> None:
@@ -544,7 +559,7 @@ def test_an_invalid_token_raises_expired_session_in_simple_salesforce(org: Sandb
     with pytest.raises(SalesforceExpiredSession) as failure:
         sf.query("SELECT Id FROM User")
     assert failure.value.status == 401
-    assert failure.value.content[0]["errorCode"] == "INVALID_SESSION_ID"
+    assert content(failure.value)[0]["errorCode"] == "INVALID_SESSION_ID"
 
 
 def test_expired_sessions_fail_until_a_refresh_token_gets_a_new_one(
@@ -559,7 +574,7 @@ def test_expired_sessions_fail_until_a_refresh_token_gets_a_new_one(
     assert expired["expired_sessions"] >= 1
     with pytest.raises(SalesforceExpiredSession) as failure:
         sf.query("SELECT Id FROM Organization")
-    assert failure.value.content[0]["errorCode"] == "INVALID_SESSION_ID"
+    assert content(failure.value)[0]["errorCode"] == "INVALID_SESSION_ID"
 
     app = sandbox.app("quotasync")
     refreshed = login(

@@ -8,28 +8,34 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from simple_salesforce import Salesforce, SalesforceMalformedRequest
+from simple_salesforce import SalesforceMalformedRequest
 
 from tests.sandbox_process import SandboxOrg
 
 BASE = "/services/data/v62.0"
 
 
+def first_error(excinfo: pytest.ExceptionInfo[Any]) -> Any:
+    """The first entry of the error array simple-salesforce kept from the response."""
+    content: Any = excinfo.value.content
+    return content[0]
+
+
 @pytest.fixture(scope="module")
-def sf(org: SandboxOrg) -> Salesforce:
+def sf(org: SandboxOrg) -> Any:
     return org.salesforce()
 
 
-def composite(sf: Salesforce, subrequests: list[dict[str, Any]], **extra: Any) -> Any:
+def composite(sf: Any, subrequests: list[dict[str, Any]], **extra: Any) -> Any:
     body = {"compositeRequest": subrequests, **extra}
     return sf.restful("composite", method="POST", data=json.dumps(body))["compositeResponse"]
 
 
-def used(sf: Salesforce) -> int:
+def used(sf: Any) -> int:
     return int(sf.api_usage["api-usage"].used)
 
 
-def test_subrequests_use_earlier_results_and_cost_one_call(sf: Salesforce) -> None:
+def test_subrequests_use_earlier_results_and_cost_one_call(sf: Any) -> None:
     name = "Composite " + uuid.uuid4().hex[:8]
     sf.query("SELECT COUNT() FROM Account")
     start = used(sf)
@@ -75,7 +81,7 @@ def test_subrequests_use_earlier_results_and_cost_one_call(sf: Salesforce) -> No
 
 
 def test_a_failed_subrequest_does_not_undo_the_others_without_all_or_none(
-    sf: Salesforce,
+    sf: Any,
 ) -> None:
     key = "k" + uuid.uuid4().hex[:12]
     responses = composite(
@@ -100,7 +106,7 @@ def test_a_failed_subrequest_does_not_undo_the_others_without_all_or_none(
     assert sf.query(f"SELECT Id FROM Task WHERE QS_Activity_Id__c = '{key}'")["totalSize"] == 1
 
 
-def test_all_or_none_rolls_back_every_subrequest(sf: Salesforce) -> None:
+def test_all_or_none_rolls_back_every_subrequest(sf: Any) -> None:
     key = "k" + uuid.uuid4().hex[:12]
     responses = composite(
         sf,
@@ -134,7 +140,7 @@ def test_all_or_none_rolls_back_every_subrequest(sf: Salesforce) -> None:
     assert found["totalSize"] == 0
 
 
-def test_a_reference_to_a_failed_subrequest_is_processing_halted(sf: Salesforce) -> None:
+def test_a_reference_to_a_failed_subrequest_is_processing_halted(sf: Any) -> None:
     responses = composite(
         sf,
         [
@@ -157,7 +163,7 @@ def test_a_reference_to_a_failed_subrequest_is_processing_halted(sf: Salesforce)
     assert responses[1]["body"][0]["errorCode"] == "PROCESSING_HALTED"
 
 
-def test_25_subrequests_are_allowed_and_26_are_refused(sf: Salesforce) -> None:
+def test_25_subrequests_are_allowed_and_26_are_refused(sf: Any) -> None:
     def read(n: int) -> dict[str, Any]:
         return {"method": "GET", "url": f"{BASE}/limits", "referenceId": f"r{n}"}
 
@@ -165,4 +171,4 @@ def test_25_subrequests_are_allowed_and_26_are_refused(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as excinfo:
         composite(sf, [read(n) for n in range(26)])
     assert excinfo.value.status == 400
-    assert excinfo.value.content[0]["errorCode"]
+    assert first_error(excinfo)["errorCode"]

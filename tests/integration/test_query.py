@@ -7,24 +7,24 @@ import uuid
 from typing import Any
 
 import pytest
-from simple_salesforce import Salesforce, SalesforceMalformedRequest
+from simple_salesforce import SalesforceMalformedRequest
 
 from tests.sandbox_process import SandboxOrg
 
 NEXT_URL = re.compile(r"^/services/data/v62\.0/query/01g[A-Za-z0-9]+-(\d+)$")
 
 
-def used(sf: Salesforce) -> int:
+def used(sf: Any) -> int:
     return int(sf.api_usage["api-usage"].used)
 
 
 @pytest.fixture(scope="module")
-def sf(org: SandboxOrg) -> Salesforce:
+def sf(org: SandboxOrg) -> Any:
     return org.salesforce()
 
 
 @pytest.fixture(scope="module")
-def people(sf: Salesforce) -> dict[str, Any]:
+def people(sf: Any) -> dict[str, Any]:
     contact = sf.query(
         "SELECT Id, Name, Account.Name FROM Contact WHERE AccountId != null LIMIT 1"
     )["records"][0]
@@ -79,7 +79,7 @@ def numbers(records: list[dict[str, Any]]) -> list[int]:
     return [int(r["QS_Activity_Id__c"].rsplit("-", 1)[1]) for r in records]
 
 
-def where(sf: Salesforce, tag: str, condition: str, tail: str = "") -> list[int]:
+def where(sf: Any, tag: str, condition: str, tail: str = "") -> list[int]:
     soql = f"SELECT QS_Activity_Id__c FROM Task WHERE QS_Activity_Id__c LIKE '{tag}-%' AND ({condition}) {tail}"
     return numbers(sf.query(soql)["records"])
 
@@ -87,7 +87,7 @@ def where(sf: Salesforce, tag: str, condition: str, tail: str = "") -> list[int]
 # ---------------------------------------------------------------- shape and parents
 
 
-def test_a_query_returns_salesforce_shaped_records(sf: Salesforce, tasks: str) -> None:
+def test_a_query_returns_salesforce_shaped_records(sf: Any, tasks: str) -> None:
     result = sf.query(
         f"SELECT Id, Subject, QS_Opens__c FROM Task WHERE QS_Activity_Id__c = '{tasks}-1'"
     )
@@ -105,7 +105,7 @@ def test_a_query_returns_salesforce_shaped_records(sf: Salesforce, tasks: str) -
 
 
 def test_parent_fields_come_back_as_nested_records(
-    sf: Salesforce, people: dict[str, Any], org: SandboxOrg
+    sf: Any, people: dict[str, Any], org: SandboxOrg
 ) -> None:
     contact = people["contact"]
     result = sf.query(
@@ -121,14 +121,14 @@ def test_parent_fields_come_back_as_nested_records(
     assert record["Owner"]["attributes"]["type"] == "User"
 
 
-def test_a_missing_parent_reads_as_null(sf: Salesforce) -> None:
+def test_a_missing_parent_reads_as_null(sf: Any) -> None:
     created = sf.Contact.create({"LastName": "Orphan " + uuid.uuid4().hex[:8]})
     result = sf.query(f"SELECT Id, Account.Name FROM Contact WHERE Id = '{created['id']}'")
     assert result["records"][0]["Account"] is None
 
 
 def test_task_who_name_follows_the_polymorphic_lookup(
-    sf: Salesforce, tasks: str, people: dict[str, Any]
+    sf: Any, tasks: str, people: dict[str, Any]
 ) -> None:
     result = sf.query(
         f"SELECT QS_Activity_Id__c, Who.Name FROM Task WHERE QS_Activity_Id__c LIKE '{tasks}-%' "
@@ -137,7 +137,10 @@ def test_task_who_name_follows_the_polymorphic_lookup(
     who = {numbers([r])[0]: r["Who"] for r in result["records"]}
     assert who[1]["Name"] == people["contact"]["Name"]
     assert who[3]["Name"] == people["lead"]["Name"]
-    assert who[1]["attributes"]["url"].endswith(people["contact"]["Id"])
+    assert who[1]["attributes"]["url"].endswith(f"/sobjects/Contact/{people['contact']['Id']}")
+    assert who[3]["attributes"]["url"].endswith(f"/sobjects/Lead/{people['lead']['Id']}")
+    # Salesforce types a polymorphic parent as "Name" and lets the URL name the real object.
+    assert who[1]["attributes"]["type"] == who[3]["attributes"]["type"] == "Name"
     assert who[2] is None
 
 
@@ -175,7 +178,7 @@ def test_task_who_name_follows_the_polymorphic_lookup(
     ],
 )
 def test_where_filters_like_salesforce(
-    sf: Salesforce, tasks: str, condition: str, expected: set[int]
+    sf: Any, tasks: str, condition: str, expected: set[int]
 ) -> None:
     assert set(where(sf, tasks, condition)) == expected
 
@@ -192,14 +195,12 @@ def test_where_filters_like_salesforce(
     ],
 )
 def test_not_equal_and_not_in_match_null_fields_as_in_salesforce(
-    sf: Salesforce, tasks: str, condition: str, expected: set[int]
+    sf: Any, tasks: str, condition: str, expected: set[int]
 ) -> None:
     assert set(where(sf, tasks, condition)) == expected
 
 
-def test_datetime_literals_are_unquoted_iso_8601(
-    sf: Salesforce, tasks: str, org: SandboxOrg
-) -> None:
+def test_datetime_literals_are_unquoted_iso_8601(sf: Any, tasks: str, org: SandboxOrg) -> None:
     created = sf.query(f"SELECT CreatedDate FROM Task WHERE QS_Activity_Id__c = '{tasks}-1'")
     stamp = created["records"][0]["CreatedDate"]  # 2026-11-28T12:00:00.000+0000
     second = stamp[:19] + "Z"
@@ -212,15 +213,15 @@ def test_datetime_literals_are_unquoted_iso_8601(
 # ---------------------------------------------------------------- ORDER BY, LIMIT, OFFSET, COUNT
 
 
-def test_order_by_ascending_puts_nulls_first_by_default(sf: Salesforce, tasks: str) -> None:
+def test_order_by_ascending_puts_nulls_first_by_default(sf: Any, tasks: str) -> None:
     assert where(sf, tasks, "Id != null", "ORDER BY QS_Opens__c") == [3, 2, 5, 1, 4]
 
 
-def test_order_by_descending_puts_nulls_last_by_default(sf: Salesforce, tasks: str) -> None:
+def test_order_by_descending_puts_nulls_last_by_default(sf: Any, tasks: str) -> None:
     assert where(sf, tasks, "Id != null", "ORDER BY QS_Opens__c DESC") == [4, 1, 5, 2, 3]
 
 
-def test_order_by_honours_nulls_last_and_several_keys(sf: Salesforce, tasks: str) -> None:
+def test_order_by_honours_nulls_last_and_several_keys(sf: Any, tasks: str) -> None:
     assert where(sf, tasks, "Id != null", "ORDER BY QS_Opens__c ASC NULLS LAST") == [
         2,
         5,
@@ -237,13 +238,13 @@ def test_order_by_honours_nulls_last_and_several_keys(sf: Salesforce, tasks: str
     ]
 
 
-def test_limit_and_offset_page_through_an_ordered_result(sf: Salesforce, tasks: str) -> None:
+def test_limit_and_offset_page_through_an_ordered_result(sf: Any, tasks: str) -> None:
     assert where(sf, tasks, "Id != null", "ORDER BY QS_Activity_Id__c LIMIT 2") == [1, 2]
     assert where(sf, tasks, "Id != null", "ORDER BY QS_Activity_Id__c LIMIT 2 OFFSET 2") == [3, 4]
     assert where(sf, tasks, "Id != null", "ORDER BY QS_Activity_Id__c OFFSET 4") == [5]
 
 
-def test_count_gives_total_size_and_no_records(sf: Salesforce, tasks: str) -> None:
+def test_count_gives_total_size_and_no_records(sf: Any, tasks: str) -> None:
     result = sf.query(f"SELECT COUNT() FROM Task WHERE QS_Activity_Id__c LIKE '{tasks}-%'")
     assert result["totalSize"] == 5
     assert result["done"] is True
@@ -253,7 +254,7 @@ def test_count_gives_total_size_and_no_records(sf: Salesforce, tasks: str) -> No
 # ---------------------------------------------------------------- queryAll and deleted rows
 
 
-def test_query_all_shows_deleted_records_and_query_does_not(sf: Salesforce) -> None:
+def test_query_all_shows_deleted_records_and_query_does_not(sf: Any) -> None:
     tag = "d" + uuid.uuid4().hex[:10]
     kept = sf.Task.create({"Subject": "kept", "QS_Activity_Id__c": f"{tag}-kept"})
     gone = sf.Task.create({"Subject": "gone", "QS_Activity_Id__c": f"{tag}-gone"})
@@ -283,9 +284,7 @@ def many(org: SandboxOrg) -> str:
     return tag
 
 
-def test_a_big_result_comes_in_pages_of_2000_each_costing_one_call(
-    sf: Salesforce, many: str
-) -> None:
+def test_a_big_result_comes_in_pages_of_2000_each_costing_one_call(sf: Any, many: str) -> None:
     first = sf.query(f"SELECT Id FROM Task WHERE QS_Activity_Id__c LIKE '{many}-%'")
     after_first = used(sf)
     assert first["totalSize"] == 2100
@@ -305,14 +304,14 @@ def test_a_big_result_comes_in_pages_of_2000_each_costing_one_call(
     assert len(ids) == 2100
 
 
-def test_query_more_also_takes_the_locator_alone(sf: Salesforce, many: str) -> None:
+def test_query_more_also_takes_the_locator_alone(sf: Any, many: str) -> None:
     first = sf.query(f"SELECT Id FROM Task WHERE QS_Activity_Id__c LIKE '{many}-%'")
     locator = first["nextRecordsUrl"].rsplit("/", 1)[1]
     second = sf.query_more(locator)
     assert second["done"] is True and len(second["records"]) == 100
 
 
-def test_query_all_follows_every_page(sf: Salesforce, many: str) -> None:
+def test_query_all_follows_every_page(sf: Any, many: str) -> None:
     before = sf.query("SELECT COUNT() FROM Account")  # settles api_usage
     assert before["totalSize"] > 0
     start = used(sf)
@@ -327,9 +326,11 @@ def test_query_all_follows_every_page(sf: Salesforce, many: str) -> None:
     assert used(sf) == start + 2
 
 
-def test_the_batch_size_query_option_shrinks_pages(sf: Salesforce, many: str) -> None:
+def test_the_batch_size_query_option_shrinks_pages(sf: Any, many: str) -> None:
     headers = {"Sforce-Query-Options": "batchSize=500"}
-    first = sf.query(f"SELECT Id FROM Task WHERE QS_Activity_Id__c LIKE '{many}-%'", headers=headers)
+    first = sf.query(
+        f"SELECT Id FROM Task WHERE QS_Activity_Id__c LIKE '{many}-%'", headers=headers
+    )
     assert len(first["records"]) == 500
     assert NEXT_URL.match(first["nextRecordsUrl"])[1] == "500"  # type: ignore[index]
     pages = [first]
@@ -348,7 +349,7 @@ def error_of(excinfo: pytest.ExceptionInfo[SalesforceMalformedRequest]) -> dict[
     return dict(content[0])
 
 
-def test_bad_soql_is_malformed_query_with_the_position(sf: Salesforce) -> None:
+def test_bad_soql_is_malformed_query_with_the_position(sf: Any) -> None:
     with pytest.raises(SalesforceMalformedRequest) as excinfo:
         sf.query("SELECT Id FROM Contact WHERE Name = ")
     error = error_of(excinfo)
@@ -357,13 +358,13 @@ def test_bad_soql_is_malformed_query_with_the_position(sf: Salesforce) -> None:
     assert "^" in error["message"]
 
 
-def test_mixing_and_with_or_without_parentheses_is_malformed(sf: Salesforce) -> None:
+def test_mixing_and_with_or_without_parentheses_is_malformed(sf: Any) -> None:
     with pytest.raises(SalesforceMalformedRequest) as excinfo:
         sf.query("SELECT Id FROM Contact WHERE Name = 'a' AND Name = 'b' OR Name = 'c'")
     assert error_of(excinfo)["errorCode"] == "MALFORMED_QUERY"
 
 
-def test_an_unknown_field_is_invalid_field(sf: Salesforce) -> None:
+def test_an_unknown_field_is_invalid_field(sf: Any) -> None:
     with pytest.raises(SalesforceMalformedRequest) as excinfo:
         sf.query("SELECT Id, Nope__c FROM Contact")
     error = error_of(excinfo)
@@ -371,7 +372,7 @@ def test_an_unknown_field_is_invalid_field(sf: Salesforce) -> None:
     assert "Nope__c" in error["message"]
 
 
-def test_an_unknown_object_is_invalid_type(sf: Salesforce) -> None:
+def test_an_unknown_object_is_invalid_type(sf: Any) -> None:
     with pytest.raises(SalesforceMalformedRequest) as excinfo:
         sf.query("SELECT Id FROM Nope__c")
     error = error_of(excinfo)

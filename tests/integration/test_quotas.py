@@ -8,11 +8,12 @@ import gc
 import json
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from simple_salesforce import Salesforce
+from simple_salesforce import Salesforce, SFType
 from simple_salesforce.exceptions import (
+    SalesforceError,
     SalesforceExpiredSession,
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
@@ -22,7 +23,9 @@ from tests.sandbox_process import SandboxOrg
 
 EPOCH = "2026-11-28T00:00:00Z"
 ORG_QUERY = "SELECT Id FROM Organization"
-LIMIT_EXCEEDED = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+LIMIT_EXCEEDED = [
+    {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
+]
 
 OrgFactory = Callable[..., SandboxOrg]
 
@@ -60,6 +63,17 @@ def raw_get(org: SandboxOrg, token: str, path: str, **params: str) -> Any:
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )
+
+
+def sobject(sf: Salesforce, name: str) -> SFType:
+    """`sf.<name>`, typed."""
+    return cast(SFType, getattr(sf, name))
+
+
+def content(error: SalesforceError) -> Any:
+    """The parsed JSON body simple-salesforce attached to an error."""
+    body: Any = error.content
+    return body
 
 
 # ---------------------------------------------------------------- the usage header
@@ -104,7 +118,7 @@ def test_api_usage_grows_by_exactly_one_per_call(new_org: OrgFactory) -> None:
     for step, call in enumerate(calls, start=2):
         call()
         assert header_used(sf) == (step, total)
-    contact = sf.Contact
+    contact = sobject(sf, "Contact")
     created = contact.create({"LastName": "Counted"})
     assert contact.api_usage["api-usage"].used == len(calls) + 2
     contact.get(created["id"])
@@ -128,7 +142,7 @@ def test_a_spent_quota_answers_request_limit_exceeded_until_the_window_rolls_on(
         with pytest.raises(SalesforceRefusedRequest) as refused:
             sf.query(ORG_QUERY)
         assert refused.value.status == 403
-        assert refused.value.content == LIMIT_EXCEEDED
+        assert content(refused.value) == LIMIT_EXCEEDED
     response = raw_get(org, org.token()["access_token"], "query", q=ORG_QUERY)
     assert response.status_code == 403
     assert response.headers["Sforce-Limit-Info"] == "api-usage=20/20"
@@ -237,7 +251,7 @@ def test_consuming_beyond_the_remaining_room_spends_only_up_to_the_max(
     assert result["usage"]["used"] == 20
     with pytest.raises(SalesforceRefusedRequest) as refused:
         sf.query(ORG_QUERY)
-    assert refused.value.content == LIMIT_EXCEEDED
+    assert content(refused.value) == LIMIT_EXCEEDED
     again = org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 1})
     assert (again["spent"], again["refused"]) == (0, 1)
 
@@ -248,7 +262,9 @@ def test_background_load_adds_about_its_hourly_rate_as_the_clock_advances(
     org = new_org("--speed", "1", "--epoch", EPOCH, "--session-timeout-minutes", "0")
     sf = org.salesforce()
     org.control(
-        "POST", "load", {"app": "Marketing Cloud", "api": "DailyApiRequests", "calls_per_hour": 1200}
+        "POST",
+        "load",
+        {"app": "Marketing Cloud", "api": "DailyApiRequests", "calls_per_hour": 1200},
     )
     advance(org, 3600)
     loaded = usage(org)["by_app"]["Marketing Cloud"]
@@ -278,7 +294,7 @@ def test_background_load_stops_at_the_limit_and_refuses_our_calls(new_org: OrgFa
     assert used(org) == 1000
     with pytest.raises(SalesforceRefusedRequest) as refused:
         sf.query(ORG_QUERY)
-    assert refused.value.content == LIMIT_EXCEEDED
+    assert content(refused.value) == LIMIT_EXCEEDED
 
 
 # ---------------------------------------------------------------- bulk quotas
@@ -303,9 +319,8 @@ def test_a_bulk_ingest_job_spends_one_batch_per_started_10000_records(
 ) -> None:
     org = new_org()
     sf = org.salesforce()
-    results = sf.bulk2.Task.insert(
-        records=[{"Subject": f"Bulk call {i}"} for i in range(3)], wait=0.1
-    )
+    bulk: Any = sf.bulk2
+    results = bulk.Task.insert(records=[{"Subject": f"Bulk call {i}"} for i in range(3)], wait=0.1)
     assert sum(int(r["numberRecordsProcessed"]) for r in results) == 3
     assert used(org, "DailyBulkApiBatches") == 1
 
@@ -338,7 +353,7 @@ def test_a_bulk_ingest_job_spends_one_batch_per_started_10000_records(
 def test_a_bulk_query_job_spends_one_query_job_and_no_batches(new_org: OrgFactory) -> None:
     org = new_org("--seed", "5")
     sf = org.salesforce()
-    job = sf.restful(
+    job: Any = sf.restful(
         "jobs/query",
         method="POST",
         data=json.dumps({"operation": "query", "query": "SELECT Id, LastName FROM Contact"}),
@@ -360,7 +375,7 @@ def test_a_spent_bulk_query_quota_refuses_new_query_jobs(new_org: OrgFactory) ->
             method="POST",
             data=json.dumps({"operation": "query", "query": "SELECT Id FROM Contact"}),
         )
-    assert refused.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+    assert content(refused.value)[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
     assert used(org, "DailyBulkV2QueryJobs") == 10_000
 
 

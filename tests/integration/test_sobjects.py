@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from simple_salesforce import (
-    Salesforce,
     SalesforceMalformedRequest,
     SalesforceResourceNotFound,
 )
@@ -50,19 +49,19 @@ def tag() -> str:
 
 
 @pytest.fixture(scope="module")
-def sf(org: SandboxOrg) -> Salesforce:
+def sf(org: SandboxOrg) -> Any:
     return org.salesforce()
 
 
 @pytest.fixture(scope="module")
-def contact_id(sf: Salesforce) -> str:
+def contact_id(sf: Any) -> str:
     return str(sf.query("SELECT Id FROM Contact LIMIT 1")["records"][0]["Id"])
 
 
 # ---------------------------------------------------------------- create and ids
 
 
-def test_create_answers_201_with_id_success_and_no_errors(sf: Salesforce) -> None:
+def test_create_answers_201_with_id_success_and_no_errors(sf: Any) -> None:
     response = sf.Task.create({"Subject": "Call"}, headers=None)
     assert response["success"] is True
     assert response["errors"] == []
@@ -76,15 +75,18 @@ def test_create_answers_201_with_id_success_and_no_errors(sf: Salesforce) -> Non
     assert set(raw.json()) == {"id", "success", "errors"}
 
 
-def test_each_object_gets_ids_with_its_key_prefix_and_checksum(
-    sf: Salesforce, contact_id: str
-) -> None:
+def test_each_object_gets_ids_with_its_key_prefix_and_checksum(sf: Any, contact_id: str) -> None:
     account = sf.Account.create({"Name": "Prefix Co " + tag()})["id"]
     assert_valid_id(account, "001")
     assert_valid_id(sf.Contact.create({"LastName": "Prefix", "AccountId": account})["id"], "003")
     assert_valid_id(sf.Lead.create({"LastName": "Prefix", "Company": "Prefix Co"})["id"], "00Q")
     opportunity = sf.Opportunity.create(
-        {"Name": "Deal", "StageName": "Prospecting", "CloseDate": "2026-12-31", "AccountId": account}
+        {
+            "Name": "Deal",
+            "StageName": "Prospecting",
+            "CloseDate": "2026-12-31",
+            "AccountId": account,
+        }
     )
     assert_valid_id(opportunity["id"], "006")
     assert_valid_id(sf.Task.create({"Subject": "x", "WhoId": contact_id})["id"], "00T")
@@ -105,7 +107,7 @@ def test_each_object_gets_ids_with_its_key_prefix_and_checksum(
     assert_valid_id(user["id"], "005")
 
 
-def test_seeded_and_system_ids_carry_a_valid_checksum(sf: Salesforce) -> None:
+def test_seeded_and_system_ids_carry_a_valid_checksum(sf: Any) -> None:
     for soql, prefix in [
         ("SELECT Id FROM Contact LIMIT 5", "003"),
         ("SELECT Id FROM Lead LIMIT 5", "00Q"),
@@ -123,7 +125,7 @@ def test_seeded_and_system_ids_carry_a_valid_checksum(sf: Salesforce) -> None:
 # ---------------------------------------------------------------- read, update, delete
 
 
-def test_get_returns_every_field_including_system_fields(sf: Salesforce, contact_id: str) -> None:
+def test_get_returns_every_field_including_system_fields(sf: Any, contact_id: str) -> None:
     created = sf.Task.create({"Subject": "Read me", "WhoId": contact_id, "QS_Opens__c": 2})
     record = sf.Task.get(created["id"])
     assert record["attributes"] == {
@@ -142,17 +144,20 @@ def test_get_returns_every_field_including_system_fields(sf: Salesforce, contact
     assert "Description" in record and record["Description"] is None
 
 
-def test_get_with_fields_returns_only_those(sf: Salesforce) -> None:
+def test_get_with_fields_returns_only_those(sf: Any) -> None:
     created = sf.Task.create({"Subject": "Few fields", "Priority": "High"})
     record = sf.restful(f"sobjects/Task/{created['id']}", params={"fields": "Subject,Priority"})
     assert record == {
-        "attributes": {"type": "Task", "url": f"/services/data/v62.0/sobjects/Task/{created['id']}"},
+        "attributes": {
+            "type": "Task",
+            "url": f"/services/data/v62.0/sobjects/Task/{created['id']}",
+        },
         "Subject": "Few fields",
         "Priority": "High",
     }
 
 
-def test_update_answers_204_and_moves_system_modstamp_forward(sf: Salesforce) -> None:
+def test_update_answers_204_and_moves_system_modstamp_forward(sf: Any) -> None:
     created = sf.Task.create({"Subject": "Before"})
     before = sf.Task.get(created["id"])
     time.sleep(0.01)
@@ -165,7 +170,7 @@ def test_update_answers_204_and_moves_system_modstamp_forward(sf: Salesforce) ->
     assert after["CreatedDate"] == before["CreatedDate"]
 
 
-def test_delete_answers_204_and_the_record_is_then_not_found(sf: Salesforce) -> None:
+def test_delete_answers_204_and_the_record_is_then_not_found(sf: Any) -> None:
     created = sf.Task.create({"Subject": "Doomed"})
     assert sf.Task.delete(created["id"]) == 204
     with pytest.raises(SalesforceResourceNotFound) as excinfo:
@@ -174,7 +179,7 @@ def test_delete_answers_204_and_the_record_is_then_not_found(sf: Salesforce) -> 
     assert error_of(excinfo)["errorCode"] == "NOT_FOUND"
 
 
-def test_a_well_formed_id_nobody_has_is_not_found(sf: Salesforce) -> None:
+def test_a_well_formed_id_nobody_has_is_not_found(sf: Any) -> None:
     id15 = "00T5g0zzzzzzzzz"
     with pytest.raises(SalesforceResourceNotFound):
         sf.Task.get(id15 + checksum(id15))
@@ -183,7 +188,7 @@ def test_a_well_formed_id_nobody_has_is_not_found(sf: Salesforce) -> None:
 # ---------------------------------------------------------------- upsert by external id
 
 
-def test_upsert_by_external_id_creates_then_updates(sf: Salesforce) -> None:
+def test_upsert_by_external_id_creates_then_updates(sf: Any) -> None:
     key = tag()
     assert sf.Task.upsert(f"QS_Activity_Id__c/{key}", {"Subject": "First"}) == 201
     assert sf.Task.upsert(f"QS_Activity_Id__c/{key}", {"Subject": "Second"}) == 200
@@ -195,7 +200,7 @@ def test_upsert_by_external_id_creates_then_updates(sf: Salesforce) -> None:
     assert found["records"][0]["Id"] == record["Id"]
 
 
-def test_upsert_answers_with_id_and_created_flag(sf: Salesforce) -> None:
+def test_upsert_answers_with_id_and_created_flag(sf: Any) -> None:
     key = tag()
     created = sf.Task.upsert(f"QS_Activity_Id__c/{key}", {"Subject": "a"}, raw_response=True)
     body = created.json()
@@ -205,12 +210,12 @@ def test_upsert_answers_with_id_and_created_flag(sf: Salesforce) -> None:
     assert updated.json() == {"id": body["id"], "success": True, "errors": [], "created": False}
 
 
-def test_get_by_unknown_custom_id_is_not_found(sf: Salesforce) -> None:
+def test_get_by_unknown_custom_id_is_not_found(sf: Any) -> None:
     with pytest.raises(SalesforceResourceNotFound):
         sf.Task.get_by_custom_id("QS_Activity_Id__c", tag())
 
 
-def test_upsert_on_a_field_that_is_not_an_external_id_is_refused(sf: Salesforce) -> None:
+def test_upsert_on_a_field_that_is_not_an_external_id_is_refused(sf: Any) -> None:
     with pytest.raises(SalesforceResourceNotFound) as excinfo:
         sf.Task.upsert("Subject/abc", {"Priority": "Low"})
     assert error_of(excinfo)["errorCode"] == "NOT_FOUND"
@@ -220,7 +225,7 @@ def test_upsert_on_a_field_that_is_not_an_external_id_is_refused(sf: Salesforce)
 
 
 @pytest.mark.parametrize("name", ["Task", "Event"])
-def test_describe_shows_the_activity_custom_fields(sf: Salesforce, name: str) -> None:
+def test_describe_shows_the_activity_custom_fields(sf: Any, name: str) -> None:
     description = getattr(sf, name).describe()
     assert description["name"] == name
     assert description["keyPrefix"] == {"Task": "00T", "Event": "00U"}[name]
@@ -236,7 +241,7 @@ def test_describe_shows_the_activity_custom_fields(sf: Salesforce, name: str) ->
     assert fields["WhoId"]["referenceTo"] == ["Contact", "Lead"]
 
 
-def test_task_subtype_is_described_as_create_only(sf: Salesforce) -> None:
+def test_task_subtype_is_described_as_create_only(sf: Any) -> None:
     fields = {f["name"]: f for f in sf.Task.describe()["fields"]}
     assert fields["TaskSubtype"]["createable"] is True
     assert fields["TaskSubtype"]["updateable"] is False
@@ -250,7 +255,7 @@ def test_task_subtype_is_described_as_create_only(sf: Salesforce) -> None:
     }
 
 
-def test_describe_global_lists_the_objects_with_key_prefixes(sf: Salesforce) -> None:
+def test_describe_global_lists_the_objects_with_key_prefixes(sf: Any) -> None:
     described = sf.describe()
     assert described is not None
     prefixes = {o["name"]: o["keyPrefix"] for o in described["sobjects"]}
@@ -263,7 +268,7 @@ def test_describe_global_lists_the_objects_with_key_prefixes(sf: Salesforce) -> 
     assert prefixes["User"] == "005"
 
 
-def test_describe_of_an_unknown_object_is_not_found(sf: Salesforce) -> None:
+def test_describe_of_an_unknown_object_is_not_found(sf: Any) -> None:
     with pytest.raises(SalesforceResourceNotFound) as excinfo:
         sf.Nope__c.describe()
     assert error_of(excinfo)["errorCode"] == "NOT_FOUND"
@@ -276,9 +281,7 @@ def org_now(org: SandboxOrg) -> datetime:
     return datetime.strptime(org.control("GET", "clock")["now"], "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
-def test_deleted_and_updated_list_records_changed_in_the_window(
-    sf: Salesforce, org: SandboxOrg
-) -> None:
+def test_deleted_and_updated_list_records_changed_in_the_window(sf: Any, org: SandboxOrg) -> None:
     start = org_now(org) - timedelta(seconds=1)
     kept = sf.Task.create({"Subject": "kept"})["id"]
     gone = sf.Task.create({"Subject": "gone"})["id"]
@@ -297,9 +300,7 @@ def test_deleted_and_updated_list_records_changed_in_the_window(
     assert "latestDateCovered" in updated
 
 
-def test_a_replication_window_ending_before_it_starts_is_refused(
-    sf: Salesforce, org: SandboxOrg
-) -> None:
+def test_a_replication_window_ending_before_it_starts_is_refused(sf: Any, org: SandboxOrg) -> None:
     now = org_now(org)
     with pytest.raises(SalesforceMalformedRequest) as excinfo:
         sf.Task.updated(now, now - timedelta(hours=1))
@@ -316,20 +317,20 @@ def refused(call: Any, *args: Any) -> dict[str, Any]:
     return error_of(excinfo)
 
 
-def test_a_contact_without_last_name_is_required_field_missing(sf: Salesforce) -> None:
+def test_a_contact_without_last_name_is_required_field_missing(sf: Any) -> None:
     error = refused(sf.Contact.create, {"FirstName": "Ada"})
     assert error["errorCode"] == "REQUIRED_FIELD_MISSING"
     assert error["fields"] == ["LastName"]
     assert "LastName" in error["message"]
 
 
-def test_an_unknown_field_is_invalid_field(sf: Salesforce) -> None:
+def test_an_unknown_field_is_invalid_field(sf: Any) -> None:
     error = refused(sf.Task.create, {"Subject": "x", "Bogus__c": 1})
     assert error["errorCode"] == "INVALID_FIELD"
     assert "Bogus__c" in error["message"]
 
 
-def test_writing_a_read_only_field_is_refused(sf: Salesforce) -> None:
+def test_writing_a_read_only_field_is_refused(sf: Any) -> None:
     error = refused(sf.Task.create, {"Subject": "x", "CreatedDate": "2026-01-01T00:00:00Z"})
     assert error["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
     assert error["fields"] == ["CreatedDate"]
@@ -338,37 +339,37 @@ def test_writing_a_read_only_field_is_refused(sf: Salesforce) -> None:
     assert error["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
 
 
-def test_a_string_too_long_is_refused(sf: Salesforce) -> None:
+def test_a_string_too_long_is_refused(sf: Any) -> None:
     error = refused(sf.Task.create, {"Subject": "x" * 256})
     assert error["errorCode"] == "STRING_TOO_LONG"
     assert error["fields"] == ["Subject"]
     assert sf.Task.create({"Subject": "x" * 255})["success"] is True
 
 
-def test_a_malformed_who_id_is_refused(sf: Salesforce) -> None:
+def test_a_malformed_who_id_is_refused(sf: Any) -> None:
     error = refused(sf.Task.create, {"Subject": "x", "WhoId": "not-an-id"})
     assert error["errorCode"] == "MALFORMED_ID"
     assert error["fields"] == ["WhoId"]
 
 
-def test_a_who_id_nobody_has_is_an_invalid_cross_reference(sf: Salesforce) -> None:
+def test_a_who_id_nobody_has_is_an_invalid_cross_reference(sf: Any) -> None:
     id15 = "0035g0zzzzzzzzz"
     error = refused(sf.Task.create, {"Subject": "x", "WhoId": id15 + checksum(id15)})
     assert error["errorCode"] == "INVALID_CROSS_REFERENCE_KEY"
 
 
-def test_an_event_needs_a_start(sf: Salesforce) -> None:
+def test_an_event_needs_a_start(sf: Any) -> None:
     error = refused(sf.Event.create, {"Subject": "x", "DurationInMinutes": 30})
     assert error["errorCode"] == "REQUIRED_FIELD_MISSING"
     assert "StartDateTime" in error["message"]
 
 
-def test_an_event_needs_an_end_or_a_duration(sf: Salesforce) -> None:
+def test_an_event_needs_an_end_or_a_duration(sf: Any) -> None:
     error = refused(sf.Event.create, {"Subject": "x", "StartDateTime": "2026-12-01T10:00:00Z"})
     assert error["errorCode"] == "REQUIRED_FIELD_MISSING"
 
 
-def test_an_event_with_end_and_duration_needs_them_to_agree(sf: Salesforce) -> None:
+def test_an_event_with_end_and_duration_needs_them_to_agree(sf: Any) -> None:
     error = refused(
         sf.Event.create,
         {
@@ -390,7 +391,7 @@ def test_an_event_with_end_and_duration_needs_them_to_agree(sf: Salesforce) -> N
     assert agreed["success"] is True
 
 
-def test_an_event_derives_its_end_from_the_duration(sf: Salesforce) -> None:
+def test_an_event_derives_its_end_from_the_duration(sf: Any) -> None:
     created = sf.Event.create(
         {"Subject": "x", "StartDateTime": "2026-12-01T10:00:00Z", "DurationInMinutes": 45}
     )
@@ -399,12 +400,16 @@ def test_an_event_derives_its_end_from_the_duration(sf: Salesforce) -> None:
     assert event["ActivityDateTime"] == "2026-12-01T10:00:00.000+0000"
     assert event["DurationInMinutes"] == 45
     from_end = sf.Event.create(
-        {"Subject": "y", "StartDateTime": "2026-12-01T10:00:00Z", "EndDateTime": "2026-12-01T12:00:00Z"}
+        {
+            "Subject": "y",
+            "StartDateTime": "2026-12-01T10:00:00Z",
+            "EndDateTime": "2026-12-01T12:00:00Z",
+        }
     )
     assert sf.Event.get(from_end["id"])["DurationInMinutes"] == 120
 
 
-def test_task_subtype_is_set_on_create_and_refused_on_update(sf: Salesforce) -> None:
+def test_task_subtype_is_set_on_create_and_refused_on_update(sf: Any) -> None:
     created = sf.Task.create({"Subject": "Email sent", "TaskSubtype": "Email"})
     assert sf.Task.get(created["id"])["TaskSubtype"] == "Email"
     assert sf.Task.get(sf.Task.create({"Subject": "plain"})["id"])["TaskSubtype"] == "Task"
@@ -413,8 +418,17 @@ def test_task_subtype_is_set_on_create_and_refused_on_update(sf: Salesforce) -> 
     assert error["fields"] == ["TaskSubtype"]
 
 
-def test_update_of_a_deleted_record_is_not_found(sf: Salesforce) -> None:
+def test_update_of_a_deleted_record_is_not_found_and_says_it_is_deleted(sf: Any) -> None:
     created = sf.Task.create({"Subject": "x"})
     sf.Task.delete(created["id"])
-    with pytest.raises(SalesforceResourceNotFound):
+    with pytest.raises(SalesforceResourceNotFound) as caught:
         sf.Task.update(created["id"], {"Subject": "y"})
+    assert error_code(caught.value) == "ENTITY_IS_DELETED"
+    with pytest.raises(SalesforceResourceNotFound) as again:
+        sf.Task.delete(created["id"])
+    assert error_code(again.value) == "ENTITY_IS_DELETED"
+
+
+def error_code(error: SalesforceResourceNotFound) -> str:
+    content: Any = error.content
+    return str(content[0]["errorCode"])

@@ -18,7 +18,7 @@ from typing import Any
 from quotasync.sandbox import editions, schema
 from quotasync.sandbox.errors import ApiError, RecordError, json_parser_error, not_found
 from quotasync.sandbox.querying import write_csv
-from quotasync.sandbox.rest import Call, Reply, route, sobject
+from quotasync.sandbox.rest import Call, Reply, route
 
 RECORDS_PER_BATCH = 10_000
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
@@ -152,7 +152,15 @@ def ingest_jobs(call: Call, _: re.Match[str]) -> Reply:
     operation = body.get("operation")
     if operation not in INGEST_OPERATIONS:
         raise ApiError(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
-    obj = sobject(str(body.get("object", "")))
+    found = schema.find(str(body.get("object", "")))
+    if found is None:
+        # A bad object in the job definition is a bad request, not a missing resource.
+        raise ApiError(
+            400,
+            "INVALIDJOB",
+            f"InvalidJob : sObject type '{body.get('object')}' is not supported.",
+        )
+    obj = found
     external = body.get("externalIdFieldName")
     if operation == "upsert":
         f = obj.field(str(external or ""))
@@ -235,16 +243,18 @@ def ingest_upload(call: Call, match: re.Match[str]) -> Reply:
 
 @route(
     "GET",
-    r"jobs/ingest/(?P<id>750\w+)/(?P<kind>successfulResults|failedResults|unprocessedrecords)",
+    # Salesforce documents `unprocessedrecords` and clients (simple-salesforce) send
+    # `unprocessedRecords`; the org takes both.
+    r"jobs/ingest/(?P<id>750\w+)/(?P<kind>(?i:successfulResults|failedResults|unprocessedrecords))",
 )
 def ingest_results(call: Call, match: re.Match[str]) -> Reply:
     job = _job(call, match["id"], "ingest")
-    kind = match["kind"]
+    kind = match["kind"].lower()
     if kind != "unprocessedrecords" and job.state not in TERMINAL:
         raise ApiError(400, "INVALIDJOBSTATE", "Job is not complete; results are not available yet")
-    if kind == "successfulResults":
+    if kind == "successfulresults":
         header, rows = ["sf__Id", "sf__Created", *job.header], job.successes
-    elif kind == "failedResults":
+    elif kind == "failedresults":
         header, rows = ["sf__Id", "sf__Error", *job.header], job.failures
     else:
         header, rows = job.header, job.unprocessed

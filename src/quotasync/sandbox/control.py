@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -25,6 +26,9 @@ API_ALIASES = {
     "bulk_query": editions.DAILY_BULK_V2_QUERY_JOBS,
     "apex": editions.DAILY_ASYNC_APEX_EXECUTIONS,
 }
+
+# One move of the clock: ten years is plenty, and keeps dates far from datetime's year 9999.
+MAX_ADVANCE_SECONDS = 10 * 366 * 24 * 60 * 60
 
 
 class BadInput(Exception):
@@ -72,7 +76,8 @@ def _number(
     default: Any = None,
 ) -> float:
     value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # JSON allows NaN and Infinity; either would wreck the usage window or the clock for good.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise BadInput(f"{key} must be a number")
     if value < low or (high is not None and value > high):
         raise BadInput(
@@ -111,7 +116,10 @@ async def consume(request: Request) -> Response:
     org = _org(request)
     body = await _json(request)
     app, api = _app_name(body), _api(body.get("api", "data"))
-    calls = int(_number(body, "calls", low=1))
+    number = _number(body, "calls", low=1)
+    if number != int(number):
+        raise BadInput("calls must be a whole number")
+    calls = int(number)
     room = max(0, org.usage.remaining(api, org.timestamp()))
     spent = min(calls, room)
     if spent:
@@ -150,7 +158,7 @@ async def clock(request: Request) -> Response:
     org = _org(request)
     if request.method == "POST":
         body = await _json(request)
-        org.advance_clock(_number(body, "advance_seconds", low=0))
+        org.advance_clock(_number(body, "advance_seconds", low=0, high=MAX_ADVANCE_SECONDS))
     return JSONResponse({"now": schema.format_datetime(org.now()), "timestamp": org.timestamp()})
 
 

@@ -231,7 +231,11 @@ def _place(
         parent = holder.get(name)
         if not isinstance(parent, dict):
             found = schema.object_for_id(record["Id"])
-            parent = {"attributes": attributes(found.name if found else "Name", record["Id"], base)}
+            concrete = found.name if found else "Name"
+            parent = {"attributes": attributes(concrete, record["Id"], base)}
+            if len(lookup.reference_to) > 1:
+                # A polymorphic parent (Who, What) is typed "Name"; its URL names the real object.
+                parent["attributes"]["type"] = "Name"
             holder[name] = parent
         holder, current = parent, record
     if column.field is None:

@@ -297,6 +297,8 @@ def sobject_row(call: Call, match: re.Match[str]) -> Reply:
         record = org.records.delete(obj, record_id, user, org.now())
         return Reply(204)
     except RecordError as error:
+        if error.code == "ENTITY_IS_DELETED" and call.method != "GET":
+            raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", []) from None
         if error.code in ("MALFORMED_ID", "NOT_FOUND", "ENTITY_IS_DELETED"):
             raise not_found() from None
         raise error.as_api_error() from None

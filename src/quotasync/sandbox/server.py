@@ -18,6 +18,18 @@ from quotasync.sandbox.app import build_app
 from quotasync.sandbox.org import DEFAULT_API_VERSION, PROFILES, Org, OrgConfig
 
 
+class _Server(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # An idle keep-alive client never answers TLS close_notify, so a graceful close of its
+        # connection would hold the shutdown until the timeout. Nothing is in flight: cut it.
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            if transport is not None and (cycle is None or cycle.response_complete):
+                transport.abort()
+        await super().shutdown(sockets)
+
+
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -113,7 +125,7 @@ def run(
         # close_notify wait, and SIGTERM takes half a minute.
         timeout_graceful_shutdown=2,
     )
-    server = uvicorn.Server(server_config)
+    server = _Server(server_config)
 
     async def serve() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
