@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,12 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxOrg]:
     sandbox = start_sandbox(tmp_path_factory.mktemp("org"), "--seed", "60")
     yield sandbox
     sandbox.stop()
+
+
+@pytest.fixture(scope="module")
+def sf(org: SandboxOrg) -> Any:
+    """The shared org's admin, logged in through the quotasync connected app."""
+    return org.salesforce()
 
 
 @pytest.fixture

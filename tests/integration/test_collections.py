@@ -9,18 +9,7 @@ from typing import Any
 import pytest
 from simple_salesforce import SalesforceMalformedRequest
 
-from tests.sandbox_process import SandboxOrg
-
-
-def first_error(excinfo: pytest.ExceptionInfo[Any]) -> Any:
-    """The first entry of the error array simple-salesforce kept from the response."""
-    content: Any = excinfo.value.content
-    return content[0]
-
-
-@pytest.fixture(scope="module")
-def sf(org: SandboxOrg) -> Any:
-    return org.salesforce()
+from tests.integration.support import first_error
 
 
 def tag() -> str:

@@ -10,20 +10,9 @@ from urllib.parse import quote
 import pytest
 from simple_salesforce import SalesforceMalformedRequest
 
-from tests.sandbox_process import SandboxOrg
+from tests.integration.support import first_error
 
 BASE = "/services/data/v62.0"
-
-
-def first_error(excinfo: pytest.ExceptionInfo[Any]) -> Any:
-    """The first entry of the error array simple-salesforce kept from the response."""
-    content: Any = excinfo.value.content
-    return content[0]
-
-
-@pytest.fixture(scope="module")
-def sf(org: SandboxOrg) -> Any:
-    return org.salesforce()
 
 
 def composite(sf: Any, subrequests: list[dict[str, Any]], **extra: Any) -> Any:

@@ -10,18 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from simple_salesforce import SalesforceMalformedRequest, SalesforceResourceNotFound
 
+from tests.integration.support import first_error
 from tests.sandbox_process import SandboxOrg
-
-
-def first_error(excinfo: pytest.ExceptionInfo[Any]) -> Any:
-    """The first entry of the error array simple-salesforce kept from the response."""
-    content: Any = excinfo.value.content
-    return content[0]
-
-
-@pytest.fixture(scope="module")
-def sf(org: SandboxOrg) -> Any:
-    return org.salesforce()
 
 
 @pytest.fixture(scope="module")

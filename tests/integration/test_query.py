@@ -19,11 +19,6 @@ def used(sf: Any) -> int:
 
 
 @pytest.fixture(scope="module")
-def sf(org: SandboxOrg) -> Any:
-    return org.salesforce()
-
-
-@pytest.fixture(scope="module")
 def people(sf: Any) -> dict[str, Any]:
     contact = sf.query(
         "SELECT Id, Name, Account.Name FROM Contact WHERE AccountId != null LIMIT 1"

@@ -49,11 +49,6 @@ def tag() -> str:
 
 
 @pytest.fixture(scope="module")
-def sf(org: SandboxOrg) -> Any:
-    return org.salesforce()
-
-
-@pytest.fixture(scope="module")
 def contact_id(sf: Any) -> str:
     return str(sf.query("SELECT Id FROM Contact LIMIT 1")["records"][0]["Id"])
 

@@ -65,13 +65,12 @@ class Resolver:
         if obj is None:
             raise ApiError(400, "INVALID_TYPE", _invalid_type(text, query.sobject))
         columns = tuple(self.column(obj, path) for path in query.fields)
-        readers = {c.path: c.read for c in columns}
-        by_query_path: dict[tuple[str, ...], Getter] = {}
-        for path in (*query.fields, *query.where_paths(), *query.order_paths()):
-            column = self.column(obj, path)
-            by_query_path[path] = column.read
-            readers.setdefault(column.path, column.read)
-        return Plan(query, obj, columns, lambda row, path: by_query_path[path](row))
+        # The evaluator asks for values by the paths as written in the query.
+        readers = dict(zip(query.fields, (c.read for c in columns), strict=True))
+        for path in (*query.where_paths(), *query.order_paths()):
+            if path not in readers:
+                readers[path] = self.column(obj, path).read
+        return Plan(query, obj, columns, lambda row, path: readers[path](row))
 
     def column(self, obj: SObject, path: tuple[str, ...]) -> Column:
         lookups: list[Field] = []
