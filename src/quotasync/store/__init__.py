@@ -1,0 +1,1 @@
+"""The store: tables, queries and migrations (SQLite by default, PostgreSQL by one setting)."""

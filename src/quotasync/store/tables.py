@@ -1,0 +1,188 @@
+"""Tables. Times are stored as UTC (naive in the database, aware in Python) so SQLite and
+PostgreSQL compare them the same way."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+# Named constraints, so migrations can refer to them on every engine.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    ingest_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    open_tracking: Mapped[bool] = mapped_column(Boolean, default=True)
+    unmatched: Mapped[str] = mapped_column(String(20), default="skip")
+    batch_delay: Mapped[float] = mapped_column(Float, default=2.0)
+    bulk_threshold: Mapped[int] = mapped_column(Integer, default=2000)
+    synced_before_limits: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("workspace_id", "email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(10))  # admin | member
+    created_at: Mapped[datetime]
+
+
+class Connection(Base):
+    """How a workspace reaches its org. Every secret column holds Fernet ciphertext."""
+
+    __tablename__ = "connections"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    instance_url: Mapped[str] = mapped_column(String(500))
+    login_url: Mapped[str] = mapped_column(String(500))
+    api_version: Mapped[str] = mapped_column(String(10))
+    client_id: Mapped[str] = mapped_column(String(300))
+    client_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    username: Mapped[str] = mapped_column(String(254))
+    org_id: Mapped[str] = mapped_column(String(18))
+    user_id: Mapped[str] = mapped_column(String(18))
+    access_token_sealed: Mapped[str] = mapped_column(Text)
+    refresh_token_sealed: Mapped[str | None] = mapped_column(Text)
+    ca_file: Mapped[str | None] = mapped_column(String(500))  # a sandbox org's own CA
+    connected_at: Mapped[datetime]
+
+
+class Activity(Base):
+    """The outbox: every accepted activity, kept until it is logged, failed or skipped."""
+
+    __tablename__ = "activities"
+    __table_args__ = (
+        Index("ix_activities_work", "workspace_id", "state", "received_at"),
+        Index("ix_activities_record", "workspace_id", "record_type", "record_key"),
+    )
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    user_email: Mapped[str] = mapped_column(String(254))
+    record_type: Mapped[str] = mapped_column(String(10))  # Task | Event
+    record_key: Mapped[str] = mapped_column(String(255))  # its QS_Activity_Id__c
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    logged_at: Mapped[datetime | None]
+    salesforce_id: Mapped[str | None] = mapped_column(String(18))
+
+
+class LedgerEntry(Base):
+    """One call quotasync made (or reserved) to Salesforce: the source of every usage figure."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (Index("ix_ledger_window", "workspace_id", "api", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    api: Mapped[str] = mapped_column(String(12))  # data | bulk | bulk_query | apex
+    purpose: Mapped[str] = mapped_column(String(30))
+    calls: Mapped[int] = mapped_column(Integer, default=1)
+    at: Mapped[datetime]
+    method: Mapped[str | None] = mapped_column(String(8))
+    path: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[int | None] = mapped_column(Integer)
+
+
+class LedgerShare(Base):
+    """Whose records a call carried: a batched call is split across those users."""
+
+    __tablename__ = "ledger_shares"
+
+    ledger_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    share: Mapped[float] = mapped_column(Float)
+
+
+class MirrorRecord(Base):
+    """The local copy of the org's Users, Contacts, Leads (and, later, Accounts, Opportunities)."""
+
+    __tablename__ = "mirror"
+    __table_args__ = (Index("ix_mirror_email", "workspace_id", "sobject", "email"),)
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    sobject: Mapped[str] = mapped_column(String(20), primary_key=True)
+    salesforce_id: Mapped[str] = mapped_column(String(18), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    fields: Mapped[dict[str, Any]]
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    modstamp: Mapped[datetime | None]
+
+
+class EmailLookup(Base):
+    """An email the org was asked about and did not know: cached so it is not asked again."""
+
+    __tablename__ = "email_lookups"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    looked_up_at: Mapped[datetime]

@@ -1,0 +1,73 @@
+"""Workspaces and their users."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from quotasync import crypto
+from quotasync.store.tables import User, Workspace
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class WorkspaceError(ValueError):
+    """A request about workspaces that cannot be carried out, said plainly."""
+
+
+@dataclass(frozen=True)
+class NewWorkspace:
+    workspace: Workspace
+    admin: User
+    ingest_token: str  # shown once; only its hash is kept
+
+
+def create(session: Session, name: str, admin_email: str, now: datetime) -> NewWorkspace:
+    name = name.strip()
+    email = admin_email.strip().lower()
+    if not name or len(name) > 200:
+        raise WorkspaceError("a workspace name is 1 to 200 characters")
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise WorkspaceError(f"{admin_email!r} is not an email address")
+    token = crypto.new_token("qsi")
+    workspace = Workspace(
+        id="ws_" + secrets.token_hex(8),
+        name=name,
+        created_at=now,
+        ingest_token_hash=crypto.token_hash(token),
+        open_tracking=True,
+        unmatched="skip",
+        batch_delay=2.0,
+        bulk_threshold=2000,
+        synced_before_limits=False,
+    )
+    session.add(workspace)
+    session.flush()  # the users row refers to it
+    admin = User(workspace_id=workspace.id, email=email, role="admin", created_at=now)
+    session.add(admin)
+    session.flush()
+    return NewWorkspace(workspace, admin, token)
+
+
+def find(session: Session, reference: str) -> Workspace:
+    """A workspace by id, or by name when the name is unique."""
+    found = session.get(Workspace, reference)
+    if found is not None:
+        return found
+    named = session.scalars(select(Workspace).where(Workspace.name == reference)).all()
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise WorkspaceError(f"{len(named)} workspaces are named {reference!r}; use the id")
+    raise WorkspaceError(f"no workspace {reference!r}")
+
+
+def by_ingest_token(session: Session, token: str) -> Workspace | None:
+    return session.scalars(
+        select(Workspace).where(Workspace.ingest_token_hash == crypto.token_hash(token))
+    ).first()

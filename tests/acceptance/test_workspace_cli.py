@@ -1,0 +1,81 @@
+"""`quotasync db upgrade` and `quotasync workspace` as a user runs them, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from quotasync import crypto
+from quotasync.store import db
+from quotasync.store.tables import User, Workspace
+
+CLI = [sys.executable, "-m", "quotasync.cli"]
+
+
+def quotasync(
+    tmp_path: Path, *args: str, url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QUOTASYNC_DATA_DIR": str(tmp_path / "data")}
+    env.pop("QUOTASYNC_DATABASE_URL", None)
+    if url:
+        env["QUOTASYNC_DATABASE_URL"] = url
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_a_new_workspace_gets_an_admin_and_an_ingest_token_kept_only_as_a_hash(
+    tmp_path: Path, database_url: str
+) -> None:
+    upgraded = quotasync(tmp_path, "db", "upgrade", url=database_url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "revision 0001" in upgraded.stdout
+    made = quotasync(
+        tmp_path,
+        "workspace",
+        "create",
+        "Acme Sales",
+        "--admin",
+        "RevOps@Acme.io",
+        "--json",
+        url=database_url,
+    )
+    assert made.returncode == 0, made.stderr
+    out = json.loads(made.stdout)
+    assert out["name"] == "Acme Sales" and out["admin"] == "revops@acme.io"
+    assert out["workspace"].startswith("ws_") and out["ingest_token"].startswith("qsi_")
+    engine = db.make_engine(database_url)
+    with db.sessions(engine)() as session:
+        workspace = session.get(Workspace, out["workspace"])
+        assert workspace is not None
+        assert workspace.ingest_token_hash == crypto.token_hash(out["ingest_token"])
+        assert out["ingest_token"] not in json.dumps(
+            [c for c in workspace.__dict__.values() if isinstance(c, str)]
+        )
+        roles = session.execute(select(User.email, User.role)).all()
+        assert [tuple(r) for r in roles] == [("revops@acme.io", "admin")]
+        assert workspace.open_tracking and workspace.unmatched == "skip"
+    engine.dispose()
+    listed = json.loads(quotasync(tmp_path, "workspace", "list", "--json", url=database_url).stdout)
+    assert [(w["workspace"], w["users"]) for w in listed] == [(out["workspace"], 1)]
+
+
+def test_the_embedded_store_needs_no_setup(tmp_path: Path) -> None:
+    made = quotasync(tmp_path, "workspace", "create", "Solo", "--admin", "me@solo.dev")
+    assert made.returncode == 0, made.stderr
+    assert "ingest token: qsi_" in made.stdout
+    assert (tmp_path / "data" / "quotasync.db").is_file()
+
+
+def test_bad_workspace_input_is_refused_plainly(tmp_path: Path) -> None:
+    for args, message in [
+        (("", "--admin", "a@b.co"), "a workspace name is 1 to 200 characters"),
+        (("Acme", "--admin", "not-an-email"), "'not-an-email' is not an email address"),
+    ]:
+        result = quotasync(tmp_path, "workspace", "create", *args)
+        assert result.returncode == 2
+        assert f"error: {message}" in result.stderr
+        assert "Traceback" not in result.stderr
