@@ -23,6 +23,8 @@ db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Workspaces: create and list.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(workspace_app, name="workspace")
+activities_app = typer.Typer(help="Activities: import and list.", no_args_is_help=True)
+app.add_typer(activities_app, name="activities")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -132,20 +134,13 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _open_store():  # type: ignore[no-untyped-def]
-    """Settings and a session factory; an embedded SQLite store is migrated on first use."""
-    from sqlalchemy.engine import make_url
+def _runtime(speed: float | None = None, epoch: str | None = None):  # type: ignore[no-untyped-def]
+    from quotasync.runtime import NotMigrated, open_runtime
 
-    from quotasync.config import Settings
-    from quotasync.store import db
-
-    settings = Settings()
-    url = settings.effective_database_url
-    if make_url(url).get_backend_name() == "sqlite":
-        db.upgrade(url)
-    elif db.current_revision(url) is None:
-        _fail("the database has no schema yet: run `quotasync db upgrade` first")
-    return settings, db.sessions(db.make_engine(url))
+    try:
+        return open_runtime(clock=_clock(speed, epoch))
+    except NotMigrated as exc:
+        _fail(str(exc))
 
 
 @db_app.command("upgrade")
@@ -169,7 +164,7 @@ def workspace_create(
     from quotasync.clock import RealClock
     from quotasync.store import workspaces
 
-    _, sessions = _open_store()
+    sessions = _runtime().sessions
     with sessions.begin() as session:
         try:
             made = workspaces.create(session, name, admin, RealClock().now())
@@ -195,7 +190,7 @@ def workspace_list(as_json: JsonOption = False) -> None:
 
     from quotasync.store.tables import User, Workspace
 
-    _, sessions = _open_store()
+    sessions = _runtime().sessions
     with sessions() as session:
         rows = session.execute(
             select(Workspace.id, Workspace.name, Workspace.created_at, func.count(User.id))
@@ -217,6 +212,129 @@ def workspace_list(as_json: JsonOption = False) -> None:
     for item in items:
         table.add_row(item["workspace"], item["name"], item["created_at"], str(item["users"]))
     Console().print(table)
+
+
+WorkspaceOption = Annotated[str, typer.Option("--workspace", help="Workspace id (or unique name).")]
+
+
+def _workspace(sessions, reference: str):  # type: ignore[no-untyped-def]
+    from quotasync.store import workspaces
+
+    with sessions() as session:
+        try:
+            return workspaces.find(session, reference)
+        except workspaces.WorkspaceError as exc:
+            _fail(str(exc))
+
+
+@app.command()
+def connect(
+    workspace: WorkspaceOption,
+    sandbox: Annotated[Path, typer.Option("--sandbox", help="A sandbox org's sandbox.json.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Connect a workspace to a sandbox org as its `quotasync` app and sync user, and load the
+    org's people into the mirror."""
+    from quotasync.engine.matching import Matcher
+    from quotasync.salesforce.connection import ConnectError, SandboxLogin
+
+    runtime = _runtime()
+    ws = _workspace(runtime.sessions, workspace)
+    connector = runtime.connector
+    try:
+        connection = connector.connect_sandbox(ws.id, SandboxLogin.read(sandbox))
+        loaded = Matcher(runtime.sessions, ws.id, runtime.clock).load(connector.client(ws.id))
+    except ConnectError as exc:
+        _fail(str(exc))
+    out = {
+        "workspace": ws.id,
+        "instance_url": connection.instance_url,
+        "org_id": connection.org_id,
+        "username": connection.username,
+        "mirror": loaded,
+    }
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(
+        f"{ws.id} connected to {out['instance_url']} (org {out['org_id']}) as {out['username']}"
+    )
+    typer.echo("mirror: " + ", ".join(f"{n:,} {k}s" for k, n in loaded.items()))
+
+
+@activities_app.command("import")
+def activities_import(
+    workspace: WorkspaceOption,
+    file: Annotated[
+        Path, typer.Argument(help="JSON Lines: one activity per line.", exists=True, dir_okay=False)
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Store the activities of a JSON Lines file in the outbox (the worker writes them)."""
+    from rich.progress import Progress
+
+    from quotasync.ingest import Ingest
+
+    runtime = _runtime()
+    ws = _workspace(runtime.sessions, workspace)
+    ingest = Ingest(runtime.sessions, runtime.clock)
+    total = file.stat().st_size
+    with file.open("rb") as lines, Progress(disable=as_json, transient=False) as bar:
+        task = bar.add_task(f"importing {file.name}", total=total)
+        summary = ingest.from_lines(
+            ws.id, lines, on_chunk=lambda done: bar.update(task, completed=done)
+        )
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict()))
+        return
+    typer.echo(
+        f"accepted {summary.accepted:,}, already known {summary.duplicates:,}, invalid {len(summary.errors):,}"
+    )
+    for error in summary.errors[:20]:
+        typer.echo(f"  line {error['line']}: {error['problems']}", err=True)
+    if summary.errors:
+        raise typer.Exit(1)
+
+
+@activities_app.command("list")
+def activities_list(workspace: WorkspaceOption, as_json: JsonOption = False) -> None:
+    """How many activities are in each state."""
+    from quotasync.store import outbox
+
+    runtime = _runtime()
+    ws = _workspace(runtime.sessions, workspace)
+    with runtime.sessions() as session:
+        counts = outbox.counts(session, ws.id)
+    if as_json:
+        typer.echo(json.dumps(counts))
+        return
+    for state in ("pending", "logged", "failed", "skipped"):
+        typer.echo(f"{state:>8}: {counts.get(state, 0):,}")
+
+
+@app.command()
+def worker(
+    until_idle: Annotated[
+        bool,
+        typer.Option("--until-idle", help="Exit when nothing is pending and nothing is paused."),
+    ] = False,
+    speed: SpeedOption = None,
+    epoch: EpochOption = None,
+) -> None:
+    """Write pending activities to Salesforce until stopped (SIGINT/SIGTERM finish the batch in flight)."""
+    import signal
+    import threading
+
+    from quotasync.engine.worker import Worker
+
+    runtime = _runtime(speed, epoch)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    progress = Worker(runtime.connector, runtime.clock).run(stop, until_idle=until_idle)
+    typer.echo(
+        f"worker stopped: {progress.settled:,} activities settled in {progress.steps:,} steps"
+    )
 
 
 def main() -> None:

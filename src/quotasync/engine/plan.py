@@ -1,0 +1,160 @@
+"""Turning a batch of outbox rows into record writes: which activities wait, which are skipped,
+and the one upsert each touched Task or Event gets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from quotasync.domain import mapping
+from quotasync.domain.activities import FOLLOW_UP_KINDS, Activity, Kind
+from quotasync.domain.mapping import Links, Unmatched
+from quotasync.store.outbox import FAILED, LOGGED, SKIPPED
+from quotasync.store.tables import Activity as Row
+
+OPEN_KINDS = frozenset({Kind.EMAIL_OPENED, Kind.LINK_CLICKED})
+
+
+@dataclass(frozen=True)
+class Write:
+    """One record write and the batch activities it carries."""
+
+    sobject: str
+    key: str
+    fields: dict[str, object] | None  # None: delete the record (a canceled meeting)
+    salesforce_id: str | None  # the record's id when known (needed to delete)
+    activity_ids: tuple[str, ...]
+    user_email: str
+
+
+@dataclass
+class Plan:
+    writes: list[Write] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # follow-ups whose email is not known yet
+    skipped: dict[str, str] = field(default_factory=dict)  # activity id -> why
+    failed: dict[str, str] = field(default_factory=dict)  # activity id -> why
+    done: list[str] = field(default_factory=list)  # nothing to write (e.g. canceled before booked)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Everything stored about one record, and which of it is in this batch."""
+
+    sobject: str
+    key: str
+    origin: Row | None  # the email_sent or meeting_booked row
+    rows: list[Row]  # every stored row for the record
+    batch: list[Row]  # the rows of this batch
+
+
+def group(batch: Sequence[Row], stored: Sequence[Row]) -> list[Group]:
+    by_key: dict[tuple[str, str], list[Row]] = {}
+    for row in stored:
+        by_key.setdefault((row.record_type, row.record_key), []).append(row)
+    in_batch: dict[tuple[str, str], list[Row]] = {}
+    for row in batch:
+        in_batch.setdefault((row.record_type, row.record_key), []).append(row)
+    groups = []
+    for (sobject, key), rows in in_batch.items():
+        everything = by_key.get((sobject, key), rows)
+        origin = next((r for r in everything if r.id == key), None)
+        groups.append(Group(sobject, key, origin, everything, rows))
+    return groups
+
+
+def recipients(
+    groups: Sequence[Group], parsed: Mapping[str, Activity]
+) -> tuple[set[str], set[str]]:
+    """Emails to match: the people each origin activity names, and the reps who sent them."""
+    people: set[str] = set()
+    reps: set[str] = set()
+    for g in groups:
+        if g.origin is not None:
+            origin = parsed[g.origin.id]
+            people.update(mapping.people_to_match(origin))
+            reps.add(origin.user_email)
+    return people, reps
+
+
+def first_unmatched(
+    groups: Sequence[Group], parsed: Mapping[str, Activity], people: Mapping[str, str]
+) -> dict[str, str]:
+    """recipient email -> the rep who wrote to them, for origins none of whose people is known."""
+    out: dict[str, str] = {}
+    for g in groups:
+        if g.origin is None:
+            continue
+        origin = parsed[g.origin.id]
+        candidates = mapping.people_to_match(origin)
+        if candidates and not any(c in people for c in candidates):
+            out.setdefault(candidates[0], origin.user_email)
+    return out
+
+
+def build(
+    groups: Sequence[Group],
+    parsed: Mapping[str, Activity],
+    people: Mapping[str, str],
+    users: Mapping[str, str],
+    *,
+    open_tracking: bool,
+    unmatched: Unmatched,
+) -> Plan:
+    plan = Plan()
+    for g in groups:
+        _plan_group(plan, g, parsed, people, users, open_tracking, unmatched)
+    return plan
+
+
+def _plan_group(
+    plan: Plan,
+    g: Group,
+    parsed: Mapping[str, Activity],
+    people: Mapping[str, str],
+    users: Mapping[str, str],
+    open_tracking: bool,
+    unmatched: Unmatched,
+) -> None:
+    batch_ids = [r.id for r in g.batch]
+    if g.origin is None:
+        plan.waiting += batch_ids  # the email or meeting they belong to has not arrived yet
+        return
+    if g.origin.state in (FAILED, SKIPPED) and g.origin.id not in batch_ids:
+        reason = f"its {'email' if g.sobject == mapping.TASK else 'meeting'} {g.key} was {g.origin.state}: {g.origin.last_error}"
+        target = plan.failed if g.origin.state == FAILED else plan.skipped
+        target.update(dict.fromkeys(batch_ids, reason))
+        return
+    origin = parsed[g.origin.id]
+    if not open_tracking:
+        quiet = [r.id for r in g.batch if parsed[r.id].kind in OPEN_KINDS]
+        plan.skipped.update(dict.fromkeys(quiet, "open tracking is off"))
+        batch_ids = [i for i in batch_ids if i not in plan.skipped]
+        if not batch_ids:
+            return
+    candidates = mapping.people_to_match(origin)
+    who = next((people[e] for e in candidates if e in people), None)
+    if who is None and candidates and unmatched is not Unmatched.LOG_UNLINKED:
+        # With create_lead the writer has made Leads for unknown recipients before planning;
+        # a recipient still unmatched is one whose Lead Salesforce refused.
+        reason = (
+            "no Contact or Lead has the email"
+            if unmatched is Unmatched.SKIP
+            else "no Lead could be created for"
+        )
+        plan.skipped.update(dict.fromkeys(batch_ids, f"{reason} {candidates[0]}"))
+        return
+    links = Links(who_id=who, owner_id=users.get(origin.user_email))
+    others = [parsed[r.id] for r in g.rows if r.id != g.origin.id and r.id in parsed]
+    if g.sobject == mapping.TASK:
+        follow_ups = [a for a in others if a.kind in FOLLOW_UP_KINDS]
+        fields: dict[str, object] | None = mapping.task_fields(
+            origin, follow_ups, links, open_tracking=open_tracking
+        )
+    else:
+        fields = mapping.event_fields(origin, others, links)
+    if fields is None and not g.origin.salesforce_id and g.origin.state != LOGGED:
+        plan.done += batch_ids  # canceled before it was ever written: nothing to delete
+        return
+    plan.writes.append(
+        Write(g.sobject, g.key, fields, g.origin.salesforce_id, tuple(batch_ids), origin.user_email)
+    )

@@ -1,0 +1,85 @@
+"""The worker loop: step every connected workspace's writer until stopped (or idle)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from quotasync.clock import Clock
+from quotasync.engine.writer import Writer
+from quotasync.salesforce.connection import Connector
+from quotasync.store import outbox
+from quotasync.store.tables import Connection, Workspace
+
+IDLE_SLEEP = 0.2  # real seconds between looks when nothing is due
+
+
+@dataclass
+class Progress:
+    steps: int = 0
+    settled: int = 0
+    paused: dict[str, str] = field(default_factory=dict)  # workspace id -> reason
+
+
+class Worker:
+    def __init__(self, connector: Connector, clock: Clock) -> None:
+        self.connector = connector
+        self.clock = clock
+        self.writers: dict[str, Writer] = {}
+
+    def workspaces(self) -> list[Workspace]:
+        with self.connector.sessions() as session:
+            return list(
+                session.scalars(
+                    select(Workspace).join(Connection, Connection.workspace_id == Workspace.id)
+                )
+            )
+
+    def cycle(self, progress: Progress) -> datetime | None:
+        """Step each workspace once; returns the earliest time something is due next."""
+        due: list[datetime] = []
+        for workspace in self.workspaces():
+            writer = self.writers.get(workspace.id)
+            if writer is None:
+                writer = self.writers[workspace.id] = Writer(self.connector, workspace, self.clock)
+            else:
+                writer.workspace = workspace  # settings may have changed
+            result = writer.step()
+            progress.steps += 1
+            progress.settled += result.wrote
+            if result.paused_until is not None:
+                progress.paused[workspace.id] = result.reason or "paused"
+                due.append(result.paused_until)
+            else:
+                progress.paused.pop(workspace.id, None)
+            if result.wrote:
+                due.append(self.clock.now())  # more may be waiting right behind this batch
+            elif result.next_due is not None:
+                due.append(result.next_due)
+        return min(due) if due else None
+
+    def idle(self, progress: Progress) -> bool:
+        with self.connector.sessions() as session:
+            return outbox.pending_count(session) == 0 and not progress.paused
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        until_idle: bool = False,
+        on_cycle: Callable[[Progress], None] | None = None,
+    ) -> Progress:
+        progress = Progress()
+        while not stop.is_set():
+            next_due = self.cycle(progress)
+            if on_cycle is not None:
+                on_cycle(progress)
+            if until_idle and self.idle(progress):
+                break
+            if next_due is None or next_due > self.clock.now():
+                stop.wait(IDLE_SLEEP)
+        return progress

@@ -1,0 +1,435 @@
+"""The writer: outbox rows → Salesforce records, one batch per step.
+
+A batch goes when 200 activities are pending or the oldest has waited `batch_delay`. Up to
+`bulk_threshold` pending activities go through sObject Collections (one call per 200 records);
+a bigger backlog goes as one Bulk API 2.0 upsert job. Every write is an upsert by
+`QS_Activity_Id__c`, so a retry after a timeout or a crash never makes a second record.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from simple_salesforce.exceptions import (
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceOperationError,
+)
+
+from quotasync.clock import Clock
+from quotasync.domain import batching, mapping, outcomes
+from quotasync.domain.mapping import Unmatched
+from quotasync.domain.outcomes import Outcome
+from quotasync.engine import plan as planning
+from quotasync.engine.matching import Matcher
+from quotasync.salesforce.connection import Client, Connector
+from quotasync.store import mirror, outbox
+from quotasync.store.outbox import FAILED, LOGGED, PENDING, SKIPPED
+from quotasync.store.tables import Workspace
+
+BULK_JOB_LIMIT = 10_000  # activities in one Bulk job: one DailyBulkApiBatches unit
+WAIT_FOR_EMAIL = timedelta(minutes=10)  # a follow-up whose email never arrives fails after this
+RECHECK = timedelta(minutes=30)  # a paused workspace looks again after this
+
+
+@dataclass
+class Result:
+    """What one step did, for the worker's schedule and the summary."""
+
+    wrote: int = 0  # activities settled (logged, failed, skipped)
+    calls: int = 0
+    next_due: datetime | None = None
+    paused_until: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass
+class _Outcomes:
+    logged: dict[str, str] = field(default_factory=dict)  # activity id -> Salesforce id
+    failed: dict[str, str] = field(default_factory=dict)
+    retry: list[str] = field(default_factory=list)
+    pause: bool = False
+    pause_reason: str | None = None
+
+
+class Paused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Writer:
+    def __init__(self, connector: Connector, workspace: Workspace, clock: Clock) -> None:
+        self.connector = connector
+        self.sessions = connector.sessions
+        self.workspace = workspace
+        self.clock = clock
+        self.matcher = Matcher(self.sessions, workspace.id, clock)
+        self.paused_until: datetime | None = None
+        self.pause_reason: str | None = None
+        self._client: Client | None = None
+        self._random = random.Random()
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = self.connector.client(self.workspace.id)
+        return self._client
+
+    def step(self) -> Result:
+        now = self.clock.now()
+        if self.paused_until is not None and now < self.paused_until:
+            return Result(paused_until=self.paused_until, reason=self.pause_reason)
+        with self.sessions() as session:
+            count, oldest = outbox.backlog(session, self.workspace.id, now)
+            retry_at = outbox.next_retry(session, self.workspace.id)
+        if count == 0:
+            return Result(next_due=retry_at)
+        age = (now - oldest).total_seconds() if oldest else 0.0
+        if not batching.batch_due(count, age, batch_delay=self.workspace.batch_delay):
+            assert oldest is not None
+            return Result(next_due=oldest + timedelta(seconds=self.workspace.batch_delay))
+        bulk = batching.channel(count, bulk_threshold=self.workspace.bulk_threshold) == "bulk"
+        limit = BULK_JOB_LIMIT if bulk else batching.COLLECTION_SIZE
+        try:
+            return self._write(now, limit, bulk)
+        except Paused as pause:
+            self.paused_until = now + RECHECK
+            self.pause_reason = pause.reason
+            return Result(paused_until=self.paused_until, reason=pause.reason)
+
+    # ---------------------------------------------------------------- one batch
+
+    def _write(self, now: datetime, limit: int, bulk: bool) -> Result:
+        self.paused_until = self.pause_reason = None
+        with self.sessions() as session:
+            batch = outbox.due(session, self.workspace.id, now, limit)
+            keys = {(r.record_type, r.record_key) for r in batch}
+            stored = outbox.of_records(session, self.workspace.id, keys)
+        parsed = {row.id: outbox.from_row(row) for row in stored}
+        groups = planning.group(batch, stored)
+        people_emails, reps = planning.recipients(groups, parsed)
+        matches = self.matcher.match(self.client, people_emails, reps)
+        people = dict(matches.people)
+        if Unmatched(self.workspace.unmatched) is Unmatched.CREATE_LEAD:
+            people.update(
+                self._create_leads(planning.first_unmatched(groups, parsed, people), matches.users)
+            )
+        plan = planning.build(
+            groups,
+            parsed,
+            people,
+            matches.users,
+            open_tracking=self.workspace.open_tracking,
+            unmatched=Unmatched(self.workspace.unmatched),
+        )
+        results = self._send_bulk(plan.writes) if bulk else self._send_collections(plan.writes)
+        self._settle(now, batch, plan, results)
+        if results.pause:
+            raise Paused(results.pause_reason or "salesforce_refused")
+        return Result(wrote=len(batch) - len(results.retry) - len(plan.waiting))
+
+    def _settle(
+        self, now: datetime, batch: Sequence[Any], plan: planning.Plan, results: _Outcomes
+    ) -> None:
+        attempts = {row.id: row.attempts for row in batch}
+        received = {row.id: row.received_at for row in batch}
+        ws = self.workspace.id
+        with self.sessions.begin() as session:
+            for activity_id, salesforce_id in results.logged.items():
+                outbox.mark(
+                    session,
+                    ws,
+                    [activity_id],
+                    state=LOGGED,
+                    logged_at=now,
+                    salesforce_id=salesforce_id,
+                    last_error=None,
+                )
+            for activity_id, why in {**plan.failed, **results.failed}.items():
+                outbox.mark(session, ws, [activity_id], state=FAILED, last_error=why[:2000])
+            for activity_id, why in plan.skipped.items():
+                outbox.mark(session, ws, [activity_id], state=SKIPPED, last_error=why)
+            outbox.mark(session, ws, plan.done, state=LOGGED, logged_at=now)
+            for activity_id in results.retry:
+                delay = outcomes.backoff(attempts[activity_id] + 1, jitter=self._random.random())
+                outbox.mark(
+                    session,
+                    ws,
+                    [activity_id],
+                    state=PENDING,
+                    attempts=attempts[activity_id] + 1,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                )
+            for activity_id in plan.waiting:
+                if now - received[activity_id] > WAIT_FOR_EMAIL:
+                    outbox.mark(
+                        session,
+                        ws,
+                        [activity_id],
+                        state=FAILED,
+                        last_error="the email or meeting it belongs to never arrived",
+                    )
+                else:
+                    outbox.mark(
+                        session, ws, [activity_id], next_attempt_at=now + timedelta(seconds=30)
+                    )
+
+    # ---------------------------------------------------------------- sObject Collections
+
+    def _send_collections(self, writes: Sequence[planning.Write]) -> _Outcomes:
+        results = _Outcomes()
+        upserts: dict[str, list[planning.Write]] = {}
+        deletes = [w for w in writes if w.fields is None and w.salesforce_id]
+        for write in writes:
+            if write.fields is not None:
+                upserts.setdefault(write.sobject, []).append(write)
+        for sobject, items in upserts.items():
+            for chunk in batching.chunks(items):
+                records = [{"attributes": {"type": sobject}, **(w.fields or {})} for w in chunk]
+                body = {"allOrNone": False, "records": records}
+                answer = self._call(
+                    chunk,
+                    "PATCH",
+                    f"composite/sobjects/{sobject}/{mapping.EXTERNAL_ID}",
+                    body,
+                    results,
+                )
+                if answer is not None:
+                    self._record_results(chunk, answer, results)
+        for chunk in batching.chunks(deletes):
+            ids = ",".join(w.salesforce_id or "" for w in chunk)
+            answer = self._call(
+                chunk, "DELETE", f"composite/sobjects?ids={ids}&allOrNone=false", None, results
+            )
+            if answer is not None:
+                self._record_results(chunk, answer, results, deleting=True)
+        return results
+
+    def _call(
+        self, chunk: Sequence[planning.Write], method: str, path: str, body: Any, results: _Outcomes
+    ) -> Any:
+        """One collections request; whole-request failures are sorted into the outcomes."""
+        users = _shares(chunk)
+        data = json.dumps(body) if body is not None else None
+        for attempt in range(2):
+            try:
+                with self.client.http.purpose("log_activity", users):
+                    return self.client.sf.restful(path, method=method, data=data)
+            except SalesforceExpiredSession:
+                if attempt == 0:
+                    self.client.refresh()  # once; a second 401 means the grant itself is gone
+                    continue
+                self._whole_chunk(
+                    chunk,
+                    Outcome.PAUSE,
+                    "auth: the session expired and could not be refreshed",
+                    results,
+                )
+            except SalesforceError as error:
+                code = _error_code(error.content)
+                self._whole_chunk(
+                    chunk,
+                    outcomes.classify_response(error.status, code),
+                    f"{code}: {_error_message(error.content)}",
+                    results,
+                )
+            except requests.RequestException as error:
+                self._whole_chunk(chunk, Outcome.RETRY, f"no answer: {error}", results)
+            return None
+        return None
+
+    def _whole_chunk(
+        self, chunk: Sequence[planning.Write], outcome: Outcome, why: str, results: _Outcomes
+    ) -> None:
+        for write in chunk:
+            _apply(results, write, outcome, why)
+
+    def _record_results(
+        self,
+        chunk: Sequence[planning.Write],
+        answer: Any,
+        results: _Outcomes,
+        deleting: bool = False,
+    ) -> None:
+        for write, result in zip(chunk, answer, strict=False):
+            if result.get("success"):
+                record_id = None if deleting else result.get("id")
+                for activity_id in write.activity_ids:
+                    results.logged[activity_id] = record_id or write.salesforce_id or ""
+                continue
+            error = (result.get("errors") or [{}])[0]
+            code = str(error.get("statusCode", "UNKNOWN_EXCEPTION"))
+            outcome = outcomes.classify_record_error(code)
+            if deleting and code == "ENTITY_IS_DELETED":
+                outcome = Outcome.DONE  # already gone: what a delete wanted
+            _apply(results, write, outcome, f"{code}: {error.get('message', '')}")
+
+    # ---------------------------------------------------------------- Bulk API 2.0
+
+    def _send_bulk(self, writes: Sequence[planning.Write]) -> _Outcomes:
+        results = _Outcomes()
+        upserts: dict[str, list[planning.Write]] = {}
+        for write in writes:
+            if write.fields is not None:
+                upserts.setdefault(write.sobject, []).append(write)
+        for sobject, items in upserts.items():
+            self._bulk_job(sobject, items, results)
+        deletes = [w for w in writes if w.fields is None]
+        if deletes:  # a handful at most: canceled meetings go the collections way
+            merged = self._send_collections(deletes)
+            results.logged.update(merged.logged)
+            results.failed.update(merged.failed)
+            results.retry += merged.retry
+            results.pause = results.pause or merged.pause
+        return results
+
+    def _bulk_job(self, sobject: str, items: Sequence[planning.Write], results: _Outcomes) -> None:
+        columns = sorted({name for w in items for name in (w.fields or {})})
+        # An empty cell leaves a field as it is, which is what an absent key means in an upsert.
+        records = [{c: _csv_value((w.fields or {}).get(c)) for c in columns} for w in items]
+        by_key = {w.key: w for w in items}
+        bulk = getattr(self.client.sf.bulk2, sobject)
+        try:
+            with self.client.http.purpose("log_activity", _shares(items)):
+                job = bulk.upsert(records=records, external_id_field=mapping.EXTERNAL_ID, wait=1)[0]
+                done = _rows(bulk.get_successful_records(job["job_id"]))
+                failed = _rows(bulk.get_failed_records(job["job_id"]))
+        except SalesforceExpiredSession:
+            self.client.refresh()
+            self._whole_chunk(items, Outcome.RETRY, "the session expired; retrying", results)
+            return
+        except SalesforceError as error:
+            code = _error_code(error.content)
+            self._whole_chunk(
+                items,
+                outcomes.classify_response(error.status, code),
+                f"{code}: {_error_message(error.content)}",
+                results,
+            )
+            return
+        except (requests.RequestException, SalesforceOperationError) as error:
+            # No answer, or a job that failed or timed out: the whole job is tried again later.
+            self._whole_chunk(items, Outcome.RETRY, f"Bulk job did not finish: {error}", results)
+            return
+        seen = set()
+        for row in done:
+            write = by_key.get(row.get(mapping.EXTERNAL_ID, ""))
+            if write is not None:
+                seen.add(write.key)
+                _apply(results, write, Outcome.DONE, "", row.get("sf__Id"))
+        for row in failed:
+            write = by_key.get(row.get(mapping.EXTERNAL_ID, ""))
+            if write is not None:
+                seen.add(write.key)
+                message = row.get("sf__Error", "")
+                _apply(
+                    results,
+                    write,
+                    outcomes.classify_record_error(message.split(":", 1)[0]),
+                    message,
+                )
+        for write in items:
+            if write.key not in seen:
+                _apply(results, write, Outcome.RETRY, "not in the Bulk job's results")
+
+    # ---------------------------------------------------------------- unmatched recipients
+
+    def _create_leads(self, unknown: Mapping[str, str], users: Mapping[str, str]) -> dict[str, str]:
+        """Create a Lead per unknown recipient (collections create, 200 a call); email -> Lead id."""
+        created: dict[str, str] = {}
+        emails = sorted(unknown)
+        for chunk in batching.chunks(emails):
+            records = [
+                {
+                    "attributes": {"type": "Lead"},
+                    **mapping.lead_fields(e, unknown[e], users.get(unknown[e])),
+                }
+                for e in chunk
+            ]
+            shares = dict(Counter(unknown[e] for e in chunk))
+            total = sum(shares.values())
+            with self.client.http.purpose("create_lead", {u: n / total for u, n in shares.items()}):
+                answer = self.client.sf.restful(
+                    "composite/sobjects",
+                    method="POST",
+                    data=json.dumps({"allOrNone": False, "records": records}),
+                )
+            for email, result in zip(chunk, answer or [], strict=False):
+                if result.get("success"):
+                    created[email] = result["id"]
+        if created:
+            with self.sessions.begin() as session:
+                mirror.put(
+                    session,
+                    self.workspace.id,
+                    "Lead",
+                    [{"Id": i, "Email": e} for e, i in created.items()],
+                    self.clock.now(),
+                )
+                mirror.forget_unknown(session, self.workspace.id, list(created))
+        return created
+
+
+def _apply(
+    results: _Outcomes,
+    write: planning.Write,
+    outcome: Outcome,
+    why: str,
+    record_id: str | None = None,
+) -> None:
+    for activity_id in write.activity_ids:
+        if outcome is Outcome.DONE:
+            results.logged[activity_id] = record_id or write.salesforce_id or ""
+        elif outcome is Outcome.FAILED:
+            results.failed[activity_id] = why
+        elif outcome is Outcome.PAUSE or outcome is Outcome.NO_API:
+            results.retry.append(activity_id)
+            results.pause = True
+            results.pause_reason = (
+                "no_api_access"
+                if outcome is Outcome.NO_API
+                else ("auth" if why.startswith("auth") else "salesforce_refused")
+            )
+        else:  # retry, reauth that did not help
+            results.retry.append(activity_id)
+
+
+def _shares(writes: Sequence[planning.Write]) -> dict[str, float]:
+    """A batched call is split across the reps whose records it carries."""
+    counts = Counter(w.user_email for w in writes)
+    total = sum(counts.values()) or 1
+    return {user: n / total for user, n in counts.items()}
+
+
+def _csv_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _error_code(content: Any) -> str:
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("errorCode", "UNKNOWN_EXCEPTION"))
+    return "UNKNOWN_EXCEPTION"
+
+
+def _error_message(content: Any) -> str:
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("message", ""))
+    return str(content)[:500]

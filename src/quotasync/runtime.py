@@ -1,0 +1,42 @@
+"""What every command needs: settings, the store, the secrets vault and the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from quotasync.clock import Clock, RealClock
+from quotasync.config import Settings
+from quotasync.crypto import Vault, load_key
+from quotasync.salesforce.connection import Connector
+from quotasync.store import db
+
+
+class NotMigrated(Exception):
+    """The database has no schema yet."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    vault: Vault
+    clock: Clock
+
+    @property
+    def connector(self) -> Connector:
+        return Connector(self.sessions, self.vault, self.clock)
+
+
+def open_runtime(settings: Settings | None = None, clock: Clock | None = None) -> Runtime:
+    """The embedded SQLite store is migrated on first use; PostgreSQL is migrated explicitly."""
+    settings = settings or Settings()
+    url = settings.effective_database_url
+    if make_url(url).get_backend_name() == "sqlite":
+        db.upgrade(url)
+    elif db.current_revision(url) is None:
+        raise NotMigrated("the database has no schema yet: run `quotasync db upgrade` first")
+    vault = Vault(load_key(settings.data_dir, settings.secret_key))
+    return Runtime(settings, db.sessions(db.make_engine(url)), vault, clock or RealClock())

@@ -1,0 +1,1 @@
+"""The client side: every request quotasync sends to Salesforce goes through `GovernedSession`."""

@@ -1,0 +1,123 @@
+"""The one seam between quotasync and Salesforce.
+
+`GovernedSession` is the `requests.Session` handed to simple-salesforce. Every request goes through
+its `send`: the call is written to the ledger (workspace, API type, purpose, the users whose records
+it carries) before it leaves, and `Sforce-Limit-Info` is read from the answer. Code that wants to
+reach Salesforce has no other way to do it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from quotasync.clock import Clock
+from quotasync.salesforce import costs
+from quotasync.store.ledger import Call, Ledger
+
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+_INGEST_JOB = re.compile(r"/jobs/ingest/(\w+)")
+
+
+@dataclass(frozen=True)
+class OrgUsage:
+    """The org-wide DailyApiRequests figure Salesforce reported, and when."""
+
+    used: int
+    max: int
+    observed_at: datetime
+
+
+@dataclass(frozen=True)
+class Purpose:
+    name: str
+    users: Mapping[str, float]
+
+
+class GovernedSession(requests.Session):
+    def __init__(
+        self,
+        ledger: Ledger,
+        workspace_id: str,
+        clock: Clock,
+        ca_file: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        super().__init__()
+        # REQUESTS_CA_BUNDLE would otherwise override `verify` for every request.
+        self.trust_env = False
+        self.verify = ca_file or True
+        self.ledger = ledger
+        self.workspace_id = workspace_id
+        self.clock = clock
+        self.timeout = timeout
+        self.org_usage: OrgUsage | None = None
+        self._local = threading.local()
+        self._uploaded: dict[str, int] = {}  # ingest job id -> rows uploaded so far
+
+    @contextmanager
+    def purpose(self, name: str, users: Mapping[str, float] | None = None) -> Iterator[None]:
+        """Calls made inside are ledgered with this purpose and split across these users."""
+        previous = getattr(self._local, "purpose", None)
+        self._local.purpose = Purpose(name, dict(users or {}))
+        try:
+            yield
+        finally:
+            self._local.purpose = previous
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        path = urlsplit(request.url or "").path
+        body = _body_bytes(request.body)
+        job = _INGEST_JOB.search(path)
+        uploaded = self._uploaded.get(job.group(1), 0) if job else 0
+        purpose: Purpose = getattr(self._local, "purpose", None) or Purpose("other", {})
+        now = self.clock.now()
+        method = request.method or "GET"
+        calls = [
+            Call(
+                self.workspace_id,
+                cost.api,
+                purpose.name,
+                cost.calls,
+                now,
+                method,
+                path,
+                purpose.users,
+            )
+            for cost in costs.of_request(method, path, body, uploaded)
+        ]
+        ids = self.ledger.record(calls)
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = super().send(request, **kwargs)
+        except requests.RequestException:
+            self.ledger.settle(ids, None)
+            raise
+        self.ledger.settle(ids, response.status_code)
+        if job and method == "PUT" and response.status_code == 201 and body:
+            self._uploaded[job.group(1)] = uploaded + costs.csv_rows(body)
+        self._observe(response)
+        return response
+
+    def _observe(self, response: requests.Response) -> None:
+        match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self.org_usage = OrgUsage(int(match.group(1)), int(match.group(2)), self.clock.now())
+
+
+def _body_bytes(body: Any) -> bytes | None:
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return None  # a stream: its size is not needed to price the call

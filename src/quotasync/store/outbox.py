@@ -1,0 +1,168 @@
+"""The activity outbox: accepting activities durably, and the state each one is in.
+
+States: `pending` (waiting to be written; `next_attempt_at` may hold a retry), `logged` (in
+Salesforce, with the record's id), `failed` (Salesforce refused it for good; `last_error` says why),
+`skipped` (deliberately not written: no Contact or Lead, or open tracking off; `last_error` says why).
+An activity is stored in the same JSON shape the email product posted, so one parser reads both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from quotasync.domain.activities import Activity, parse_activity
+from quotasync.domain.mapping import record_key
+from quotasync.store.tables import Activity as Row
+
+PENDING, LOGGED, FAILED, SKIPPED = "pending", "logged", "failed", "skipped"
+
+
+def to_json(activity: Activity) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": activity.id,
+        "kind": activity.kind.value,
+        "occurred_at": activity.occurred_at.isoformat(),
+        "user_email": activity.user_email,
+        "to": list(activity.to),
+        "cc": list(activity.cc),
+    }
+    for name in ("subject", "body", "email_id", "url", "meeting_id"):
+        value = getattr(activity, name)
+        if value is not None:
+            out[name] = value
+    if activity.meeting is not None:
+        out["meeting"] = {
+            "start": activity.meeting.start.isoformat(),
+            "end": activity.meeting.end.isoformat(),
+            "location": activity.meeting.location,
+            "attendees": list(activity.meeting.attendees),
+        }
+    return out
+
+
+def from_row(row: Row) -> Activity:
+    return parse_activity(row.payload)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    stored: int
+    duplicates: int
+
+
+def accept(
+    session: Session, workspace_id: str, activities: Sequence[Activity], now: datetime
+) -> Accepted:
+    """Store new activities; an id the workspace already has is acknowledged, not stored again."""
+    if not activities:
+        return Accepted(0, 0)
+    ids = [a.id for a in activities]
+    known = set(
+        session.scalars(select(Row.id).where(Row.workspace_id == workspace_id, Row.id.in_(ids)))
+    )
+    fresh: dict[str, Activity] = {}
+    for activity in activities:
+        if activity.id not in known and activity.id not in fresh:
+            fresh[activity.id] = activity
+    for activity in fresh.values():
+        record_type, key = record_key(activity)
+        session.add(
+            Row(
+                workspace_id=workspace_id,
+                id=activity.id,
+                kind=activity.kind.value,
+                occurred_at=activity.occurred_at,
+                received_at=now,
+                user_email=activity.user_email,
+                record_type=record_type,
+                record_key=key,
+                payload=to_json(activity),
+                state=PENDING,
+                attempts=0,
+            )
+        )
+    session.flush()
+    return Accepted(len(fresh), len(activities) - len(fresh))
+
+
+def due(session: Session, workspace_id: str, now: datetime, limit: int) -> list[Row]:
+    """Pending activities ready to go now, oldest first."""
+    return list(
+        session.scalars(
+            select(Row)
+            .where(
+                Row.workspace_id == workspace_id,
+                Row.state == PENDING,
+                or_(Row.next_attempt_at.is_(None), Row.next_attempt_at <= now),
+            )
+            .order_by(Row.received_at, Row.id)
+            .limit(limit)
+        )
+    )
+
+
+def backlog(session: Session, workspace_id: str, now: datetime) -> tuple[int, datetime | None]:
+    """How many activities are ready to go, and when the oldest of them arrived."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(Row.received_at)).where(
+            Row.workspace_id == workspace_id,
+            Row.state == PENDING,
+            or_(Row.next_attempt_at.is_(None), Row.next_attempt_at <= now),
+        )
+    ).one()
+    return int(count), oldest
+
+
+def next_retry(session: Session, workspace_id: str) -> datetime | None:
+    return session.scalar(
+        select(func.min(Row.next_attempt_at)).where(
+            Row.workspace_id == workspace_id, Row.state == PENDING, Row.next_attempt_at.is_not(None)
+        )
+    )
+
+
+def pending_count(session: Session, workspace_id: str | None = None) -> int:
+    query = select(func.count()).where(Row.state == PENDING)
+    if workspace_id is not None:
+        query = query.where(Row.workspace_id == workspace_id)
+    return int(session.scalar(query) or 0)
+
+
+def of_records(session: Session, workspace_id: str, keys: Iterable[tuple[str, str]]) -> list[Row]:
+    """Every stored activity (any state) that writes to one of these records."""
+    keys = list(keys)
+    if not keys:
+        return []
+    rows: list[Row] = []
+    for start in range(0, len(keys), 300):
+        chunk = keys[start : start + 300]
+        rows += session.scalars(
+            select(Row).where(
+                Row.workspace_id == workspace_id,
+                or_(*(and_(Row.record_type == t, Row.record_key == k) for t, k in chunk)),
+            )
+        ).all()
+    return rows
+
+
+def mark(session: Session, workspace_id: str, ids: Iterable[str], **values: Any) -> None:
+    ids = list(ids)
+    for start in range(0, len(ids), 500):
+        session.execute(
+            update(Row)
+            .where(Row.workspace_id == workspace_id, Row.id.in_(ids[start : start + 500]))
+            .values(**values)
+        )
+
+
+def counts(session: Session, workspace_id: str) -> dict[str, int]:
+    rows = session.execute(
+        select(Row.state, func.count()).where(Row.workspace_id == workspace_id).group_by(Row.state)
+    ).all()
+    return {state: int(n) for state, n in rows}

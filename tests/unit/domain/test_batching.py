@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from quotasync.domain.batching import batch_due, bulk_batches, channel, chunks
+
+
+def test_nothing_pending_is_never_due() -> None:
+    assert not batch_due(0, oldest_age=3600.0)
+
+
+def test_a_full_batch_goes_at_once() -> None:
+    assert batch_due(200, oldest_age=0.0)
+    assert batch_due(250, oldest_age=0.0)
+
+
+def test_a_partial_batch_waits_for_the_delay() -> None:
+    assert not batch_due(199, oldest_age=1.99)
+    assert batch_due(1, oldest_age=2.0)
+
+
+def test_batch_size_and_delay_are_settings() -> None:
+    assert batch_due(10, oldest_age=0.0, batch_size=10)
+    assert not batch_due(1, oldest_age=2.0, batch_delay=5.0)
+    assert batch_due(1, oldest_age=0.0, batch_delay=0.0)
+
+
+def test_a_batch_size_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        batch_due(1, oldest_age=0.0, batch_size=0)
+
+
+@given(st.integers(0, 1000), st.floats(0, 10), st.integers(1, 300), st.floats(0, 10))
+def test_a_batch_is_due_exactly_when_full_or_old_enough(
+    pending: int, age: float, size: int, delay: float
+) -> None:
+    due = batch_due(pending, oldest_age=age, batch_size=size, batch_delay=delay)
+    assert due == (pending >= size or (pending > 0 and age >= delay))
+
+
+def test_a_backlog_above_the_threshold_goes_through_bulk() -> None:
+    assert channel(0) == "collections"
+    assert channel(2000) == "collections"
+    assert channel(2001) == "bulk"
+    assert channel(11, bulk_threshold=10) == "bulk"
+
+
+def test_chunks_are_collections_sized_by_default() -> None:
+    assert [len(chunk) for chunk in chunks(list(range(401)))] == [200, 200, 1]
+
+
+def test_nothing_chunks_to_no_chunks() -> None:
+    assert chunks([]) == []
+
+
+def test_a_chunk_size_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="size"):
+        chunks([1], 0)
+
+
+@given(st.lists(st.integers()), st.integers(1, 50))
+def test_chunks_keep_every_item_in_order_and_only_the_last_is_short(
+    items: list[int], size: int
+) -> None:
+    result = chunks(items, size)
+    assert [item for chunk in result for item in chunk] == items
+    assert all(len(chunk) == size for chunk in result[:-1])
+    assert all(1 <= len(chunk) <= size for chunk in result)
+
+
+def test_chunks_accept_any_sequence() -> None:
+    assert chunks("abcde", 2) == [["a", "b"], ["c", "d"], ["e"]]
+
+
+@pytest.mark.parametrize(
+    ("records", "batches"), [(0, 0), (1, 1), (10_000, 1), (10_001, 2), (20_000, 2), (150_000, 15)]
+)
+def test_bulk_spends_one_batch_per_started_10000_records(records: int, batches: int) -> None:
+    assert bulk_batches(records) == batches
+
+
+def test_a_negative_record_count_is_refused() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        bulk_batches(-1)
+
+
+@given(st.integers(0, 10**9))
+def test_bulk_batches_cover_the_records_with_less_than_one_batch_to_spare(records: int) -> None:
+    batches = bulk_batches(records)
+    assert batches * 10_000 >= records > (batches - 1) * 10_000 or records == batches == 0
