@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +10,13 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.login import token_login
 
+from quotasync.sandbox import launcher
+from quotasync.sandbox.launcher import RunningSandbox
+
 
 @dataclass
-class SandboxOrg:
-    state_dir: Path
-    process: subprocess.Popen[str]
-    config: dict[str, Any]
-    output: list[str] = field(default_factory=list)
-    reader: threading.Thread | None = None  # drains the process's output into `output`
+class SandboxOrg(RunningSandbox):
+    """A running sandbox org with what tests need to talk to it."""
 
     @property
     def instance_url(self) -> str:
@@ -86,51 +80,10 @@ class SandboxOrg:
         response.raise_for_status()
         return response.json()
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        # The reader sees end-of-file once the process is gone; close the pipe only after it.
-        if self.reader is not None:
-            self.reader.join(timeout=10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
 
 def start_sandbox(state_dir: Path, *args: str, timeout: float = 60) -> SandboxOrg:
     """Start `quotasync sandbox` and wait for its `sandbox ready:` line."""
-    command = [sys.executable, "-m", "quotasync.cli", "sandbox", "--state-dir", str(state_dir)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [*command, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
+    running = launcher.start(state_dir, *args, timeout=timeout)
+    return SandboxOrg(
+        running.state_dir, running.process, running.config, running.output, running.reader
     )
-    output: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line.rstrip("\n"))
-            if line.startswith("sandbox ready:"):
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    if not ready.wait(timeout) or process.poll() is not None:
-        process.kill()
-        process.wait()
-        reader.join(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
-        raise RuntimeError("sandbox did not start:\n" + "\n".join(output))
-    config = json.loads((state_dir / "sandbox.json").read_text())
-    return SandboxOrg(state_dir, process, config, output, reader)

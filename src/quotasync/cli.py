@@ -110,23 +110,101 @@ def sandbox(
 
 @app.command()
 def demo(
-    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its org.")] = Path(
-        ".quotasync/demo-org"
-    ),
+    headless: Annotated[
+        bool,
+        typer.Option(
+            "--headless", help="Run the logging story without pages, print a summary, exit."
+        ),
+    ] = False,
+    minutes: Annotated[
+        float, typer.Option(help="With --headless: how long the reps keep working.", min=0.05)
+    ] = 2.0,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the demo keeps its org and store (default: a fresh temporary folder)."
+        ),
+    ] = None,
     port: Annotated[
-        int, typer.Option(help="Port for the sandbox org; 0 picks a free one.", min=0, max=65535)
+        int,
+        typer.Option(
+            help="Without --headless: the sandbox org's port; 0 picks a free one.", min=0, max=65535
+        ),
     ] = 0,
 ) -> None:
-    """Start a seeded sandbox org and print how to reach it (the full product demo arrives with
-    activity logging)."""
-    from quotasync.sandbox import server
-    from quotasync.sandbox.org import OrgConfig
+    """The product on the embedded defaults: a seeded sandbox org, no account, no setup."""
+    import tempfile
 
-    typer.echo(
-        f"Starting a seeded sandbox org in {data_dir} (credentials in {data_dir / 'sandbox.json'}); Ctrl-C stops it."
+    if not headless:
+        from quotasync.sandbox import server
+        from quotasync.sandbox.org import OrgConfig
+
+        folder = data_dir or Path(".quotasync/demo-org")
+        typer.echo(
+            f"Starting a seeded sandbox org in {folder} (credentials in {folder / 'sandbox.json'}); Ctrl-C stops it."
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(folder, OrgConfig(seed=1000), _clock(None, None), port=port)
+        return
+    from quotasync import demo as story
+
+    with tempfile.TemporaryDirectory(prefix="quotasync-demo-") as scratch:
+        folder = data_dir or Path(scratch)
+        typer.echo(f"Demo: a seeded sandbox org, one workspace, 20 reps for {minutes:g} minutes…")
+        report = story.run(folder, minutes)
+    _print_demo(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
+) -> None:
+    """Serve the JSON API (ingest: POST /api/v1/workspaces/{workspace}/activities; docs at /docs)."""
+    import socket
+
+    import uvicorn
+
+    from quotasync.web.app import create_app
+
+    runtime = _runtime()
+    app_ = create_app(runtime)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
+    sock.listen(2048)  # connections queue from now on, so the line below is a promise
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"quotasync serving on http://{shown}:{sock.getsockname()[1]}", nl=True)
+    server = uvicorn.Server(uvicorn.Config(app_, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
+
+
+def _print_demo(report) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="quotasync demo", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("activities accepted", f"{report.accepted:,}")
+    for state in ("logged", "failed", "skipped", "pending"):
+        table.add_row(f"  {state}", f"{report.states.get(state, 0):,}")
+    for purpose, calls in sorted(report.calls.items()):
+        table.add_row(f"Salesforce calls: {purpose}", f"{calls:,}")
+    table.add_row("activities per logging call", f"{report.activities_per_call:,.1f}")
+    table.add_row(
+        "records expected / found in the org",
+        f"{report.expected_records:,} / {report.found_records:,}",
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run(data_dir, OrgConfig(seed=1000), _clock(None, None), port=port)
+    table.add_row("duplicates / missing", f"{report.duplicates} / {report.missing}")
+    table.add_row(
+        "verdict", "every accepted activity is in the org exactly once" if report.ok else "MISMATCH"
+    )
+    Console().print(table)
 
 
 def _fail(message: str) -> NoReturn:

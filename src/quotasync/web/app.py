@@ -1,0 +1,118 @@
+"""FastAPI application: the ingest API the email product posts activities to."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from quotasync import __version__
+from quotasync.ingest import Ingest
+from quotasync.runtime import Runtime
+from quotasync.store import workspaces
+
+MAX_ITEMS = 1000
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class ProblemOut(BaseModel):
+    field: str = Field(description="Dotted path of the field, e.g. `meeting.end` or `to[2]`.")
+    message: str
+
+
+class ItemError(BaseModel):
+    index: int = Field(description="Position of the item in the posted list (0 for one object).")
+    id: str | None = Field(default=None, description="The item's id, when it could be read.")
+    status: int = Field(default=422)
+    problems: list[ProblemOut]
+
+
+class IngestResult(BaseModel):
+    accepted: int = Field(description="Items stored now.")
+    duplicates: int = Field(
+        description="Items whose id the workspace already had: acknowledged, not stored again."
+    )
+    errors: list[ItemError] = Field(
+        description="One entry per invalid item; the others are stored."
+    )
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="quotasync",
+        version=__version__,
+        description="Log sales-email activity into Salesforce within the API quota admins set.",
+    )
+    ingest = Ingest(runtime.sessions, runtime.clock)
+
+    def workspace_for(workspace: str, authorization: Annotated[str | None, Header()] = None) -> str:
+        token = _bearer(authorization)
+        with runtime.sessions() as session:
+            found = workspaces.by_ingest_token(session, token)
+        # The same answer for a wrong token and another workspace's id: nothing is revealed.
+        if found is None or found.id != workspace:
+            raise HTTPException(404, "no such workspace for this token")
+        return found.id
+
+    @app.post(
+        "/api/v1/workspaces/{workspace}/activities",
+        status_code=202,
+        response_model=IngestResult,
+        responses={
+            400: {"description": "The body is not JSON, or not an object or a list."},
+            401: {"description": "No bearer token."},
+            404: {"description": "The token does not belong to this workspace."},
+            413: {"description": "More than 1,000 items, or a body over 16 MiB."},
+            422: {"model": IngestResult, "description": "Every item was invalid; nothing stored."},
+        },
+    )
+    # A default, not Annotated: the dependency is a closure, which string annotations cannot see.
+    async def post_activities(request: Request, workspace_id: str = Depends(workspace_for)) -> Any:
+        """Store one activity or a list of up to 1,000, durably, before answering 202."""
+        items = _items(await _body(request))
+        summary = ingest.accept(workspace_id, items)
+        body = summary.as_dict()
+        if summary.errors and not summary.accepted and not summary.duplicates:
+            return JSONResponse(body, status_code=422)
+        return body
+
+    return app
+
+
+def _bearer(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(
+            401,
+            "send the workspace's ingest token: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return token.strip()
+
+
+async def _body(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"the body is not JSON: {exc}") from None
+
+
+def _items(body: Any) -> list[object]:
+    if isinstance(body, dict):
+        return [body]
+    if not isinstance(body, list):
+        raise HTTPException(400, "post one activity (a JSON object) or a list of them")
+    if len(body) > MAX_ITEMS:
+        raise HTTPException(
+            413, f"at most {MAX_ITEMS} activities per request; this one has {len(body)}"
+        )
+    return body
