@@ -71,6 +71,8 @@ def _run(
         workspace = workspaces.create(
             session, "Demo", "admin@demo.example", runtime.clock.now()
         ).workspace
+        # Strangers are logged without a WhoId, so every accepted activity ends up in the org.
+        workspace.unmatched = "log_unlinked"
     connector = runtime.connector
     connector.connect_sandbox(workspace.id, SandboxLogin.read(org.state_dir / "sandbox.json"))
     Matcher(runtime.sessions, workspace.id, runtime.clock).load(connector.client(workspace.id))

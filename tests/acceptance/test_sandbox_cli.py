@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.sandbox_process import SandboxOrg, start_sandbox
+from tests.sandbox_process import start_sandbox
 
 CLI = [sys.executable, "-m", "quotasync.cli"]
 
@@ -69,21 +69,12 @@ def test_a_port_in_use_is_reported_without_a_stack_trace(tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
 
 
-def test_the_demo_starts_a_seeded_org(tmp_path: Path) -> None:
-    command = [*CLI, "demo", "--data-dir", str(tmp_path / "demo")]
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as process:
-        try:
-            assert process.stdout is not None
-            lines = [process.stdout.readline() for _ in range(2)]
-            assert "Starting a seeded sandbox org" in lines[0]
-            assert lines[1].startswith("sandbox ready: https://127.0.0.1:")
-            config = json.loads((tmp_path / "demo" / "sandbox.json").read_text())
-            org = SandboxOrg(tmp_path / "demo", process, config)
-            contacts = org.control("GET", "records/Contact")
-            assert len(contacts) == 1000
-            assert all("@" in c["Email"] for c in contacts)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+def test_the_demo_logs_every_activity_exactly_once_and_says_so(tmp_path: Path) -> None:
+    result = run_cli(
+        "demo", "--headless", "--minutes", "0.1", "--data-dir", str(tmp_path), timeout=240
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every accepted activity is in the org exactly once" in result.stdout
+    assert "Salesforce calls: log_activity" in result.stdout
+    accepted = next(line for line in result.stdout.splitlines() if "activities accepted" in line)
+    assert int(accepted.split("│")[2].strip().replace(",", "")) > 0
