@@ -45,6 +45,10 @@ class VirtualClock:
     epoch: datetime
     speed: float = 1.0
     offset_seconds: float = 0.0
+    # Whether the epoch and speed were chosen (`--epoch`, `--speed`) or are defaults: a sandbox
+    # org restarted without them carries on with the ones it first ran with.
+    epoch_given: bool = True
+    speed_given: bool = True
     _real: Clock = field(default_factory=RealClock, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -100,4 +104,9 @@ def make_clock(speed: float | None, epoch: str | None) -> Clock:
     if speed is None and epoch is None:
         return RealClock()
     start = parse_epoch(epoch) if epoch else datetime.now(UTC)
-    return VirtualClock(epoch=start, speed=1.0 if speed is None else speed)
+    return VirtualClock(
+        epoch=start,
+        speed=1.0 if speed is None else speed,
+        epoch_given=epoch is not None,
+        speed_given=speed is not None,
+    )

@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import shutil
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -633,3 +635,85 @@ def test_curl_trusts_the_sandbox_with_its_ca_file(org: SandboxOrg) -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(r"^sforce-limit-info: api-usage=\d+/\d+", result.stdout, re.I | re.M)
     assert '"OrganizationType":"Enterprise Edition"' in result.stdout
+
+
+def unsigned(payload: dict[str, Any]) -> str:
+    """A JWT with alg "none", built by hand: PyJWT will not encode a non-string iss."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(payload)}."
+
+
+@pytest.mark.parametrize("claims", [{"iss": ["a", "b"]}, {"iss": {"x": 1}}, {"sub": ["someone"]}])
+def test_an_assertion_whose_iss_or_sub_is_not_a_string_is_an_oauth_error(
+    org: SandboxOrg, claims: dict[str, Any]
+) -> None:
+    payload = {
+        "iss": org.app()["client_id"],
+        "sub": org.user("sync")["username"],
+        "aud": "https://login.salesforce.com",
+        "exp": int(time.time()) + 300,
+        **claims,
+    }
+    response = post_token(
+        org,
+        {
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "assertion": unsigned(payload),
+        },
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_a_signed_assertion_whose_exp_is_not_a_number_is_an_oauth_error(org: SandboxOrg) -> None:
+    assertion = jwt_assertion(org, "https://login.salesforce.com", exp="soon")
+    response = post_token(
+        org, {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_a_session_that_expired_from_idleness_stays_expired_after_a_restart(
+    new_org: Callable[..., SandboxOrg], tmp_path: Path
+) -> None:
+    state = tmp_path / "idle"
+    first = new_org("--speed", "1", "--epoch", "2026-11-28T00:00:00Z", state_dir=state)
+    idle = first.token()["access_token"]
+    busy = first.token()["access_token"]
+    first.control("POST", "clock", {"advance_seconds": 100 * 60})
+    client(first, busy).query("SELECT Id FROM Organization")  # used: its last use is kept
+    first.control("POST", "clock", {"advance_seconds": 30 * 60})
+    with pytest.raises(SalesforceExpiredSession):  # 130 minutes idle
+        client(first, idle).query("SELECT Id FROM Organization")
+    first.stop()
+    assert session_rows(state) == 1  # the expired session's row is gone
+
+    second = new_org("--speed", "1", "--epoch", "2026-11-28T00:00:00Z", state_dir=state)
+    with pytest.raises(SalesforceExpiredSession):
+        client(second, idle).query("SELECT Id FROM Organization")
+    # 30 minutes since its last use, not 130 since it was issued: still alive.
+    assert client(second, busy).query("SELECT Id FROM Organization")["totalSize"] == 1
+
+
+def test_sessions_that_expired_while_the_org_was_down_are_pruned_at_start(
+    new_org: Callable[..., SandboxOrg], tmp_path: Path
+) -> None:
+    state = tmp_path / "pruned"
+    first = new_org("--speed", "1", "--epoch", "2026-11-28T00:00:00Z", state_dir=state)
+    first.token()
+    first.control("POST", "clock", {"advance_seconds": 3 * 60 * 60})
+    first.stop()
+    assert session_rows(state) == 1
+    second = new_org("--speed", "1", "--epoch", "2026-11-28T00:00:00Z", state_dir=state)
+    second.stop()
+    assert session_rows(state) == 0
+
+
+def session_rows(state: Path) -> int:
+    with sqlite3.connect(state / "org.sqlite3") as db:
+        (count,) = db.execute("SELECT COUNT(*) FROM settings WHERE key LIKE 'session:%'").fetchone()
+    return int(count)

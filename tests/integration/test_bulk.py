@@ -348,3 +348,50 @@ def test_an_ingest_of_25000_rows_succeeds_quickly(new_org: Callable[..., Sandbox
     limits = sf.limits()
     batches = limits["DailyBulkApiBatches"]
     assert batches["Max"] - batches["Remaining"] == 3  # one per started 10,000 records
+
+
+# ---------------------------------------------------------------- jobs always end
+
+
+def closed_job(sf: Any, upload: bytes, sobject: str = "Task") -> dict[str, Any]:
+    job = raw(sf, "POST", "ingest", json={"object": sobject, "operation": "insert"}).json()
+    put = raw(sf, "PUT", f"ingest/{job['id']}/batches", data=upload, headers={"Content-Type": "text/csv"})  # fmt: skip
+    assert put.status_code == 201
+    closed = raw(sf, "PATCH", f"ingest/{job['id']}", json={"state": "UploadComplete"})
+    assert closed.status_code == 200, closed.text
+    return wait_for(lambda: raw(sf, "GET", f"ingest/{job['id']}").json(), ("JobComplete", "Failed"))
+
+
+@pytest.mark.parametrize(
+    ("upload", "problem"),
+    [
+        (b"Subject\n\xff\xfe bad\n", "can't decode"),
+        (b"Subject\n" + b"x" * 200_000 + b"\n", "field larger than field limit"),
+    ],
+)
+def test_an_upload_that_is_not_readable_csv_fails_the_job(
+    sf: Any, upload: bytes, problem: str
+) -> None:
+    info = closed_job(sf, upload)
+    assert info["state"] == "Failed"
+    assert info["errorMessage"].startswith("InvalidBatch : ")
+    assert problem in info["errorMessage"]
+
+
+def test_rows_that_blow_up_fail_alone_and_the_job_completes(sf: Any) -> None:
+    upload = (
+        "Subject,StartDateTime,DurationInMinutes\n"
+        "fine,2026-12-01T10:00:00Z,30\n"
+        "overflow,9999-12-31T23:00:00Z,120\n"
+    )
+    info = closed_job(sf, upload.encode(), "Event")
+    assert info["state"] == "JobComplete"
+    assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (2, 1)
+    failed = rows_of(raw(sf, "GET", f"ingest/{info['id']}/failedResults").text)
+    assert failed[0]["sf__Error"].startswith("FIELD_INTEGRITY_EXCEPTION:")
+
+
+def test_a_query_job_at_the_calendars_end_completes(sf: Any) -> None:
+    job = raw(sf, "POST", "query", json={"operation": "query", "query": "SELECT Id FROM Task WHERE ActivityDate = 9999-12-31"}).json()  # fmt: skip
+    info = wait_for(lambda: raw(sf, "GET", f"query/{job['id']}").json(), ("JobComplete", "Failed"))
+    assert info["state"] == "JobComplete"

@@ -268,3 +268,91 @@ def test_delete_with_all_or_none_keeps_everything_when_one_fails(sf: Any) -> Non
     assert results[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
     assert results[1]["success"] is False
     assert [r["Id"] for r in tasks_tagged(sf, key)] == [record_id]
+
+
+# ---------------------------------------------------------------- allOrNone and bad input
+
+
+def test_rolled_back_creates_report_no_id_but_rolled_back_updates_keep_theirs(sf: Any) -> None:
+    key = tag()
+    created = send(sf, "composite/sobjects", "POST", {"records": [task(Subject="u", QS_Activity_Id__c=f"{key}-u")]})  # fmt: skip
+    results = send(
+        sf,
+        "composite/sobjects",
+        "POST",
+        {
+            "allOrNone": True,
+            "records": [task(Subject="new", QS_Activity_Id__c=f"{key}-n"), task(Bogus__c=1)],
+        },
+    )
+    assert results[0] == {
+        "success": False,
+        "errors": [
+            {
+                "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                "message": results[0]["errors"][0]["message"],
+                "fields": [],
+            }
+        ],
+    }
+    updated = send(
+        sf,
+        "composite/sobjects",
+        "PATCH",
+        {
+            "allOrNone": True,
+            "records": [
+                task(Id=created[0]["id"], Subject="v"),
+                task(Id=created[0]["id"], Bogus__c=1),
+            ],
+        },
+    )
+    assert updated[0]["id"] == created[0]["id"] and updated[0]["success"] is False
+    upserted = send(
+        sf,
+        "composite/sobjects/Task/QS_Activity_Id__c",
+        "PATCH",
+        {
+            "allOrNone": True,
+            "records": [
+                task(QS_Activity_Id__c=f"{key}-u"),
+                task(QS_Activity_Id__c=f"{key}-x"),
+                task(QS_Activity_Id__c=f"{key}-y", Bogus__c=1),
+            ],
+        },
+    )
+    assert upserted[0]["id"] == created[0]["id"]
+    assert "id" not in upserted[1]
+    assert [t["QS_Activity_Id__c"] for t in tasks_tagged(sf, key)] == [f"{key}-u"]
+
+
+def test_a_record_whose_event_times_overflow_fails_alone_and_all_or_none_undoes_the_rest(
+    sf: Any,
+) -> None:
+    key = tag()
+    event = {"attributes": {"type": "Event"}, "StartDateTime": "9999-12-31T23:00:00Z", "DurationInMinutes": 120}  # fmt: skip
+    results = send(
+        sf,
+        "composite/sobjects",
+        "POST",
+        {
+            "allOrNone": True,
+            "records": [task(Subject="kept?", QS_Activity_Id__c=f"{key}-1"), event],
+        },
+    )
+    assert results[1]["errors"][0]["statusCode"] == "FIELD_INTEGRITY_EXCEPTION"
+    assert tasks_tagged(sf, key) == []
+    # The savepoint was closed: a later plain create is kept.
+    send(sf, "composite/sobjects", "POST", {"records": [task(QS_Activity_Id__c=f"{key}-2")]})
+    assert len(tasks_tagged(sf, key)) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"ids": 5, "fields": ["Id"]}, {"ids": [5], "fields": ["Id"]}, {"ids": ["x"], "fields": "Id"}],
+)
+def test_retrieve_ids_and_fields_must_be_lists_of_strings(sf: Any, body: dict[str, Any]) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as excinfo:
+        send(sf, "composite/sobjects/Task", "POST", body)
+    assert excinfo.value.status == 400
+    assert first_error(excinfo)["errorCode"] == "JSON_PARSER_ERROR"

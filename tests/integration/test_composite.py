@@ -161,3 +161,94 @@ def test_25_subrequests_are_allowed_and_26_are_refused(sf: Any) -> None:
         composite(sf, [read(n) for n in range(26)])
     assert excinfo.value.status == 400
     assert first_error(excinfo)["errorCode"]
+
+
+def collection(records: list[dict[str, Any]], all_or_none: bool) -> dict[str, Any]:
+    return {
+        "method": "POST",
+        "url": f"{BASE}/composite/sobjects",
+        "referenceId": "collection",
+        "body": {"allOrNone": all_or_none, "records": records},
+    }
+
+
+def tasks_keyed(sf: Any, key: str) -> int:
+    soql = f"SELECT Id FROM Task WHERE QS_Activity_Id__c LIKE '{key}%'"
+    return int(sf.query_all(soql, include_deleted=True)["totalSize"])
+
+
+def test_all_or_none_undoes_a_collection_that_kept_its_own_all_or_none(sf: Any) -> None:
+    key = "n" + uuid.uuid4().hex[:12]
+    responses = composite(
+        sf,
+        [
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Task",
+                "referenceId": "before",
+                "body": {"Subject": "before", "QS_Activity_Id__c": f"{key}-0"},
+            },
+            collection(
+                [
+                    {
+                        "attributes": {"type": "Task"},
+                        "Subject": "in",
+                        "QS_Activity_Id__c": f"{key}-1",
+                    }
+                ],
+                all_or_none=True,
+            ),
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Task",
+                "referenceId": "bad",
+                "body": {"Subject": "x", "Bogus__c": 1},
+            },
+        ],
+        allOrNone=True,
+    )
+    assert [r["httpStatusCode"] for r in responses] == [400, 400, 400]
+    assert tasks_keyed(sf, key) == 0
+
+
+def test_an_all_or_none_composite_makes_its_collections_all_or_none(sf: Any) -> None:
+    key = "v" + uuid.uuid4().hex[:12]
+    records: list[dict[str, Any]] = [
+        {"attributes": {"type": "Task"}, "Subject": "good", "QS_Activity_Id__c": f"{key}-1"},
+        {"attributes": {"type": "Task"}, "Subject": "bad", "Bogus__c": 1},
+    ]
+    responses = composite(sf, [collection(records, all_or_none=False)], allOrNone=True)
+    results = responses[0]["body"]
+    assert results[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    assert results[1]["errors"][0]["statusCode"] == "INVALID_FIELD"
+    assert tasks_keyed(sf, key) == 0
+
+
+def test_a_referenced_value_with_quotes_and_backslashes_is_carried_as_data(sf: Any) -> None:
+    subject = 'He said "hi" \\ left ' + uuid.uuid4().hex[:8]
+    responses = composite(
+        sf,
+        [
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Task",
+                "referenceId": "first",
+                "body": {"Subject": subject},
+            },
+            {
+                "method": "GET",
+                "url": f"{BASE}/sobjects/Task/@{{first.id}}?fields=Subject",
+                "referenceId": "read",
+            },
+            {
+                "method": "POST",
+                "url": f"{BASE}/sobjects/Task",
+                "referenceId": "copy",
+                "body": {"Subject": "@{read.Subject}", "Description": "copy of @{read.Subject}"},
+            },
+        ],
+    )
+    assert [r["httpStatusCode"] for r in responses] == [201, 200, 201]
+    copy = sf.Task.get(responses[2]["body"]["id"])
+    assert copy["Subject"] == subject
+    assert copy["Description"] == "copy of " + subject

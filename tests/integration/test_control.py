@@ -4,6 +4,8 @@ and what survives a restart."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -394,3 +396,41 @@ def test_a_restart_with_another_edition_reports_the_new_edition_everywhere(
     assert records[0]["OrganizationType"] == "Developer Edition"
     assert sf.api_usage["api-usage"].total == 15_000
     assert second.config["organization_type"] == "Developer Edition"
+
+
+def test_records_the_org_cannot_hold_get_a_400_naming_the_problem(org: SandboxOrg) -> None:
+    response = raw_control(org, "POST", "records/Account", json.dumps({"Name": "N", "NumberOfEmployees": "inf"}))  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()[0]["errors"][0]["statusCode"] == "INVALID_TYPE_ON_FIELD_IN_RECORD"
+    odd = raw_control(org, "GET", "records/Task?where=ActivityDate%20%3D%20LAST_N_DAYS:9999999999")
+    assert odd.status_code == 200, odd.text
+
+
+def test_a_virtual_clock_restarted_without_an_epoch_carries_on_from_where_it_was(
+    new_org: OrgFactory, tmp_path: Path
+) -> None:
+    state = tmp_path / "fast"
+    first = new_org("--speed", "600", state_dir=state)
+    time.sleep(1)
+    before = first.control("GET", "clock")["timestamp"]
+    first.stop()
+    second = new_org("--speed", "600", state_dir=state)
+    assert second.control("GET", "clock")["timestamp"] >= before
+
+
+def test_a_restart_whose_clock_would_go_back_is_refused(
+    new_org: OrgFactory, tmp_path: Path
+) -> None:
+    state = tmp_path / "back"
+    first = new_org("--speed", "0", "--epoch", "2027-01-01T00:00:00Z", state_dir=state)
+    first.stop()
+    command = [sys.executable, "-m", "quotasync.cli", "sandbox", "--state-dir", str(state)]
+    refused = subprocess.run(
+        [*command, "--speed", "0", "--epoch", EPOCH],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "before" in refused.stderr and "2027-01-01" in refused.stderr
+    assert "Traceback" not in refused.stderr

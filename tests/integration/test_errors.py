@@ -183,3 +183,57 @@ def test_junk_in_the_q_parameter_gets_a_json_error_never_a_500(
     assert 400 <= response.status_code < 500
     assert isinstance(body, list) and body
     assert {"errorCode", "message"} <= set(body[0])
+
+
+@pytest.mark.parametrize(
+    "body", [{"NumberOfEmployees": "inf"}, {"AnnualRevenue": "nan"}, {"AnnualRevenue": "-1e999"}]
+)
+def test_numbers_that_are_not_finite_are_invalid_type(
+    org: SandboxOrg, http: requests.Session, body: dict[str, Any]
+) -> None:
+    response = http.post(
+        f"{org.instance_url}/services/data/v62.0/sobjects/Account", json={"Name": "N", **body}
+    )
+    assert_error(response, 400, "INVALID_TYPE_ON_FIELD_IN_RECORD")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"StartDateTime": "2026-12-01T10:00:00Z", "DurationInMinutes": 1e10},
+        {"StartDateTime": "9999-12-31T23:00:00Z", "DurationInMinutes": 120},
+    ],
+)
+def test_event_times_beyond_the_calendar_are_field_integrity_errors(
+    org: SandboxOrg, http: requests.Session, body: dict[str, Any]
+) -> None:
+    response = http.post(f"{org.instance_url}/services/data/v62.0/sobjects/Event", json=body)
+    assert_error(response, 400, "FIELD_INTEGRITY_EXCEPTION")
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "ActivityDate = 9999-12-31",
+        "ActivityDate = LAST_N_DAYS:99999999",
+        "CreatedDate = NEXT_N_DAYS:9999999999",
+    ],
+)
+def test_date_literals_at_the_calendars_ends_answer_a_query(
+    org: SandboxOrg, http: requests.Session, condition: str
+) -> None:
+    response = http.get(
+        f"{org.instance_url}/services/data/v62.0/query",
+        params={"q": f"SELECT Id FROM Task WHERE {condition}"},
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_a_datetime_literal_past_year_9999_is_malformed_query(
+    org: SandboxOrg, http: requests.Session
+) -> None:
+    response = http.get(
+        f"{org.instance_url}/services/data/v62.0/query",
+        params={"q": "SELECT Id FROM Task WHERE CreatedDate > 9999-12-31T23:59:59-05:00"},
+    )
+    assert_error(response, 400, "MALFORMED_QUERY")

@@ -373,3 +373,26 @@ def test_an_unknown_object_is_invalid_type(sf: Any) -> None:
     error = error_of(excinfo)
     assert error["errorCode"] == "INVALID_TYPE"
     assert "Nope__c" in error["message"]
+
+
+def test_fetching_a_next_records_url_again_gives_the_same_page(sf: Any, many: str) -> None:
+    # A client whose connection dropped retries the same URL, and must not skip records.
+    first = sf.query(f"SELECT Id FROM Task WHERE QS_Activity_Id__c LIKE '{many}-%'")
+    url = first["nextRecordsUrl"]
+    second = sf.query_more(url, identifier_is_url=True)
+    again = sf.query_more(url, identifier_is_url=True)
+    assert again["records"] == second["records"] and len(again["records"]) == 100
+    # The cursor outlives its last page, and the first page can be read through it too.
+    restart = sf.query_more(url.rsplit("-", 1)[0] + "-0", identifier_is_url=True)
+    assert restart["records"] == first["records"]
+    assert restart["nextRecordsUrl"] == url
+
+
+@pytest.mark.parametrize("offset", ["2100", "99999"])
+def test_a_locator_offset_beyond_the_result_is_invalid(sf: Any, many: str, offset: str) -> None:
+    first = sf.query(f"SELECT Id FROM Task WHERE QS_Activity_Id__c LIKE '{many}-%'")
+    url = first["nextRecordsUrl"].rsplit("-", 1)[0] + "-" + offset
+    with pytest.raises(SalesforceMalformedRequest) as excinfo:
+        sf.query_more(url, identifier_is_url=True)
+    content: Any = excinfo.value.content
+    assert content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"

@@ -385,3 +385,32 @@ def test_an_unknown_job_is_not_found_and_still_counted(new_org: OrgFactory) -> N
     with pytest.raises(SalesforceResourceNotFound):
         sf.restful("jobs/ingest/750000000000000AAA")
     assert used(org) == 1
+
+
+def test_a_limits_call_refused_for_lacking_view_setup_is_not_counted(
+    new_org: OrgFactory,
+) -> None:
+    org = new_org()
+    token = org.token("sync")["access_token"]
+    raw_get(org, token, "query", q=ORG_QUERY)
+    before = used(org)
+    refused = raw_get(org, token, "limits")
+    assert refused.status_code == 403
+    assert refused.json()[0]["errorCode"] == "API_DISABLED_FOR_ORG"
+    assert used(org) == before
+    assert refused.headers["Sforce-Limit-Info"] == f"api-usage={before}/120000"
+
+
+def test_background_load_keeps_accruing_across_a_restart(
+    new_org: OrgFactory, tmp_path: Any
+) -> None:
+    state = tmp_path / "loaded"
+    first = new_org("--speed", "0", "--epoch", EPOCH, state_dir=state)
+    first.control("POST", "load", {"app": "Marketing Cloud", "calls_per_hour": 3600})
+    advance(first, 3600)
+    assert used(first) == 3600
+    first.stop()
+    # The clock moves on while the org is down: a later epoch, plus the hour advanced before.
+    second = new_org("--speed", "0", "--epoch", "2026-11-28T02:00:00Z", state_dir=state)
+    assert second.control("GET", "clock")["now"].startswith("2026-11-28T03:00:00")
+    assert used(second) == 3 * 3600

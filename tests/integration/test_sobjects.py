@@ -427,3 +427,24 @@ def test_update_of_a_deleted_record_is_not_found_and_says_it_is_deleted(sf: Any)
 def error_code(error: SalesforceResourceNotFound) -> str:
     content: Any = error.content
     return str(content[0]["errorCode"])
+
+
+def test_an_external_id_with_a_percent_sign_is_taken_as_written(sf: Any) -> None:
+    value = "a%20b-" + uuid.uuid4().hex[:8]
+    # upsert sends the path as given, so the % is encoded here; get_by_custom_id encodes itself.
+    result = sf.Task.upsert(f"QS_Activity_Id__c/{value.replace('%', '%25')}", {"Subject": "pct"})
+    assert result == 201
+    found = sf.query(f"SELECT Id, QS_Activity_Id__c FROM Task WHERE Subject = 'pct' AND QS_Activity_Id__c = '{value}'")  # fmt: skip
+    assert found["totalSize"] == 1
+    by_value = sf.Task.get_by_custom_id("QS_Activity_Id__c", value)
+    assert by_value["Id"] == found["records"][0]["Id"]
+
+
+def test_id_is_an_id_lookup_field_in_the_url_too(sf: Any) -> None:
+    created = sf.Task.create({"Subject": "by Id"})
+    assert sf.Task.get_by_custom_id("Id", created["id"])["Subject"] == "by Id"
+    assert sf.Task.get_by_custom_id("Id", created["id"][:15])["Id"] == created["id"]
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.Task.get_by_custom_id("Id", "00T000000000000AAA")
+    assert sf.Task.upsert(f"Id/{created['id']}", {"Subject": "changed"}) == 200
+    assert sf.Task.get(created["id"])["Subject"] == "changed"

@@ -67,3 +67,13 @@ def test_the_clock_options_choose_real_or_virtual_time() -> None:
     assert virtual.epoch == EPOCH
     with pytest.raises(ValueError):
         VirtualClock(epoch=EPOCH, speed=-1)
+
+
+def test_a_virtual_clock_knows_whether_its_epoch_and_speed_were_chosen() -> None:
+    # A sandbox restarted without --epoch reuses the org's own epoch rather than "now".
+    anchored = make_clock(10, None)
+    assert isinstance(anchored, VirtualClock)
+    assert (anchored.epoch_given, anchored.speed_given) == (False, True)
+    chosen = make_clock(None, "2026-11-28T00:00:00Z")
+    assert isinstance(chosen, VirtualClock)
+    assert (chosen.epoch_given, chosen.speed_given) == (True, False)

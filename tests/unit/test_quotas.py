@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -91,3 +93,45 @@ def test_used_always_equals_the_calls_made_in_the_last_24_hours(
     now = T0 + (calls[-1][0] if calls else 0)
     expected = sum(n for offset, n in calls if T0 + offset > now - WINDOW_SECONDS)
     assert usage.used(DAILY_API_REQUESTS, now) == expected
+
+
+def test_a_long_gap_accrues_a_full_window_of_background_load_not_a_thinned_one() -> None:
+    usage = window(data=500_000)
+    usage.set_load("Marketing Cloud", DAILY_API_REQUESTS, 3600, T0)
+    # Three days pass unobserved (a restart, a clock advance): the last 24 hours hold a day's load.
+    assert usage.used(DAILY_API_REQUESTS, T0 + 3 * WINDOW_SECONDS) == 86_400
+
+
+def test_old_usage_leaves_before_new_background_load_is_capped_at_the_limit() -> None:
+    usage = window(data=1000)
+    usage.spend(DAILY_API_REQUESTS, "quotasync", 1000, T0)
+    usage.set_load("Data Loader", DAILY_API_REQUESTS, 36_000, T0)
+    # A day and an hour later our calls have left the window: the load fills the room they left.
+    assert usage.used(DAILY_API_REQUESTS, T0 + WINDOW_SECONDS + 3600) == 1000
+    assert usage.by_app(DAILY_API_REQUESTS, T0 + WINDOW_SECONDS + 3600) == {"Data Loader": 1000}
+
+
+def test_draining_one_change_does_not_scan_a_full_days_buckets() -> None:
+    usage = window(data=1_000_000)
+    for second in range(WINDOW_SECONDS):
+        usage.spend(DAILY_API_REQUESTS, "quotasync", 1, T0 + second)
+    usage.drain_changes()
+    now = T0 + WINDOW_SECONDS - 1
+    started = time.perf_counter()
+    for calls in range(2, 102):
+        usage.spend(DAILY_API_REQUESTS, "quotasync", 1, now)
+        assert usage.drain_changes() == [(DAILY_API_REQUESTS, "quotasync", int(now), calls)]
+    # Scanning the window's 86,400 buckets per drain took ~4 ms each.
+    assert time.perf_counter() - started < 0.1
+
+
+def test_a_bucket_out_of_order_is_found_and_drained() -> None:
+    usage = window()
+    usage.spend(DAILY_API_REQUESTS, "quotasync", 1, T0 + 10)
+    usage.restore(DAILY_API_REQUESTS, "quotasync", int(T0 + 5), 2)
+    usage.spend(DAILY_API_REQUESTS, "quotasync", 3, T0 + 5)
+    assert sorted(usage.drain_changes()) == [
+        (DAILY_API_REQUESTS, "quotasync", int(T0 + 5), 5),
+        (DAILY_API_REQUESTS, "quotasync", int(T0 + 10), 1),
+    ]
+    assert usage.used(DAILY_API_REQUESTS, T0 + WINDOW_SECONDS + 6) == 1

@@ -137,3 +137,56 @@ def test_a_rollback_undoes_inserts_updates_and_deletes(store: RecordStore, owner
     assert store.find_by_external_id(TASK, EXTERNAL, "k")[0]["Id"] == kept["Id"]
     assert store.find_by_external_id(TASK, EXTERNAL, "n") == []
     assert store.find_by_external_id(TASK, EXTERNAL, "k2") == []
+
+
+def test_savepoints_nest_so_an_outer_rollback_undoes_a_released_inner_one(
+    store: RecordStore, owner: str
+) -> None:
+    store.begin()
+    store.insert(TASK, {"Subject": "outer", "QS_Activity_Id__c": "o"}, owner, NOW)
+    store.begin()
+    store.insert(TASK, {"Subject": "inner", "QS_Activity_Id__c": "i"}, owner, NOW)
+    store.release()
+    store.rollback()
+    assert list(store.live("Task")) == []
+    assert store.find_by_external_id(TASK, EXTERNAL, "o") == []
+    assert not store.in_savepoint
+
+
+def test_an_inner_rollback_keeps_what_the_outer_savepoint_did(
+    store: RecordStore, owner: str
+) -> None:
+    store.begin()
+    store.insert(TASK, {"Subject": "outer"}, owner, NOW)
+    store.begin()
+    store.insert(TASK, {"Subject": "inner"}, owner, NOW)
+    store.rollback()
+    store.release()
+    assert [t["Subject"] for t in store.live("Task")] == ["outer"]
+
+
+@pytest.mark.parametrize("value", ["inf", "-Infinity", "nan", "1e999", 1e999])
+def test_numbers_that_are_not_finite_are_refused_as_the_wrong_type(
+    store: RecordStore, owner: str, value: object
+) -> None:
+    account = schema.OBJECTS["Account"]
+    for field in ("NumberOfEmployees", "AnnualRevenue"):
+        error = failure(lambda: store.insert(account, {"Name": "A", field: value}, owner, NOW))  # noqa: B023
+        assert (error.code, error.fields) == ("INVALID_TYPE_ON_FIELD_IN_RECORD", [field])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"StartDateTime": "2026-12-01T15:00:00Z", "DurationInMinutes": 10_000_000_000},
+        {"StartDateTime": "9999-12-31T23:00:00Z", "DurationInMinutes": 120},
+        {"StartDateTime": "9999-12-31T23:00:00Z", "DurationInMinutes": 120, "IsAllDayEvent": True},
+        {"StartDateTime": "2026-12-01T15:00:00Z", "DurationInMinutes": -5},
+    ],
+)
+def test_an_event_time_past_what_a_calendar_holds_is_refused(
+    store: RecordStore, owner: str, values: dict[str, object]
+) -> None:
+    error = failure(lambda: store.insert(EVENT, values, owner, NOW))
+    assert error.code == "FIELD_INTEGRITY_EXCEPTION"
+    assert error.fields == ["DurationInMinutes"]

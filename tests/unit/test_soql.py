@@ -562,3 +562,45 @@ def test_a_comparison_and_its_negation_split_the_non_null_rows(
     not_above = run(parse(f"SELECT Id FROM C WHERE NOT V > {threshold}"), rows, get, NOW)
     assert len(above) + len(not_above) == len(rows)
     assert all(isinstance(row["V"], int) and row["V"] > threshold for row in above)
+
+
+# --------------------------------------------------------------------------- the calendar's ends
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("ActivityDate = 9999-12-31", False),
+        ("ActivityDate <= 9999-12-31", True),
+        ("ActivityDate > 9999-12-31", False),
+        ("CreatedDate = 9999-12-31", False),
+        ("CreatedDate < 9999-12-31", True),
+        ("ActivityDate = LAST_N_DAYS:99999999", True),
+        ("CreatedDate = LAST_N_DAYS:9999999999", True),
+        ("ActivityDate = NEXT_N_DAYS:9999999999", False),
+        ("CreatedDate > 0001-01-01", True),
+    ],
+)
+def test_date_literals_at_the_ends_of_the_calendar_are_held_there(
+    condition: str, expected: bool
+) -> None:
+    row = {"ActivityDate": date(2026, 11, 1), "CreatedDate": datetime(2026, 11, 1, 9, tzinfo=UTC)}
+    assert where(condition, row) is expected
+
+
+def test_the_last_day_there_is_matches_a_datetime_on_it() -> None:
+    row = {"CreatedDate": datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)}
+    assert where("CreatedDate = 9999-12-31", row)
+    assert not where("CreatedDate > 9999-12-31", row)
+
+
+def test_a_datetime_literal_past_year_9999_in_utc_is_malformed() -> None:
+    error = error_of("SELECT Id FROM Task WHERE CreatedDate > 9999-12-31T23:59:59-05:00")
+    assert "invalid datetime" in error.message
+
+
+def test_a_thousand_or_terms_filter_without_recursing() -> None:
+    terms = " OR ".join(f"LastName = 'n{i}'" for i in range(1500))
+    query = parse(f"SELECT Id FROM Contact WHERE ({terms}) AND Email != NULL")
+    rows = [{"LastName": "n1499", "Email": "a@b.c"}, {"LastName": "x", "Email": "a@b.c"}]
+    assert run(query, rows, get, NOW) == rows[:1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from quotasync.domain import mapping
 from quotasync.domain.activities import FOLLOW_UP_KINDS, Activity, Kind
@@ -13,6 +14,7 @@ from quotasync.store.outbox import FAILED, LOGGED, SKIPPED
 from quotasync.store.tables import Activity as Row
 
 OPEN_KINDS = frozenset({Kind.EMAIL_OPENED, Kind.LINK_CLICKED})
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -152,9 +154,20 @@ def _plan_group(
         )
     else:
         fields = mapping.event_fields(origin, others, links)
-    if fields is None and not g.origin.salesforce_id and g.origin.state != LOGGED:
+    record_id = current_record_id(g)
+    if fields is None and not record_id:
         plan.done += batch_ids  # canceled before it was ever written: nothing to delete
         return
     plan.writes.append(
-        Write(g.sobject, g.key, fields, g.origin.salesforce_id, tuple(batch_ids), origin.user_email)
+        Write(g.sobject, g.key, fields, record_id, tuple(batch_ids), origin.user_email)
     )
+
+
+def current_record_id(g: Group) -> str | None:
+    """The id of the record as last written: the origin's id can be missing (a meeting canceled
+    before it was written, then canceled again) or stale (deleted, then revived by an update that
+    made a new record), so the most recently logged row of the record that carries an id decides."""
+    written = [r for r in g.rows if r.salesforce_id and r.state == LOGGED]
+    if not written:
+        return None
+    return max(written, key=lambda r: (r.logged_at or _NEVER, r.id == g.key)).salesforce_id

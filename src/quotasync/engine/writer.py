@@ -191,6 +191,9 @@ class Writer:
         upserts: dict[str, list[planning.Write]] = {}
         deletes = [w for w in writes if w.fields is None and w.salesforce_id]
         for write in writes:
+            if write.fields is None and not write.salesforce_id:
+                _apply(results, write, Outcome.DONE, "")  # never written: nothing to delete
+        for write in writes:
             if write.fields is not None:
                 upserts.setdefault(write.sobject, []).append(write)
         for sobject, items in upserts.items():

@@ -101,7 +101,11 @@ class GovernedSession(requests.Session):
         except requests.RequestException:
             self.ledger.settle(ids, None)
             raise
-        self.ledger.settle(ids, response.status_code)
+        refused = _uncharged(response)
+        charged = [i for i, c in zip(ids, calls, strict=True) if c.api not in refused]
+        uncharged = [i for i, c in zip(ids, calls, strict=True) if c.api in refused]
+        self.ledger.settle(charged, response.status_code)
+        self.ledger.settle(uncharged, response.status_code, charged=False)
         if job and method == "PUT" and response.status_code == 201 and body:
             self._uploaded[job.group(1)] = uploaded + costs.csv_rows(body)
         self._observe(response)
@@ -111,6 +115,36 @@ class GovernedSession(requests.Session):
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.org_usage = OrgUsage(int(match.group(1)), int(match.group(2)), self.clock.now())
+
+
+# Refusals Salesforce answers before it counts the request against any quota.
+_UNCHARGED_CODES = frozenset(
+    {"INVALID_SESSION_ID", "API_DISABLED_FOR_ORG", "API_CURRENTLY_DISABLED"}
+)
+_ALL = frozenset({"data", "bulk", "bulk_query", "apex", "auth"})
+
+
+def _uncharged(response: requests.Response) -> frozenset[str]:
+    """The API types the org did not charge for this request."""
+    if response.status_code == 503:
+        return _ALL  # the org was unavailable: nothing was served, nothing counted
+    if response.status_code not in (401, 403):
+        return frozenset()
+    try:
+        body = response.json()
+    except ValueError:
+        return frozenset()
+    first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
+    code, message = first.get("errorCode"), str(first.get("message", ""))
+    if code in _UNCHARGED_CODES or (
+        code == "REQUEST_LIMIT_EXCEEDED" and message.startswith("TotalRequests")
+    ):
+        return _ALL
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        return frozenset(
+            {"bulk", "bulk_query"}
+        )  # a Bulk quota refused the job; the request counted
+    return frozenset()
 
 
 def _body_bytes(body: Any) -> bytes | None:

@@ -56,28 +56,31 @@ async def rest_api(request: Request) -> Response:
     if org.faults.latency_ms:
         await asyncio.sleep(org.faults.latency_ms / 1000)
     headers: dict[str, str] = {}
+    path = request.path_params.get("path", "").strip("/")
     try:
         caller = org.caller(request.headers.get("authorization"))
         try:
-            org.admit(caller)
+            org.admit(caller, path)
         finally:
             headers["Sforce-Limit-Info"] = org.limit_info()
         call = rest.Call(
             org=org,
             caller=caller,
             method=request.method,
-            path=request.path_params["path"].strip("/"),
+            path=path,
             params=dict(request.query_params),
             body=await request.body(),
             version=version,
             headers={k.lower(): v for k, v in request.headers.items()},
+            now=org.now(),
         )
         reply = rest.dispatch(call)
-        headers["Sforce-Limit-Info"] = org.limit_info()
     except ApiError as error:
         reply = rest.Reply(error.status, error.body())
     except Exception:
         log.exception("unexpected error serving %s %s", request.method, request.url.path)
+        # Whatever the request had begun is undone rather than saved half-way.
+        org.records.rollback_all()
         error_id = secrets.randbelow(10**9)
         reply = rest.Reply(
             500,

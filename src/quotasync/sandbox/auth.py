@@ -54,25 +54,33 @@ class ConnectedApp:
         return cls(**{**data, "callback_urls": tuple(data.get("callback_urls", ()))})
 
 
+# How far a session's last use may move before it is written to the state file again: a restart
+# may then find a session up to this much older than it was, never younger.
+LAST_USED_GRAIN = 60.0
+
+
 @dataclass
 class Session:
     user_id: str
     app: str
     issued_at: float
     last_used: float
+    saved_last_used: float = 0.0  # the last use the state file knows
 
     def to_settings(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "app": self.app, "issued_at": self.issued_at}
+        self.saved_last_used = self.last_used
+        return {
+            "user_id": self.user_id,
+            "app": self.app,
+            "issued_at": self.issued_at,
+            "last_used": self.last_used,
+        }
 
-
-@dataclass
-class Grant:
-    """What a successful token request hands out."""
-
-    user_id: str
-    app: ConnectedApp
-    with_refresh: bool
-    refresh_token: str | None = None
+    @classmethod
+    def from_settings(cls, data: dict[str, Any]) -> Session:
+        # Rows written before last use was kept know only when the session was issued.
+        last_used = float(data.get("last_used", data["issued_at"]))
+        return cls(data["user_id"], data["app"], data["issued_at"], last_used, last_used)
 
 
 @dataclass
@@ -130,14 +138,21 @@ class AuthState:
         return user_id, self.apps[client_id]
 
     def session_for(self, token: str, now: float) -> Session | None:
-        session = self.sessions.get(_hash(token))
+        key = _hash(token)
+        session = self.sessions.get(key)
         if session is None:
             return None
-        if self.session_timeout and now - session.last_used > self.session_timeout:
-            self.sessions.pop(_hash(token), None)
+        if self.expired(session, now):
+            del self.sessions[key]
+            self.changed[f"session:{key}"] = None
             return None
-        session.last_used = now
+        session.last_used = max(session.last_used, now)
+        if session.last_used - session.saved_last_used >= LAST_USED_GRAIN:
+            self.changed[f"session:{key}"] = session.to_settings()
         return session
+
+    def expired(self, session: Session, now: float) -> bool:
+        return bool(self.session_timeout) and now - session.last_used > self.session_timeout
 
     def revoke(self, token: str) -> bool:
         key = _hash(token)
@@ -178,7 +193,9 @@ class AuthState:
             raise OAuthError("invalid_request", "assertion type not supported")
         try:
             claims = jwt.decode(assertion, options={"verify_signature": False})
-            app = self.app_by_client_id(claims.get("iss"))
+            if not isinstance(claims.get("iss"), str) or not isinstance(claims.get("sub"), str):
+                raise OAuthError("invalid_grant", "invalid assertion: iss and sub must be strings")
+            app = self.app_by_client_id(claims["iss"])
             if not app.jwt_public_key:
                 raise OAuthError("invalid_client", "invalid client credentials")
             jwt.decode(
@@ -192,7 +209,9 @@ class AuthState:
             raise OAuthError("invalid_grant", f"invalid assertion: {exc}") from None
         # Clients stamp `exp` from their own clock; accept it if it lies ahead of the org's virtual
         # time or of wall time, whichever the client used.
-        exp = float(claims["exp"])
+        exp = claims["exp"]
+        if isinstance(exp, bool) or not isinstance(exp, int | float):
+            raise OAuthError("invalid_grant", "invalid assertion: exp must be a number")
         if all(exp < now - 60 for now in now_choices):
             raise OAuthError("invalid_grant", "expired authorization code")
         return app, str(claims["sub"])

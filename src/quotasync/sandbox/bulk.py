@@ -16,8 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from quotasync.sandbox import editions, schema
-from quotasync.sandbox.errors import ApiError, RecordError, json_parser_error, not_found
-from quotasync.sandbox.querying import write_csv
+from quotasync.sandbox.errors import (
+    ApiError,
+    RecordError,
+    json_parser_error,
+    not_found,
+    unable_to_lock_row,
+)
+from quotasync.sandbox.querying import Plan, write_csv
 from quotasync.sandbox.rest import Call, Reply, route
 
 RECORDS_PER_BATCH = 10_000
@@ -55,6 +61,9 @@ class Job:
     state: str = "Open"
     modstamp: datetime | None = None
     uploads: list[bytes] = field(default_factory=list)
+    # An ingest job's rows, parsed from its uploads once when it is closed.
+    pending: list[list[str]] = field(default_factory=list)
+    plan: Plan | None = None  # a query job's SOQL, planned once when the job is created
     processed: int = 0
     failed: int = 0
     successes: list[list[str]] = field(default_factory=list)
@@ -214,14 +223,15 @@ def ingest_job(call: Call, match: re.Match[str]) -> Reply:
     if job.state != "Open":
         raise ApiError(400, "INVALIDJOBSTATE", f"Job in state {job.state} cannot be closed")
     if not job.uploads:
-        _touch(call, job, "Failed")
-        job.error_message = "InvalidBatch : No data was uploaded for this job"
-        return Reply(200, job.info())
-    rows = sum(_count_rows(data, job) for data in job.uploads)
+        return _fail(call, job, "No data was uploaded for this job")
+    try:
+        _parse_uploads(job)
+    except (ValueError, csv.Error) as exc:  # UnicodeDecodeError is a ValueError
+        return _fail(call, job, str(exc))
     call.org.spend(
         call.caller.app,
         editions.DAILY_BULK_API_BATCHES,
-        max(1, math.ceil(rows / RECORDS_PER_BATCH)),
+        max(1, math.ceil(len(job.pending) / RECORDS_PER_BATCH)),
     )
     _touch(call, job, "UploadComplete")
     asyncio.get_running_loop().create_task(_run_ingest(call, job))
@@ -262,13 +272,25 @@ def ingest_results(call: Call, match: re.Match[str]) -> Reply:
     return Reply(200, text=text, media_type="text/csv")
 
 
-def _reader(data: bytes, job: Job) -> Any:
-    text = data.decode("utf-8-sig")
-    return csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[job.delimiter])
+def _fail(call: Call, job: Job, problem: str) -> Reply:
+    job.error_message = f"InvalidBatch : {problem}"
+    _touch(call, job, "Failed")
+    return Reply(200, job.info())
 
 
-def _count_rows(data: bytes, job: Job) -> int:
-    return max(0, sum(1 for row in _reader(data, job) if row) - 1)
+def _parse_uploads(job: Job) -> None:
+    """Read every upload into the job's header and rows: once, as the job closes."""
+    rows: list[list[str]] = []
+    for number, data in enumerate(job.uploads):
+        text = data.decode("utf-8-sig")
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=DELIMITERS[job.delimiter])
+        header: list[str] = next(reader, [])
+        if number and header != job.header:
+            raise ValueError("every upload of a job must have the same header")
+        job.header = header
+        rows.extend(row for row in reader if row)
+    job.pending = rows
+    job.uploads.clear()
 
 
 async def _run_ingest(call: Call, job: Job) -> None:
@@ -280,28 +302,23 @@ async def _run_ingest(call: Call, job: Job) -> None:
     job.started = time.monotonic()
     obj = schema.OBJECTS[job.object]
     try:
-        for data in job.uploads:
-            reader = _reader(data, job)
-            header: list[str] = next(reader, [])
-            if job.header and header != job.header:
-                raise ValueError("every upload of a job must have the same header")
-            job.header = header
-            _check_header(job, obj, header)
-            for count, row in enumerate(reader, 1):
-                if job.state == "Aborted":
-                    job.unprocessed.append(row)
-                    continue
-                if row:
-                    _ingest_row(call, job, obj, header, row)
-                if count % _CHUNK == 0:
-                    org.commit()
-                    await asyncio.sleep(0)
-    except ValueError as exc:
+        _check_header(job, obj, job.header)
+        rows, job.pending = job.pending, []
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            if job.state == "Aborted":
+                job.unprocessed.extend(chunk)
+                continue
+            now = org.now()  # one timestamp per chunk, as Salesforce stamps a batch
+            for row in chunk:
+                _ingest_row(call, job, obj, row, now)
+            org.commit()
+            await asyncio.sleep(0)
+    except Exception as exc:  # a job must end, whatever went wrong
         job.error_message = f"InvalidBatch : {exc}"
         _touch(call, job, "Failed")
         org.commit()
         return
-    job.uploads.clear()
     job.finished = time.monotonic()
     if job.state != "Aborted":
         _touch(call, job, "JobComplete")
@@ -319,12 +336,10 @@ def _check_header(job: Job, obj: schema.SObject, header: list[str]) -> None:
         raise ValueError(f"The external id field {job.external_id_field} is missing")
 
 
-def _ingest_row(
-    call: Call, job: Job, obj: schema.SObject, header: list[str], row: list[str]
-) -> None:
-    org, user, now = call.org, job.created_by, call.org.now()
+def _ingest_row(call: Call, job: Job, obj: schema.SObject, row: list[str], now: datetime) -> None:
+    org, user = call.org, job.created_by
     values: dict[str, Any] = {}
-    for name, cell in zip(header, row, strict=False):
+    for name, cell in zip(job.header, row, strict=False):
         if cell == "":
             continue  # an empty cell leaves the field as it is; #N/A clears it
         f = obj.field(name)
@@ -332,9 +347,7 @@ def _ingest_row(
         values[f.name] = None if cell == "#N/A" else cell  # typed by the DML step, per record
     try:
         if org.faults.lock_hit():
-            raise RecordError(
-                "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record"
-            )
+            raise unable_to_lock_row(values.get("Id"))
         created = False
         if job.operation == "insert":
             values.pop("Id", None)
@@ -352,13 +365,19 @@ def _ingest_row(
         else:
             record = org.records.delete(obj, str(values.get("Id", "")), user, now)
     except RecordError as error:
-        job.failed += 1
-        job.processed += 1
-        fields = ",".join(error.fields)
-        job.failures.append(["", f"{error.code}:{error.message}:{fields} --", *row])
+        _row_failed(job, row, f"{error.code}:{error.message}:{','.join(error.fields)} --")
+        return
+    except Exception as exc:  # one bad row fails alone, as any other row error would
+        _row_failed(job, row, f"UNKNOWN_EXCEPTION:{type(exc).__name__}: {exc}: --")
         return
     job.processed += 1
     job.successes.append([record["Id"], "true" if created else "false", *row])
+
+
+def _row_failed(job: Job, row: list[str], error: str) -> None:
+    job.failed += 1
+    job.processed += 1
+    job.failures.append(["", error, *row])
 
 
 # ---------------------------------------------------------------- query
@@ -393,6 +412,7 @@ def query_jobs(call: Call, _: re.Match[str]) -> Reply:
         delimiter=delimiter,
         query=text,
         state="UploadComplete",
+        plan=plan,
     )
     _jobs(call)[job.id] = job
     asyncio.get_running_loop().create_task(_run_query(call, job))
@@ -449,11 +469,16 @@ async def _run_query(call: Call, job: Job) -> None:
     job.started = time.monotonic()
     org = call.org
     try:
+        assert job.plan is not None
         job.header, job.rows = org.queries.csv(
-            job.query or "", include_deleted=job.operation == "queryAll", now=org.now()
+            job.plan, include_deleted=job.operation == "queryAll", now=org.now()
         )
     except ApiError as error:
         job.error_message = error.message
+        _touch(call, job, "Failed")
+        return
+    except Exception as exc:  # a job must end, whatever went wrong
+        job.error_message = f"{type(exc).__name__}: {exc}"
         _touch(call, job, "Failed")
         return
     job.processed = len(job.rows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import math
 from typing import Any
 
@@ -26,6 +27,8 @@ API_ALIASES = {
     "bulk_query": editions.DAILY_BULK_V2_QUERY_JOBS,
     "apex": editions.DAILY_ASYNC_APEX_EXECUTIONS,
 }
+
+log = logging.getLogger("quotasync.sandbox")
 
 # One move of the clock: ten years is plenty, and keeps dates far from datetime's year 9999.
 MAX_ADVANCE_SECONDS = 10 * 366 * 24 * 60 * 60
@@ -179,11 +182,12 @@ async def records(request: Request) -> Response:
     if not items or not all(isinstance(i, dict) for i in items):
         raise BadInput("post a record (a JSON object) or a list of records")
     admin = org.settings["users"]["admin"]
+    now = org.now()
     results = []
     for item in items:
         try:
             values = {k: v for k, v in item.items() if k != "attributes"}
-            record = org.records.insert(obj, values, str(values.get("OwnerId") or admin), org.now())
+            record = org.records.insert(obj, values, str(values.get("OwnerId") or admin), now)
             results.append({"id": record["Id"], "success": True, "errors": []})
         except RecordError as error:
             results.append({"success": False, "errors": [error.as_result()]})
@@ -243,6 +247,11 @@ def _guard(handler: Any) -> Any:
             return JSONResponse(
                 {"error": error.message, "errorCode": error.code}, status_code=error.status
             )
+        except Exception as exc:
+            # The control API's callers are tests and tools: name the problem, never a bare 500.
+            log.exception("control API call %s failed", request.url.path)
+            org.records.rollback_all()
+            return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=400)
         finally:
             org.commit()
 

@@ -57,7 +57,17 @@ def json_parser_error(detail: str) -> ApiError:
     return ApiError(400, "JSON_PARSER_ERROR", detail)
 
 
-def method_not_allowed(method: str) -> ApiError:
+def exceeded_id_limit(limit: int) -> ApiError:
     return ApiError(
-        405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET,HEAD"
+        400,
+        "EXCEEDED_ID_LIMIT",
+        f"record limit reached. cannot submit more than {limit} records into this call",
+    )
+
+
+def unable_to_lock_row(record_id: str | None = None) -> RecordError:
+    """The `lock_rate` fault: a record write that could not get its row lock."""
+    return RecordError(
+        "UNABLE_TO_LOCK_ROW",
+        f"unable to obtain exclusive access to this record or 1 records: {record_id or ''}",
     )

@@ -205,7 +205,7 @@ async def userinfo(request: Request) -> Response:
     org = _org(request)
     user = _identity_user(request)
     if user is None:
-        return Response("Bad_OAuth_Token", status_code=403, media_type="text/plain")
+        return _forbidden()
     return JSONResponse(
         {
             "sub": f"{org.base_url}/id/{org.org_id}/{user['Id']}",

@@ -6,11 +6,11 @@ from __future__ import annotations
 import random
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from quotasync.clock import Clock, VirtualClock
+from quotasync.clock import Clock, VirtualClock, parse_epoch
 from quotasync.sandbox import editions, errors, ids, schema, seed, tls
 from quotasync.sandbox.auth import AuthState, ConnectedApp, Session, bearer_token
 from quotasync.sandbox.editions import DAILY_API_REQUESTS
@@ -34,6 +34,15 @@ RELEASES = {
     "66.0": "Spring '26",
     "67.0": "Summer '26",
 }
+
+# The settings key for the latest org time seen (POSIX seconds); apart from "org", so writing it
+# does not rewrite every setting.
+_LAST_SEEN = "last_seen"
+
+
+class ClockWentBack(ValueError):
+    """The org would start at a time before one it has already seen."""
+
 
 # Profiles: name -> (API Enabled, View Setup and Configuration)
 PROFILES = {
@@ -108,13 +117,17 @@ class Org:
         self.bulk_jobs: dict[str, Any] = {}
         stored = self.state.setting("org")
         self.settings: dict[str, Any] = stored or {}
+        self._settings_changed = True  # written by the first commit
         self._apply_config(config)
         self._restore_clock()
         self.usage = UsageWindow(self.allocations())
         for api, app, second, calls in self.state.usage():
             self.usage.restore(api, app, second, calls)
+        # A background load kept running while the org was down: it accrues from the last time
+        # the org saw (at most a window's worth; see quotas).
+        since = self.resumed_from or self.timestamp()
         for load in self.settings.get("loads", []):
-            self.usage.set_load(load["app"], load["api"], load["calls_per_hour"], self.timestamp())
+            self.usage.set_load(load["app"], load["api"], load["calls_per_hour"], since)
         if stored:
             for record_id, sobject, data in self.state.records():
                 self.records.restore(record_id, sobject, data)
@@ -141,10 +154,33 @@ class Org:
             )
         self.clock.advance(seconds)
         self.settings["clock_offset"] = self.clock.offset_seconds
+        self.settings_changed()
 
     def _restore_clock(self) -> None:
-        if isinstance(self.clock, VirtualClock):
-            self.clock.offset_seconds = float(self.settings.get("clock_offset", 0.0))
+        """Keep the org's time moving forward across restarts.
+
+        A virtual clock started without `--epoch` reuses the epoch (and, without `--speed`, the
+        speed) of the org's first start; anchoring it to "now" again would send time backwards.
+        """
+        seen: float | None = self.state.setting(_LAST_SEEN)
+        clock = self.clock
+        if isinstance(clock, VirtualClock):
+            stored = self.settings.get("clock")
+            if stored and not clock.epoch_given:
+                clock.epoch = parse_epoch(stored["epoch"])
+            if stored and not clock.speed_given:
+                clock.speed = float(stored["speed"])
+            self.settings["clock"] = {"epoch": clock.epoch.isoformat(), "speed": clock.speed}
+            clock.offset_seconds = float(self.settings.get("clock_offset", 0.0))
+        if seen is not None and self.timestamp() < seen:
+            raise ClockWentBack(
+                f"the org's clock would start at {schema.format_datetime(self.now())}, before "
+                f"{schema.format_datetime(datetime.fromtimestamp(seen, UTC))}, the "
+                "last time this org saw; start it with an --epoch and --speed that keep time "
+                "moving forward (or leave --epoch out to reuse the org's own)"
+            )
+        self.resumed_from = seen  # None on a first start
+        self._last_seen: float | None = None  # the first commit writes it
 
     # ---------------------------------------------------------------- settings
 
@@ -186,6 +222,10 @@ class Org:
                 "Organization", {**organization, "OrganizationType": self.edition.organization_type}
             )
 
+    def settings_changed(self) -> None:
+        """Have the next commit write the org's settings."""
+        self._settings_changed = True
+
     def set_loads(self, app: str, api: str, calls_per_hour: float) -> None:
         self.usage.set_load(app, api, calls_per_hour, self.timestamp())
         loads = [
@@ -194,6 +234,7 @@ class Org:
         if calls_per_hour > 0:
             loads.append({"app": app, "api": api, "calls_per_hour": calls_per_hour})
         self.settings["loads"] = loads
+        self.settings_changed()
 
     # ---------------------------------------------------------------- the gate
 
@@ -206,21 +247,28 @@ class Org:
             raise errors.invalid_session()
         return Caller(user, session.app, session)
 
-    def admit(self, caller: Caller, api: str = DAILY_API_REQUESTS, calls: int = 1) -> None:
-        """Refuse the call as the org would, or count it against the caller's app."""
+    def admit(self, caller: Caller, path: str = "") -> None:
+        """Refuse the REST call to `path` as the org would, or count it against the caller's app.
+
+        A refused call is not counted, so every refusal is checked before the quota is spent.
+        """
         if not self.edition.api_access:
             raise ApiError(
                 403, "API_DISABLED_FOR_ORG", "The REST API is not enabled for this Organization."
             )
         if not self.permission(caller.user_id, "PermissionsApiEnabled"):
             raise ApiError(403, "API_CURRENTLY_DISABLED", "API is disabled for this User")
-        self.spend(caller.app, api, calls)
+        if path == "limits":
+            self.check_view_setup(caller)
+        self.spend(caller.app, DAILY_API_REQUESTS, 1)
+
+    def check_view_setup(self, caller: Caller) -> None:
+        if not self.permission(caller.user_id, "PermissionsViewSetup"):
+            raise ApiError(403, "API_DISABLED_FOR_ORG", "limits resource is not enabled")
 
     def spend(self, app: str, api: str, calls: int) -> None:
-        now = self.timestamp()
-        if not self.usage.has_room(api, calls, now):
+        if not self.usage.try_spend(api, app, calls, self.timestamp()):
             raise errors.request_limit_exceeded(_LIMIT_WORDS.get(api, api))
-        self.usage.spend(api, app, calls, now)
 
     def limit_info(self) -> str:
         used = self.usage.used(DAILY_API_REQUESTS, self.timestamp())
@@ -245,10 +293,18 @@ class Org:
 
     def commit(self) -> None:
         settings = self.auth.drain_changes()
-        settings["org"] = self.settings
+        if self._settings_changed:
+            settings["org"] = self.settings
+            self._settings_changed = False
+        # The latest time the org has seen, so a restart can refuse a clock that went back. Kept
+        # to the minute: it is written at most once a minute of org time (and on close).
+        now = self.timestamp()
+        if self._last_seen is None or now - self._last_seen >= 60:
+            settings[_LAST_SEEN] = self._last_seen = now
         self.state.save(self.records.drain_dirty(), self.usage.drain_changes(), settings)
 
     def close(self) -> None:
+        self._last_seen = None  # write it now, whatever the minute
         self.commit()
         self.state.close()
 
@@ -393,9 +449,11 @@ class Org:
         )
         now = self.timestamp()
         for key, data in self.state.settings_with_prefix("session:"):
-            auth.sessions[key.removeprefix("session:")] = Session(
-                data["user_id"], data["app"], data["issued_at"], now
-            )
+            session = Session.from_settings(data)
+            if auth.expired(session, now):
+                auth.changed[key] = None  # expired while the org was down: gone for good
+            else:
+                auth.sessions[key.removeprefix("session:")] = session
         for key, data in self.state.settings_with_prefix("refresh:"):
             auth.refresh_tokens[key.removeprefix("refresh:")] = (data[0], data[1])
         return auth

@@ -37,9 +37,7 @@ class Cursor:
     sobject: SObject
     columns: tuple[Column, ...]
     rows: list[Record]
-    position: int
     page_size: int
-    version: str
 
 
 @dataclass(frozen=True)
@@ -133,63 +131,61 @@ class QueryService:
         self, text: str, *, include_deleted: bool, page_size: int, version: str, now: Any
     ) -> dict[str, Any]:
         plan = self.resolver.plan(text)
-        rows_in = (
-            self.store.all(plan.sobject.name)
-            if include_deleted
-            else self.store.live(plan.sobject.name)
-        )
-        rows = soql.run(plan.query, rows_in, plan.getter, now)
+        rows = self.select(plan, include_deleted=include_deleted, now=now)
         if plan.query.count_only:
             return {"totalSize": len(rows), "done": True, "records": []}
-        cursor = Cursor(plan.sobject, plan.columns, rows, 0, page_size, version)
-        return self._page(cursor, secrets.token_hex(6).upper())
+        cursor = Cursor(plan.sobject, plan.columns, rows, page_size)
+        return self._page(cursor, "01g" + secrets.token_hex(6).upper(), 0, version)
 
     def more(self, locator: str, version: str) -> dict[str, Any]:
-        key, _, _ = locator.partition("-")
+        """The page a `nextRecordsUrl` names. Asking twice for one page gives the same page: a
+        client that lost an answer on the way may retry it."""
+        key, _, offset = locator.partition("-")
         cursor = self.cursors.get(key)
-        if cursor is None:
+        if cursor is None or not offset.isdigit() or int(offset) >= len(cursor.rows):
             raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        cursor.version = version
-        return self._page(cursor, key.removeprefix("01g"))
+        return self._page(cursor, key, int(offset), version)
+
+    def select(self, plan: Plan, *, include_deleted: bool, now: Any) -> list[Record]:
+        """The rows a planned query answers with, filtered, sorted and cut, not yet projected."""
+        name = plan.sobject.name
+        rows = self.store.all(name) if include_deleted else self.store.live(name)
+        try:
+            return soql.run(plan.query, rows, plan.getter, now)
+        except OverflowError:
+            # A date the query reaches for lies beyond the calendar's ends.
+            raise ApiError(400, "MALFORMED_QUERY", "date value out of range") from None
 
     def csv(
-        self, text: str, *, include_deleted: bool, now: Any
+        self, plan: Plan, *, include_deleted: bool, now: Any
     ) -> tuple[list[str], list[list[str]]]:
         """A Bulk API 2.0 query's result: header and rows as CSV cells."""
-        plan = self.resolver.plan(text)
         if plan.query.count_only:
             raise ApiError(
                 400, "INVALIDJOB", "Aggregate queries are not supported by Bulk API 2.0 query jobs"
             )
-        rows_in = (
-            self.store.all(plan.sobject.name)
-            if include_deleted
-            else self.store.live(plan.sobject.name)
-        )
-        rows = soql.run(plan.query, rows_in, plan.getter, now)
+        rows = self.select(plan, include_deleted=include_deleted, now=now)
         header = [".".join(c.path) for c in plan.columns]
         cells = [[_csv_cell(c, c.read(row)) for c in plan.columns] for row in rows]
         return header, cells
 
-    def _page(self, cursor: Cursor, key: str) -> dict[str, Any]:
-        start = cursor.position
+    def _page(self, cursor: Cursor, key: str, start: int, version: str) -> dict[str, Any]:
         end = min(start + cursor.page_size, len(cursor.rows))
-        base = f"/services/data/v{cursor.version}"
+        base = f"/services/data/v{version}"
         records = [
             project(cursor.sobject, cursor.columns, row, base, self.store.get)
             for row in cursor.rows[start:end]
         ]
-        cursor.position = end
         page: dict[str, Any] = {"totalSize": len(cursor.rows), "done": end >= len(cursor.rows)}
-        locator_key = "01g" + key
-        if end < len(cursor.rows):
-            self.cursors[locator_key] = cursor
-            self.cursors.move_to_end(locator_key)
+        if start or end < len(cursor.rows):
+            # A cursor stays until newer ones push it out, even after its last page is served,
+            # so any of its pages can be fetched again.
+            self.cursors[key] = cursor
+            self.cursors.move_to_end(key)
             while len(self.cursors) > _MAX_CURSORS:
                 self.cursors.popitem(last=False)
-            page["nextRecordsUrl"] = f"{base}/query/{locator_key}-{end}"
-        else:
-            self.cursors.pop(locator_key, None)
+        if end < len(cursor.rows):
+            page["nextRecordsUrl"] = f"{base}/query/{key}-{end}"
         page["records"] = records
         return page
 

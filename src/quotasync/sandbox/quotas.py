@@ -2,11 +2,13 @@
 
 Usage is kept in one-second buckets so a call leaves the window exactly 24 hours after it was made.
 Background load from other apps is accrued lazily whenever usage is read or spent, spread evenly over
-the time that passed, so it needs no thread of its own and follows a virtual clock.
+the time that passed (at most the last 24 hours of it), so it needs no thread of its own and follows
+a virtual clock.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -27,8 +29,10 @@ class Load:
 @dataclass
 class UsageWindow:
     allocations: dict[str, int]
-    # (api, app) -> deque of [second, calls]
+    # (api, app) -> deque of [second, calls], oldest first
     buckets: dict[tuple[str, str], deque[list[int]]] = field(default_factory=dict)
+    # (api, app) -> second -> the same [second, calls] list the deque holds, to find a bucket fast
+    by_second: dict[tuple[str, str], dict[int, list[int]]] = field(default_factory=dict)
     totals: dict[tuple[str, str], int] = field(default_factory=dict)
     loads: dict[tuple[str, str], Load] = field(default_factory=dict)
     # Buckets changed since the last `drain_changes`, for the state file.
@@ -36,7 +40,7 @@ class UsageWindow:
 
     def used(self, api: str, now: float) -> int:
         self._tick(now)
-        return sum(n for (a, _), n in self.totals.items() if a == api)
+        return self._used(api)
 
     def by_app(self, api: str, now: float) -> dict[str, int]:
         self._tick(now)
@@ -52,6 +56,14 @@ class UsageWindow:
         self._tick(now)
         self._add(api, app, int(now), calls)
 
+    def try_spend(self, api: str, app: str, calls: int, now: float) -> bool:
+        """Spend `calls` if the allocation has room for them; False (and nothing spent) if not."""
+        self._tick(now)
+        if self._used(api) + calls > self.allocations[api]:
+            return False
+        self._add(api, app, int(now), calls)
+        return True
+
     def set_load(self, app: str, api: str, calls_per_hour: float, now: float) -> None:
         self._tick(now)
         if calls_per_hour <= 0:
@@ -59,19 +71,12 @@ class UsageWindow:
         else:
             self.loads[(app, api)] = Load(app, api, calls_per_hour, since=now)
 
-    def oldest_second(self, api: str, app: str) -> int | None:
-        queue = self.buckets.get((api, app))
-        return queue[0][0] if queue else None
-
     def drain_changes(self) -> list[tuple[str, str, int, int]]:
         """(api, app, second, calls) for every bucket touched since the last drain."""
         out = []
         for api, app, second in self.changed:
-            calls = 0
-            for bucket_second, n in self.buckets.get((api, app), ()):
-                if bucket_second == second:
-                    calls = n
-            out.append((api, app, second, calls))
+            bucket = self.by_second.get((api, app), {}).get(second)
+            out.append((api, app, second, bucket[1] if bucket else 0))
         self.changed.clear()
         return out
 
@@ -80,55 +85,50 @@ class UsageWindow:
 
     # ---------------------------------------------------------------- internals
 
+    def _used(self, api: str) -> int:
+        return sum(n for (a, _), n in self.totals.items() if a == api)
+
     def _add(self, api: str, app: str, second: int, calls: int, record: bool = True) -> None:
         key = (api, app)
         queue = self.buckets.setdefault(key, deque())
-        if queue and queue[-1][0] == second:
-            queue[-1][1] += calls
-        elif not queue or queue[-1][0] < second:
-            queue.append([second, calls])
+        index = self.by_second.setdefault(key, {})
+        bucket = index.get(second)
+        if bucket is not None:
+            bucket[1] += calls
         else:
-            self._insert_sorted(queue, second, calls)
+            bucket = index[second] = [second, calls]
+            if not queue or queue[-1][0] < second:
+                queue.append(bucket)
+            else:
+                queue.insert(bisect.bisect(queue, bucket), bucket)
         self.totals[key] = self.totals.get(key, 0) + calls
         if record:
             self.changed.add((api, app, second))
 
-    @staticmethod
-    def _insert_sorted(queue: deque[list[int]], second: int, calls: int) -> None:
-        items = list(queue)
-        for item in items:
-            if item[0] == second:
-                item[1] += calls
-                return
-        items.append([second, calls])
-        items.sort()
-        queue.clear()
-        queue.extend(items)
-
     def _tick(self, now: float) -> None:
-        self._accrue_loads(now)
+        # Expire first, so load accrued now is capped against what the window really holds.
         horizon = int(now) - WINDOW_SECONDS
         for key, queue in self.buckets.items():
             while queue and queue[0][0] <= horizon:
                 second, calls = queue.popleft()
+                del self.by_second[key][second]
                 self.totals[key] -= calls
                 self.changed.add((key[0], key[1], second))
+        self._accrue_loads(now)
 
     def _accrue_loads(self, now: float) -> None:
         for load in self.loads.values():
-            elapsed = now - load.since
-            if elapsed <= 0:
+            if now <= load.since:
                 continue
-            due = load.carry + elapsed * load.calls_per_hour / 3600
+            # Calls made more than a window ago would have left it already: accrue only the last
+            # window of a long gap, spread over that span.
+            start = max(load.since, now - WINDOW_SECONDS)
+            due = load.carry + (now - start) * load.calls_per_hour / 3600
             calls = math.floor(due)
             load.carry = due - calls
-            start = load.since
             load.since = now
             # Other apps are refused at the org's limit too.
-            room = self.allocations[load.api] - sum(
-                n for (a, _), n in self.totals.items() if a == load.api
-            )
-            calls = max(0, min(calls, room))
+            calls = max(0, min(calls, self.allocations[load.api] - self._used(load.api)))
             if calls:
                 self._spread(load, calls, start, now)
 

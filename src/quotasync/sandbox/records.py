@@ -14,6 +14,8 @@ from quotasync.sandbox.schema import Field, SObject
 Record = dict[str, Any]
 
 _CLOSED_STAGES = ("Closed Won", "Closed Lost")
+# An event lasts at most 14 days, as in Salesforce.
+MAX_EVENT_MINUTES = 14 * 24 * 60
 
 
 class RecordStore:
@@ -24,7 +26,9 @@ class RecordStore:
         self._external: dict[tuple[str, str], dict[str, list[str]]] = {}
         self._dirty: dict[str, str] = {}
         # While a savepoint is open: (sobject, id, the record before the change or None if new).
-        self._journal: list[tuple[str, str, Record | None]] | None = None
+        self._journal: list[tuple[str, str, Record | None]] = []
+        # Open savepoints, innermost last: each is the journal length when it was opened.
+        self._savepoints: list[int] = []
         for obj in schema.OBJECTS.values():
             for f in obj.fields.values():
                 if f.external_id:
@@ -97,7 +101,7 @@ class RecordStore:
         *,
         from_upsert: bool = False,
     ) -> Record:
-        record = self._existing(obj, record_id)
+        record = self.existing(obj, record_id)
         if not obj.updateable:
             raise RecordError(
                 "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", f"entity type cannot be updated: {obj.name}"
@@ -109,7 +113,7 @@ class RecordStore:
         self._require(obj, draft)
         self._derive(obj, draft, now)
         draft.update(LastModifiedDate=now, LastModifiedById=user_id, SystemModstamp=now)
-        self._remember(obj.name, record["Id"], dict(record))
+        self._remember(obj.name, record["Id"], record)
         self._unindex(obj, record)
         record.clear()
         record.update(draft)
@@ -144,12 +148,12 @@ class RecordStore:
         return self.insert(obj, body, user_id, now), True
 
     def delete(self, obj: SObject, record_id: str, user_id: str, now: datetime) -> Record:
-        record = self._existing(obj, record_id)
+        record = self.existing(obj, record_id)
         if not obj.deletable:
             raise RecordError(
                 "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be deleted: {obj.name}"
             )
-        self._remember(obj.name, record["Id"], dict(record))
+        self._remember(obj.name, record["Id"], record)
         record.update(
             IsDeleted=True, LastModifiedDate=now, LastModifiedById=user_id, SystemModstamp=now
         )
@@ -182,15 +186,27 @@ class RecordStore:
                     record[key] = user_id
 
     def begin(self) -> None:
-        """Open a savepoint: changes from here on can be undone with `rollback` (allOrNone)."""
-        self._journal = []
+        """Open a savepoint: changes from here on can be undone with `rollback` (allOrNone).
+
+        Savepoints nest: `release` and `rollback` close the innermost one, and a release keeps its
+        changes in the journal, so an enclosing savepoint can still undo them.
+        """
+        self._savepoints.append(len(self._journal))
+
+    @property
+    def in_savepoint(self) -> bool:
+        return bool(self._savepoints)
 
     def release(self) -> None:
-        self._journal = None
+        self._savepoints.pop()
+        if not self._savepoints:
+            self._journal.clear()
 
     def rollback(self) -> None:
-        journal, self._journal = self._journal or [], None
-        for sobject, record_id, before in reversed(journal):
+        mark = self._savepoints.pop()
+        undone = self._journal[mark:]
+        del self._journal[mark:]
+        for sobject, record_id, before in reversed(undone):
             obj = schema.OBJECTS[sobject]
             current = self.by_type[sobject].get(record_id)
             if current is not None:
@@ -202,9 +218,14 @@ class RecordStore:
                 self.by_type[sobject][record_id] = before
                 self._index(obj, before)
 
+    def rollback_all(self) -> None:
+        """Undo every open savepoint: what a request that failed unexpectedly leaves behind."""
+        while self._savepoints:
+            self.rollback()
+
     def _remember(self, sobject: str, record_id: str, before: Record | None) -> None:
-        if self._journal is not None:
-            self._journal.append((sobject, record_id, before))
+        if self._savepoints:
+            self._journal.append((sobject, record_id, None if before is None else dict(before)))
 
     def drain_dirty(self) -> list[tuple[str, str, Record]]:
         """Records changed since the last drain, typed values and all (the state file encodes them)."""
@@ -214,7 +235,8 @@ class RecordStore:
 
     # ---------------------------------------------------------------- validation
 
-    def _existing(self, obj: SObject, record_id: str) -> Record:
+    def existing(self, obj: SObject, record_id: str) -> Record:
+        """The live record `record_id` of type `obj`, or MALFORMED_ID / NOT_FOUND / ENTITY_IS_DELETED."""
         if not ids.is_valid(record_id) or record_id[:3] != obj.key_prefix:
             raise RecordError(
                 "MALFORMED_ID", f"{obj.name} ID: id value of incorrect type: {record_id}", ["Id"]
@@ -376,12 +398,32 @@ def _check_event(record: Record) -> None:
             "End Date Time: End time can't be before start time",
             ["EndDateTime"],
         )
-    if end is not None and minutes is not None and start + timedelta(minutes=minutes) != end:
+    if minutes is not None and end is None:
+        _event_end(start, minutes)
+    if end is not None and minutes is not None and _event_end(start, minutes) != end:
         raise RecordError(
             "FIELD_INTEGRITY_EXCEPTION",
             "Duration and end date time don't agree",
             ["DurationInMinutes", "EndDateTime"],
         )
+
+
+def _event_end(start: datetime, minutes: int) -> datetime:
+    """Start plus duration; a duration Salesforce would refuse, or an end past year 9999, is refused."""
+    if not 0 <= minutes <= MAX_EVENT_MINUTES:
+        raise RecordError(
+            "FIELD_INTEGRITY_EXCEPTION",
+            f"Duration in minutes: value outside of valid range (0 to {MAX_EVENT_MINUTES}): {minutes}",
+            ["DurationInMinutes"],
+        )
+    try:
+        return start + timedelta(minutes=minutes)
+    except OverflowError:
+        raise RecordError(
+            "FIELD_INTEGRITY_EXCEPTION",
+            "End Date Time: the event would end after the latest date allowed",
+            ["DurationInMinutes"],
+        ) from None
 
 
 def _forget_stale_event_times(draft: Record, values: Mapping[str, Any]) -> None:
@@ -401,7 +443,7 @@ def _derive_event(record: Record) -> None:
         return
     record["StartDateTime"] = record["ActivityDateTime"] = start
     if record.get("EndDateTime") is None and record.get("DurationInMinutes") is not None:
-        record["EndDateTime"] = start + timedelta(minutes=record["DurationInMinutes"])
+        record["EndDateTime"] = _event_end(start, record["DurationInMinutes"])
     if record.get("EndDateTime") is not None:
         minutes = (record["EndDateTime"] - start).total_seconds() // 60
         record["DurationInMinutes"] = int(minutes)

@@ -10,20 +10,28 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
 from quotasync.sandbox import editions, ids, schema
-from quotasync.sandbox.errors import ApiError, RecordError, json_parser_error, not_found
+from quotasync.sandbox.errors import (
+    ApiError,
+    RecordError,
+    exceeded_id_limit,
+    json_parser_error,
+    not_found,
+    unable_to_lock_row,
+)
 from quotasync.sandbox.org import API_VERSIONS, Caller, Org
 from quotasync.sandbox.querying import MAX_PAGE, attributes
 from quotasync.sandbox.records import Record
 from quotasync.sandbox.schema import SObject
 
 MAX_COLLECTION = 200
+MAX_RETRIEVE = 2000
 MAX_COMPOSITE = 25
 
 
@@ -36,7 +44,13 @@ class Call:
     params: Mapping[str, str]
     body: bytes
     version: str
+    # The org time the request is served at: every record it writes carries this one timestamp,
+    # as in Salesforce, where a transaction has one "now".
+    now: datetime
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Inside a Composite request with allOrNone: its subrequests are all-or-none too, whatever
+    # they ask for themselves.
+    all_or_none: bool = False
 
     @property
     def base(self) -> str:
@@ -123,10 +137,7 @@ def _field_list(call: Call) -> list[str] | None:
 
 def _lock_fault(call: Call, record_id: str | None = None) -> None:
     if call.org.faults.lock_hit():
-        raise RecordError(
-            "UNABLE_TO_LOCK_ROW",
-            f"unable to obtain exclusive access to this record or 1 records: {record_id or ''}",
-        )
+        raise unable_to_lock_row(record_id)
 
 
 def _success(record: Record, created: bool | None = None) -> dict[str, Any]:
@@ -161,8 +172,7 @@ def resources(call: Call, _: re.Match[str]) -> Reply:
 @route("GET", r"limits")
 def limits(call: Call, _: re.Match[str]) -> Reply:
     org = call.org
-    if not org.permission(call.caller.user_id, "PermissionsViewSetup"):
-        raise ApiError(403, "API_DISABLED_FOR_ORG", "limits resource is not enabled")
+    org.check_view_setup(call.caller)  # the gate checked already, but not for a subrequest
     now = org.timestamp()
     body: dict[str, Any] = {}
     for api, maximum in org.allocations().items():
@@ -200,7 +210,7 @@ def query(call: Call, match: re.Match[str]) -> Reply:
         include_deleted=match["kind"] == "queryAll",
         page_size=_page_size(call),
         version=call.version,
-        now=call.org.now(),
+        now=call.now,
     )
     return Reply(200, page)
 
@@ -231,7 +241,7 @@ def sobject_root(call: Call, match: re.Match[str]) -> Reply:
         raise ApiError(400, "INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
     try:
         _lock_fault(call)
-        record = call.org.records.insert(obj, values, call.caller.user_id, call.org.now())
+        record = call.org.records.insert(obj, values, call.caller.user_id, call.now)
     except RecordError as error:
         raise error.as_api_error() from None
     return Reply(201, _success(record))
@@ -252,7 +262,7 @@ def replication(call: Call, match: re.Match[str]) -> Reply:
         raise ApiError(
             400, "INVALID_REPLICATION_DATE", "start and end must be valid ISO-8601 date/times"
         ) from None
-    now = call.org.now()
+    now = call.now
     if end < start:
         raise ApiError(400, "INVALID_REPLICATION_DATE", "end date cannot be before start date")
     if start < now - timedelta(days=30):
@@ -287,14 +297,13 @@ def sobject_row(call: Call, match: re.Match[str]) -> Reply:
     org, user = call.org, call.caller.user_id
     try:
         if call.method == "GET":
-            record = org.records._existing(obj, record_id)
+            record = org.records.existing(obj, record_id)
             return Reply(200, record_json(obj, record, call.base, _field_list(call)))
-        if call.method == "PATCH":
-            _lock_fault(call, record_id)
-            record = org.records.update(obj, record_id, _values(call.json()), user, org.now())
-            return Reply(204)
         _lock_fault(call, record_id)
-        record = org.records.delete(obj, record_id, user, org.now())
+        if call.method == "PATCH":
+            org.records.update(obj, record_id, _values(call.json()), user, call.now)
+        else:
+            org.records.delete(obj, record_id, user, call.now)
         return Reply(204)
     except RecordError as error:
         if error.code == "ENTITY_IS_DELETED" and call.method != "GET":
@@ -308,7 +317,8 @@ def sobject_row(call: Call, match: re.Match[str]) -> Reply:
 def sobject_by_external_id(call: Call, match: re.Match[str]) -> Reply:
     obj = sobject(match["type"])
     f = obj.field(match["field"])
-    value = unquote(match["value"])
+    # The server has decoded the path once already; a `%` left in it belongs to the value.
+    value = match["value"]
     if f is None or not (f.external_id or f.name == "Id"):
         raise ApiError(
             404,
@@ -316,29 +326,53 @@ def sobject_by_external_id(call: Call, match: re.Match[str]) -> Reply:
             f"Provided external ID field does not exist or is not accessible: {match['field']}",
         )
     org, user = call.org, call.caller.user_id
-    found = org.records.find_by_external_id(obj, f, value) if f.external_id else []
+    found = (
+        org.records.find_by_external_id(obj, f, value)
+        if f.external_id
+        else _by_id(call, obj, value)
+    )
     if call.method == "PATCH":
         try:
             _lock_fault(call)
+            if f.name == "Id":
+                # Upsert by Id can only update: there is no record to create under a given Id.
+                if not found:
+                    raise not_found()
+                values = _values(call.json())
+                record = org.records.update(obj, found[0]["Id"], values, user, call.now)
+                return Reply(200, _success(record, False))
             record, created = org.records.upsert(
-                obj, f, value, _values(call.json()), user, org.now()
+                obj, f, value, _values(call.json()), user, call.now
             )
         except RecordError as error:
             if error.code == "DUPLICATE_EXTERNAL_ID":
-                return Reply(300, [f"{call.base}/sobjects/{obj.name}/{r['Id']}" for r in found])
+                return _multiple_choices(call, obj, found)
             raise error.as_api_error() from None
         return Reply(201 if created else 200, _success(record, created))
     if not found:
         raise not_found()
     if len(found) > 1:
-        return Reply(300, [f"{call.base}/sobjects/{obj.name}/{r['Id']}" for r in found])
+        return _multiple_choices(call, obj, found)
     if call.method == "GET":
         return Reply(200, record_json(obj, found[0], call.base, _field_list(call)))
     try:
-        record = org.records.delete(obj, found[0]["Id"], user, org.now())
+        org.records.delete(obj, found[0]["Id"], user, call.now)
     except RecordError as error:
         raise error.as_api_error() from None
     return Reply(204)
+
+
+def _by_id(call: Call, obj: SObject, record_id: str) -> list[Record]:
+    """`sobjects/{Type}/Id/{id}`: Id is an idLookup field, so it finds a record like an external id."""
+    try:
+        return [call.org.records.existing(obj, record_id)]
+    except RecordError:
+        return []
+
+
+def _multiple_choices(call: Call, obj: SObject, found: list[Record]) -> Reply:
+    """300: more than one record has the external id; the body lists where each one is."""
+    return Reply(300, [f"{call.base}/sobjects/{obj.name}/{r['Id']}" for r in found])
 
 
 # ---------------------------------------------------------------- sObject Collections
@@ -349,40 +383,55 @@ def _collection(body: Any, key: str = "records") -> tuple[list[Any], bool]:
         raise json_parser_error(f"Cannot deserialize the request: '{key}' must be a list")
     items = body[key]
     if len(items) > MAX_COLLECTION:
-        raise ApiError(
-            400,
-            "EXCEEDED_ID_LIMIT",
-            "record limit reached. cannot submit more than 200 records into this call",
-        )
+        raise exceeded_id_limit(MAX_COLLECTION)
     return items, bool(body.get("allOrNone", False))
 
 
 def _apply_all(
-    call: Call, items: list[Any], all_or_none: bool, op: Callable[[Any], dict[str, Any]]
+    call: Call,
+    items: list[Any],
+    all_or_none: bool,
+    op: Callable[[Any], dict[str, Any]],
+    *,
+    creating: bool = False,
 ) -> Reply:
-    """Run `op` per item; with allOrNone, one failure rolls every record back."""
+    """Run `op` per item; with allOrNone (asked for here or by an enclosing Composite), one failure
+    rolls every record back."""
+    all_or_none = all_or_none or call.all_or_none
     store = call.org.records
     if all_or_none:
         store.begin()
     results = []
-    for item in items:
-        try:
-            results.append(op(item))
-        except RecordError as error:
-            results.append(_failure(error))
-    if all_or_none:
-        if any(not r["success"] for r in results):
+    try:
+        for item in items:
+            try:
+                results.append(op(item))
+            except RecordError as error:
+                results.append(_failure(error))
+    except BaseException:
+        if all_or_none:
             store.rollback()
-            rolled = RecordError(
-                "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                "Record rolled back because not all records were valid and the request was using AllOrNone header",
-            )
-            results = [
-                r if not r["success"] else {"id": r["id"], **_failure(rolled)} for r in results
-            ]
-        else:
-            store.release()
-    return Reply(200, results)
+        raise
+    if not all_or_none:
+        return Reply(200, results)
+    if all(r["success"] for r in results):
+        store.release()
+        return Reply(200, results)
+    store.rollback()
+    rolled = RecordError(
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+        "Record rolled back because not all records were valid and the request was using AllOrNone header",
+    )
+    # A record the rollback un-created has no id to report; one that existed before keeps it.
+    return Reply(
+        200,
+        [
+            r
+            if not r["success"]
+            else _failure(rolled, None if creating or r.get("created") else r["id"])
+            for r in results
+        ],
+    )
 
 
 def _typed(item: Any) -> tuple[SObject, dict[str, Any]]:
@@ -409,11 +458,7 @@ def collections(call: Call, _: re.Match[str]) -> Reply:
         if not record_ids:
             raise ApiError(400, "MISSING_ARGUMENT", "ids parameter is required")
         if len(record_ids) > MAX_COLLECTION:
-            raise ApiError(
-                400,
-                "EXCEEDED_ID_LIMIT",
-                "record limit reached. cannot submit more than 200 records into this call",
-            )
+            raise exceeded_id_limit(MAX_COLLECTION)
         all_or_none = call.params.get("allOrNone", "false").lower() == "true"
 
         def remove(record_id: Any) -> Any:
@@ -421,8 +466,7 @@ def collections(call: Call, _: re.Match[str]) -> Reply:
             if obj is None or not ids.is_valid(record_id):
                 raise RecordError("MALFORMED_ID", f"malformed id {record_id}")
             _lock_fault(call, record_id)
-            record = org.records.delete(obj, record_id, user, org.now())
-            return _success(record)
+            return _success(org.records.delete(obj, record_id, user, call.now))
 
         return _apply_all(call, record_ids, all_or_none, remove)
     items, all_or_none = _collection(call.json())
@@ -432,8 +476,7 @@ def collections(call: Call, _: re.Match[str]) -> Reply:
         if any(k.lower() == "id" for k in values):
             raise RecordError("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
         _lock_fault(call)
-        record = org.records.insert(obj, values, user, org.now())
-        return _success(record)
+        return _success(org.records.insert(obj, values, user, call.now))
 
     def update(item: Any) -> Any:
         obj, values = _typed(item)
@@ -441,10 +484,11 @@ def collections(call: Call, _: re.Match[str]) -> Reply:
         if not record_id:
             raise RecordError("MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
         _lock_fault(call, record_id)
-        record = org.records.update(obj, str(record_id), values, user, org.now())
-        return _success(record)
+        return _success(org.records.update(obj, str(record_id), values, user, call.now))
 
-    return _apply_all(call, items, all_or_none, create if call.method == "POST" else update)
+    if call.method == "POST":
+        return _apply_all(call, items, all_or_none, create, creating=True)
+    return _apply_all(call, items, all_or_none, update)
 
 
 @route("GET POST", r"composite/sobjects/(?P<type>\w+)")
@@ -455,22 +499,29 @@ def collections_retrieve(call: Call, match: re.Match[str]) -> Reply:
         fields = _field_list(call)
     else:
         body = call.json()
-        record_ids = list(body.get("ids", [])) if isinstance(body, dict) else []
-        fields = list(body.get("fields", [])) if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            raise json_parser_error("Cannot deserialize the request: expected a JSON object")
+        record_ids = _strings(body, "ids")
+        fields = _strings(body, "fields")
     if not record_ids or not fields:
         raise ApiError(400, "MISSING_ARGUMENT", "ids and fields are required")
-    if len(record_ids) > 2000:
-        raise ApiError(
-            400,
-            "EXCEEDED_ID_LIMIT",
-            "record limit reached. cannot submit more than 2000 records into this call",
-        )
+    if len(record_ids) > MAX_RETRIEVE:
+        raise exceeded_id_limit(MAX_RETRIEVE)
     out: list[Any] = []
     for record_id in record_ids:
         record = call.org.records.get(record_id) if ids.is_valid(record_id) else None
         ok = record is not None and not record["IsDeleted"] and record["Id"][:3] == obj.key_prefix
         out.append(record_json(obj, record, call.base, fields) if ok and record else None)
     return Reply(200, out)
+
+
+def _strings(body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise json_parser_error(
+            f"Cannot deserialize the request: '{key}' must be a list of strings"
+        )
+    return value
 
 
 @route("PATCH", r"composite/sobjects/(?P<type>\w+)/(?P<field>\w+)")
@@ -492,7 +543,7 @@ def collections_upsert(call: Call, match: re.Match[str]) -> Reply:
             raise RecordError("INVALID_TYPE", f"all records must be of type {obj.name}")
         value = next((v for k, v in values.items() if k.lower() == f.name.lower()), None)
         _lock_fault(call)
-        record, created = org.records.upsert(obj, f, value, values, user, org.now())
+        record, created = org.records.upsert(obj, f, value, values, user, call.now)
         return _success(record, created)
 
     return _apply_all(call, items, all_or_none, upsert)
@@ -517,13 +568,33 @@ def composite(call: Call, _: re.Match[str]) -> Reply:
     store = call.org.records
     if all_or_none:
         store.begin()
+    try:
+        out, failed = _run_subrequests(replace(call, all_or_none=all_or_none), subrequests)
+    except BaseException:
+        if all_or_none:
+            store.rollback()
+        raise
+    if all_or_none:
+        if any(failed):
+            store.rollback()
+            out = [
+                o if bad else _halted(o["referenceId"]) for o, bad in zip(out, failed, strict=True)
+            ]
+        else:
+            store.release()
+    return Reply(200, {"compositeResponse": out})
+
+
+def _run_subrequests(call: Call, subrequests: list[Any]) -> tuple[list[dict[str, Any]], list[bool]]:
+    """Each subrequest's response, and whether it failed (a halted one did not fail itself)."""
     results: dict[str, Any] = {}
     out: list[dict[str, Any]] = []
-    failed = False
+    failed: list[bool] = []
     for sub in subrequests:
         reference = str(sub.get("referenceId", "")) if isinstance(sub, dict) else ""
-        if failed and all_or_none:
+        if any(failed) and call.all_or_none:
             out.append(_halted(reference))
+            failed.append(False)
             continue
         reply = _run_subrequest(call, sub, results)
         results[reference] = reply.body
@@ -535,14 +606,18 @@ def composite(call: Call, _: re.Match[str]) -> Reply:
                 "referenceId": reference,
             }
         )
-        failed = failed or reply.status >= 400
-    if all_or_none:
-        if failed:
-            store.rollback()
-            out = [o if o["httpStatusCode"] >= 400 else _halted(o["referenceId"]) for o in out]
-        else:
-            store.release()
-    return Reply(200, {"compositeResponse": out})
+        failed.append(_failed(reply))
+    return out, failed
+
+
+def _failed(reply: Reply) -> bool:
+    """An error status, or a collections answer in which a record failed."""
+    if reply.status >= 400:
+        return True
+    body = reply.body
+    return isinstance(body, list) and any(
+        isinstance(r, dict) and r.get("success") is False for r in body
+    )
 
 
 def _halted(reference: str) -> dict[str, Any]:
@@ -560,9 +635,7 @@ def _run_subrequest(call: Call, sub: Any, results: dict[str, Any]) -> Reply:
         if not isinstance(sub, dict) or "url" not in sub or "method" not in sub:
             raise json_parser_error("each subrequest needs method, url and referenceId")
         url = _resolve_references(str(sub["url"]), results)
-        body = sub.get("body")
-        if body is not None:
-            body = json.loads(_resolve_references(json.dumps(body), results))
+        body = _resolve_in(sub.get("body"), results)
         parts = urlsplit(url)
         match = re.match(r"/services/data/v(\d+\.\d)/?(.*)", parts.path)
         if not match or match[1] not in API_VERSIONS:
@@ -580,6 +653,21 @@ def _run_subrequest(call: Call, sub: Any, results: dict[str, Any]) -> Reply:
         return dispatch(sub_call)
     except ApiError as error:
         return Reply(error.status, error.body())
+
+
+def _resolve_in(body: Any, results: dict[str, Any]) -> Any:
+    """References resolved inside every string of a JSON body, keys and values alike, so a value
+    holding quotes or backslashes is carried as data, never spliced into JSON text."""
+    if isinstance(body, str):
+        return _resolve_references(body, results)
+    if isinstance(body, list):
+        return [_resolve_in(item, results) for item in body]
+    if isinstance(body, dict):
+        return {
+            _resolve_references(key, results): _resolve_in(value, results)
+            for key, value in body.items()
+        }
+    return body
 
 
 def _resolve_references(text: str, results: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ datetimes as aware `datetime`) and turned into Salesforce's JSON and CSV forms a
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -94,7 +95,7 @@ class SObject:
         return self.by_lower.get(name.lower())
 
 
-def _system_fields(creatable_owner: bool = True) -> list[Field]:
+def _system_fields() -> list[Field]:
     readonly: dict[str, Any] = {"createable": False, "updateable": False}
     return [
         Field("Id", ID, 18, nillable=False, **readonly),
@@ -558,7 +559,7 @@ def coerce(f: Field, value: Any, *, from_csv: bool = False) -> Any:
         return None
     try:
         return _COERCERS.get(f.type, _coerce_text)(f, value, from_csv)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         if isinstance(exc, ValueProblem):
             raise
         raise ValueProblem(
@@ -595,7 +596,7 @@ def _coerce_bool(f: Field, value: Any, from_csv: bool) -> bool:
 def _coerce_int(f: Field, value: Any, from_csv: bool) -> int:
     if isinstance(value, bool):
         raise TypeError(value)
-    number = float(value)
+    number = _finite(value)
     if number != int(number):
         raise ValueError(value)
     return int(number)
@@ -604,7 +605,15 @@ def _coerce_int(f: Field, value: Any, from_csv: bool) -> int:
 def _coerce_float(f: Field, value: Any, from_csv: bool) -> float:
     if isinstance(value, bool):
         raise TypeError(value)
-    return float(value)
+    return _finite(value)
+
+
+def _finite(value: Any) -> float:
+    """A number field never holds NaN or infinity, however the value was spelled ("inf", 1e999)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
 
 
 def _coerce_date(f: Field, value: Any, from_csv: bool) -> date:

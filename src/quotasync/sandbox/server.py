@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import uvicorn
 from quotasync.clock import Clock
 from quotasync.sandbox import tls
 from quotasync.sandbox.app import build_app
-from quotasync.sandbox.org import DEFAULT_API_VERSION, PROFILES, Org, OrgConfig
+from quotasync.sandbox.org import DEFAULT_API_VERSION, PROFILES, ClockWentBack, Org, OrgConfig
 
 
 class _Server(uvicorn.Server):
@@ -102,8 +103,15 @@ def run(
 ) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     ca_file, cert_file, key_file = tls.ensure_certificates(state_dir, host)
-    org = Org(state_dir, config, clock)
-    admin_token = org.settings.setdefault("admin_token", secrets.token_urlsafe(32))
+    try:
+        org = Org(state_dir, config, clock)
+    except ClockWentBack as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    admin_token = org.settings.get("admin_token")
+    if admin_token is None:
+        admin_token = org.settings["admin_token"] = secrets.token_urlsafe(32)
+        org.settings_changed()
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host

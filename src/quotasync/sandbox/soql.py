@@ -26,7 +26,7 @@ import functools
 import operator
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -90,14 +90,22 @@ class RelativeDate:
         if self.name == "TODAY":
             return today, today
         if self.name == "YESTERDAY":
-            day = today - timedelta(days=1)
+            day = _shift(today, -1)
             return day, day
         if self.name == "TOMORROW":
-            day = today + timedelta(days=1)
+            day = _shift(today, 1)
             return day, day
         if self.name == "LAST_N_DAYS":
-            return today - timedelta(days=self.n), today
-        return today + timedelta(days=1), today + timedelta(days=self.n)
+            return _shift(today, -self.n), today
+        return _shift(today, 1), _shift(today, self.n)
+
+
+def _shift(day: date, days: int) -> date:
+    """`day` moved by `days`, held at the first or last date there is."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 Value: TypeAlias = str | int | float | bool | date | datetime | RelativeDate | None
@@ -163,11 +171,6 @@ class Query:
     order_by: tuple[OrderItem, ...] = ()
     limit: int | None = None
     offset: int | None = None
-    # The last predicate built for this query, keyed by (getter, now): callers that call
-    # matches() row by row must not pay for compiling the WHERE tree on every row.
-    _bound: dict[str, tuple[Getter, datetime, Predicate]] = field(
-        default_factory=dict, init=False, repr=False, compare=False, hash=False
-    )
 
     def where_paths(self) -> tuple[FieldPath, ...]:
         return tuple(dict.fromkeys(_condition_paths(self.where))) if self.where else ()
@@ -347,7 +350,7 @@ class _ToQuery(Transformer[Token, Any]):
     def datetime_lit(self, token: Token) -> datetime:
         try:
             return _parse_datetime(token)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise _PositionedError(f"invalid datetime: {token}", token) from None
 
     def word_lit(self, token: Token) -> Value:
@@ -589,7 +592,9 @@ def _vs_datetime(op: str, literal: datetime) -> Test:
 def _in_days(op: str, first: date, last: date) -> Test:
     """Compare against the inclusive day range [first, last]; datetimes by UTC instant."""
     start = datetime.combine(first, time(), UTC)
-    end = datetime.combine(last + timedelta(days=1), time(), UTC)  # exclusive
+    # The range's last instant, inclusive: datetimes go no finer than a microsecond, and unlike
+    # the next midnight it exists even for 9999-12-31.
+    end = datetime.combine(last, time.max, UTC)
     on_date: dict[str, Test] = {
         "=": lambda d: first <= d <= last,
         "<": lambda d: d < first,
@@ -598,10 +603,10 @@ def _in_days(op: str, first: date, last: date) -> Test:
         ">=": lambda d: d >= first,
     }
     on_instant: dict[str, Test] = {
-        "=": lambda t: start <= t < end,
+        "=": lambda t: start <= t <= end,
         "<": lambda t: t < start,
-        "<=": lambda t: t < end,
-        ">": lambda t: t >= end,
+        "<=": lambda t: t <= end,
+        ">": lambda t: t > end,
         ">=": lambda t: t >= start,
     }
     date_test, instant_test = on_date[op], on_instant[op]
@@ -642,9 +647,9 @@ def _like(pattern: str) -> Test:
 def _compile(condition: Condition, get: Getter, today: date) -> Predicate:
     """Turn the tree into nested closures once, so rows are not re-interpreted one by one."""
     if isinstance(condition, And):
-        return functools.reduce(_both, [_compile(part, get, today) for part in condition.parts])
+        return _all_of([_compile(part, get, today) for part in condition.parts])
     if isinstance(condition, Or):
-        return functools.reduce(_either, [_compile(part, get, today) for part in condition.parts])
+        return _any_of([_compile(part, get, today) for part in condition.parts])
     if isinstance(condition, Not):
         inner = _compile(condition.part, get, today)
         return lambda row: not inner(row)
@@ -653,13 +658,28 @@ def _compile(condition: Condition, get: Getter, today: date) -> Predicate:
     return lambda row: test(get(row, path))
 
 
-# Chains of two-way closures beat all()/any() over a generator by a wide margin per row.
-def _both(left: Predicate, right: Predicate) -> Predicate:
-    return lambda row: left(row) and right(row)
+# Two-way closures are the fastest per row for the common short lists; longer lists loop over a
+# flat tuple, so a thousand OR terms never build a closure chain a thousand calls deep.
+def _all_of(parts: list[Predicate]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        left, right = parts
+        return lambda row: left(row) and right(row)
+    flat = tuple(parts)
+
+    return lambda row: all(part(row) for part in flat)
 
 
-def _either(left: Predicate, right: Predicate) -> Predicate:
-    return lambda row: left(row) or right(row)
+def _any_of(parts: list[Predicate]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        left, right = parts
+        return lambda row: left(row) or right(row)
+    flat = tuple(parts)
+
+    return lambda row: any(part(row) for part in flat)
 
 
 def _leaf_test(condition: Comparison | Like | InList, today: date) -> Test:
@@ -671,15 +691,9 @@ def _leaf_test(condition: Comparison | Like | InList, today: date) -> Test:
 
 
 def _predicate(query: Query, get: Getter, now: datetime) -> Predicate:
-    cached = query._bound.get("last")
-    if cached is not None and cached[0] == get and cached[1] == now:
-        return cached[2]
     if query.where is None:
-        predicate: Predicate = _always
-    else:
-        predicate = _compile(query.where, get, _as_utc(now).astimezone(UTC).date())
-    query._bound["last"] = (get, now, predicate)
-    return predicate
+        return _always
+    return _compile(query.where, get, _as_utc(now).astimezone(UTC).date())
 
 
 def matches(query: Query, row: Row, get: Getter, now: datetime) -> bool:

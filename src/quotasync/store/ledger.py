@@ -49,14 +49,19 @@ class Ledger:
                 )
             return [e.id for e in entries]
 
-    def settle(self, ids: list[int], status: int | None) -> None:
-        """Note how the request ended (None: no answer came back)."""
+    def settle(self, ids: list[int], status: int | None, *, charged: bool = True) -> None:
+        """Note how the request ended (None: no answer came back).
+
+        A request the org refused before counting it (`charged=False`) keeps its row for the
+        record but no longer counts as a call.
+        """
         if not ids:
             return
+        values: dict[str, object] = {"status": status}
+        if not charged:
+            values["calls"] = 0
         with self._sessions.begin() as session:
-            session.execute(
-                update(LedgerEntry).where(LedgerEntry.id.in_(ids)).values(status=status)
-            )
+            session.execute(update(LedgerEntry).where(LedgerEntry.id.in_(ids)).values(**values))
 
     def used(self, workspace_id: str, api: str, now: datetime) -> int:
         with self._sessions() as session:
