@@ -245,9 +245,9 @@ def run(activities: int, steady_seconds: float) -> None:
                 "developer writes with simple-salesforce; (b) is quotasync with the stream arriving as one "
                 "burst. Calls are counted by the org, per connected app.",
                 report.markdown_table(columns, rows),
-                "(b) by purpose: "
+                "(b) by purpose, as quotasync's ledger has them: "
                 + ", ".join(f"{k} {v:,}" for k, v in sorted(purposes.items()))
-                + ".",
+                + " (the mirror load happens once, at connect, and is not in (b)'s count).",
                 f"Targets: >= {TARGET_PER_CALL} activities per Data API call and >= 300x fewer calls than (a): "
                 f"measured {per_call:,.1f} and {ratio:,.0f}x ({verdict_calls}). "
                 f"(c) At a steady 5 activities/s for {steady_seconds:g} s, time from ingest to the record in "

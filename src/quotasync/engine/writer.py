@@ -186,16 +186,15 @@ class Writer:
 
     # ---------------------------------------------------------------- sObject Collections
 
-    def _send_collections(self, writes: Sequence[planning.Write]) -> _Outcomes:
-        results = _Outcomes()
-        upserts: dict[str, list[planning.Write]] = {}
+    def _send_collections(
+        self, writes: Sequence[planning.Write], results: _Outcomes | None = None
+    ) -> _Outcomes:
+        results = results if results is not None else _Outcomes()
+        upserts = _upserts_by_object(writes)
         deletes = [w for w in writes if w.fields is None and w.salesforce_id]
         for write in writes:
             if write.fields is None and not write.salesforce_id:
                 _apply(results, write, Outcome.DONE, "")  # never written: nothing to delete
-        for write in writes:
-            if write.fields is not None:
-                upserts.setdefault(write.sobject, []).append(write)
         for sobject, items in upserts.items():
             for chunk in batching.chunks(items):
                 records = [{"attributes": {"type": sobject}, **(w.fields or {})} for w in chunk]
@@ -239,13 +238,7 @@ class Writer:
                     results,
                 )
             except SalesforceError as error:
-                code = _error_code(error.content)
-                self._whole_chunk(
-                    chunk,
-                    outcomes.classify_response(error.status, code),
-                    f"{code}: {_error_message(error.content)}",
-                    results,
-                )
+                self._refused(chunk, error, results)
             except requests.RequestException as error:
                 self._whole_chunk(chunk, Outcome.RETRY, f"no answer: {error}", results)
             return None
@@ -256,6 +249,14 @@ class Writer:
     ) -> None:
         for write in chunk:
             _apply(results, write, outcome, why)
+
+    def _refused(
+        self, chunk: Sequence[planning.Write], error: SalesforceError, results: _Outcomes
+    ) -> None:
+        """The whole request was refused: sort Salesforce's answer into an outcome for each write."""
+        code = _error_code(error.content)
+        outcome = outcomes.classify_response(error.status, code)
+        self._whole_chunk(chunk, outcome, f"{code}: {_error_message(error.content)}", results)
 
     def _record_results(
         self,
@@ -281,19 +282,11 @@ class Writer:
 
     def _send_bulk(self, writes: Sequence[planning.Write]) -> _Outcomes:
         results = _Outcomes()
-        upserts: dict[str, list[planning.Write]] = {}
-        for write in writes:
-            if write.fields is not None:
-                upserts.setdefault(write.sobject, []).append(write)
-        for sobject, items in upserts.items():
+        for sobject, items in _upserts_by_object(writes).items():
             self._bulk_job(sobject, items, results)
         deletes = [w for w in writes if w.fields is None]
         if deletes:  # a handful at most: canceled meetings go the collections way
-            merged = self._send_collections(deletes)
-            results.logged.update(merged.logged)
-            results.failed.update(merged.failed)
-            results.retry += merged.retry
-            results.pause = results.pause or merged.pause
+            self._send_collections(deletes, results)
         return results
 
     def _bulk_job(self, sobject: str, items: Sequence[planning.Write], results: _Outcomes) -> None:
@@ -312,13 +305,7 @@ class Writer:
             self._whole_chunk(items, Outcome.RETRY, "the session expired; retrying", results)
             return
         except SalesforceError as error:
-            code = _error_code(error.content)
-            self._whole_chunk(
-                items,
-                outcomes.classify_response(error.status, code),
-                f"{code}: {_error_message(error.content)}",
-                results,
-            )
+            self._refused(items, error, results)
             return
         except (requests.RequestException, SalesforceOperationError) as error:
             # No answer, or a job that failed or timed out: the whole job is tried again later.
@@ -405,6 +392,14 @@ def _apply(
             )
         else:  # retry, reauth that did not help
             results.retry.append(activity_id)
+
+
+def _upserts_by_object(writes: Sequence[planning.Write]) -> dict[str, list[planning.Write]]:
+    grouped: dict[str, list[planning.Write]] = {}
+    for write in writes:
+        if write.fields is not None:
+            grouped.setdefault(write.sobject, []).append(write)
+    return grouped
 
 
 def _shares(writes: Sequence[planning.Write]) -> dict[str, float]:
