@@ -368,11 +368,14 @@ def activities_list(workspace: WorkspaceOption, as_json: JsonOption = False) -> 
     ws = _workspace(runtime.sessions, workspace)
     with runtime.sessions() as session:
         counts = outbox.counts(session, ws.id)
+        skipped = outbox.skipped_reasons(session, ws.id)
     if as_json:
-        typer.echo(json.dumps(counts))
+        typer.echo(json.dumps({**counts, "skipped_by_reason": skipped}))
         return
     for state in ("pending", "logged", "failed", "skipped"):
         typer.echo(f"{state:>8}: {counts.get(state, 0):,}")
+    for reason, n in sorted(skipped.items()):
+        typer.echo(f"{'':>10}{reason.replace('_', ' ')}: {n:,}")
 
 
 @app.command()

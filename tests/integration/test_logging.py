@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from quotasync.clock import Clock, ManualClock, RealClock
 from quotasync.engine.worker import Progress
+from quotasync.store import outbox
 from quotasync.store.tables import LedgerEntry
 from tests.integration.logging_support import (
     CLI,
@@ -308,6 +309,9 @@ def test_with_open_tracking_off_no_opens_or_clicks_are_written_but_emails_are(
     tasks = records(org, "Task")
     assert len(tasks) == sum(a["kind"] == "email_sent" for a in activities)
     assert all(t.get("QS_Opens__c") is None and t.get("QS_Clicks__c") is None for t in tasks)
+    quiet = sum(a["kind"] in ("email_opened", "link_clicked") for a in activities)
+    with setup.runtime.sessions() as session:
+        assert outbox.skipped_reasons(session, setup.workspace_id) == {"open_tracking_off": quiet}
     replied = expected_tasks(activities)
     assert sum(reply_lines(t["Description"]) for t in tasks) == sum(
         t.replies for t in replied.values()
@@ -448,6 +452,9 @@ def test_unmatched_recipients_are_skipped_by_default_naming_the_email(
     written = set(by_activity_id(records(org, "Task"))) | set(by_activity_id(records(org, "Event")))
     assert not written & {a["id"] for a in unknown}
     assert records(org, "Lead", "Email LIKE 'stranger%'") == []
+    # Unmatched recipients are counted, apart from other reasons to skip.
+    with setup.runtime.sessions() as session:
+        assert outbox.skipped_reasons(session, setup.workspace_id) == {"unmatched": len(unknown)}
 
 
 def test_unmatched_recipients_are_logged_without_a_who_under_log_unlinked(

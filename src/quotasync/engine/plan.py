@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 from quotasync.domain import mapping
 from quotasync.domain.activities import FOLLOW_UP_KINDS, Activity, Kind
 from quotasync.domain.mapping import Links, Unmatched
-from quotasync.store.outbox import FAILED, LOGGED, SKIPPED
+from quotasync.store.outbox import (
+    FAILED,
+    LOGGED,
+    OPEN_TRACKING_OFF,
+    SKIPPED,
+    UNMATCHED_PREFIXES,
+)
 from quotasync.store.tables import Activity as Row
 
 OPEN_KINDS = frozenset({Kind.EMAIL_OPENED, Kind.LINK_CLICKED})
@@ -129,7 +135,7 @@ def _plan_group(
     origin = parsed[g.origin.id]
     if not open_tracking:
         quiet = [r.id for r in g.batch if parsed[r.id].kind in OPEN_KINDS]
-        plan.skipped.update(dict.fromkeys(quiet, "open tracking is off"))
+        plan.skipped.update(dict.fromkeys(quiet, OPEN_TRACKING_OFF))
         batch_ids = [i for i in batch_ids if i not in plan.skipped]
         if not batch_ids:
             return
@@ -138,11 +144,8 @@ def _plan_group(
     if who is None and candidates and unmatched is not Unmatched.LOG_UNLINKED:
         # With create_lead the writer has made Leads for unknown recipients before planning;
         # a recipient still unmatched is one whose Lead Salesforce refused.
-        reason = (
-            "no Contact or Lead has the email"
-            if unmatched is Unmatched.SKIP
-            else "no Lead could be created for"
-        )
+        no_contact, no_lead = UNMATCHED_PREFIXES
+        reason = no_contact if unmatched is Unmatched.SKIP else no_lead
         plan.skipped.update(dict.fromkeys(batch_ids, f"{reason} {candidates[0]}"))
         return
     links = Links(who_id=who, owner_id=users.get(origin.user_email))

@@ -161,6 +161,31 @@ def mark(session: Session, workspace_id: str, ids: Iterable[str], **values: Any)
         )
 
 
+UNMATCHED_PREFIXES = ("no Contact or Lead has the email", "no Lead could be created for")
+OPEN_TRACKING_OFF = "open tracking is off"
+
+
+def skipped_reasons(session: Session, workspace_id: str) -> dict[str, int]:
+    """Skipped activities by why: `unmatched` recipients, `open_tracking_off`, `other`."""
+    rows = session.execute(
+        select(Row.last_error, func.count())
+        .where(Row.workspace_id == workspace_id, Row.state == SKIPPED)
+        .group_by(Row.last_error)
+    ).all()
+    out: dict[str, int] = {}
+    for reason, n in rows:
+        text = reason or ""
+        # A follow-up of a skipped email carries its email's reason inside its own.
+        if any(prefix in text for prefix in UNMATCHED_PREFIXES):
+            key = "unmatched"
+        elif OPEN_TRACKING_OFF in text:
+            key = "open_tracking_off"
+        else:
+            key = "other"
+        out[key] = out.get(key, 0) + int(n)
+    return out
+
+
 def counts(session: Session, workspace_id: str) -> dict[str, int]:
     rows = session.execute(
         select(Row.state, func.count()).where(Row.workspace_id == workspace_id).group_by(Row.state)
