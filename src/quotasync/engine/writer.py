@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from simple_salesforce.exceptions import (
@@ -38,7 +38,9 @@ from quotasync.store.tables import Workspace
 
 BULK_JOB_LIMIT = 10_000  # activities in one Bulk job: one DailyBulkApiBatches unit
 WAIT_FOR_EMAIL = timedelta(minutes=10)  # a follow-up whose email never arrives fails after this
+WAIT_RECHECK = timedelta(seconds=30)  # how often such a follow-up looks for its email again
 RECHECK = timedelta(minutes=30)  # a paused workspace looks again after this
+_V = TypeVar("_V")
 
 
 @dataclass
@@ -141,48 +143,53 @@ class Writer:
     def _settle(
         self, now: datetime, batch: Sequence[Any], plan: planning.Plan, results: _Outcomes
     ) -> None:
+        """Record what happened to each activity of the batch, in one transaction.
+
+        Rows are updated in groups that share their new values (one statement per record id,
+        per message, per retry count), so a 10,000-activity Bulk batch is not 10,000 updates.
+        """
         attempts = {row.id: row.attempts for row in batch}
         received = {row.id: row.received_at for row in batch}
+        done_at = self.clock.now()  # when the records are known to be in Salesforce
         ws = self.workspace.id
+        jitter = self._random.random()
         with self.sessions.begin() as session:
-            for activity_id, salesforce_id in results.logged.items():
+            for record_id, ids in _grouped(results.logged).items():
                 outbox.mark(
                     session,
                     ws,
-                    [activity_id],
+                    ids,
                     state=LOGGED,
-                    logged_at=now,
-                    salesforce_id=salesforce_id,
+                    logged_at=done_at,
+                    salesforce_id=record_id,
                     last_error=None,
                 )
-            for activity_id, why in {**plan.failed, **results.failed}.items():
-                outbox.mark(session, ws, [activity_id], state=FAILED, last_error=why[:2000])
-            for activity_id, why in plan.skipped.items():
-                outbox.mark(session, ws, [activity_id], state=SKIPPED, last_error=why)
-            outbox.mark(session, ws, plan.done, state=LOGGED, logged_at=now)
-            for activity_id in results.retry:
-                delay = outcomes.backoff(attempts[activity_id] + 1, jitter=self._random.random())
+            for why, ids in _grouped({**plan.failed, **results.failed}).items():
+                outbox.mark(session, ws, ids, state=FAILED, last_error=why[:2000])
+            for why, ids in _grouped(plan.skipped).items():
+                outbox.mark(session, ws, ids, state=SKIPPED, last_error=why)
+            outbox.mark(session, ws, plan.done, state=LOGGED, logged_at=done_at)
+            tries = {i: attempts[i] + 1 for i in results.retry}
+            for attempt, ids in _grouped(tries).items():
+                delay = outcomes.backoff(attempt, jitter=jitter)
                 outbox.mark(
                     session,
                     ws,
-                    [activity_id],
+                    ids,
                     state=PENDING,
-                    attempts=attempts[activity_id] + 1,
+                    attempts=attempt,
                     next_attempt_at=now + timedelta(seconds=delay),
                 )
-            for activity_id in plan.waiting:
-                if now - received[activity_id] > WAIT_FOR_EMAIL:
-                    outbox.mark(
-                        session,
-                        ws,
-                        [activity_id],
-                        state=FAILED,
-                        last_error="the email or meeting it belongs to never arrived",
-                    )
-                else:
-                    outbox.mark(
-                        session, ws, [activity_id], next_attempt_at=now + timedelta(seconds=30)
-                    )
+            overdue = [i for i in plan.waiting if now - received[i] > WAIT_FOR_EMAIL]
+            outbox.mark(
+                session,
+                ws,
+                overdue,
+                state=FAILED,
+                last_error="the email or meeting it belongs to never arrived",
+            )
+            later = [i for i in plan.waiting if i not in set(overdue)]
+            outbox.mark(session, ws, later, next_attempt_at=now + WAIT_RECHECK)
 
     # ---------------------------------------------------------------- sObject Collections
 
@@ -392,6 +399,14 @@ def _apply(
             )
         else:  # retry, reauth that did not help
             results.retry.append(activity_id)
+
+
+def _grouped(values: Mapping[str, _V]) -> dict[_V, list[str]]:
+    """activity id -> value, turned into value -> activity ids."""
+    groups: dict[_V, list[str]] = {}
+    for activity_id, value in values.items():
+        groups.setdefault(value, []).append(activity_id)
+    return groups
 
 
 def _upserts_by_object(writes: Sequence[planning.Write]) -> dict[str, list[planning.Write]]:
