@@ -79,3 +79,35 @@ def test_bad_workspace_input_is_refused_plainly(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert f"error: {message}" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_the_worker_until_idle_ignores_a_workspace_that_is_not_connected(tmp_path: Path) -> None:
+    made = json.loads(
+        quotasync(
+            tmp_path, "workspace", "create", "Later", "--admin", "a@later.io", "--json"
+        ).stdout
+    )
+    line = {
+        "id": "e1",
+        "kind": "email_sent",
+        "occurred_at": "2026-11-28T09:00:00Z",
+        "user_email": "rep@later.io",
+        "to": ["x@client.io"],
+    }
+    (tmp_path / "one.jsonl").write_text(json.dumps(line) + "\n")
+    imported = quotasync(
+        tmp_path,
+        "activities",
+        "import",
+        "--workspace",
+        made["workspace"],
+        str(tmp_path / "one.jsonl"),
+    )
+    assert imported.returncode == 0, imported.stderr
+    worked = quotasync(tmp_path, "worker", "--until-idle")
+    assert worked.returncode == 0, worked.stderr
+    assert "0 activities settled" in worked.stdout
+    listed = json.loads(
+        quotasync(tmp_path, "activities", "list", "--workspace", made["workspace"], "--json").stdout
+    )
+    assert listed["pending"] == 1  # kept for when the workspace connects

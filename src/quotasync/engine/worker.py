@@ -63,8 +63,14 @@ class Worker:
         return min(due) if due else None
 
     def idle(self, progress: Progress) -> bool:
+        """Nothing pending for any connected workspace, and none paused.
+
+        A workspace that is not connected cannot be written, so its backlog does not count.
+        """
+        if progress.paused:
+            return False
         with self.connector.sessions() as session:
-            return outbox.pending_count(session) == 0 and not progress.paused
+            return all(outbox.pending_count(session, ws.id) == 0 for ws in self.workspaces())
 
     def run(
         self,
