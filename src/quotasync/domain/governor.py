@@ -1,0 +1,548 @@
+"""The governor: how many calls of one API type quotasync may send now, or why it must wait.
+
+Everything here is arithmetic on figures passed in (shared/DESIGN.md, rules 1-6); the store, the
+Salesforce client and the notifier call these functions and act on what they return.
+
+The figures, for one workspace and one API type:
+
+- the `Ledger`: quotasync's own calls, each with the time it was reserved. A call counts against
+  the rolling 24-hour window until exactly 24 hours after it was reserved, so the governor knows
+  to the second when each one stops counting.
+- the `OrgFigures`: what Salesforce last said (from `/limits` or `Sforce-Limit-Info`): the org's
+  total for the type, how much of it is used, and when that was read.
+- the workspace's share of the org total, a whole percentage (`validate_share`).
+
+From those, `room` works out what is left under the two limits:
+
+- **the share**: `floor(org max * share%)`, minus quotasync's own calls in the window;
+- **the guard**: `floor(org max * 90%)`, minus the org's total use. Salesforce only tells the org
+  total when it is asked, so other apps' use is taken as `org used - quotasync's own calls`
+  *at the moment the org figure was read*, and assumed constant until the next reading.
+
+`decide` turns that into a `Decision`:
+
+- `Send(calls_allowed)`: at least one batch fits; never more than `calls_allowed` calls may go.
+- `Pause(reason, next_check, resume_at, ...)`: not even one batch fits. For `workspace_limit`, the
+  resume time is exact: it is when enough of quotasync's own calls have left the window, which
+  the ledger knows without spending a call. For `org_guard`, other apps' use is unknown, so the
+  governor looks again every recheck interval (sooner if its own expiries alone would make room).
+- `Unavailable`: no figures for a type other than Data (the sync user cannot read `/limits`,
+  rule 8), or an org without any of that type. Work that needs it uses another route.
+
+`step_episode` folds decisions into pause episodes and the events the notifier sends: one when a
+pause starts and one when it ends, never more; `warning_due` says when the once-per-window warning
+goes out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+
+from quotasync.domain.batching import bulk_batches
+
+
+class Api(StrEnum):
+    DATA = "data"
+    BULK = "bulk"
+    BULK_QUERY = "bulk_query"
+    APEX = "apex"
+
+
+# The name under which `/limits` reports each type.
+LIMIT_NAMES: Mapping[Api, str] = MappingProxyType(
+    {
+        Api.DATA: "DailyApiRequests",
+        Api.BULK: "DailyBulkApiBatches",
+        Api.BULK_QUERY: "DailyBulkV2QueryJobs",
+        Api.APEX: "DailyAsyncApexExecutions",
+    }
+)
+
+
+class Reason(StrEnum):
+    WORKSPACE_LIMIT = "workspace_limit"
+    ORG_GUARD = "org_guard"
+    SALESFORCE_REFUSED = "salesforce_refused"
+    NO_API_ACCESS = "no_api_access"
+    AUTH = "auth"
+
+
+# The reasons `decide` finds from figures; the others come from how a call ended (`pause_for`).
+FIGURE_REASONS: frozenset[Reason] = frozenset({Reason.WORKSPACE_LIMIT, Reason.ORG_GUARD})
+
+GUARD_PERCENT = 90
+GUARD = GUARD_PERCENT / 100
+WINDOW = timedelta(hours=24)
+MIN_SHARE, MAX_SHARE = 10, 90
+DEFAULT_SHARE = 70
+LEGACY_SHARE = 90
+DEFAULT_RECHECK = timedelta(minutes=30)
+MIN_RECHECK, MAX_RECHECK = timedelta(minutes=5), WINDOW
+WARNING_AT = 0.80
+
+
+# --- Settings (rule 1; issue item 4) ---------------------------------------------------------
+
+
+class ShareError(ValueError):
+    """A share an admin asked for that quotasync refuses; the message is for that admin."""
+
+
+class SettingsError(ValueError):
+    """A workspace setting outside what quotasync accepts; the message is for the admin."""
+
+
+def validate_share(percent: object) -> int:
+    """The share as an int, or ShareError saying what is accepted.
+
+    Accepts a whole number from 10 to 90, also written as `70.0` or `"70"` (a form field); refuses
+    booleans, fractions and anything else rather than rounding what the admin typed.
+    """
+    value = _whole_number(percent)
+    if value is None or not MIN_SHARE <= value <= MAX_SHARE:
+        raise ShareError(
+            f"The share must be a whole percentage from {MIN_SHARE} to {MAX_SHARE}; got {_shown(percent)}."
+        )
+    return value
+
+
+def default_share(synced_before_limits: bool) -> int:
+    """70% for a workspace connecting now; 90% for one that synced before limits existed.
+
+    The legacy workspaces used to spend whatever they needed, so they start at the ceiling
+    rather than being throttled by an upgrade nobody asked for.
+    """
+    return LEGACY_SHARE if synced_before_limits else DEFAULT_SHARE
+
+
+def validate_recheck(interval: timedelta) -> timedelta:
+    if not MIN_RECHECK <= interval <= MAX_RECHECK:
+        raise SettingsError(
+            f"The recheck interval must be from {_minutes(MIN_RECHECK)} to {_minutes(MAX_RECHECK)}; "
+            f"got {_minutes(interval)}."
+        )
+    return interval
+
+
+def validate_warning_at(fraction: float) -> float:
+    if not 0 < fraction <= 1:
+        raise SettingsError(
+            f"The warning threshold must be above 0% and at most 100% of the share; got {fraction:.0%}."
+        )
+    return fraction
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One workspace's governor settings. Build with `new_settings`; change with `replace`."""
+
+    shares: Mapping[Api, int]
+    recheck: timedelta = DEFAULT_RECHECK
+    warning_at: float = WARNING_AT
+    open_tracking: bool = True
+
+    def __post_init__(self) -> None:
+        missing = [api.value for api in Api if api not in self.shares]
+        if missing:
+            raise SettingsError(f"A share is needed for every API type; missing {missing}.")
+        shares = {api: validate_share(self.shares[api]) for api in Api}
+        object.__setattr__(self, "shares", MappingProxyType(shares))
+        validate_recheck(self.recheck)
+        validate_warning_at(self.warning_at)
+
+    def with_share(self, api: Api, percent: object) -> Settings:
+        """These settings with one type's share changed (ShareError if it is out of range)."""
+        return replace(self, shares={**self.shares, api: validate_share(percent)})
+
+
+def new_settings(*, synced_before_limits: bool) -> Settings:
+    share = default_share(synced_before_limits)
+    return Settings(shares={api: share for api in Api})
+
+
+# --- Costs (rule 3) ---------------------------------------------------------------------------
+
+
+def call_cost(api: Api, *, records: int = 0) -> int:
+    """The units of `api` one request spends, known before it is sent.
+
+    Data: 1 per request. Bulk: 1 batch per started 10,000 ingest records (a job closed empty still
+    counts one). Bulk query: 1 per query job. Apex: 1 per push.
+    """
+    if api is Api.BULK:
+        return max(1, bulk_batches(records))
+    return 1
+
+
+# --- Figures ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrgFigures:
+    """What Salesforce last said about one API type: its total, its use, and when it said so."""
+
+    max: int
+    used: int
+    observed_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.max < 0 or self.used < 0:
+            raise ValueError(f"org figures must not be negative, got {self.used}/{self.max}")
+        _require_aware(self.observed_at, "OrgFigures.observed_at")
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """quotasync's own calls of one API type: (reserved at, calls) pairs, oldest first.
+
+    The store passes the entries of the last 24 hours; older ones change nothing. A call reserved
+    at `t` counts while `now < t + WINDOW`, the same bound the store's own query uses.
+    """
+
+    entries: tuple[tuple[datetime, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        times = [at for at, _ in self.entries]
+        if times != sorted(times):
+            raise ValueError("ledger entries must be sorted by time, oldest first")
+        for at, calls in self.entries:
+            _require_aware(at, "Ledger entry time")
+            if calls < 0:
+                raise ValueError(f"a ledger entry cannot hold {calls} calls")
+
+    @classmethod
+    def of(cls, entries: Iterable[tuple[datetime, int]]) -> Ledger:
+        """A ledger from entries in any order."""
+        return cls(tuple(sorted(entries, key=lambda entry: entry[0])))
+
+    def used(self, now: datetime) -> int:
+        """Calls reserved in the 24 hours up to and including `now`."""
+        return sum(calls for at, calls in self._counting(now))
+
+    def falls_to(self, target: int, now: datetime) -> datetime | None:
+        """The first moment from `now` on when `used` is at most `target`, if no call is added.
+
+        It is `now` when use is already that low, the expiry time of the call that brings it
+        down otherwise, and None when `target` is negative (no expiry can get there).
+        """
+        if target < 0:
+            return None
+        remaining = self.used(now)
+        if remaining <= target:
+            return now
+        for at, calls in self._counting(now):
+            remaining -= calls
+            if remaining <= target:
+                return at + WINDOW
+        raise AssertionError("every counted call expires")  # pragma: no cover
+
+    def expiring(self, now: datetime, until: datetime) -> int:
+        """Calls counted at `now` that leave the window at or before `until`."""
+        return sum(calls for at, calls in self._counting(now) if at + WINDOW <= until)
+
+    def _counting(self, now: datetime) -> Iterable[tuple[datetime, int]]:
+        return ((at, calls) for at, calls in self.entries if now - WINDOW < at <= now)
+
+
+def share_calls(org_max: int, share_percent: int) -> int:
+    """The calls a share allows: floor, so the share is never passed."""
+    return org_max * share_percent // 100
+
+
+def guard_calls(org_max: int) -> int:
+    """The org total quotasync never pushes use past: floor of 90%."""
+    return org_max * GUARD_PERCENT // 100
+
+
+@dataclass(frozen=True)
+class Room:
+    """What is used and what is left of one API type now; the figures a pause reports."""
+
+    org_max: int
+    share: int  # calls the workspace's share allows
+    guard: int  # the 90% line in calls
+    own_used: int  # quotasync's calls in the window
+    others_used: int  # other apps' calls, as of the last org reading
+    org_used: int  # estimate: others_used + own_used
+
+    @property
+    def by_share(self) -> int:
+        return self.share - self.own_used
+
+    @property
+    def by_guard(self) -> int:
+        return self.guard - self.org_used
+
+    @property
+    def calls_allowed(self) -> int:
+        return max(0, min(self.by_share, self.by_guard))
+
+    @property
+    def binding(self) -> Reason:
+        """The limit with less room left. On a tie, the share: quotasync's own expiries free
+        both limits alike, so the share's exact resume time holds for the guard as well."""
+        return Reason.ORG_GUARD if self.by_guard < self.by_share else Reason.WORKSPACE_LIMIT
+
+
+def room(ledger: Ledger, org: OrgFigures, share_percent: int, now: datetime) -> Room:
+    own_used = ledger.used(now)
+    # Other apps' use is only known at the moment Salesforce was asked; quotasync's calls since
+    # then are in the ledger, theirs are not, so theirs are held at that reading.
+    others_used = max(0, org.used - ledger.used(org.observed_at))
+    return Room(
+        org_max=org.max,
+        share=share_calls(org.max, share_percent),
+        guard=guard_calls(org.max),
+        own_used=own_used,
+        others_used=others_used,
+        org_used=others_used + own_used,
+    )
+
+
+def resume_ok(figures: Room, batch_cost: int = 1) -> bool:
+    """Whether there is room for at least one batch: the only condition to send or resume on."""
+    return figures.calls_allowed >= batch_cost
+
+
+# --- Decisions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Send:
+    """Up to `calls_allowed` calls may go; `refresh_figures` asks for a fresh org reading."""
+
+    api: Api
+    calls_allowed: int
+    room: Room | None = None  # None while Data has no figures yet
+    refresh_figures: bool = False
+
+
+@dataclass(frozen=True)
+class Pause:
+    """No batch may go. Look again at `next_check`.
+
+    `resume_at` is when the governor expects room again (None when it cannot tell);
+    `predicted` says that expectation is exact (own calls leaving the window), so reaching
+    `next_check == resume_at` resumes without a check call.
+    """
+
+    api: Api
+    reason: Reason
+    next_check: datetime
+    resume_at: datetime | None = None
+    predicted: bool = False
+    room: Room | None = None
+    refresh_figures: bool = False
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """No figures for this type (rule 8), or the org has none of it: use another route."""
+
+    api: Api
+
+
+Decision = Send | Pause | Unavailable
+
+
+def decide(
+    api: Api,
+    ledger: Ledger,
+    org: OrgFigures | None,
+    share_percent: int,
+    now: datetime,
+    *,
+    batch_cost: int = 1,
+    recheck: timedelta = DEFAULT_RECHECK,
+) -> Decision:
+    """Send, pause or unavailable for one API type of one workspace, now."""
+    if batch_cost < 1:
+        raise ValueError(f"batch_cost must be at least 1, got {batch_cost}")
+    if org is None:
+        # Data figures come back on every response (Sforce-Limit-Info): one call learns them.
+        return Send(api, 1, refresh_figures=True) if api is Api.DATA else Unavailable(api)
+    if org.max == 0:
+        return Unavailable(api)
+    figures = room(ledger, org, share_percent, now)
+    stale = now - org.observed_at >= recheck
+    if resume_ok(figures, batch_cost):
+        return Send(api, figures.calls_allowed, figures, refresh_figures=stale)
+    if figures.binding is Reason.WORKSPACE_LIMIT:
+        return _share_pause(api, ledger, figures, now, batch_cost, recheck)
+    return _guard_pause(api, ledger, figures, now, batch_cost, recheck, stale)
+
+
+def _own_room_at(ledger: Ledger, figures: Room, now: datetime, batch_cost: int) -> datetime | None:
+    """When quotasync's own expiries alone make room for one batch under both limits."""
+    target = figures.own_used + min(figures.by_share, figures.by_guard) - batch_cost
+    return ledger.falls_to(target, now)
+
+
+def _share_pause(
+    api: Api, ledger: Ledger, figures: Room, now: datetime, batch_cost: int, recheck: timedelta
+) -> Pause:
+    resume_at = _own_room_at(ledger, figures, now, batch_cost)
+    # Rule 5: looked at again at least every recheck interval (the admin may raise the share),
+    # which costs nothing: the check is this function again, not a call to Salesforce.
+    next_check = now + recheck if resume_at is None else min(resume_at, now + recheck)
+    return Pause(
+        api,
+        Reason.WORKSPACE_LIMIT,
+        next_check=next_check,
+        resume_at=resume_at,
+        predicted=resume_at is not None,
+        room=figures,
+    )
+
+
+def _guard_pause(
+    api: Api,
+    ledger: Ledger,
+    figures: Room,
+    now: datetime,
+    batch_cost: int,
+    recheck: timedelta,
+    stale: bool,
+) -> Pause:
+    # Other apps' calls expire too, but when is unknown: only a fresh reading can tell.
+    resume_at = _own_room_at(ledger, figures, now, batch_cost)
+    next_check = now + recheck if resume_at is None else min(resume_at, now + recheck)
+    return Pause(
+        api,
+        Reason.ORG_GUARD,
+        next_check=next_check,
+        resume_at=resume_at,
+        predicted=False,
+        room=figures,
+        refresh_figures=stale,
+    )
+
+
+def pause_for(
+    reason: Reason, api: Api, now: datetime, recheck: timedelta = DEFAULT_RECHECK
+) -> Pause:
+    """The pause for a call that ended badly (refused, no API access, auth): look again after
+    the recheck interval; nothing predicts these."""
+    if reason in FIGURE_REASONS:
+        raise ValueError(f"{reason} pauses come from decide(), which has the figures")
+    return Pause(api, reason, next_check=now + recheck, refresh_figures=True)
+
+
+# --- Episodes and notices (rules 5 and 6) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One pause of one API type, from its start to its end, with the figures it started on
+    (updated while it lasts)."""
+
+    api: Api
+    reason: Reason
+    started_at: datetime
+    next_check: datetime
+    figures: Room | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PauseStarted:
+    episode: Episode
+
+
+@dataclass(frozen=True)
+class PauseEnded:
+    episode: Episode
+
+
+Event = PauseStarted | PauseEnded
+
+
+@dataclass(frozen=True)
+class Step:
+    episode: Episode | None  # the open episode after this decision, if any
+    events: tuple[Event, ...] = field(default=())
+
+
+def step_episode(current: Episode | None, decision: Decision, now: datetime) -> Step:
+    """The open episode after `decision`, and the events to notify.
+
+    - no episode + Pause: a new episode starts (one PauseStarted);
+    - open episode + Pause for the same reason: it goes on, with fresh figures; no event;
+    - open episode + Pause for another reason: it ends and another starts (two events);
+    - open episode + Send: it ends (one PauseEnded);
+    - Unavailable changes nothing: it is not a pause, the work takes another route.
+    """
+    if current is not None and current.ended_at is not None:
+        raise ValueError("the current episode has already ended")
+    if current is not None and current.api is not decision.api:
+        raise ValueError(f"a {decision.api} decision cannot step a {current.api} episode")
+    if isinstance(decision, Unavailable):
+        return Step(current)
+    if isinstance(decision, Send):
+        return _end(current, now)
+    if current is not None and current.reason is decision.reason:
+        return Step(replace(current, next_check=decision.next_check, figures=decision.room))
+    started = Episode(decision.api, decision.reason, now, decision.next_check, decision.room)
+    ended = _end(current, now).events
+    return Step(started, (*ended, PauseStarted(started)))
+
+
+def _end(current: Episode | None, now: datetime) -> Step:
+    if current is None:
+        return Step(None)
+    return Step(None, (PauseEnded(replace(current, ended_at=now)),))
+
+
+def warning_due(
+    own_used: int,
+    share: int,
+    last_warned_at: datetime | None,
+    now: datetime,
+    *,
+    warning_at: float = WARNING_AT,
+) -> bool:
+    """Whether to warn the admins that use has passed `warning_at` of the share (in calls).
+
+    Once per rolling window: not again within 24 hours of the last warning.
+    """
+    if share <= 0 or own_used < warning_at * share:
+        return False
+    return last_warned_at is None or now - last_warned_at >= WINDOW
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+
+def _whole_number(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+    return None
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _minutes(interval: timedelta) -> str:
+    return f"{interval.total_seconds() / 60:g} minutes"
+
+
+def _require_aware(moment: datetime, name: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")

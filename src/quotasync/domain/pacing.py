@@ -1,0 +1,101 @@
+"""Pacing: on a busy day, wait a little longer to fill each batch, so the share lasts.
+
+The writer sends a batch when it is full or its oldest write has waited `batch_delay` seconds
+(`batching.batch_due`). At a steady `rate` of arriving activities, a batch carries about
+`rate * delay` of them (at least 1, at most `batch_size`), so it spends
+
+    calls per second ≈ rate / activities per call
+
+The share, in turn, can bear a certain rate without running out. Over the next `H` seconds the
+calls available are what is left of the share now plus quotasync's own calls that leave the
+window within `H`:
+
+    bearable over H = (share - own_used + calls expiring within H) / H
+
+and the rate that never runs out is the smallest of those over every `H` up to the horizon (the
+window by default). Only a few `H` need trying: just before each expiry, and the horizon itself.
+
+When the writer's rate at `base_delay` is above the bearable rate, the delay stretches to
+`1 / bearable` seconds (one call per that many seconds, each carrying what arrived meanwhile), up
+to `max_delay`. Beyond the point where batches are full a longer wait saves nothing; then
+`avoids_pause` is False and the usage view says a pause is likely whatever the batching.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from quotasync.domain.batching import BATCH_DELAY, COLLECTION_SIZE
+from quotasync.domain.governor import WINDOW, Ledger
+
+MAX_BATCH_DELAY = 300.0
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """The batch delay to use, and the figures behind it for the usage view."""
+
+    delay: float  # seconds the oldest write of a batch may wait
+    paced: bool  # the delay was stretched beyond base_delay
+    avoids_pause: bool  # at this delay the share lasts through the horizon
+    calls_per_second: float  # what the writer would spend at base_delay
+    bearable_per_second: float  # what the share can bear without running out
+    why: str
+
+
+def calls_per_second(rate: float, delay: float, batch_size: int = COLLECTION_SIZE) -> float:
+    """Calls the writer spends per second at `rate` activities per second and this delay."""
+    if rate <= 0:
+        return 0.0
+    per_call = min(float(batch_size), max(1.0, rate * delay))
+    return rate / per_call
+
+
+def bearable_rate(ledger: Ledger, share: int, now: datetime, horizon: timedelta = WINDOW) -> float:
+    """The highest steady calls per second that never exhausts the share within `horizon`."""
+    left = max(0, share - ledger.used(now))
+    end = now + horizon
+    expiries = sorted({at + WINDOW for at, _ in ledger.entries if now < at + WINDOW < end})
+    # Just before an expiry its calls are not back yet; hence `until` a hair earlier.
+    candidates = [
+        (left + ledger.expiring(now, moment - _TICK), moment - now) for moment in expiries
+    ]
+    candidates.append((left + ledger.expiring(now, end), horizon))
+    return min(calls / span.total_seconds() for calls, span in candidates)
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def paced_delay(
+    ledger: Ledger,
+    share: int,
+    now: datetime,
+    rate: float,
+    *,
+    batch_size: int = COLLECTION_SIZE,
+    base_delay: float = BATCH_DELAY,
+    max_delay: float = MAX_BATCH_DELAY,
+    horizon: timedelta = WINDOW,
+) -> Pacing:
+    """The batch delay for a writer receiving `rate` activities per second (see module doc)."""
+    if base_delay < 0 or max_delay < base_delay:
+        raise ValueError(f"need 0 <= base_delay <= max_delay, got {base_delay}, {max_delay}")
+    if horizon <= timedelta(0):
+        raise ValueError(f"horizon must be positive, got {horizon}")
+    spend = calls_per_second(rate, base_delay, batch_size)
+    bearable = bearable_rate(ledger, share, now, horizon)
+    if spend <= bearable:
+        why = f"{spend:.3g} calls/s fits the {bearable:.3g} calls/s the share can bear"
+        return Pacing(base_delay, False, True, spend, bearable, why)
+    wanted = math.inf if bearable == 0 else 1 / bearable
+    delay = min(max_delay, max(base_delay, wanted))
+    avoids = calls_per_second(rate, delay, batch_size) <= bearable
+    why = (
+        f"{spend:.3g} calls/s at {base_delay:g} s batches would exhaust the share, which bears "
+        f"{bearable:.3g} calls/s; batches wait {delay:g} s"
+        + ("" if avoids else ", and a pause is still likely")
+    )
+    return Pacing(delay, delay > base_delay, avoids, spend, bearable, why)

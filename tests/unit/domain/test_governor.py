@@ -1,0 +1,435 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from quotasync.domain.governor import (
+    DEFAULT_RECHECK,
+    LIMIT_NAMES,
+    WINDOW,
+    Api,
+    Decision,
+    Episode,
+    Ledger,
+    OrgFigures,
+    Pause,
+    PauseEnded,
+    PauseStarted,
+    Reason,
+    Send,
+    SettingsError,
+    ShareError,
+    Unavailable,
+    call_cost,
+    decide,
+    default_share,
+    guard_calls,
+    new_settings,
+    pause_for,
+    room,
+    share_calls,
+    step_episode,
+    validate_share,
+    warning_due,
+)
+from quotasync.domain.pacing import bearable_rate, paced_delay
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def hours_ago(hours: float) -> datetime:
+    return NOW - timedelta(hours=hours)
+
+
+def org(max: int = 1000, used: int = 0, at: datetime = NOW) -> OrgFigures:
+    return OrgFigures(max=max, used=used, observed_at=at)
+
+
+def spread(calls: int, *, from_hours_ago: float = 23, to_hours_ago: float = 1) -> Ledger:
+    """`calls` single calls evenly spread over a stretch of the past."""
+    step = (from_hours_ago - to_hours_ago) / max(1, calls - 1)
+    return Ledger.of((hours_ago(from_hours_ago - i * step), 1) for i in range(calls))
+
+
+# --- Settings -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("percent", [10, 70, 90, 70.0, "55"])
+def test_a_share_from_10_to_90_is_accepted(percent: object) -> None:
+    assert validate_share(percent) == int(float(str(percent)))
+
+
+def test_a_share_above_90_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(ShareError) as refused:
+        validate_share(95)
+    assert str(refused.value) == "The share must be a whole percentage from 10 to 90; got 95."
+
+
+@pytest.mark.parametrize("percent", [9, 91, 0, -10, 100, 70.5, True, None, "seventy", "70%"])
+def test_anything_but_a_whole_percentage_from_10_to_90_is_refused(percent: object) -> None:
+    with pytest.raises(ShareError, match="whole percentage from 10 to 90"):
+        validate_share(percent)
+
+
+def test_a_new_workspace_gets_70_percent_and_one_that_synced_before_limits_90() -> None:
+    assert default_share(synced_before_limits=False) == 70
+    assert default_share(synced_before_limits=True) == 90
+    assert new_settings(synced_before_limits=False).shares[Api.BULK] == 70
+    assert new_settings(synced_before_limits=True).shares[Api.APEX] == 90
+
+
+def test_new_settings_recheck_every_30_minutes_warn_at_80_percent_and_track_opens() -> None:
+    settings = new_settings(synced_before_limits=False)
+    assert settings.recheck == timedelta(minutes=30)
+    assert settings.warning_at == 0.80
+    assert settings.open_tracking
+
+
+def test_changing_one_share_keeps_the_others_and_refuses_a_bad_value() -> None:
+    settings = new_settings(synced_before_limits=False).with_share(Api.DATA, 40)
+    assert settings.shares[Api.DATA] == 40
+    assert settings.shares[Api.BULK] == 70
+    with pytest.raises(ShareError, match="got 5"):
+        settings.with_share(Api.DATA, 5)
+
+
+def test_a_recheck_interval_out_of_range_is_refused() -> None:
+    from dataclasses import replace
+
+    settings = new_settings(synced_before_limits=False)
+    with pytest.raises(SettingsError, match="recheck interval"):
+        replace(settings, recheck=timedelta(seconds=10))
+
+
+def test_each_type_is_read_from_its_salesforce_limit() -> None:
+    assert LIMIT_NAMES[Api.DATA] == "DailyApiRequests"
+    assert LIMIT_NAMES[Api.BULK] == "DailyBulkApiBatches"
+    assert LIMIT_NAMES[Api.BULK_QUERY] == "DailyBulkV2QueryJobs"
+    assert LIMIT_NAMES[Api.APEX] == "DailyAsyncApexExecutions"
+
+
+# --- Costs and limits ---------------------------------------------------------------------
+
+
+def test_a_call_costs_what_salesforce_counts() -> None:
+    assert call_cost(Api.DATA) == 1
+    assert call_cost(Api.BULK, records=10_000) == 1
+    assert call_cost(Api.BULK, records=10_001) == 2
+    assert call_cost(Api.BULK, records=0) == 1
+    assert call_cost(Api.BULK_QUERY) == 1
+    assert call_cost(Api.APEX) == 1
+
+
+def test_share_and_guard_round_down_so_neither_is_passed() -> None:
+    assert share_calls(15_000, 70) == 10_500
+    assert share_calls(999, 70) == 699
+    assert guard_calls(15_000) == 13_500
+    assert guard_calls(15) == 13
+
+
+# --- Room ---------------------------------------------------------------------------------
+
+
+def test_other_apps_use_is_the_org_use_less_quotasyncs_own_at_the_reading() -> None:
+    ledger = spread(100)
+    figures = room(ledger, org(1000, used=400), 70, NOW)
+    assert figures.own_used == 100
+    assert figures.others_used == 300
+    assert figures.org_used == 400
+
+
+def test_own_calls_after_the_reading_add_to_the_org_estimate() -> None:
+    ledger = Ledger.of([(hours_ago(3), 50), (hours_ago(1), 20)])
+    figures = room(ledger, org(1000, used=250, at=hours_ago(2)), 70, NOW)
+    assert figures.others_used == 200
+    assert figures.org_used == 270
+    assert figures.calls_allowed == min(700 - 70, 900 - 270)
+
+
+def test_other_apps_use_is_never_negative() -> None:
+    figures = room(spread(100), org(1000, used=10), 70, NOW)
+    assert figures.others_used == 0
+
+
+ledgers = st.lists(st.tuples(st.integers(0, 24 * 60 - 1), st.integers(0, 50)), max_size=40).map(
+    lambda pairs: Ledger.of((NOW - timedelta(minutes=m), c) for m, c in pairs)
+)
+
+
+@given(
+    ledgers, st.integers(0, 20_000), st.integers(0, 20_000), st.integers(10, 90), st.integers(0, 48)
+)
+def test_calls_allowed_never_exceed_the_share_or_the_guard(
+    ledger: Ledger, org_max: int, org_used: int, share: int, reading_hours_ago: int
+) -> None:
+    figures = room(ledger, org(org_max, org_used, hours_ago(reading_hours_ago)), share, NOW)
+    assert figures.calls_allowed >= 0
+    assert figures.own_used + figures.calls_allowed <= share_calls(org_max, share) or (
+        figures.calls_allowed == 0
+    )
+    assert figures.org_used + figures.calls_allowed <= guard_calls(org_max) or (
+        figures.calls_allowed == 0
+    )
+
+
+# --- Decisions ----------------------------------------------------------------------------
+
+
+def test_with_room_under_both_limits_calls_go() -> None:
+    decision = decide(Api.DATA, spread(100), org(1000, used=300), 70, NOW)
+    # Share 700 - own 100 = 600; guard 900 - org 300 = 600.
+    assert isinstance(decision, Send)
+    assert decision.calls_allowed == 600
+    assert not decision.refresh_figures
+
+
+def test_a_spent_share_pauses_until_the_oldest_own_call_leaves_the_window() -> None:
+    ledger = Ledger.of([(hours_ago(20), 400), (hours_ago(2), 300)])
+    decision = decide(Api.DATA, ledger, org(1000, used=700), 70, NOW)
+    assert isinstance(decision, Pause)
+    assert decision.reason is Reason.WORKSPACE_LIMIT
+    assert decision.resume_at == hours_ago(20) + WINDOW
+    assert decision.predicted
+    # Four hours away: it is looked at again within the recheck interval, at no cost.
+    assert decision.next_check == NOW + DEFAULT_RECHECK
+
+
+def test_a_workspace_limit_pause_resumes_exactly_when_enough_own_calls_expire() -> None:
+    ledger = Ledger.of([(hours_ago(24) + timedelta(minutes=10), 700)])
+    decision = decide(Api.DATA, ledger, org(1000, used=700), 70, NOW)
+    assert isinstance(decision, Pause)
+    assert decision.next_check == decision.resume_at == NOW + timedelta(minutes=10)
+    assert not decision.refresh_figures  # no check call: the ledger knows
+    assert isinstance(decide(Api.DATA, ledger, org(1000, 700), 70, decision.next_check), Send)
+    just_before = decision.next_check - timedelta(microseconds=1)
+    assert isinstance(decide(Api.DATA, ledger, org(1000, 700), 70, just_before), Pause)
+
+
+def test_a_bulk_job_waits_until_its_whole_cost_fits() -> None:
+    ledger = Ledger.of([(hours_ago(23), 2), (hours_ago(22), 3), (hours_ago(1), 5)])
+    decision = decide(Api.BULK, ledger, org(14, used=10), 71, NOW, batch_cost=4)
+    assert isinstance(decision, Pause)
+    # Share 9, own 10: 5 must leave before 4 fit, i.e. both older entries.
+    assert decision.resume_at == hours_ago(22) + WINDOW
+
+
+def test_the_org_guard_pauses_when_other_apps_bring_the_org_to_90_percent() -> None:
+    decision = decide(Api.DATA, spread(100), org(1000, used=900), 70, NOW)
+    assert isinstance(decision, Pause)
+    assert decision.reason is Reason.ORG_GUARD
+    assert not decision.predicted
+    assert decision.next_check == NOW + DEFAULT_RECHECK
+    assert decision.room is not None and decision.room.others_used == 800
+
+
+def test_an_org_guard_pause_looks_sooner_when_own_expiries_alone_make_room() -> None:
+    ledger = Ledger.of([(hours_ago(24) + timedelta(minutes=5), 10)])
+    decision = decide(Api.DATA, ledger, org(1000, used=900), 70, NOW)
+    assert isinstance(decision, Pause) and decision.reason is Reason.ORG_GUARD
+    assert decision.next_check == NOW + timedelta(minutes=5)
+    assert not decision.predicted
+
+
+def test_a_guard_pause_asks_for_fresh_figures_once_they_are_a_recheck_old() -> None:
+    ledger = spread(10)
+    fresh = decide(Api.DATA, ledger, org(1000, 900, at=NOW), 70, NOW)
+    stale = decide(Api.DATA, ledger, org(1000, 900, at=NOW - DEFAULT_RECHECK), 70, NOW)
+    assert isinstance(fresh, Pause) and not fresh.refresh_figures
+    assert isinstance(stale, Pause) and stale.refresh_figures
+
+
+def test_stale_figures_still_let_calls_go_but_ask_for_a_refresh() -> None:
+    decision = decide(Api.BULK, Ledger(), org(15_000, 0, at=hours_ago(2)), 70, NOW)
+    assert isinstance(decision, Send) and decision.refresh_figures
+
+
+def test_data_without_figures_sends_one_call_to_learn_them() -> None:
+    assert decide(Api.DATA, Ledger(), None, 70, NOW) == Send(Api.DATA, 1, refresh_figures=True)
+
+
+@pytest.mark.parametrize("api", [Api.BULK, Api.BULK_QUERY, Api.APEX])
+def test_other_types_without_figures_are_unavailable(api: Api) -> None:
+    assert decide(api, Ledger(), None, 70, NOW) == Unavailable(api)
+
+
+def test_a_type_the_org_has_none_of_is_unavailable() -> None:
+    assert decide(Api.APEX, Ledger(), org(0, 0), 70, NOW) == Unavailable(Api.APEX)
+
+
+def test_a_batch_bigger_than_the_whole_share_rechecks_without_a_prediction() -> None:
+    decision = decide(Api.BULK, Ledger(), org(20, 0), 10, NOW, batch_cost=5)
+    assert isinstance(decision, Pause)
+    assert decision.resume_at is None and not decision.predicted
+    assert decision.next_check == NOW + DEFAULT_RECHECK
+
+
+@given(ledgers, st.integers(1, 3000), st.integers(10, 90), st.integers(1, 5))
+def test_a_predicted_resume_time_is_exact(
+    ledger: Ledger, org_max: int, share: int, batch_cost: int
+) -> None:
+    used = ledger.used(NOW)
+    decision = decide(Api.DATA, ledger, org(org_max, used), share, NOW, batch_cost=batch_cost)
+    if not (isinstance(decision, Pause) and decision.predicted):
+        return
+    assert decision.resume_at is not None
+    figures = org(org_max, used)
+    later = decide(Api.DATA, ledger, figures, share, decision.resume_at, batch_cost=batch_cost)
+    assert isinstance(later, Send) and later.calls_allowed >= batch_cost
+    earlier = decision.resume_at - timedelta(microseconds=1)
+    assert isinstance(
+        decide(Api.DATA, ledger, figures, share, earlier, batch_cost=batch_cost), Pause
+    )
+
+
+@given(ledgers, st.integers(0, 3000), st.integers(0, 3000), st.integers(10, 90), st.integers(1, 5))
+def test_calls_go_only_when_at_least_one_batch_fits(
+    ledger: Ledger, org_max: int, org_used: int, share: int, batch_cost: int
+) -> None:
+    decision = decide(Api.DATA, ledger, org(org_max, org_used), share, NOW, batch_cost=batch_cost)
+    if isinstance(decision, Send):
+        assert decision.calls_allowed >= batch_cost
+    if isinstance(decision, Pause):
+        assert decision.room is not None and decision.room.calls_allowed < batch_cost
+        assert NOW < decision.next_check <= NOW + DEFAULT_RECHECK
+
+
+def test_outcome_pauses_recheck_after_the_interval() -> None:
+    pause = pause_for(Reason.SALESFORCE_REFUSED, Api.DATA, NOW, timedelta(minutes=10))
+    assert pause.reason is Reason.SALESFORCE_REFUSED
+    assert pause.next_check == NOW + timedelta(minutes=10)
+    with pytest.raises(ValueError, match="decide"):
+        pause_for(Reason.ORG_GUARD, Api.DATA, NOW)
+
+
+# --- Episodes -----------------------------------------------------------------------------
+
+
+def share_pause(at: datetime = NOW) -> Pause:
+    return Pause(Api.DATA, Reason.WORKSPACE_LIMIT, next_check=at + timedelta(minutes=5))
+
+
+def test_a_pause_starts_one_episode_and_a_send_ends_it() -> None:
+    started = step_episode(None, share_pause(), NOW)
+    assert started.episode is not None and started.episode.started_at == NOW
+    assert started.events == (PauseStarted(started.episode),)
+    ended = step_episode(started.episode, Send(Api.DATA, 5), NOW + timedelta(hours=1))
+    assert ended.episode is None
+    [event] = ended.events
+    assert isinstance(event, PauseEnded)
+    assert event.episode.ended_at == NOW + timedelta(hours=1)
+
+
+def test_pausing_again_for_the_same_reason_sends_nothing_new() -> None:
+    episode = step_episode(None, share_pause(), NOW).episode
+    later = NOW + timedelta(minutes=5)
+    again = step_episode(episode, share_pause(later), later)
+    assert again.events == ()
+    assert again.episode is not None and again.episode.started_at == NOW
+    assert again.episode.next_check == later + timedelta(minutes=5)
+
+
+def test_a_change_of_reason_ends_one_episode_and_starts_another() -> None:
+    episode = step_episode(None, share_pause(), NOW).episode
+    guard = Pause(Api.DATA, Reason.ORG_GUARD, next_check=NOW + DEFAULT_RECHECK)
+    step = step_episode(episode, guard, NOW + timedelta(minutes=1))
+    assert [type(event) for event in step.events] == [PauseEnded, PauseStarted]
+    assert step.episode is not None and step.episode.reason is Reason.ORG_GUARD
+
+
+def test_an_unavailable_type_is_not_a_pause() -> None:
+    assert step_episode(None, Unavailable(Api.APEX), NOW).events == ()
+
+
+def test_a_decision_for_another_type_cannot_step_an_episode() -> None:
+    episode = Episode(Api.DATA, Reason.AUTH, NOW, NOW)
+    with pytest.raises(ValueError, match="bulk"):
+        step_episode(episode, Send(Api.BULK, 1), NOW)
+
+
+decisions = st.lists(
+    st.one_of(
+        st.builds(lambda: Send(Api.DATA, 1)),
+        st.sampled_from(list(Reason)).map(lambda r: Pause(Api.DATA, r, next_check=NOW)),
+        st.just(Unavailable(Api.DATA)),
+    ),
+    max_size=30,
+)
+
+
+@given(decisions)
+def test_episodes_emit_one_start_and_one_end_each_alternating(steps: list[Decision]) -> None:
+    episode: Episode | None = None
+    events: list[PauseStarted | PauseEnded] = []
+    for minute, decision in enumerate(steps):
+        step = step_episode(episode, decision, NOW + timedelta(minutes=minute))
+        episode = step.episode
+        events.extend(step.events)
+    kinds = [type(event) for event in events]
+    assert kinds[::2] == [PauseStarted] * len(kinds[::2])
+    assert kinds[1::2] == [PauseEnded] * len(kinds[1::2])
+    starts = [e.episode.started_at for e in events if isinstance(e, PauseStarted)]
+    assert len(starts) == len(set(starts))
+    assert (episode is not None) == (len(kinds) % 2 == 1)
+
+
+# --- Warning ------------------------------------------------------------------------------
+
+
+def test_a_warning_goes_once_when_use_passes_80_percent_of_the_share() -> None:
+    assert not warning_due(559, 700, None, NOW)
+    assert warning_due(560, 700, None, NOW)
+    assert not warning_due(600, 700, hours_ago(23), NOW)
+    assert warning_due(600, 700, hours_ago(24), NOW)
+
+
+def test_no_warning_without_a_share() -> None:
+    assert not warning_due(0, 0, None, NOW)
+
+
+# --- Pacing -------------------------------------------------------------------------------
+
+
+def test_a_quiet_workspace_keeps_the_short_delay() -> None:
+    # 0.005 activities/s is 432 calls a day at worst: well inside a share of 700.
+    pacing = paced_delay(spread(100), 700, NOW, rate=0.005)
+    assert pacing.delay == 2.0
+    assert not pacing.paced
+
+
+def test_a_busy_day_fills_batches_so_the_share_lasts() -> None:
+    # 2 activities/s at 2 s batches would spend 0.5 calls/s; 8,640 calls a day bear 0.1 calls/s.
+    pacing = paced_delay(Ledger(), 8_640, NOW, rate=2.0)
+    assert pacing.paced and pacing.avoids_pause
+    assert pacing.delay == pytest.approx(10.0)
+    assert "batches wait 10 s" in pacing.why
+
+
+def test_pacing_stops_at_the_maximum_delay_and_says_a_pause_is_likely() -> None:
+    pacing = paced_delay(spread(690), 700, NOW, rate=0.5)
+    assert pacing.delay == 300.0
+    assert not pacing.avoids_pause
+    assert "pause is still likely" in pacing.why
+
+
+def test_expiring_own_calls_count_toward_what_the_share_bears() -> None:
+    recent = Ledger.of([(hours_ago(1), 600)])
+    old = Ledger.of([(hours_ago(23), 600)])
+    two_hours = timedelta(hours=2)
+    assert bearable_rate(old, 700, NOW, two_hours) > bearable_rate(recent, 700, NOW, two_hours)
+    # Just before the old calls expire (in one hour), only 100 calls are left for that hour.
+    assert bearable_rate(old, 700, NOW, two_hours) == pytest.approx(100 / 3600, rel=1e-6)
+
+
+def test_over_the_whole_window_the_share_bears_its_daily_average() -> None:
+    # Whatever has been spent, every call counted now is back within 24 hours.
+    assert bearable_rate(Ledger.of([(hours_ago(23), 600)]), 864, NOW) == pytest.approx(0.01)
+
+
+@given(ledgers, st.integers(0, 5000), st.floats(0, 50))
+def test_the_paced_delay_stays_within_its_bounds(ledger: Ledger, share: int, rate: float) -> None:
+    pacing = paced_delay(ledger, share, NOW, rate)
+    assert 2.0 <= pacing.delay <= 300.0
+    assert pacing.paced == (pacing.delay > 2.0)
