@@ -23,6 +23,10 @@ workspace_app = typer.Typer(help="Workspaces: create and list.", no_args_is_help
 app.add_typer(db_app, name="db")
 app.add_typer(workspace_app, name="workspace")
 activities_app = typer.Typer(help="Activities: import and list.", no_args_is_help=True)
+limit_app = typer.Typer(
+    help="quotasync's share of each API quota: show and set.", no_args_is_help=True
+)
+app.add_typer(limit_app, name="limit")
 app.add_typer(activities_app, name="activities")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -376,6 +380,123 @@ def activities_list(workspace: WorkspaceOption, as_json: JsonOption = False) -> 
         typer.echo(f"{state:>8}: {counts.get(state, 0):,}")
     for reason, n in sorted(skipped.items()):
         typer.echo(f"{'':>10}{reason.replace('_', ' ')}: {n:,}")
+
+
+def _limits_view(runtime, workspace) -> dict:  # type: ignore[no-untyped-def]
+    """Per API type: the share, the org's figures (when known), quotasync's use and others'."""
+    from quotasync.domain import governor
+    from quotasync.store import limits
+
+    now = runtime.clock.now()
+    with runtime.sessions() as session:
+        figures = limits.figures(session, workspace.id)
+        own = limits.own_use(session, workspace.id, now)
+        view = {}
+        for api, percent in limits.shares(workspace).items():
+            used = sum(own.get(a, 0) for a in limits.LEDGER_APIS[api])
+            entry: dict[str, object] = {"share_percent": percent, "quotasync_used": used}
+            figure = figures.get(api)
+            if figure is not None:
+                at_reading = limits.own_use_at(session, workspace.id, api, figure.observed_at)
+                others = max(0, figure.used - at_reading)
+                entry.update(
+                    org_max=figure.max,
+                    org_used=others + used,
+                    other_apps_used=others,
+                    left=max(0, figure.max - others - used),
+                    share_calls=governor.share_calls(figure.max, percent),
+                    guard_calls=governor.guard_calls(figure.max),
+                    observed_at=figure.observed_at.isoformat(),
+                )
+            else:
+                entry["org_max"] = None  # not reported yet (Bulk and Apex need View Setup)
+            view[api] = entry
+    return view
+
+
+@limit_app.command("show")
+def limit_show(workspace: WorkspaceOption, as_json: JsonOption = False) -> None:
+    """quotasync's share of each API quota, the org's figures and what is left."""
+    runtime = _runtime()
+    ws = _workspace(runtime.sessions, workspace)
+    view = _limits_view(runtime, ws)
+    if as_json:
+        typer.echo(json.dumps({"workspace": ws.id, "apis": view}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("API", "share", "quotasync", "other apps", "left", "org total", "guard (90%)")
+    for api, e in view.items():
+        known = e["org_max"] is not None
+        table.add_row(
+            api,
+            f"{e['share_percent']}%" + (f" ({e['share_calls']:,} calls)" if known else ""),
+            f"{e['quotasync_used']:,}",
+            f"{e['other_apps_used']:,}" if known else "-",
+            f"{e['left']:,}" if known else "-",
+            f"{e['org_max']:,}" if known else "not reported yet",
+            f"{e['guard_calls']:,}" if known else "-",
+        )
+    Console().print(table)
+
+
+@limit_app.command("set")
+def limit_set(
+    workspace: WorkspaceOption,
+    api: Annotated[str, typer.Option("--api", help="data, bulk or apex.")],
+    percent: Annotated[str, typer.Option("--percent", help="quotasync's share, 10 to 90.")],
+) -> None:
+    """Set quotasync's share of one API quota (10-90%); it applies at once."""
+    from quotasync.domain.governor import ShareError
+    from quotasync.store import limits
+
+    runtime = _runtime()
+    ws = _workspace(runtime.sessions, workspace)
+    with runtime.sessions.begin() as session:
+        try:
+            given: object = int(percent) if percent.strip().lstrip("-").isdigit() else percent
+            value = limits.set_share(session, ws, api, given)
+        except ShareError as exc:
+            _fail(str(exc))
+    typer.echo(f"{ws.id}: quotasync may use {value}% of the org's {api} quota")
+
+
+@app.command()
+def usage(workspace: WorkspaceOption, as_json: JsonOption = False) -> None:
+    """What quotasync, other apps and each member spent of the org's quotas in the past 24 hours."""
+    from quotasync.store import limits
+
+    runtime = _runtime()
+    ws = _workspace(runtime.sessions, workspace)
+    view = _limits_view(runtime, ws)
+    with runtime.sessions() as session:
+        members = limits.member_use(session, ws.id, runtime.clock.now())
+    data_total = view["data"].get("org_used") or 0
+    per_member = {
+        email: {
+            "calls": round(calls, 2),
+            "share_of_org": round(calls / data_total, 6) if data_total else None,
+        }
+        for email, calls in sorted(members.items(), key=lambda kv: -kv[1])
+    }
+    if as_json:
+        typer.echo(json.dumps({"workspace": ws.id, "apis": view, "members": per_member}))
+        return
+    for api, e in view.items():
+        org = (
+            f" of {e['org_max']:,} (other apps {e['other_apps_used']:,}, left {e['left']:,})"
+            if e["org_max"] is not None
+            else " (org figures not reported yet)"
+        )
+        typer.echo(f"{api:>5}: quotasync {e['quotasync_used']:,}{org}; share {e['share_percent']}%")
+    for email, m in per_member.items():
+        share = (
+            f", {m['share_of_org']:.2%} of the org's Data calls"
+            if m["share_of_org"] is not None
+            else ""
+        )
+        typer.echo(f"  {email}: {m['calls']:,.2f} Data calls in the past 24 hours{share}")
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from quotasync.store import db
 from quotasync.store.tables import Base
@@ -19,6 +19,7 @@ TABLES = {
     "ledger_shares",
     "mirror",
     "email_lookups",
+    "org_figures",
     "alembic_version",
 }
 
@@ -33,7 +34,7 @@ def test_migrations_build_exactly_the_declared_schema(database_url: str) -> None
         assert differences == []
     finally:
         engine.dispose()
-    assert db.current_revision(database_url) == "0001"
+    assert db.current_revision(database_url) == "0002"
 
 
 def test_migrations_go_down_to_nothing_and_back_up(database_url: str) -> None:
@@ -51,4 +52,41 @@ def test_migrations_go_down_to_nothing_and_back_up(database_url: str) -> None:
     finally:
         engine.dispose()
     db.upgrade(database_url)
-    assert db.current_revision(database_url) == "0001"
+    assert db.current_revision(database_url) == "0002"
+
+
+def test_a_workspace_syncing_before_limits_existed_starts_at_90_percent(database_url: str) -> None:
+    db.upgrade(database_url, "0001")
+    engine = db.make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for ws in ("ws_old", "ws_idle"):
+                connection.execute(
+                    text(
+                        "INSERT INTO workspaces (id, name, created_at, ingest_token_hash, open_tracking,"
+                        " unmatched, batch_delay, bulk_threshold, synced_before_limits)"
+                        " VALUES (:id, :id, '2026-11-01 00:00:00', :id, true, 'skip', 2.0, 2000, false)"
+                    ),
+                    {"id": ws},
+                )
+            connection.execute(
+                text(
+                    "INSERT INTO connections (workspace_id, instance_url, login_url, api_version,"
+                    " client_id, username, org_id, user_id, access_token_sealed, connected_at)"
+                    " VALUES ('ws_old', 'https://x', 'https://x', '62.0', 'c', 'u', 'o', 'u',"
+                    " 'sealed', '2026-11-01 00:00:00')"
+                )
+            )
+        db.upgrade(database_url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT id, share_data, share_bulk, share_apex, synced_before_limits FROM workspaces ORDER BY id"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("ws_idle", 70, 70, 70, False),
+        ("ws_old", 90, 90, 90, True),
+    ]

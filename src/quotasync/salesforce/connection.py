@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.crypto import Vault
-from quotasync.salesforce.session import GovernedSession
+from quotasync.salesforce.session import GovernedSession, OrgUsage
+from quotasync.store import limits
 from quotasync.store.ledger import Ledger
 from quotasync.store.tables import Connection
 
@@ -70,8 +71,19 @@ class Connector:
         self.clock = clock
         self.ledger = Ledger(sessions)
 
+    def session(self, workspace_id: str, ca_file: str | None) -> GovernedSession:
+        """The governed session for one workspace: ledgered calls, org figures kept."""
+
+        def keep(usage: OrgUsage) -> None:
+            with self.sessions.begin() as session:
+                limits.observe(
+                    session, workspace_id, "data", usage.used, usage.max, usage.observed_at
+                )
+
+        return GovernedSession(self.ledger, workspace_id, self.clock, ca_file, on_usage=keep)
+
     def connect_sandbox(self, workspace_id: str, login: SandboxLogin) -> Connection:
-        http = GovernedSession(self.ledger, workspace_id, self.clock, login.ca_file)
+        http = self.session(workspace_id, login.ca_file)
         form = {
             "grant_type": "password",
             "client_id": login.client_id,
@@ -110,8 +122,7 @@ class Connector:
             raise ConnectError(
                 f"workspace {workspace_id} is not connected to Salesforce; run `quotasync connect`"
             )
-        http = GovernedSession(self.ledger, workspace_id, self.clock, connection.ca_file)
-        return Client(self, connection, http)
+        return Client(self, connection, self.session(workspace_id, connection.ca_file))
 
     def refresh(self, connection: Connection, http: GovernedSession) -> str:
         """A new access token from the refresh token; stored sealed, returned plain."""

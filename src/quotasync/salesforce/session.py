@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +50,7 @@ class GovernedSession(requests.Session):
         clock: Clock,
         ca_file: str | None = None,
         timeout: float = 60.0,
+        on_usage: Callable[[OrgUsage], None] | None = None,
     ) -> None:
         super().__init__()
         # REQUESTS_CA_BUNDLE would otherwise override `verify` for every request.
@@ -60,6 +61,7 @@ class GovernedSession(requests.Session):
         self.clock = clock
         self.timeout = timeout
         self.org_usage: OrgUsage | None = None
+        self.on_usage = on_usage  # keeps each figure the org reports (the store's org_figures)
         self._local = threading.local()
         self._uploaded: dict[str, int] = {}  # ingest job id -> rows uploaded so far
 
@@ -115,6 +117,8 @@ class GovernedSession(requests.Session):
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.org_usage = OrgUsage(int(match.group(1)), int(match.group(2)), self.clock.now())
+            if self.on_usage is not None:
+                self.on_usage(self.org_usage)
 
 
 # Refusals Salesforce answers before it counts the request against any quota.

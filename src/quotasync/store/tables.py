@@ -67,6 +67,10 @@ class Workspace(Base):
     batch_delay: Mapped[float] = mapped_column(Float, default=2.0)
     bulk_threshold: Mapped[int] = mapped_column(Integer, default=2000)
     synced_before_limits: Mapped[bool] = mapped_column(Boolean, default=False)
+    # quotasync's share of each API quota, in percent (10-90); Bulk covers ingest and query jobs.
+    share_data: Mapped[int] = mapped_column(Integer, default=70, server_default="70")
+    share_bulk: Mapped[int] = mapped_column(Integer, default=70, server_default="70")
+    share_apex: Mapped[int] = mapped_column(Integer, default=70, server_default="70")
 
 
 class User(Base):
@@ -174,6 +178,20 @@ class MirrorRecord(Base):
     fields: Mapped[dict[str, Any]]
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     modstamp: Mapped[datetime | None]
+
+
+class OrgFigure(Base):
+    """What Salesforce last said about one API quota of the org: used of max, and when."""
+
+    __tablename__ = "org_figures"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    api: Mapped[str] = mapped_column(String(12), primary_key=True)
+    max: Mapped[int] = mapped_column(BigInteger)
+    used: Mapped[int] = mapped_column(BigInteger)
+    observed_at: Mapped[datetime]
 
 
 class EmailLookup(Base):

@@ -1,0 +1,91 @@
+"""Quota settings and figures: each workspace's shares, what the org last reported, and what
+quotasync itself spent (in all, and per member) over the rolling 24 hours."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from quotasync.domain import governor
+from quotasync.store.tables import LedgerEntry, LedgerShare, OrgFigure, Workspace
+
+WINDOW = timedelta(hours=24)
+# The admin's slider has three settings; the Bulk one governs ingest batches and query jobs alike.
+SHARE_COLUMNS = {"data": "share_data", "bulk": "share_bulk", "apex": "share_apex"}
+LEDGER_APIS = {"data": ("data",), "bulk": ("bulk", "bulk_query"), "apex": ("apex",)}
+
+
+def shares(workspace: Workspace) -> dict[str, int]:
+    return {api: int(getattr(workspace, column)) for api, column in SHARE_COLUMNS.items()}
+
+
+def set_share(session: Session, workspace: Workspace, api: str, percent: object) -> int:
+    """Set one share; anything outside 10-90% is refused with governor.ShareError."""
+    if api not in SHARE_COLUMNS:
+        raise governor.ShareError(
+            f"The API type must be one of {', '.join(SHARE_COLUMNS)}; got {api!r}."
+        )
+    value = governor.validate_share(percent)
+    stored = session.get(Workspace, workspace.id)
+    assert stored is not None
+    setattr(stored, SHARE_COLUMNS[api], value)
+    session.flush()
+    return value
+
+
+def observe(
+    session: Session, workspace_id: str, api: str, used: int, maximum: int, at: datetime
+) -> None:
+    """Keep the newest figure the org gave for one API type."""
+    current = session.get(OrgFigure, (workspace_id, api))
+    if current is None:
+        session.add(
+            OrgFigure(workspace_id=workspace_id, api=api, max=maximum, used=used, observed_at=at)
+        )
+    elif current.observed_at <= at:
+        current.max, current.used, current.observed_at = maximum, used, at
+
+
+def figures(session: Session, workspace_id: str) -> dict[str, OrgFigure]:
+    rows = session.scalars(select(OrgFigure).where(OrgFigure.workspace_id == workspace_id))
+    return {row.api: row for row in rows}
+
+
+def own_use(session: Session, workspace_id: str, now: datetime) -> dict[str, int]:
+    """Calls quotasync spent per ledger API type in the 24 hours before `now`."""
+    rows = session.execute(
+        select(LedgerEntry.api, func.sum(LedgerEntry.calls))
+        .where(LedgerEntry.workspace_id == workspace_id, LedgerEntry.at > now - WINDOW)
+        .group_by(LedgerEntry.api)
+    ).all()
+    return {api: int(calls or 0) for api, calls in rows}
+
+
+def own_use_at(session: Session, workspace_id: str, api: str, at: datetime) -> int:
+    """quotasync's own use of one type in the window that ended at `at` (when the org was read)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
+            LedgerEntry.workspace_id == workspace_id,
+            LedgerEntry.api == api,
+            LedgerEntry.at > at - WINDOW,
+            LedgerEntry.at <= at,
+        )
+    )
+    return int(total or 0)
+
+
+def member_use(session: Session, workspace_id: str, now: datetime) -> dict[str, float]:
+    """Data API calls per member in the past 24 hours; a batched call is split by record count."""
+    rows = session.execute(
+        select(LedgerShare.user_email, func.sum(LedgerEntry.calls * LedgerShare.share))
+        .join(LedgerEntry, LedgerEntry.id == LedgerShare.ledger_id)
+        .where(
+            LedgerEntry.workspace_id == workspace_id,
+            LedgerEntry.api == "data",
+            LedgerEntry.at > now - WINDOW,
+        )
+        .group_by(LedgerShare.user_email)
+    ).all()
+    return {email: float(calls or 0.0) for email, calls in rows}
