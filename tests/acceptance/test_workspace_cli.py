@@ -32,7 +32,7 @@ def test_a_new_workspace_gets_an_admin_and_an_ingest_token_kept_only_as_a_hash(
 ) -> None:
     upgraded = quotasync(tmp_path, "db", "upgrade", url=database_url)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "revision 0001" in upgraded.stdout
+    assert "revision 0002" in upgraded.stdout
     made = quotasync(
         tmp_path,
         "workspace",

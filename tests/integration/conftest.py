@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from quotasync.clock import Clock
+from tests.integration.logging_support import Connect, Setup, connect
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
 EPOCH = "2026-11-28T00:00:00Z"
@@ -38,3 +40,21 @@ def new_org(tmp_path: Path) -> Iterator[Callable[..., SandboxOrg]]:
     yield start
     for sandbox in started:
         sandbox.stop()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Connect]:
+    """connect(org, database_url=None, clock=None) -> a connected workspace, closed afterwards.
+
+    Request it after `database_url`, so its engine is closed before a PostgreSQL schema is dropped.
+    """
+    made: list[Setup] = []
+
+    def make(org: SandboxOrg, database_url: str | None = None, clock: Clock | None = None) -> Setup:
+        setup = connect(org, tmp_path / f"ws{len(made)}", database_url, clock)
+        made.append(setup)
+        return setup
+
+    yield make
+    for setup in made:
+        setup.close()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +84,9 @@ def stream(
 
 
 # ---------------------------------------------------------------- the workspace
+
+# `workspace(org, database_url=None, clock=None)`: the conftest fixture that makes a Setup.
+Connect = Callable[..., "Setup"]
 
 
 @dataclass

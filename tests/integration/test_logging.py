@@ -4,7 +4,6 @@ quotasync then sees: the records, the outbox states, the calls spent."""
 
 from __future__ import annotations
 
-import gc
 import json
 import signal
 import subprocess
@@ -17,16 +16,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from quotasync.clock import Clock, ManualClock, RealClock
+from quotasync.clock import ManualClock, RealClock
 from quotasync.engine.worker import Progress
 from quotasync.store import outbox
 from quotasync.store.tables import LedgerEntry
 from tests.integration.logging_support import (
     CLI,
+    Connect,
     People,
     Setup,
     by_activity_id,
-    connect,
     duplicates,
     expected_events,
     expected_tasks,
@@ -40,39 +39,12 @@ from tests.integration.logging_support import (
 from tests.sandbox_process import SandboxOrg
 
 OrgFactory = Callable[..., SandboxOrg]
-Connect = Callable[..., Setup]
 EPOCH = "2026-11-28T00:00:00Z"
 # Ingest does not look anyone up: made-up reps and recipients do.
 NOBODY_IN_PARTICULAR = People(
     {f"rep{n}@acme.io": "" for n in range(3)}, {f"buyer{n}@corp.example": "" for n in range(9)}, {}
 )
 EMAIL_KINDS = {"email_sent", "email_opened", "link_clicked", "email_replied"}
-
-
-@pytest.fixture
-def new_org(new_org: OrgFactory) -> Iterator[OrgFactory]:
-    """The conftest factory, dropping this test's client connections before the orgs stop: an
-    idle keep-alive TLS connection otherwise holds the sandbox's shutdown for its grace period."""
-    yield new_org
-    gc.collect()
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Connect]:
-    """connect(org, database_url=None, clock=None) -> a connected workspace, closed afterwards.
-
-    Request it after `database_url`, so its engine is closed before a PostgreSQL schema is dropped.
-    """
-    made: list[Setup] = []
-
-    def make(org: SandboxOrg, database_url: str | None = None, clock: Clock | None = None) -> Setup:
-        setup = connect(org, tmp_path / f"ws{len(made)}", database_url, clock)
-        made.append(setup)
-        return setup
-
-    yield make
-    for setup in made:
-        setup.close()
 
 
 @pytest.fixture

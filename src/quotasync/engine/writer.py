@@ -26,13 +26,14 @@ from simple_salesforce.exceptions import (
 )
 
 from quotasync.clock import Clock
-from quotasync.domain import batching, mapping, outcomes
+from quotasync.domain import batching, governor, mapping, outcomes
 from quotasync.domain.mapping import Unmatched
 from quotasync.domain.outcomes import Outcome
 from quotasync.engine import plan as planning
 from quotasync.engine.matching import Matcher
 from quotasync.salesforce.connection import Client, Connector
-from quotasync.store import mirror, outbox
+from quotasync.store import limits, mirror, outbox
+from quotasync.store.ledger import NoRoom
 from quotasync.store.outbox import FAILED, LOGGED, PENDING, SKIPPED
 from quotasync.store.tables import Workspace
 
@@ -61,6 +62,7 @@ class _Outcomes:
     retry: list[str] = field(default_factory=list)
     pause: bool = False
     pause_reason: str | None = None
+    no_room: NoRoom | None = None  # a cap stopped the batch part-way: the rest stays pending
 
 
 class Paused(Exception):
@@ -76,8 +78,9 @@ class Writer:
         self.workspace = workspace
         self.clock = clock
         self.matcher = Matcher(self.sessions, workspace.id, clock)
-        self.paused_until: datetime | None = None
+        self.paused_until: datetime | None = None  # when to look again
         self.pause_reason: str | None = None
+        self.resume_at: datetime | None = None  # when room returns, where the governor can tell
         self._client: Client | None = None
         self._random = random.Random()
 
@@ -107,12 +110,36 @@ class Writer:
         except Paused as pause:
             self.paused_until = now + RECHECK
             self.pause_reason = pause.reason
-            return Result(paused_until=self.paused_until, reason=pause.reason)
+        except NoRoom as no_room:
+            self.paused_until, self.pause_reason, self.resume_at = self._until_room(no_room, now)
+        return Result(paused_until=self.paused_until, reason=self.pause_reason)
+
+    def _until_room(self, no_room: NoRoom, now: datetime) -> tuple[datetime, str, datetime | None]:
+        """A cap was reached: the governor says why and when to look again. For the workspace's
+        own share that is exactly when enough of its calls leave the window, with no check call."""
+        api = governor.Api(no_room.api)
+        with self.sessions() as session:
+            figure = limits.figures(session, self.workspace.id).get(no_room.api)
+            workspace = session.get(Workspace, self.workspace.id)
+        if figure is None or workspace is None:
+            return now + RECHECK, governor.Reason.WORKSPACE_LIMIT.value, None
+        share = limits.shares(workspace)[limits.SHARE_OF[no_room.api]]
+        ledger = governor.Ledger.of(
+            self.connector.ledger.entries(self.workspace.id, no_room.api, now)
+        )
+        org = governor.OrgFigures(figure.max, figure.used, figure.observed_at)
+        decision = governor.decide(
+            api, ledger, org, share, now, batch_cost=no_room.cost, recheck=RECHECK
+        )
+        if isinstance(decision, governor.Pause):
+            predicted = decision.resume_at if decision.predicted else None
+            return decision.next_check, decision.reason.value, predicted
+        return now, governor.Reason.WORKSPACE_LIMIT.value, None  # room came back meanwhile
 
     # ---------------------------------------------------------------- one batch
 
     def _write(self, now: datetime, limit: int, bulk: bool) -> Result:
-        self.paused_until = self.pause_reason = None
+        self.paused_until = self.pause_reason = self.resume_at = None
         with self.sessions() as session:
             batch = outbox.due(session, self.workspace.id, now, limit)
             keys = {(r.record_type, r.record_key) for r in batch}
@@ -136,6 +163,8 @@ class Writer:
         )
         results = self._send_bulk(plan.writes) if bulk else self._send_collections(plan.writes)
         self._settle(now, batch, plan, results)
+        if results.no_room is not None:
+            raise results.no_room
         if results.pause:
             raise Paused(results.pause_reason or "salesforce_refused")
         return Result(wrote=len(batch) - len(results.retry) - len(plan.waiting))
@@ -204,6 +233,8 @@ class Writer:
                 _apply(results, write, Outcome.DONE, "")  # never written: nothing to delete
         for sobject, items in upserts.items():
             for chunk in batching.chunks(items):
+                if results.no_room is not None:
+                    break
                 records = [{"attributes": {"type": sobject}, **(w.fields or {})} for w in chunk]
                 body = {"allOrNone": False, "records": records}
                 answer = self._call(
@@ -216,6 +247,8 @@ class Writer:
                 if answer is not None:
                     self._record_results(chunk, answer, results)
         for chunk in batching.chunks(deletes):
+            if results.no_room is not None:
+                break
             ids = ",".join(w.salesforce_id or "" for w in chunk)
             answer = self._call(
                 chunk, "DELETE", f"composite/sobjects?ids={ids}&allOrNone=false", None, results
@@ -248,6 +281,8 @@ class Writer:
                 self._refused(chunk, error, results)
             except requests.RequestException as error:
                 self._whole_chunk(chunk, Outcome.RETRY, f"no answer: {error}", results)
+            except NoRoom as no_room:
+                results.no_room = no_room  # not sent: the chunk stays pending, untouched
             return None
         return None
 
@@ -313,6 +348,9 @@ class Writer:
             return
         except SalesforceError as error:
             self._refused(items, error, results)
+            return
+        except NoRoom as no_room:
+            results.no_room = no_room
             return
         except (requests.RequestException, SalesforceOperationError) as error:
             # No answer, or a job that failed or timed out: the whole job is tried again later.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,13 @@ class Connector:
                     session, workspace_id, "data", usage.used, usage.max, usage.observed_at
                 )
 
-        return GovernedSession(self.ledger, workspace_id, self.clock, ca_file, on_usage=keep)
+        def caps(now: datetime) -> dict[str, int]:
+            with self.sessions() as session:
+                return limits.caps(session, workspace_id, now)
+
+        return GovernedSession(
+            self.ledger, workspace_id, self.clock, ca_file, on_usage=keep, caps=caps
+        )
 
     def connect_sandbox(self, workspace_id: str, login: SandboxLogin) -> Connection:
         http = self.session(workspace_id, login.ca_file)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from quotasync.store.tables import LedgerEntry, LedgerShare
+from quotasync.store.tables import LedgerEntry, LedgerShare, Workspace
 
 WINDOW = timedelta(hours=24)
 
@@ -26,28 +26,85 @@ class Call:
     users: Mapping[str, float]  # user email -> share of this call
 
 
+class NoRoom(Exception):
+    """A reservation that would take quotasync past its share or the org guard."""
+
+    def __init__(self, workspace_id: str, api: str, used: int, cost: int, cap: int) -> None:
+        super().__init__(f"{api}: {used} used + {cost} would pass the cap of {cap}")
+        self.workspace_id = workspace_id
+        self.api = api
+        self.used = used
+        self.cost = cost
+        self.cap = cap
+
+
 class Ledger:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def record(self, calls: list[Call]) -> list[int]:
-        """Write the calls one request is about to make; returns their ledger ids."""
+    def reserve(self, calls: list[Call], caps: Mapping[str, int]) -> list[int]:
+        """Write the calls a request is about to make, or none of them if any API type with a cap
+        would go past it (raises NoRoom).
+
+        Atomic across threads and processes: the transaction first updates the workspace's row,
+        which takes SQLite's write lock or PostgreSQL's row lock before anything is counted, so
+        two workers can never both see the same room.
+        """
+        if not calls:
+            return []
+        workspace_id = calls[0].workspace_id
         with self._sessions.begin() as session:
-            entries = [
-                LedgerEntry(
-                    workspace_id=c.workspace_id, api=c.api, purpose=c.purpose, calls=c.calls,
-                    at=c.at, method=c.method, path=c.path[:300], status=None,
+            session.execute(
+                update(Workspace)
+                .where(Workspace.id == workspace_id)
+                .values(share_data=Workspace.share_data)
+            )
+            for api, cost in _costs(calls).items():
+                cap = caps.get(api)
+                if cap is None:
+                    continue
+                used = _used(session, workspace_id, api, calls[0].at)
+                if used + cost > cap:
+                    raise NoRoom(workspace_id, api, used, cost, cap)
+            return self._write(session, calls)
+
+    def record(self, calls: list[Call]) -> list[int]:
+        """Write the calls one request is about to make, with no cap; returns their ledger ids."""
+        with self._sessions.begin() as session:
+            return self._write(session, calls)
+
+    def entries(self, workspace_id: str, api: str, now: datetime) -> list[tuple[datetime, int]]:
+        """quotasync's own calls of one type in the window ending now, oldest first."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(LedgerEntry.at, LedgerEntry.calls)
+                .where(
+                    LedgerEntry.workspace_id == workspace_id,
+                    LedgerEntry.api == api,
+                    LedgerEntry.at > now - WINDOW,
+                    LedgerEntry.calls > 0,
                 )
-                for c in calls
-            ]  # fmt: skip
-            session.add_all(entries)
-            session.flush()
-            for entry, call in zip(entries, calls, strict=True):
-                session.add_all(
-                    LedgerShare(ledger_id=entry.id, user_email=email, share=share)
-                    for email, share in call.users.items()
-                )
-            return [e.id for e in entries]
+                .order_by(LedgerEntry.at)
+            ).all()
+        return [(at, int(calls)) for at, calls in rows]
+
+    @staticmethod
+    def _write(session: Session, calls: list[Call]) -> list[int]:
+        entries = [
+            LedgerEntry(
+                workspace_id=c.workspace_id, api=c.api, purpose=c.purpose, calls=c.calls,
+                at=c.at, method=c.method, path=c.path[:300], status=None,
+            )
+            for c in calls
+        ]  # fmt: skip
+        session.add_all(entries)
+        session.flush()
+        for entry, call in zip(entries, calls, strict=True):
+            session.add_all(
+                LedgerShare(ledger_id=entry.id, user_email=email, share=share)
+                for email, share in call.users.items()
+            )
+        return [e.id for e in entries]
 
     def settle(self, ids: list[int], status: int | None, *, charged: bool = True) -> None:
         """Note how the request ended (None: no answer came back).
@@ -65,14 +122,7 @@ class Ledger:
 
     def used(self, workspace_id: str, api: str, now: datetime) -> int:
         with self._sessions() as session:
-            total = session.scalar(
-                select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
-                    LedgerEntry.workspace_id == workspace_id,
-                    LedgerEntry.api == api,
-                    LedgerEntry.at > now - WINDOW,
-                )
-            )
-        return int(total or 0)
+            return _used(session, workspace_id, api, now)
 
     def by_purpose(self, workspace_id: str) -> dict[str, int]:
         with self._sessions() as session:
@@ -82,3 +132,22 @@ class Ledger:
                 .group_by(LedgerEntry.purpose)
             ).all()
         return {purpose: int(calls) for purpose, calls in rows}
+
+
+def _used(session: Session, workspace_id: str, api: str, now: datetime) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
+            LedgerEntry.workspace_id == workspace_id,
+            LedgerEntry.api == api,
+            LedgerEntry.at > now - WINDOW,
+        )
+    )
+    return int(total or 0)
+
+
+def _costs(calls: list[Call]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for call in calls:
+        if call.calls:
+            out[call.api] = out.get(call.api, 0) + call.calls
+    return out

@@ -15,6 +15,7 @@ WINDOW = timedelta(hours=24)
 # The admin's slider has three settings; the Bulk one governs ingest batches and query jobs alike.
 SHARE_COLUMNS = {"data": "share_data", "bulk": "share_bulk", "apex": "share_apex"}
 LEDGER_APIS = {"data": ("data",), "bulk": ("bulk", "bulk_query"), "apex": ("apex",)}
+SHARE_OF = {ledger_api: share for share, apis in LEDGER_APIS.items() for ledger_api in apis}
 
 
 def shares(workspace: Workspace) -> dict[str, int]:
@@ -89,3 +90,28 @@ def member_use(session: Session, workspace_id: str, now: datetime) -> dict[str, 
         .group_by(LedgerShare.user_email)
     ).all()
     return {email: float(calls or 0.0) for email, calls in rows}
+
+
+def caps(session: Session, workspace_id: str, now: datetime) -> dict[str, int]:
+    """The most calls quotasync may have in the window, per ledger API type whose org figures
+    are known: its share, and what the 90% guard leaves after other apps' use (rules 1 and 2).
+
+    Other apps' use is the org's figure minus quotasync's own calls at the time of the reading,
+    and is taken to stay as it was until the next reading.
+    """
+    workspace = session.get(Workspace, workspace_id)
+    if workspace is None:
+        return {}
+    percents = shares(workspace)
+    own_now = own_use(session, workspace_id, now)
+    out: dict[str, int] = {}
+    for api, figure in figures(session, workspace_id).items():
+        share = governor.share_calls(figure.max, percents[SHARE_OF.get(api, "data")])
+        others = max(0, figure.used - own_use_at(session, workspace_id, api, figure.observed_at))
+        by_guard = governor.guard_calls(figure.max) - others
+        if now - figure.observed_at >= governor.DEFAULT_RECHECK:
+            # Other apps' use is old news: one call may go to learn it afresh (each answer
+            # carries the org's figure), as the guard's recheck. The share still holds.
+            by_guard = max(by_guard, own_now.get(api, 0) + 1)
+        out[api] = max(0, min(share, by_guard))
+    return out
