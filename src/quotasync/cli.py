@@ -512,13 +512,15 @@ def worker(
     import signal
     import threading
 
+    from quotasync.engine.notifier import Notifier
     from quotasync.engine.worker import Worker
 
     runtime = _runtime(speed, epoch)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    progress = Worker(runtime.connector, runtime.clock).run(stop, until_idle=until_idle)
+    notifier = Notifier(runtime.sessions, runtime.settings, runtime.clock)
+    progress = Worker(runtime.connector, runtime.clock, notifier).run(stop, until_idle=until_idle)
     typer.echo(
         f"worker stopped: {progress.settled:,} activities settled in {progress.steps:,} steps"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,20 @@ class Settings(BaseSettings):
         default=None,
         description="Fernet key for secrets at rest; generated into the data dir when unset.",
     )
+    smtp_host: str | None = Field(
+        default=None,
+        description="Mail server for admin notices; .eml files in the outbox when unset.",
+    )
+    smtp_port: int = Field(default=25, description="Mail server port.")
+    smtp_user: str | None = Field(default=None, description="Mail server login, if it needs one.")
+    smtp_password: SecretStr | None = Field(default=None, description="Mail server password.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    mail_from: str = Field(default="quotasync@localhost", description="The notices' sender.")
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where notices go as .eml files when no mail server is set."""
+        return self.data_dir / "outbox"
 
     @property
     def effective_database_url(self) -> str:

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from quotasync.clock import Clock
+from quotasync.engine.notifier import Notifier
 from quotasync.engine.writer import Writer
 from quotasync.salesforce.connection import Connector
 from quotasync.store import outbox
@@ -26,9 +27,12 @@ class Progress:
 
 
 class Worker:
-    def __init__(self, connector: Connector, clock: Clock) -> None:
+    def __init__(
+        self, connector: Connector, clock: Clock, notifier: Notifier | None = None
+    ) -> None:
         self.connector = connector
         self.clock = clock
+        self.notifier = notifier  # None: pauses are recorded, nobody is emailed
         self.writers: dict[str, Writer] = {}
 
     def workspaces(self) -> list[Workspace]:
@@ -49,6 +53,8 @@ class Worker:
             else:
                 writer.workspace = workspace  # settings may have changed
             result = writer.step()
+            if self.notifier is not None:
+                self.notifier.tell(workspace.id)
             progress.steps += 1
             progress.settled += result.wrote
             if result.paused_until is not None:

@@ -29,6 +29,7 @@ from quotasync.clock import Clock
 from quotasync.domain import batching, governor, mapping, outcomes
 from quotasync.domain.mapping import Unmatched
 from quotasync.domain.outcomes import Outcome
+from quotasync.engine import episodes as engine_episodes
 from quotasync.engine import plan as planning
 from quotasync.engine.matching import Matcher
 from quotasync.salesforce.connection import Client, Connector
@@ -41,6 +42,7 @@ BULK_JOB_LIMIT = 10_000  # activities in one Bulk job: one DailyBulkApiBatches u
 WAIT_FOR_EMAIL = timedelta(minutes=10)  # a follow-up whose email never arrives fails after this
 WAIT_RECHECK = timedelta(seconds=30)  # how often such a follow-up looks for its email again
 RECHECK = timedelta(minutes=30)  # a paused workspace looks again after this
+PAUSING_APIS = (governor.Api.DATA, governor.Api.BULK, governor.Api.BULK_QUERY)  # a writer's pauses
 _V = TypeVar("_V")
 
 
@@ -83,6 +85,8 @@ class Writer:
         self.resume_at: datetime | None = None  # when room returns, where the governor can tell
         self._client: Client | None = None
         self._random = random.Random()
+        # API types with an episode this writer opened; None until it knows (after a restart).
+        self._open_episodes: set[governor.Api] | None = None
 
     @property
     def client(self) -> Client:
@@ -105,16 +109,43 @@ class Writer:
             return Result(next_due=oldest + timedelta(seconds=self.workspace.batch_delay))
         bulk = batching.channel(count, bulk_threshold=self.workspace.bulk_threshold) == "bulk"
         limit = BULK_JOB_LIMIT if bulk else batching.COLLECTION_SIZE
+        api = governor.Api.BULK if bulk else governor.Api.DATA
         try:
-            return self._write(now, limit, bulk)
+            result = self._write(now, limit, bulk)
         except Paused as pause:
-            self.paused_until = now + RECHECK
-            self.pause_reason = pause.reason
+            decision: governor.Decision = governor.pause_for(
+                governor.Reason(pause.reason), api, now, RECHECK
+            )
         except NoRoom as no_room:
-            self.paused_until, self.pause_reason, self.resume_at = self._until_room(no_room, now)
+            decision = self._until_room(no_room, now)
+        else:
+            self._resumed(now)
+            return result
+        self._paused(decision, now)
         return Result(paused_until=self.paused_until, reason=self.pause_reason)
 
-    def _until_room(self, no_room: NoRoom, now: datetime) -> tuple[datetime, str, datetime | None]:
+    # ---------------------------------------------------------------- pauses and episodes
+
+    def _paused(self, decision: governor.Decision, now: datetime) -> None:
+        """Hold the writer until the decision's next check, and keep the pause's episode."""
+        if not isinstance(decision, governor.Pause):
+            # Room came back while the batch went: look again at once, with nothing to tell.
+            self.paused_until, self.pause_reason = now, governor.Reason.WORKSPACE_LIMIT.value
+            return
+        self.paused_until, self.pause_reason = decision.next_check, decision.reason.value
+        self.resume_at = decision.resume_at if decision.predicted else None
+        engine_episodes.record(self.sessions, self.workspace.id, decision, now)
+        self._open_episodes = {*(self._open_episodes or ()), decision.api}
+
+    def _resumed(self, now: datetime) -> None:
+        """A write went through: end the pauses this writer had (after a restart, any it may
+        have had), which the notifier tells as "syncing resumed"."""
+        apis = PAUSING_APIS if self._open_episodes is None else self._open_episodes
+        if apis:
+            engine_episodes.resumed(self.sessions, self.workspace.id, apis, now)
+        self._open_episodes = set()
+
+    def _until_room(self, no_room: NoRoom, now: datetime) -> governor.Decision:
         """A cap was reached: the governor says why and when to look again. For the workspace's
         own share that is exactly when enough of its calls leave the window, with no check call."""
         api = governor.Api(no_room.api)
@@ -122,19 +153,15 @@ class Writer:
             figure = limits.figures(session, self.workspace.id).get(no_room.api)
             workspace = session.get(Workspace, self.workspace.id)
         if figure is None or workspace is None:
-            return now + RECHECK, governor.Reason.WORKSPACE_LIMIT.value, None
+            return governor.Pause(api, governor.Reason.WORKSPACE_LIMIT, next_check=now + RECHECK)
         share = limits.shares(workspace)[limits.SHARE_OF[no_room.api]]
         ledger = governor.Ledger.of(
             self.connector.ledger.entries(self.workspace.id, no_room.api, now)
         )
         org = governor.OrgFigures(figure.max, figure.used, figure.observed_at)
-        decision = governor.decide(
+        return governor.decide(
             api, ledger, org, share, now, batch_cost=no_room.cost, recheck=RECHECK
         )
-        if isinstance(decision, governor.Pause):
-            predicted = decision.resume_at if decision.predicted else None
-            return decision.next_check, decision.reason.value, predicted
-        return now, governor.Reason.WORKSPACE_LIMIT.value, None  # room came back meanwhile
 
     # ---------------------------------------------------------------- one batch
 

@@ -204,3 +204,40 @@ class EmailLookup(Base):
     )
     email: Mapped[str] = mapped_column(String(254), primary_key=True)
     looked_up_at: Mapped[datetime]
+
+
+class PauseEpisode(Base):
+    """One pause of one API type of a workspace, from the step that found no room to the first
+    write that went through again; the figures are those of the latest check."""
+
+    __tablename__ = "pause_episodes"
+    __table_args__ = (Index("ix_pause_episodes_open", "workspace_id", "api", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    api: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime]
+    next_check: Mapped[datetime]
+    resume_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    figures: Mapped[dict[str, Any]]  # own_used, share_calls, org_used, org_max, where known
+
+
+class Notification(Base):
+    """One email (to every admin) that was sent, or is being sent. `key` is unique, so a
+    second worker, or the same one after a crash, cannot send the same notice again."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)  # "<episode id>:started" ...
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    api: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(10))  # started | ended | warning
+    episode_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pause_episodes.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
