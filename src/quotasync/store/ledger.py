@@ -63,7 +63,7 @@ class Ledger:
                 cap = caps.get(api)
                 if cap is None:
                     continue
-                used = _used(session, workspace_id, api, calls[0].at)
+                used = used_in_window(session, workspace_id, api, calls[0].at)
                 if used + cost > cap:
                     raise NoRoom(workspace_id, api, used, cost, cap)
             return self._write(session, calls)
@@ -122,7 +122,7 @@ class Ledger:
 
     def used(self, workspace_id: str, api: str, now: datetime) -> int:
         with self._sessions() as session:
-            return _used(session, workspace_id, api, now)
+            return used_in_window(session, workspace_id, api, now)
 
     def by_purpose(self, workspace_id: str) -> dict[str, int]:
         with self._sessions() as session:
@@ -134,15 +134,19 @@ class Ledger:
         return {purpose: int(calls) for purpose, calls in rows}
 
 
-def _used(session: Session, workspace_id: str, api: str, now: datetime) -> int:
-    total = session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
-            LedgerEntry.workspace_id == workspace_id,
-            LedgerEntry.api == api,
-            LedgerEntry.at > now - WINDOW,
-        )
+def used_in_window(
+    session: Session, workspace_id: str, api: str, end: datetime, *, later_too: bool = True
+) -> int:
+    """quotasync's calls of one type in the 24 hours before `end`; with `later_too`, also those
+    made after it (a reservation counts everything still in the window)."""
+    query = select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
+        LedgerEntry.workspace_id == workspace_id,
+        LedgerEntry.api == api,
+        LedgerEntry.at > end - WINDOW,
     )
-    return int(total or 0)
+    if not later_too:
+        query = query.where(LedgerEntry.at <= end)
+    return int(session.scalar(query) or 0)
 
 
 def _costs(calls: list[Call]) -> dict[str, int]:

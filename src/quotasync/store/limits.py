@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quotasync.domain import governor
+from quotasync.store import ledger
 from quotasync.store.tables import LedgerEntry, LedgerShare, OrgFigure, Workspace
 
 WINDOW = timedelta(hours=24)
@@ -66,15 +67,7 @@ def own_use(session: Session, workspace_id: str, now: datetime) -> dict[str, int
 
 def own_use_at(session: Session, workspace_id: str, api: str, at: datetime) -> int:
     """quotasync's own use of one type in the window that ended at `at` (when the org was read)."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
-            LedgerEntry.workspace_id == workspace_id,
-            LedgerEntry.api == api,
-            LedgerEntry.at > at - WINDOW,
-            LedgerEntry.at <= at,
-        )
-    )
-    return int(total or 0)
+    return ledger.used_in_window(session, workspace_id, api, at, later_too=False)
 
 
 def member_use(session: Session, workspace_id: str, now: datetime) -> dict[str, float]:
