@@ -383,13 +383,18 @@ def _own_room_at(ledger: Ledger, figures: Room, now: datetime, batch_cost: int) 
     return ledger.falls_to(target, now)
 
 
+def _next_check(resume_at: datetime | None, now: datetime, recheck: timedelta) -> datetime:
+    """When a pause looks again: at the predicted room, and at least every recheck interval."""
+    return now + recheck if resume_at is None else min(resume_at, now + recheck)
+
+
 def _share_pause(
     api: Api, ledger: Ledger, figures: Room, now: datetime, batch_cost: int, recheck: timedelta
 ) -> Pause:
     resume_at = _own_room_at(ledger, figures, now, batch_cost)
     # Rule 5: looked at again at least every recheck interval (the admin may raise the share),
     # which costs nothing: the check is this function again, not a call to Salesforce.
-    next_check = now + recheck if resume_at is None else min(resume_at, now + recheck)
+    next_check = _next_check(resume_at, now, recheck)
     return Pause(
         api,
         Reason.WORKSPACE_LIMIT,
@@ -411,7 +416,7 @@ def _guard_pause(
 ) -> Pause:
     # Other apps' calls expire too, but when is unknown: only a fresh reading can tell.
     resume_at = _own_room_at(ledger, figures, now, batch_cost)
-    next_check = now + recheck if resume_at is None else min(resume_at, now + recheck)
+    next_check = _next_check(resume_at, now, recheck)
     return Pause(
         api,
         Reason.ORG_GUARD,
