@@ -44,14 +44,20 @@ def new_org(tmp_path: Path) -> Iterator[Callable[..., SandboxOrg]]:
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Connect]:
-    """connect(org, database_url=None, clock=None) -> a connected workspace, closed afterwards.
+    """connect(org, database_url=None, clock=None, user="sync") -> a connected workspace,
+    closed afterwards.
 
     Request it after `database_url`, so its engine is closed before a PostgreSQL schema is dropped.
     """
     made: list[Setup] = []
 
-    def make(org: SandboxOrg, database_url: str | None = None, clock: Clock | None = None) -> Setup:
-        setup = connect(org, tmp_path / f"ws{len(made)}", database_url, clock)
+    def make(
+        org: SandboxOrg,
+        database_url: str | None = None,
+        clock: Clock | None = None,
+        user: str = "sync",
+    ) -> Setup:
+        setup = connect(org, tmp_path / f"ws{len(made)}", database_url, clock, user)
         made.append(setup)
         return setup
 

@@ -203,12 +203,15 @@ def connect(
     tmp_path: Path,
     database_url: str | None = None,
     clock: Clock | None = None,
+    user: str = "sync",
 ) -> Setup:
-    """A workspace connected to the org as the quotasync app and sync user, its mirror loaded."""
+    """A workspace connected to the org as the quotasync app and a user (the sync user, who
+    lacks View Setup, unless told otherwise), its mirror loaded."""
     setup = open_workspace(tmp_path, database_url, clock)
     setup.org = org
     connector = setup.runtime.connector
-    connector.connect_sandbox(setup.workspace_id, SandboxLogin.read(org.state_dir / "sandbox.json"))
+    login = SandboxLogin.read(org.state_dir / "sandbox.json", user)
+    connector.connect_sandbox(setup.workspace_id, login)
     Matcher(setup.runtime.sessions, setup.workspace_id, setup.clock).load(
         connector.client(setup.workspace_id)
     )

@@ -359,13 +359,16 @@ def test_request_limit_exceeded_pauses_the_workspace_keeps_the_work_and_resumes_
     org = new_org("--seed", "60", "--speed", "0", "--epoch", EPOCH)
     clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")).astimezone(UTC))
     setup = workspace(org, clock=clock)
+    worker = setup.new_worker()
+    progress = Progress()
+    worker.cycle(progress)  # quotasync's first look at the org: far from every limit
+    # Then, before quotasync looks again, other apps spend the whole quota: the org refuses
+    # on its own what quotasync's figures still allow.
     spent = org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 10**6})
     assert spent["usage"]["used"] == spent["usage"]["max"]
     activities = stream(people(org), 500, seed=13)
     assert setup.ingest(activities).accepted == 500
 
-    worker = setup.new_worker()
-    progress = Progress()
     for _ in range(3):
         worker.cycle(progress)
         clock.advance(60)
@@ -481,7 +484,8 @@ def test_a_big_backlog_goes_through_one_bulk_job_and_still_yields_one_record_per
     new_org: OrgFactory, workspace: Connect
 ) -> None:
     org = new_org("--seed", "60")
-    setup = workspace(org)
+    # The admin user has View Setup, so `/limits` tells the Bulk figures that govern the job.
+    setup = workspace(org, user="admin")
     setup.settings(bulk_threshold=500)
     activities = [a for a in stream(people(org), 3000, seed=21) if a["kind"] in EMAIL_KINDS]
     activities = activities[:1500]
@@ -496,6 +500,19 @@ def test_a_big_backlog_goes_through_one_bulk_job_and_still_yields_one_record_per
     tasks = by_activity_id(records(org, "Task"))
     for key, want in expected_tasks(activities).items():
         assert tasks[key][0]["QS_Opens__c"] == want.opens, key
+
+    # Without View Setup the Bulk figures are closed, so Bulk is not used (rule 8): the same
+    # kind of backlog goes through sObject Collections, governed by the Data share.
+    data_only = workspace(org)
+    data_only.settings(bulk_threshold=500)
+    more = [a for a in stream(people(org), 3000, seed=31) if a["kind"] in EMAIL_KINDS][:1000]
+    assert data_only.ingest(more).accepted == 1000
+    data_only.drive()
+    assert data_only.states() == {"logged": 1000}
+    assert data_only.ledger_calls(api="bulk") == 0
+    assert data_only.ledger_calls(api="data", purpose="log_activity") == 5  # 200 a call
+    assert org.control("GET", "usage")["DailyBulkApiBatches"]["by_app"]["quotasync"] == 1
+    assert_each_in_org_once(org, activities + more)  # the first workspace's, and these
 
 
 # ---------------------------------------------------------------- 10. ingest rules

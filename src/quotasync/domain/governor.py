@@ -477,8 +477,9 @@ def step_episode(current: Episode | None, decision: Decision, now: datetime) -> 
     """The open episode after `decision`, and the events to notify.
 
     - no episode + Pause: a new episode starts (one PauseStarted);
-    - open episode + Pause for the same reason: it goes on, with fresh figures; no event;
-    - open episode + Pause for another reason: it ends and another starts (two events);
+    - open episode + Pause: it goes on, with fresh figures and the decision's reason; no event
+      (a pause whose reason changes, say from the org refusing to the guard, has not ended:
+      telling the admins it had would be false);
     - open episode + Send: it ends (one PauseEnded);
     - Unavailable changes nothing: it is not a pause, the work takes another route.
     """
@@ -490,11 +491,17 @@ def step_episode(current: Episode | None, decision: Decision, now: datetime) -> 
         return Step(current)
     if isinstance(decision, Send):
         return _end(current, now)
-    if current is not None and current.reason is decision.reason:
-        return Step(replace(current, next_check=decision.next_check, figures=decision.room))
+    if current is not None:
+        return Step(
+            replace(
+                current,
+                reason=decision.reason,
+                next_check=decision.next_check,
+                figures=decision.room,
+            )
+        )
     started = Episode(decision.api, decision.reason, now, decision.next_check, decision.room)
-    ended = _end(current, now).events
-    return Step(started, (*ended, PauseStarted(started)))
+    return Step(started, (PauseStarted(started),))
 
 
 def _end(current: Episode | None, now: datetime) -> Step:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.domain import governor
@@ -16,7 +17,20 @@ from quotasync.store import episodes
 def record(
     sessions: sessionmaker[Session], workspace_id: str, decision: governor.Decision, now: datetime
 ) -> tuple[governor.Event, ...]:
-    """Step the open episode of the decision's API type with it, in one transaction."""
+    """Step the open episode of the decision's API type with it, in one transaction.
+
+    Two workers may find the same pause at once; the store holds one open episode per API type,
+    so the second one's start fails, and stepping again continues the first one's episode.
+    """
+    try:
+        return _record(sessions, workspace_id, decision, now)
+    except IntegrityError:
+        return _record(sessions, workspace_id, decision, now)
+
+
+def _record(
+    sessions: sessionmaker[Session], workspace_id: str, decision: governor.Decision, now: datetime
+) -> tuple[governor.Event, ...]:
     resume_at = decision.resume_at if isinstance(decision, governor.Pause) else None
     with sessions.begin() as session:
         row = episodes.open_episode(session, workspace_id, decision.api.value)

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from quotasync.clock import Clock
+from quotasync.engine.checker import LimitsChecker
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.writer import Writer
 from quotasync.salesforce.connection import Connector
@@ -34,6 +35,7 @@ class Worker:
         self.clock = clock
         self.notifier = notifier  # None: pauses are recorded, nobody is emailed
         self.writers: dict[str, Writer] = {}
+        self.checkers: dict[str, LimitsChecker] = {}
 
     def workspaces(self) -> list[Workspace]:
         with self.connector.sessions() as session:
@@ -52,6 +54,7 @@ class Worker:
                 writer = self.writers[workspace.id] = Writer(self.connector, workspace, self.clock)
             else:
                 writer.workspace = workspace  # settings may have changed
+            self._check_limits(writer)
             result = writer.step()
             if self.notifier is not None:
                 self.notifier.tell(workspace.id)
@@ -67,6 +70,15 @@ class Worker:
             elif result.next_due is not None:
                 due.append(result.next_due)
         return min(due) if due else None
+
+    def _check_limits(self, writer: Writer) -> None:
+        """Read the org's `/limits` first when a reading is due, so the batch goes on them."""
+        checker = self.checkers.get(writer.workspace.id)
+        if checker is None:
+            checker = self.checkers[writer.workspace.id] = LimitsChecker(
+                self.connector.sessions, writer.workspace.id, self.clock, lambda: writer.client
+            )
+        checker.step()
 
     def idle(self, progress: Progress) -> bool:
         """Nothing pending for any connected workspace, and none paused.

@@ -24,11 +24,13 @@ from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceOperationError,
 )
+from sqlalchemy.orm import Session
 
 from quotasync.clock import Clock
 from quotasync.domain import batching, governor, mapping, outcomes
 from quotasync.domain.mapping import Unmatched
 from quotasync.domain.outcomes import Outcome
+from quotasync.domain.pacing import Pacing
 from quotasync.engine import episodes as engine_episodes
 from quotasync.engine import plan as planning
 from quotasync.engine.matching import Matcher
@@ -41,7 +43,8 @@ from quotasync.store.tables import Workspace
 BULK_JOB_LIMIT = 10_000  # activities in one Bulk job: one DailyBulkApiBatches unit
 WAIT_FOR_EMAIL = timedelta(minutes=10)  # a follow-up whose email never arrives fails after this
 WAIT_RECHECK = timedelta(seconds=30)  # how often such a follow-up looks for its email again
-RECHECK = timedelta(minutes=30)  # a paused workspace looks again after this
+BULK_APIS = ("bulk", "bulk_query")
+PACING_EVERY = timedelta(minutes=1)
 PAUSING_APIS = (governor.Api.DATA, governor.Api.BULK, governor.Api.BULK_QUERY)  # a writer's pauses
 _V = TypeVar("_V")
 
@@ -87,6 +90,8 @@ class Writer:
         self._random = random.Random()
         # API types with an episode this writer opened; None until it knows (after a restart).
         self._open_episodes: set[governor.Api] | None = None
+        self.pacing: Pacing | None = None  # the last batch delay pacing chose, and why
+        self._pacing_at: datetime | None = None
 
     @property
     def client(self) -> Client:
@@ -101,23 +106,38 @@ class Writer:
         with self.sessions() as session:
             count, oldest = outbox.backlog(session, self.workspace.id, now)
             retry_at = outbox.next_retry(session, self.workspace.id)
+            bulk_governed = self._bulk_governed(session)
+            delay = self._batch_delay(session, now) if count else self.workspace.batch_delay
         if count == 0:
             return Result(next_due=retry_at)
         age = (now - oldest).total_seconds() if oldest else 0.0
-        if not batching.batch_due(count, age, batch_delay=self.workspace.batch_delay):
+        if not batching.batch_due(count, age, batch_delay=delay):
             assert oldest is not None
-            return Result(next_due=oldest + timedelta(seconds=self.workspace.batch_delay))
-        bulk = batching.channel(count, bulk_threshold=self.workspace.bulk_threshold) == "bulk"
-        limit = BULK_JOB_LIMIT if bulk else batching.COLLECTION_SIZE
+            return Result(next_due=oldest + timedelta(seconds=delay))
+        bulk = (
+            bulk_governed
+            and batching.channel(count, bulk_threshold=self.workspace.bulk_threshold) == "bulk"
+        )
         api = governor.Api.BULK if bulk else governor.Api.DATA
+        recheck = limits.recheck(self.workspace)
         try:
-            result = self._write(now, limit, bulk)
+            try:
+                result = self._write(
+                    now, BULK_JOB_LIMIT if bulk else batching.COLLECTION_SIZE, bulk
+                )
+            except NoRoom as no_room:
+                if not (bulk and no_room.api in BULK_APIS):
+                    raise
+                # The Bulk share or guard is spent, not the Data one: the backlog goes on
+                # through sObject Collections, 200 a call, rather than waiting.
+                api = governor.Api.DATA
+                result = self._write(now, batching.COLLECTION_SIZE, False)
         except Paused as pause:
             decision: governor.Decision = governor.pause_for(
-                governor.Reason(pause.reason), api, now, RECHECK
+                governor.Reason(pause.reason), api, now, recheck
             )
         except NoRoom as no_room:
-            decision = self._until_room(no_room, now)
+            decision = self._until_room(no_room, now, recheck)
         else:
             self._resumed(now)
             return result
@@ -145,7 +165,27 @@ class Writer:
             engine_episodes.resumed(self.sessions, self.workspace.id, apis, now)
         self._open_episodes = set()
 
-    def _until_room(self, no_room: NoRoom, now: datetime) -> governor.Decision:
+    def _batch_delay(self, session: Session, now: datetime) -> float:
+        """The workspace's batch delay, stretched by pacing on a day that would otherwise spend
+        the share early. Worked out again at most once a minute: it moves with the hour's rate."""
+        if self._pacing_at is None or now - self._pacing_at >= PACING_EVERY:
+            workspace = session.get(Workspace, self.workspace.id) or self.workspace
+            self.pacing = limits.pacing(session, workspace, now)
+            self._pacing_at = now
+        return self.pacing.delay if self.pacing is not None else self.workspace.batch_delay
+
+    def _bulk_governed(self, session: Session) -> bool:
+        """Whether the Bulk API may be used: only with its figures from `/limits`, so that it is
+        governed by the share and the guard like the Data API. Without View Setup the sync user
+        cannot read them (rule 8), and the backlog goes through sObject Collections."""
+        workspace = session.get(Workspace, self.workspace.id)
+        return (
+            workspace is not None
+            and workspace.limits_readable is True
+            and "bulk" in limits.figures(session, self.workspace.id)
+        )
+
+    def _until_room(self, no_room: NoRoom, now: datetime, recheck: timedelta) -> governor.Decision:
         """A cap was reached: the governor says why and when to look again. For the workspace's
         own share that is exactly when enough of its calls leave the window, with no check call."""
         api = governor.Api(no_room.api)
@@ -153,14 +193,14 @@ class Writer:
             figure = limits.figures(session, self.workspace.id).get(no_room.api)
             workspace = session.get(Workspace, self.workspace.id)
         if figure is None or workspace is None:
-            return governor.Pause(api, governor.Reason.WORKSPACE_LIMIT, next_check=now + RECHECK)
+            return governor.Pause(api, governor.Reason.WORKSPACE_LIMIT, next_check=now + recheck)
         share = limits.shares(workspace)[limits.SHARE_OF[no_room.api]]
         ledger = governor.Ledger.of(
             self.connector.ledger.entries(self.workspace.id, no_room.api, now)
         )
         org = governor.OrgFigures(figure.max, figure.used, figure.observed_at)
         return governor.decide(
-            api, ledger, org, share, now, batch_cost=no_room.cost, recheck=RECHECK
+            api, ledger, org, share, now, batch_cost=no_room.cost, recheck=recheck
         )
 
     # ---------------------------------------------------------------- one batch

@@ -48,7 +48,8 @@ def start(
 def update(
     session: Session, row: PauseEpisode, episode: governor.Episode, resume_at: datetime | None
 ) -> None:
-    """The same pause, looked at again: when to look next, and the figures it saw."""
+    """The same pause, looked at again: when to look next, why, and the figures it saw."""
+    row.reason = episode.reason.value
     row.next_check = episode.next_check
     row.resume_at = resume_at
     if episode.figures is not None:

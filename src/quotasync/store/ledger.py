@@ -76,17 +76,7 @@ class Ledger:
     def entries(self, workspace_id: str, api: str, now: datetime) -> list[tuple[datetime, int]]:
         """quotasync's own calls of one type in the window ending now, oldest first."""
         with self._sessions() as session:
-            rows = session.execute(
-                select(LedgerEntry.at, LedgerEntry.calls)
-                .where(
-                    LedgerEntry.workspace_id == workspace_id,
-                    LedgerEntry.api == api,
-                    LedgerEntry.at > now - WINDOW,
-                    LedgerEntry.calls > 0,
-                )
-                .order_by(LedgerEntry.at)
-            ).all()
-        return [(at, int(calls)) for at, calls in rows]
+            return entries_in_window(session, workspace_id, api, now)
 
     @staticmethod
     def _write(session: Session, calls: list[Call]) -> list[int]:
@@ -132,6 +122,23 @@ class Ledger:
                 .group_by(LedgerEntry.purpose)
             ).all()
         return {purpose: int(calls) for purpose, calls in rows}
+
+
+def entries_in_window(
+    session: Session, workspace_id: str, api: str, now: datetime
+) -> list[tuple[datetime, int]]:
+    """(time, calls) of quotasync's own calls of one type in the window ending now, oldest first."""
+    rows = session.execute(
+        select(LedgerEntry.at, LedgerEntry.calls)
+        .where(
+            LedgerEntry.workspace_id == workspace_id,
+            LedgerEntry.api == api,
+            LedgerEntry.at > now - WINDOW,
+            LedgerEntry.calls > 0,
+        )
+        .order_by(LedgerEntry.at)
+    ).all()
+    return [(at, int(calls)) for at, calls in rows]
 
 
 def used_in_window(

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from quotasync.domain import governor
-from quotasync.store import ledger
+from quotasync.domain import checking, governor
+from quotasync.domain import pacing as pace
+from quotasync.store import ledger, outbox
 from quotasync.store.tables import LedgerEntry, LedgerShare, OrgFigure, Workspace
 
 WINDOW = timedelta(hours=24)
@@ -85,6 +86,61 @@ def member_use(session: Session, workspace_id: str, now: datetime) -> dict[str, 
     return {email: float(calls or 0.0) for email, calls in rows}
 
 
+def recheck(workspace: Workspace) -> timedelta:
+    """How often a pause of this workspace looks again (rule 5)."""
+    return timedelta(minutes=workspace.recheck_minutes)
+
+
+def warning_at(workspace: Workspace) -> float:
+    """The fraction of a share past which the admins are warned."""
+    return workspace.warning_percent / 100
+
+
+def rooms(session: Session, workspace: Workspace, now: datetime) -> dict[str, governor.Room]:
+    """Per ledger API type whose org figures are known: what is used and left under the share
+    and the guard (the governor's `Room`, without the ledger's timing)."""
+    percents = shares(workspace)
+    own_now = own_use(session, workspace.id, now)
+    out: dict[str, governor.Room] = {}
+    for api, figure in figures(session, workspace.id).items():
+        own = own_now.get(api, 0)
+        others = max(0, figure.used - own_use_at(session, workspace.id, api, figure.observed_at))
+        out[api] = governor.Room(
+            org_max=figure.max,
+            share=governor.share_calls(figure.max, percents[SHARE_OF.get(api, "data")]),
+            guard=governor.guard_calls(figure.max),
+            own_used=own,
+            others_used=others,
+            org_used=others + own,
+        )
+    return out
+
+
+RATE_WINDOW = timedelta(hours=1)  # the arrival rate pacing plans for is the last hour's
+
+
+def pacing(session: Session, workspace: Workspace, now: datetime) -> pace.Pacing | None:
+    """The batch delay that makes the Data share (and the guard) last, at the last hour's
+    arrival rate (issue item 9); None until the org's Data figure is known."""
+    room = rooms(session, workspace, now).get("data")
+    if room is None:
+        return None
+    # What the writer may spend: the lower of the share and the guard's room, less the part of
+    # the share that `/limits` readings may take (they are not the writer's to pace).
+    cap = min(room.share, room.guard - room.others_used)
+    cap -= int(room.share * checking.CHECK_BUDGET)
+    entries = governor.Ledger(tuple(ledger.entries_in_window(session, workspace.id, "data", now)))
+    arrived = outbox.received_since(session, workspace.id, now - RATE_WINDOW)
+    return pace.paced_delay(
+        entries,
+        max(0, cap),
+        now,
+        arrived / RATE_WINDOW.total_seconds(),
+        base_delay=workspace.batch_delay,
+        max_delay=max(workspace.batch_delay, workspace.max_batch_delay),
+    )
+
+
 def caps(session: Session, workspace_id: str, now: datetime) -> dict[str, int]:
     """The most calls quotasync may have in the window, per ledger API type whose org figures
     are known: its share, and what the 90% guard leaves after other apps' use (rules 1 and 2).
@@ -95,16 +151,15 @@ def caps(session: Session, workspace_id: str, now: datetime) -> dict[str, int]:
     workspace = session.get(Workspace, workspace_id)
     if workspace is None:
         return {}
-    percents = shares(workspace)
-    own_now = own_use(session, workspace_id, now)
+    every = recheck(workspace)
+    known = figures(session, workspace_id)
     out: dict[str, int] = {}
-    for api, figure in figures(session, workspace_id).items():
-        share = governor.share_calls(figure.max, percents[SHARE_OF.get(api, "data")])
-        others = max(0, figure.used - own_use_at(session, workspace_id, api, figure.observed_at))
-        by_guard = governor.guard_calls(figure.max) - others
-        if now - figure.observed_at >= governor.DEFAULT_RECHECK:
-            # Other apps' use is old news: one call may go to learn it afresh (each answer
-            # carries the org's figure), as the guard's recheck. The share still holds.
-            by_guard = max(by_guard, own_now.get(api, 0) + 1)
-        out[api] = max(0, min(share, by_guard))
+    for api, room in rooms(session, workspace, now).items():
+        by_guard = room.guard - room.others_used
+        if now - known[api].observed_at >= every:
+            # Other apps' use is old news: one call may go to learn it afresh (a `/limits`
+            # reading, or a Data call whose answer carries the org's figure), as the guard's
+            # recheck. The share still holds.
+            by_guard = max(by_guard, room.own_used + 1)
+        out[api] = max(0, min(room.share, by_guard))
     return out

@@ -127,6 +127,16 @@ def next_retry(session: Session, workspace_id: str) -> datetime | None:
     )
 
 
+def received_since(session: Session, workspace_id: str, since: datetime) -> int:
+    """Activities accepted since a time, whatever became of them: the arrival rate's count."""
+    return int(
+        session.scalar(
+            select(func.count()).where(Row.workspace_id == workspace_id, Row.received_at > since)
+        )
+        or 0
+    )
+
+
 def pending_count(session: Session, workspace_id: str | None = None) -> int:
     query = select(func.count()).where(Row.state == PENDING)
     if workspace_id is not None:

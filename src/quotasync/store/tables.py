@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -71,6 +72,15 @@ class Workspace(Base):
     share_data: Mapped[int] = mapped_column(Integer, default=70, server_default="70")
     share_bulk: Mapped[int] = mapped_column(Integer, default=70, server_default="70")
     share_apex: Mapped[int] = mapped_column(Integer, default=70, server_default="70")
+    # A pause looks again at least this often (rule 5); admins are warned past this % of a share.
+    recheck_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    warning_percent: Mapped[int] = mapped_column(Integer, default=80, server_default="80")
+    # Whether the sync user can read `/limits` (View Setup): None until quotasync has asked.
+    # Without it only the Data API is governed, shown and settable (rule 8).
+    limits_readable: Mapped[bool | None] = mapped_column(Boolean)
+    limits_next_check: Mapped[datetime | None]  # when to read `/limits` again
+    # Pacing may stretch `batch_delay` up to this many seconds so the share lasts the day.
+    max_batch_delay: Mapped[float] = mapped_column(Float, default=300.0, server_default="300")
 
 
 class User(Base):
@@ -211,7 +221,18 @@ class PauseEpisode(Base):
     write that went through again; the figures are those of the latest check."""
 
     __tablename__ = "pause_episodes"
-    __table_args__ = (Index("ix_pause_episodes_open", "workspace_id", "api", "ended_at"),)
+    __table_args__ = (
+        Index("ix_pause_episodes_open", "workspace_id", "api", "ended_at"),
+        # One open episode per API type: two workers finding the same pause cannot both start one.
+        Index(
+            "uq_pause_episodes_one_open",
+            "workspace_id",
+            "api",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

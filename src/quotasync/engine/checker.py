@@ -1,0 +1,146 @@
+"""The `/limits` reader of one workspace: when it is due, one reading, and what it tells.
+
+Due at the adaptive time `domain.checking` chose after the last reading (5 to 60 minutes), and at
+every recheck of an `org_guard` pause (rule 5), so the pause decides on fresh figures. The worker
+steps it before the writer, so a batch never goes on figures older than the reading that was due.
+
+A sync user without View Setup cannot read `/limits` (rule 8): the workspace is marked so, only the
+Data API is governed (from `Sforce-Limit-Info`), and the permission is asked about again every
+`checking.MAX_INTERVAL`, which costs nothing (the org does not count that refusal).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from simple_salesforce.exceptions import SalesforceError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from quotasync.clock import Clock
+from quotasync.domain import checking
+from quotasync.salesforce import limits as org_limits
+from quotasync.salesforce.connection import Client, ConnectError
+from quotasync.store import limits
+from quotasync.store.ledger import NoRoom
+from quotasync.store.tables import OrgFigure, PauseEpisode, Workspace
+
+log = logging.getLogger("quotasync.checker")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What one due reading did."""
+
+    readable: bool | None  # whether `/limits` answered (None: it could not be asked)
+    next_check: datetime
+    figures: dict[str, org_limits.Figure]
+
+
+class LimitsChecker:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        workspace_id: str,
+        clock: Clock,
+        client: Callable[[], Client],
+    ) -> None:
+        self.sessions = sessions
+        self.workspace_id = workspace_id
+        self.clock = clock
+        self.client = client  # opened only when a reading is due
+
+    def step(self) -> Checked | None:
+        """Read `/limits` if a reading is due; None when it is not."""
+        now = self.clock.now()
+        with self.sessions() as session:
+            workspace = session.get(Workspace, self.workspace_id)
+            if workspace is None or not _due(session, workspace, now):
+                return None
+        try:
+            figures = org_limits.read(self.client())
+        except org_limits.LimitsClosed:
+            return self._closed(now)
+        except NoRoom:
+            # Not even one call fits: a pause is on, and its own recheck brings this back.
+            return self._later(None, now, checking.MIN_INTERVAL)
+        except (SalesforceError, requests.RequestException, ConnectError) as error:
+            # The writer meets the same trouble and pauses with the reason; try again soon.
+            log.warning("workspace %s: /limits could not be read: %s", self.workspace_id, error)
+            return self._later(None, now, checking.MIN_INTERVAL)
+        return self._kept(figures)
+
+    def _kept(self, figures: dict[str, org_limits.Figure]) -> Checked:
+        at = self.clock.now()  # the org answered by now: its figures include the reading itself
+        with self.sessions.begin() as session:
+            for api, figure in figures.items():
+                limits.observe(session, self.workspace_id, api, figure.used, figure.max, at)
+            session.flush()
+            workspace = session.get(Workspace, self.workspace_id)
+            assert workspace is not None
+            rooms = limits.rooms(session, workspace, at)
+            data = rooms.get("data")
+            next_check = checking.next_check(
+                rooms.values(),
+                at,
+                data_share_calls=data.share if data is not None else 0,
+                warning_at=limits.warning_at(workspace),
+            )
+            workspace.limits_readable = True
+            workspace.limits_next_check = next_check
+        return Checked(True, next_check, figures)
+
+    def _closed(self, now: datetime) -> Checked:
+        with self.sessions.begin() as session:
+            workspace = session.get(Workspace, self.workspace_id)
+            assert workspace is not None
+            if workspace.limits_readable is not False:
+                log.info(
+                    "workspace %s: the sync user lacks View Setup; governing the Data API only",
+                    self.workspace_id,
+                )
+            workspace.limits_readable = False
+            workspace.limits_next_check = now + checking.MAX_INTERVAL
+            # Bulk and Apex figures read before the permission was taken away would go stale
+            # unseen; without them those types are unavailable, as rule 8 says.
+            for row in session.scalars(
+                select(OrgFigure).where(
+                    OrgFigure.workspace_id == self.workspace_id, OrgFigure.api != "data"
+                )
+            ):
+                session.delete(row)
+        return Checked(False, now + checking.MAX_INTERVAL, {})
+
+    def _later(self, readable: bool | None, now: datetime, wait: timedelta) -> Checked:
+        with self.sessions.begin() as session:
+            workspace = session.get(Workspace, self.workspace_id)
+            assert workspace is not None
+            workspace.limits_next_check = now + wait
+        return Checked(readable, now + wait, {})
+
+
+def _due(session: Session, workspace: Workspace, now: datetime) -> bool:
+    """A reading is due at the scheduled time, and (where `/limits` answers) at the recheck of an
+    org-guard pause that has not been read for since it was set."""
+    scheduled = workspace.limits_next_check
+    if scheduled is None or scheduled <= now:
+        return True
+    if workspace.limits_readable is not True:
+        return False  # the writer's own call rechecks the Data figure
+    known = limits.figures(session, workspace.id)
+    for episode in session.scalars(
+        select(PauseEpisode).where(
+            PauseEpisode.workspace_id == workspace.id,
+            PauseEpisode.ended_at.is_(None),
+            PauseEpisode.reason == "org_guard",
+            PauseEpisode.next_check <= now,
+        )
+    ):
+        figure = known.get(episode.api)
+        if figure is None or figure.observed_at < episode.next_check:
+            return True
+    return False

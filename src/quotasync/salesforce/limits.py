@@ -1,0 +1,87 @@
+"""Reading the org's `/limits`: the Data, Bulk and Apex figures in one call.
+
+The call goes through the governed session like any other (purpose `limits_check`), so it is
+ledgered and counted against the share. `/limits` needs "View Setup and Configuration"; without
+it the org answers 403 `API_DISABLED_FOR_ORG` with "limits resource is not enabled"
+(shared/SALESFORCE.md), which is told apart here from the same code for an org without API access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+
+from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceRefusedRequest
+
+from quotasync.domain.governor import LIMIT_NAMES
+from quotasync.salesforce.connection import Client
+
+PURPOSE = "limits_check"
+
+
+@dataclass(frozen=True)
+class Figure:
+    used: int
+    max: int
+
+
+class LimitsClosed(Exception):
+    """The sync user cannot read `/limits` (no View Setup): only the Data figure is known."""
+
+
+def read(client: Client) -> dict[str, Figure]:
+    """The org's figures per ledger API type (data, bulk, bulk_query, apex) that it reports.
+
+    Raises LimitsClosed without View Setup; other refusals propagate as simple-salesforce's
+    exceptions. An expired session is refreshed once.
+    """
+    for attempt in range(2):
+        try:
+            with client.http.purpose(PURPOSE):
+                body = client.sf.limits()
+            return parse(body)
+        except SalesforceExpiredSession:
+            if attempt:
+                raise
+            client.refresh()
+        except SalesforceRefusedRequest as error:
+            if _limits_closed(error.content):
+                raise LimitsClosed(_message(error.content)) from None
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse(body: Any) -> dict[str, Figure]:
+    """The figures a `/limits` body holds; entries missing or malformed are left out."""
+    out: dict[str, Figure] = {}
+    if not isinstance(body, Mapping):
+        return out
+    for api, name in LIMIT_NAMES.items():
+        entry = body.get(name)
+        if not isinstance(entry, Mapping):
+            continue
+        maximum, remaining = entry.get("Max"), entry.get("Remaining")
+        if not _whole(maximum) or maximum < 0 or not _whole(remaining):
+            continue
+        # Remaining goes below zero when use passes the total (Salesforce allows some overage).
+        out[api.value] = Figure(used=max(0, maximum - remaining), max=maximum)
+    return out
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _limits_closed(content: Any) -> bool:
+    first = content[0] if isinstance(content, list) and content else {}
+    if not isinstance(first, dict):
+        return False
+    return first.get("errorCode") == "API_DISABLED_FOR_ORG" and "limits" in str(
+        first.get("message", "")
+    )
+
+
+def _message(content: Any) -> str:
+    first = content[0] if isinstance(content, list) and content else {}
+    return str(first.get("message", "")) if isinstance(first, dict) else str(content)
