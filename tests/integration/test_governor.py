@@ -5,11 +5,14 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from quotasync.clock import ManualClock
+from quotasync.engine.notifier import Notifier
 from quotasync.engine.worker import Progress, Worker
 from quotasync.store import limits
-from quotasync.store.tables import Workspace
-from tests.integration.logging_support import Connect, people, stream
+from quotasync.store.tables import PauseEpisode, Workspace
+from tests.integration.logging_support import Connect, Setup, people, stream
 from tests.integration.test_logging import OrgFactory, assert_each_in_org_once
 from tests.sandbox_process import SandboxOrg
 
@@ -100,3 +103,119 @@ def test_four_workers_together_never_pass_the_share(
     # The org counted exactly what the ledger holds, and neither passed the share.
     assert quotasync_calls(org) == setup.ledger_calls("data") <= 30
     assert setup.ledger_calls("data") >= 28  # and the share was used, not left idle
+
+
+# ---------------------------------------------------------------- the org guard
+
+EPOCH = "2026-11-28T00:00:00Z"
+
+
+def in_step(org: SandboxOrg, clock: ManualClock, seconds: float) -> None:
+    """Move quotasync's clock and the org's (frozen, --speed 0) clock together."""
+    clock.advance(seconds)
+    org.control("POST", "clock", {"advance_seconds": seconds})
+
+
+def test_other_apps_at_the_guard_pause_syncing_which_looks_again_every_recheck_and_resumes(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
+    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
+    # The admin user has View Setup: quotasync reads `/limits` for its figures.
+    setup = workspace(org, clock=clock, user="admin")
+    setup.settings(batch_delay=0)
+    # Other apps spend 95% of the org's 1,000 calls; the guard is at 900.
+    org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950})
+    activities = [a for a in stream(people(org), 2000, seed=41) if a["kind"] in EMAILS][:600]
+    setup.ingest(activities)
+    notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
+    worker, progress = Worker(setup.runtime.connector, clock, notifier), Progress()
+    worker.cycle(progress)
+    assert progress.paused == {setup.workspace_id: "org_guard"}
+    assert setup.ledger_calls("data", "log_activity") == 0  # not one write past the guard
+    assert setup.ledger_calls("data", "limits_check") == 1  # the reading that showed it
+
+    # Paused for three hours: one `/limits` reading per 30-minute recheck, nothing else.
+    for _ in range(3 * 60 // 5):
+        in_step(org, clock, 5 * 60)
+        worker.cycle(progress)
+        assert progress.paused == {setup.workspace_id: "org_guard"}
+    assert setup.ledger_calls("data", "limits_check") == 1 + 6
+    assert setup.ledger_calls("data", "log_activity") == 0
+    assert setup.states() == {"pending": len(activities)}
+
+    # The other apps stop; a day on, their calls have left the window. The next recheck reads
+    # the org's figures, finds room and replays the backlog, oldest first.
+    in_step(org, clock, 24 * 3600 - 3 * 3600)
+    room_back = clock.now()
+    for _ in range(40):
+        worker.cycle(progress)
+        if not progress.paused:
+            break
+        in_step(org, clock, 60)
+    first_write = min(e.at for e in setup.ledger_entries("log_activity"))
+    assert first_write - room_back <= timedelta(minutes=30)
+    setup.drive()
+    assert setup.states() == {"logged": len(activities)}
+    assert_each_in_org_once(org, activities)
+    # The org counts the calls of its rolling window exactly as the ledger does.
+    ledger = setup.runtime.connector.ledger
+    assert quotasync_calls(org) == ledger.used(setup.workspace_id, "data", clock.now())
+    # The admin heard once that syncing paused and once that it resumed.
+    outbox = sorted((setup.data_dir / "outbox").glob("*.eml"))
+    subjects = [path.read_text().split("Subject: ", 1)[1].split("\n", 1)[0] for path in outbox]
+    assert len(subjects) == 2, subjects
+
+
+# ---------------------------------------------------------------- pacing
+
+
+def test_a_day_that_would_spend_the_share_by_midday_is_paced_and_never_pauses(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    # 500 calls a day, a 70% share of 350. At 2-second batches each email of the day's 700
+    # (one every ~2 minutes) would be a call of its own: the share would be gone by midday.
+    org = new_org("--seed", "60", "--daily-api-requests", "500", "--session-timeout-minutes", "0")
+    start = datetime(2026, 11, 30, tzinfo=UTC)
+    clock = ManualClock(start)
+    setup = workspace(org, clock=clock)
+    # The defaults: 2-second batches, which pacing may stretch up to 5 minutes. (Without
+    # pacing, max_batch_delay=2, this day pauses at 11:53.)
+    activities = [a for a in stream(people(org), 2000, seed=43) if a["kind"] in EMAILS][:700]
+    arrivals = [start + timedelta(days=1) * i / len(activities) for i in range(len(activities))]
+    worker, progress = setup.new_worker(), Progress()
+    paced_at_noon = None
+    end = start + timedelta(days=1)
+    next_arrival = 0
+    while clock.now() < end:
+        while next_arrival < len(arrivals) and arrivals[next_arrival] <= clock.now():
+            setup.ingest([activities[next_arrival]])
+            next_arrival += 1
+        due = worker.cycle(progress)
+        assert not progress.paused, f"paused at {clock.now()}"
+        if paced_at_noon is None and clock.now() >= start + timedelta(hours=12):
+            paced_at_noon = worker.writers[setup.workspace_id].pacing
+        upcoming = [end]
+        if next_arrival < len(arrivals):
+            upcoming.append(arrivals[next_arrival])
+        if due is not None:
+            upcoming.append(due)
+        step = (min(upcoming) - clock.now()).total_seconds()
+        clock.advance(max(step, 0.001))
+
+    assert paced_at_noon is not None and paced_at_noon.paced and paced_at_noon.avoids_pause
+    share = limits_share(setup)
+    used = setup.runtime.connector.ledger.used(setup.workspace_id, "data", clock.now())
+    assert used <= share
+    assert setup.ledger_calls("data", "log_activity") < len(activities) / 1.8  # fuller batches
+    setup.drive()
+    assert setup.states() == {"logged": len(activities)}
+    with setup.runtime.sessions() as session:
+        assert session.scalars(select(PauseEpisode)).first() is None
+
+
+def limits_share(setup: Setup) -> int:
+    with setup.runtime.sessions() as session:
+        ws = session.get(Workspace, setup.workspace_id)
+        assert ws is not None
+        return limits.rooms(session, ws, setup.clock.now())["data"].share

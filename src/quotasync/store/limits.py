@@ -117,6 +117,7 @@ def rooms(session: Session, workspace: Workspace, now: datetime) -> dict[str, go
 
 
 RATE_WINDOW = timedelta(hours=1)  # the arrival rate pacing plans for is the last hour's
+PACING_MARGIN = 0.9
 
 
 def pacing(session: Session, workspace: Workspace, now: datetime) -> pace.Pacing | None:
@@ -129,6 +130,8 @@ def pacing(session: Session, workspace: Workspace, now: datetime) -> pace.Pacing
     # the share that `/limits` readings may take (they are not the writer's to pace).
     cap = min(room.share, room.guard - room.others_used)
     cap -= int(room.share * checking.CHECK_BUDGET)
+    # Arrivals come in bursts and the rate is the last hour's: aim a little below the line.
+    cap = int(cap * PACING_MARGIN)
     entries = governor.Ledger(tuple(ledger.entries_in_window(session, workspace.id, "data", now)))
     arrived = outbox.received_since(session, workspace.id, now - RATE_WINDOW)
     return pace.paced_delay(
