@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from quotasync.clock import ManualClock
@@ -12,7 +17,8 @@ from quotasync.engine.notifier import Notifier
 from quotasync.engine.worker import Progress, Worker
 from quotasync.store import limits
 from quotasync.store.tables import PauseEpisode, Workspace
-from tests.integration.logging_support import Connect, Setup, people, stream
+from tests.databases import postgres_url
+from tests.integration.logging_support import CLI, Connect, Setup, people, stream
 from tests.integration.test_logging import OrgFactory, assert_each_in_org_once
 from tests.sandbox_process import SandboxOrg
 
@@ -219,3 +225,64 @@ def limits_share(setup: Setup) -> int:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
         return limits.rooms(session, ws, setup.clock.now())["data"].share
+
+
+# ---------------------------------------------------------------- worker processes
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    yield from postgres_url()
+
+
+def test_four_worker_processes_on_postgresql_never_pass_the_share(
+    new_org: OrgFactory, postgres: str, workspace: Connect
+) -> None:
+    org = new_org("--seed", "60", "--daily-api-requests", "300", "--session-timeout-minutes", "0")
+    setup = workspace(org, database_url=postgres)
+    with setup.runtime.sessions.begin() as session:
+        ws = session.get(Workspace, setup.workspace_id)
+        assert ws is not None
+        limits.set_share(session, ws, "data", 10)  # 30 calls
+        ws.batch_delay = 0
+        ws.bulk_threshold = 1_000_000
+    # 6,000 emails need 30 calls; the mirror load took 3 of the 30.
+    activities = [a for a in stream(people(org), 15000, seed=23) if a["kind"] in EMAILS][:6000]
+    setup.ingest(activities)
+
+    workers = [
+        subprocess.Popen(
+            [*CLI, "worker"],
+            env=setup.cli_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not open_pause(setup):
+            time.sleep(0.25)
+        time.sleep(1.0)  # the others meet the same pause, and must not send past it
+    finally:
+        for process in workers:
+            process.send_signal(signal.SIGTERM)
+        errors = [process.communicate(timeout=30)[1] for process in workers]
+    assert open_pause(setup) == "workspace_limit", errors
+    ledger = setup.runtime.connector.ledger
+    used = ledger.used(setup.workspace_id, "data", datetime.now(UTC))
+    # The org counted exactly the ledger's calls, which never passed the share of 30.
+    assert quotasync_calls(org) == used <= 30
+    assert used >= 28  # and the share was used, not left idle
+    assert all(process.returncode == 0 for process in workers), errors
+
+
+def open_pause(setup: Setup) -> str | None:
+    with setup.runtime.sessions() as session:
+        episode = session.scalars(
+            select(PauseEpisode).where(
+                PauseEpisode.workspace_id == setup.workspace_id, PauseEpisode.ended_at.is_(None)
+            )
+        ).first()
+        return episode.reason if episode is not None else None

@@ -24,6 +24,7 @@ from quotasync.domain.governor import WARNING_AT, WINDOW, Room
 MIN_INTERVAL = timedelta(minutes=5)
 MAX_INTERVAL = timedelta(minutes=60)
 CHECK_BUDGET = 0.05  # at most this fraction of the Data share goes on `/limits` readings
+_MICROSECOND = timedelta(microseconds=1)
 NEAR = 0.02  # within 2% of the org total from a threshold: read as often as allowed
 FAR = 0.20  # 20% or more away from every threshold: read as rarely as allowed
 
@@ -57,7 +58,9 @@ def interval(
         raise ValueError(
             f"need 0 < min_interval <= max_interval, got {min_interval}, {max_interval}"
         )
-    nearest = min((distance(r, warning_at) for r in rooms), default=0.0)
+    # A type the org has none of (Max 0) has no threshold to approach: it must not hold the
+    # readings at the shortest interval.
+    nearest = min((distance(r, warning_at) for r in rooms if r.org_max > 0), default=0.0)
     if nearest <= NEAR:
         chosen = min_interval
     elif nearest >= FAR:
@@ -73,7 +76,8 @@ def budget_interval(data_share_calls: int) -> timedelta:
     readings = int(data_share_calls * CHECK_BUDGET)
     if readings < 1:
         return WINDOW  # a share too small to spare a call: read once a day at most
-    return WINDOW / readings
+    # Rounded up to the microsecond: rounded down, `readings + 1` could fit in one window.
+    return timedelta(microseconds=-(-(WINDOW // _MICROSECOND) // readings))
 
 
 def next_check(
