@@ -225,3 +225,8 @@ def test_readings_never_spend_more_than_5_percent_of_the_data_share(
 ) -> None:
     chosen = interval(rooms, data_share_calls=data_share)
     assert readings_a_day(chosen) <= Fraction(CHECK_BUDGET) * data_share
+
+
+def test_a_type_the_org_has_none_of_does_not_hold_readings_at_five_minutes() -> None:
+    far = figures(own=0)
+    assert interval([far, figures(org_max=0)], data_share_calls=LARGE_SHARE) == MAX_INTERVAL
