@@ -16,7 +16,7 @@ from quotasync.clock import ManualClock
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.worker import Progress, Worker
 from quotasync.store import limits
-from quotasync.store.tables import PauseEpisode, Workspace
+from quotasync.store.tables import Connection, PauseEpisode, Workspace
 from tests.databases import postgres_url
 from tests.integration.logging_support import CLI, Connect, Setup, people, stream
 from tests.integration.test_logging import OrgFactory, assert_each_in_org_once
@@ -286,3 +286,83 @@ def open_pause(setup: Setup) -> str | None:
             )
         ).first()
         return episode.reason if episode is not None else None
+
+
+# ---------------------------------------------------------------- no API access
+
+
+def test_a_sync_user_who_loses_api_access_pauses_syncing_until_it_is_granted_again(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "60", "--session-timeout-minutes", "0")
+    clock = ManualClock(datetime.now(UTC))
+    setup = workspace(org, clock=clock)
+    setup.settings(batch_delay=0)
+    with setup.runtime.sessions() as session:
+        connection = session.get(Connection, setup.workspace_id)
+        assert connection is not None
+        sync_user = connection.user_id
+    # An org admin (through another app, so quotasync's count stays its own) takes the sync
+    # user's permission sets away: with them goes "API Enabled".
+    admin = org.salesforce("admin", "Data Loader")
+    assigned = admin.query(
+        f"SELECT Id, PermissionSetId FROM PermissionSetAssignment WHERE AssigneeId = '{sync_user}'"
+    )["records"]
+    assert assigned
+    for row in assigned:
+        admin.PermissionSetAssignment.delete(row["Id"])
+
+    activities = [a for a in stream(people(org), 400, seed=47) if a["kind"] in EMAILS][:100]
+    setup.ingest(activities)
+    notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
+    worker, progress = Worker(setup.runtime.connector, clock, notifier), Progress()
+    worker.cycle(progress)
+    assert progress.paused == {setup.workspace_id: "no_api_access"}
+    assert setup.states() == {"pending": len(activities)}  # kept, not failed
+    for _ in range(4):  # looked at again every 30 minutes; still no access, still one episode
+        clock.advance(30 * 60)
+        worker.cycle(progress)
+    assert progress.paused == {setup.workspace_id: "no_api_access"}
+
+    for row in assigned:
+        admin.PermissionSetAssignment.create(
+            {"AssigneeId": sync_user, "PermissionSetId": row["PermissionSetId"]}
+        )
+    clock.advance(30 * 60)
+    setup.worker = worker
+    setup.drive()
+    assert setup.states() == {"logged": len(activities)}
+    assert_each_in_org_once(org, activities)
+    mails = [path.read_text() for path in (setup.data_dir / "outbox").glob("*.eml")]
+    assert len(mails) == 2  # one when syncing paused, one when it resumed
+    assert any("API Enabled" in mail for mail in mails), mails
+
+
+def test_a_revoked_grant_pauses_syncing_for_auth_and_keeps_the_work(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "60")
+    clock = ManualClock(datetime.now(UTC))
+    setup = workspace(org, clock=clock)
+    setup.settings(batch_delay=0)
+    with setup.runtime.sessions() as session:
+        connection = session.get(Connection, setup.workspace_id)
+        assert connection is not None and connection.refresh_token_sealed is not None
+        refresh_token = setup.runtime.vault.open(connection.refresh_token_sealed)
+    # The org's admin revokes quotasync's grant: the refresh token and its sessions are gone.
+    with org.http() as http:
+        revoked = http.post(
+            f"{org.config['login_url']}/services/oauth2/revoke", data={"token": refresh_token}
+        )
+        assert revoked.status_code == 200
+    org.control("POST", "faults", {"expire_sessions": True})
+
+    activities = [a for a in stream(people(org), 400, seed=53) if a["kind"] in EMAILS][:50]
+    setup.ingest(activities)
+    notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
+    worker, progress = Worker(setup.runtime.connector, clock, notifier), Progress()
+    worker.cycle(progress)
+    assert progress.paused == {setup.workspace_id: "auth"}
+    assert setup.states() == {"pending": len(activities)}
+    mails = [path.read_text() for path in (setup.data_dir / "outbox").glob("*.eml")]
+    assert len(mails) == 1

@@ -34,7 +34,7 @@ from quotasync.domain.pacing import Pacing
 from quotasync.engine import episodes as engine_episodes
 from quotasync.engine import plan as planning
 from quotasync.engine.matching import Matcher
-from quotasync.salesforce.connection import Client, Connector
+from quotasync.salesforce.connection import Client, ConnectError, Connector
 from quotasync.store import limits, mirror, outbox
 from quotasync.store.ledger import NoRoom
 from quotasync.store.outbox import FAILED, LOGGED, PENDING, SKIPPED
@@ -45,6 +45,7 @@ WAIT_FOR_EMAIL = timedelta(minutes=10)  # a follow-up whose email never arrives 
 WAIT_RECHECK = timedelta(seconds=30)  # how often such a follow-up looks for its email again
 BULK_APIS = ("bulk", "bulk_query")
 PACING_EVERY = timedelta(minutes=1)
+TROUBLE_RETRY = timedelta(seconds=30)  # a failed lookup before a batch is tried again after this
 PAUSING_APIS = (governor.Api.DATA, governor.Api.BULK, governor.Api.BULK_QUERY)  # a writer's pauses
 _V = TypeVar("_V")
 
@@ -138,6 +139,13 @@ class Writer:
             )
         except NoRoom as no_room:
             decision = self._until_room(no_room, now, recheck)
+        except (SalesforceError, requests.RequestException, ConnectError) as error:
+            # Trouble before any record went (matching recipients, creating Leads): the batch
+            # stays pending; some troubles are a pause, the rest a retry a little later.
+            reason = self._trouble(error)
+            if reason is None:
+                return Result(next_due=now + TROUBLE_RETRY)
+            decision = governor.pause_for(reason, api, now, recheck)
         else:
             self._resumed(now)
             return result
@@ -164,6 +172,26 @@ class Writer:
         if apis:
             engine_episodes.resumed(self.sessions, self.workspace.id, apis, now)
         self._open_episodes = set()
+
+    def _trouble(
+        self, error: SalesforceError | requests.RequestException | ConnectError
+    ) -> governor.Reason | None:
+        """The pause a call's failure means, or None when trying again soon may do."""
+        if isinstance(error, ConnectError):
+            return governor.Reason.AUTH  # the grant is gone: an admin must connect again
+        if isinstance(error, SalesforceExpiredSession):
+            try:
+                self.client.refresh()
+            except ConnectError:
+                return governor.Reason.AUTH
+            return None
+        if isinstance(error, SalesforceError):
+            outcome = outcomes.classify_response(error.status, _error_code(error.content))
+            if outcome is Outcome.NO_API:
+                return governor.Reason.NO_API_ACCESS
+            if outcome is Outcome.PAUSE:
+                return governor.Reason.SALESFORCE_REFUSED
+        return None
 
     def _batch_delay(self, session: Session, now: datetime) -> float:
         """The workspace's batch delay, stretched by pacing on a day that would otherwise spend
@@ -335,9 +363,8 @@ class Writer:
                 with self.client.http.purpose("log_activity", users):
                     return self.client.sf.restful(path, method=method, data=data)
             except SalesforceExpiredSession:
-                if attempt == 0:
-                    self.client.refresh()  # once; a second 401 means the grant itself is gone
-                    continue
+                if attempt == 0 and self._refreshed():
+                    continue  # once; a second 401 means the grant itself is gone
                 self._whole_chunk(
                     chunk,
                     Outcome.PAUSE,
@@ -352,6 +379,15 @@ class Writer:
                 results.no_room = no_room  # not sent: the chunk stays pending, untouched
             return None
         return None
+
+    def _refreshed(self) -> bool:
+        """A new session from the refresh token; False when the org refuses it (the grant was
+        revoked or has expired), which only an admin connecting again can mend."""
+        try:
+            self.client.refresh()
+        except ConnectError:
+            return False
+        return True
 
     def _whole_chunk(
         self, chunk: Sequence[planning.Write], outcome: Outcome, why: str, results: _Outcomes
@@ -410,8 +446,12 @@ class Writer:
                 done = _rows(bulk.get_successful_records(job["job_id"]))
                 failed = _rows(bulk.get_failed_records(job["job_id"]))
         except SalesforceExpiredSession:
-            self.client.refresh()
-            self._whole_chunk(items, Outcome.RETRY, "the session expired; retrying", results)
+            if self._refreshed():
+                self._whole_chunk(items, Outcome.RETRY, "the session expired; retrying", results)
+            else:
+                self._whole_chunk(
+                    items, Outcome.PAUSE, "auth: the grant was revoked or expired", results
+                )
             return
         except SalesforceError as error:
             self._refused(items, error, results)
