@@ -19,6 +19,7 @@ from quotasync.store import limits
 from quotasync.store.tables import Connection, PauseEpisode, Workspace
 from tests.databases import postgres_url
 from tests.integration.logging_support import CLI, Connect, Setup, people, stream
+from tests.integration.test_auth import sobject
 from tests.integration.test_logging import OrgFactory, assert_each_in_org_once
 from tests.sandbox_process import SandboxOrg
 
@@ -305,12 +306,13 @@ def test_a_sync_user_who_loses_api_access_pauses_syncing_until_it_is_granted_aga
     # An org admin (through another app, so quotasync's count stays its own) takes the sync
     # user's permission sets away: with them goes "API Enabled".
     admin = org.salesforce("admin", "Data Loader")
+    assignments = sobject(admin, "PermissionSetAssignment")
     assigned = admin.query(
         f"SELECT Id, PermissionSetId FROM PermissionSetAssignment WHERE AssigneeId = '{sync_user}'"
     )["records"]
     assert assigned
     for row in assigned:
-        admin.PermissionSetAssignment.delete(row["Id"])
+        assignments.delete(row["Id"])
 
     activities = [a for a in stream(people(org), 400, seed=47) if a["kind"] in EMAILS][:100]
     setup.ingest(activities)
@@ -325,9 +327,7 @@ def test_a_sync_user_who_loses_api_access_pauses_syncing_until_it_is_granted_aga
     assert progress.paused == {setup.workspace_id: "no_api_access"}
 
     for row in assigned:
-        admin.PermissionSetAssignment.create(
-            {"AssigneeId": sync_user, "PermissionSetId": row["PermissionSetId"]}
-        )
+        assignments.create({"AssigneeId": sync_user, "PermissionSetId": row["PermissionSetId"]})
     clock.advance(30 * 60)
     setup.worker = worker
     setup.drive()
