@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from quotasync.sandbox.editions import EDITIONS
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from rich.table import Table
+    from sqlalchemy.orm import Session
+
+    from quotasync.runtime import Runtime
+    from quotasync.store.tables import Workspace
+    from quotasync.usage import ApiUsage, Pause, UsageView
+    from quotasync.usage import Settings as UsageSettings
 
 app = typer.Typer(
     help="quotasync: log sales-email activity into Salesforce within the API quota admins set.",
@@ -294,13 +305,23 @@ def _workspace(sessions, reference: str):  # type: ignore[no-untyped-def]
             _fail(str(exc))
 
 
+SANDBOX_USER = "sync"
+
+
 @app.command()
 def connect(
     workspace: WorkspaceOption,
     sandbox: Annotated[Path, typer.Option("--sandbox", help="A sandbox org's sandbox.json.")],
+    user: Annotated[
+        str,
+        typer.Option(
+            "--user",
+            help="The sandbox user to sync as, by handle (sync: no View Setup; admin: has it).",
+        ),
+    ] = SANDBOX_USER,
     as_json: JsonOption = False,
 ) -> None:
-    """Connect a workspace to a sandbox org as its `quotasync` app and sync user, and load the
+    """Connect a workspace to a sandbox org as its `quotasync` app and a sync user, and load the
     org's people into the mirror."""
     from quotasync.engine.matching import Matcher
     from quotasync.salesforce.connection import ConnectError, SandboxLogin
@@ -309,7 +330,7 @@ def connect(
     ws = _workspace(runtime.sessions, workspace)
     connector = runtime.connector
     try:
-        connection = connector.connect_sandbox(ws.id, SandboxLogin.read(sandbox))
+        connection = connector.connect_sandbox(ws.id, SandboxLogin.read(sandbox, user))
         loaded = Matcher(runtime.sessions, ws.id, runtime.clock).load(connector.client(ws.id))
     except ConnectError as exc:
         _fail(str(exc))
@@ -382,121 +403,220 @@ def activities_list(workspace: WorkspaceOption, as_json: JsonOption = False) -> 
         typer.echo(f"{'':>10}{reason.replace('_', ' ')}: {n:,}")
 
 
-def _limits_view(runtime, workspace) -> dict:  # type: ignore[no-untyped-def]
-    """Per API type: the share, the org's figures (when known), quotasync's use and others'."""
-    from quotasync.domain import governor
-    from quotasync.store import limits
+def _usage_view(runtime: Runtime, workspace: Workspace) -> UsageView:
+    from quotasync import usage
 
-    now = runtime.clock.now()
     with runtime.sessions() as session:
-        figures = limits.figures(session, workspace.id)
-        own = limits.own_use(session, workspace.id, now)
-        view = {}
-        for api, percent in limits.shares(workspace).items():
-            used = sum(own.get(a, 0) for a in limits.LEDGER_APIS[api])
-            entry: dict[str, object] = {"share_percent": percent, "quotasync_used": used}
-            figure = figures.get(api)
-            if figure is not None:
-                at_reading = limits.own_use_at(session, workspace.id, api, figure.observed_at)
-                others = max(0, figure.used - at_reading)
-                entry.update(
-                    org_max=figure.max,
-                    org_used=others + used,
-                    other_apps_used=others,
-                    left=max(0, figure.max - others - used),
-                    share_calls=governor.share_calls(figure.max, percent),
-                    guard_calls=governor.guard_calls(figure.max),
-                    observed_at=figure.observed_at.isoformat(),
-                )
-            else:
-                entry["org_max"] = None  # not reported yet (Bulk and Apex need View Setup)
-            view[api] = entry
-    return view
+        return usage.view(session, workspace, runtime.clock.now())
 
 
 @limit_app.command("show")
 def limit_show(workspace: WorkspaceOption, as_json: JsonOption = False) -> None:
-    """quotasync's share of each API quota, the org's figures and what is left."""
+    """quotasync's share of each API quota, the org's figures, what is left, and whether syncing
+    of each type runs or is paused."""
     runtime = _runtime()
     ws = _workspace(runtime.sessions, workspace)
-    view = _limits_view(runtime, ws)
+    view = _usage_view(runtime, ws)
     if as_json:
-        typer.echo(json.dumps({"workspace": ws.id, "apis": view}))
+        typer.echo(json.dumps(view.as_dict()))
         return
     from rich.console import Console
+
+    Console().print(_limits_table(view))
+    for reason, apis in _unavailable(view).items():
+        typer.echo(f"{', '.join(apis)}: unavailable: {reason}")
+    for api in view.apis.values():
+        if api.available or api.pauses:  # an unavailable type's line above says all there is
+            typer.echo(f"{api.api}: {_state_text(api)}")
+        if api.pacing is not None and api.pacing.on:
+            typer.echo(f"{api.api}: pacing on: {api.pacing.why}")
+    typer.echo(_settings_text(view.settings))
+
+
+def _limits_table(view: UsageView) -> Table:
     from rich.table import Table
 
     table = Table("API", "share", "quotasync", "other apps", "left", "org total", "guard (90%)")
-    for api, e in view.items():
-        known = e["org_max"] is not None
-        table.add_row(
-            api,
-            f"{e['share_percent']}%" + (f" ({e['share_calls']:,} calls)" if known else ""),
-            f"{e['quotasync_used']:,}",
-            f"{e['other_apps_used']:,}" if known else "-",
-            f"{e['left']:,}" if known else "-",
-            f"{e['org_max']:,}" if known else "not reported yet",
-            f"{e['guard_calls']:,}" if known else "-",
-        )
-    Console().print(table)
+    for api in view.apis.values():
+        table.add_row(api.api, *_limit_cells(api))
+    return table
+
+
+def _limit_cells(api: ApiUsage) -> list[str]:
+    share, used = f"{api.share_percent}%", f"{api.quotasync_used:,}"
+    figures = api.figures
+    if not api.available:
+        return [share, used, "-", "-", "unavailable", "-"]
+    if figures is None:
+        return [share, used, "-", "-", "not reported yet", "-"]
+    return [
+        f"{share} ({figures.share_calls:,} calls)",
+        used,
+        f"{figures.other_apps_used:,}",
+        f"{figures.left:,}",
+        f"{figures.org_max:,}",
+        f"{figures.guard_calls:,}",
+    ]
+
+
+def _unavailable(view: UsageView) -> dict[str, list[str]]:
+    """API types without figures, grouped by why: Bulk and Apex share one reason."""
+    grouped: dict[str, list[str]] = {}
+    for api in view.apis.values():
+        if api.unavailable_reason is not None:
+            grouped.setdefault(api.unavailable_reason, []).append(api.api)
+    return grouped
+
+
+def _state_text(api: ApiUsage) -> str:
+    if not api.pauses:
+        return api.state
+    return "; ".join(_pause_text(api.api, pause) for pause in api.pauses)
+
+
+def _pause_text(api: str, pause: Pause) -> str:
+    which = "" if pause.api == api else f"{pause.api} "  # Bulk's query jobs pause on their own
+    text = (
+        f"{which}paused since {_when(pause.started_at)} ({pause.reason}); "
+        f"next check {_when(pause.next_check)}"
+    )
+    if pause.resume_predicted:
+        text += f"; resumes at {_when(pause.resume_at)}"
+    return text
+
+
+def _settings_text(settings: UsageSettings) -> str:
+    return (
+        f"while paused, quotasync looks again every {settings.recheck_minutes} minutes; "
+        f"the admins are warned past {settings.warning_percent}% of a share; "
+        f"batches wait {settings.batch_delay:g} s, up to {settings.max_batch_delay:g} s when paced"
+    )
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "-"
 
 
 @limit_app.command("set")
 def limit_set(
     workspace: WorkspaceOption,
-    api: Annotated[str, typer.Option("--api", help="data, bulk or apex.")],
-    percent: Annotated[str, typer.Option("--percent", help="quotasync's share, 10 to 90.")],
+    api: Annotated[
+        str | None, typer.Option("--api", help="data, bulk or apex (with --percent).")
+    ] = None,
+    percent: Annotated[
+        str | None, typer.Option("--percent", help="quotasync's share of that API, 10 to 90.")
+    ] = None,
+    recheck_minutes: Annotated[
+        int | None,
+        typer.Option("--recheck-minutes", help="While paused, look again this often (5-1440)."),
+    ] = None,
+    warning_percent: Annotated[
+        int | None,
+        typer.Option("--warning-percent", help="Warn the admins past this % of a share (1-100)."),
+    ] = None,
+    max_batch_delay: Annotated[
+        float | None,
+        typer.Option(
+            "--max-batch-delay",
+            help="Pacing may make batches wait up to this many seconds (batch delay to 3600).",
+        ),
+    ] = None,
 ) -> None:
-    """Set quotasync's share of one API quota (10-90%); it applies at once."""
-    from quotasync.domain.governor import ShareError
+    """Change the workspace's quota settings: a share (10-90%), the recheck interval, the warning
+    threshold, the longest paced batch delay. Each applies at once."""
+    from quotasync.domain import governor
     from quotasync.store import limits
 
     runtime = _runtime()
     ws = _workspace(runtime.sessions, workspace)
-    with runtime.sessions.begin() as session:
+    if (api is None) != (percent is None):
+        _fail("--api and --percent go together: which API type's share, and how much")
+    if api is None and (recheck_minutes, warning_percent, max_batch_delay) == (None, None, None):
+        _fail(
+            "nothing to set: give --api with --percent, --recheck-minutes, --warning-percent "
+            "or --max-batch-delay"
+        )
+    told = []
+    with runtime.sessions.begin() as session:  # all or nothing: a refusal rolls back the rest
+        if api is not None and percent is not None:
+            value = _set_share(session, ws, api, percent)
+            told.append(f"quotasync may use {value}% of the org's {api} quota")
         try:
-            given: object = int(percent) if percent.strip().lstrip("-").isdigit() else percent
-            value = limits.set_share(session, ws, api, given)
-        except ShareError as exc:
+            changes = limits.set_settings(
+                session,
+                ws,
+                recheck_minutes=recheck_minutes,
+                warning_percent=warning_percent,
+                max_batch_delay=max_batch_delay,
+            )
+        except governor.SettingsError as exc:
             _fail(str(exc))
-    typer.echo(f"{ws.id}: quotasync may use {value}% of the org's {api} quota")
+    told.extend(SETTING_TEXT[column].format(value) for column, value in changes.items())
+    for text in told:
+        typer.echo(f"{ws.id}: {text}")
+
+
+SETTING_TEXT = {
+    "recheck_minutes": "while paused, quotasync looks again every {} minutes",
+    "warning_percent": "the admins are warned once use passes {}% of a share",
+    "max_batch_delay": "pacing may make batches wait up to {:g} seconds",
+}
+
+
+def _set_share(session: Session, ws: Workspace, api: str, percent: str) -> int:
+    from quotasync import usage
+    from quotasync.domain.governor import ShareError
+    from quotasync.store import limits
+
+    refusal = usage.share_refusal(ws, api)
+    if refusal is not None:
+        _fail(refusal)
+    try:
+        given: object = int(percent) if percent.strip().lstrip("-").isdigit() else percent
+        return limits.set_share(session, ws, api, given)
+    except ShareError as exc:
+        _fail(str(exc))
 
 
 @app.command()
 def usage(workspace: WorkspaceOption, as_json: JsonOption = False) -> None:
-    """What quotasync, other apps and each member spent of the org's quotas in the past 24 hours."""
-    from quotasync.store import limits
-
+    """What quotasync, other apps and each member spent of the org's quotas in the past 24 hours,
+    and whether syncing runs or is paused."""
     runtime = _runtime()
     ws = _workspace(runtime.sessions, workspace)
-    view = _limits_view(runtime, ws)
-    with runtime.sessions() as session:
-        members = limits.member_use(session, ws.id, runtime.clock.now())
-    data_total = view["data"].get("org_used") or 0
-    per_member = {
-        email: {
-            "calls": round(calls, 2),
-            "share_of_org": round(calls / data_total, 6) if data_total else None,
-        }
-        for email, calls in sorted(members.items(), key=lambda kv: -kv[1])
-    }
+    view = _usage_view(runtime, ws)
     if as_json:
-        typer.echo(json.dumps({"workspace": ws.id, "apis": view, "members": per_member}))
+        typer.echo(json.dumps(view.as_dict()))
         return
-    for api, e in view.items():
-        org = (
-            f" of {e['org_max']:,} (other apps {e['other_apps_used']:,}, left {e['left']:,})"
-            if e["org_max"] is not None
-            else " (org figures not reported yet)"
-        )
-        typer.echo(f"{api:>5}: quotasync {e['quotasync_used']:,}{org}; share {e['share_percent']}%")
-    for email, m in per_member.items():
+    for api in view.apis.values():
+        typer.echo(f"{api.api:>5}: {_usage_text(api)}")
+        for pause in api.pauses:
+            typer.echo(f"{'':7}{_pause_text(api.api, pause)}")
+        if api.pacing is not None and api.pacing.on:
+            typer.echo(f"{'':7}pacing on: {api.pacing.why}")
+    for member in view.members:
         share = (
-            f", {m['share_of_org']:.2%} of the org's Data calls"
-            if m["share_of_org"] is not None
+            f", {member.share_of_org:.2%} of the org's Data calls"
+            if member.share_of_org is not None
             else ""
         )
-        typer.echo(f"  {email}: {m['calls']:,.2f} Data calls in the past 24 hours{share}")
+        typer.echo(f"  {member.email}: {member.calls:,.2f} Data calls in the past 24 hours{share}")
+
+
+def _usage_text(api: ApiUsage) -> str:
+    if not api.available:
+        return f"unavailable: {api.unavailable_reason}"
+    figures = api.figures
+    if figures is None:
+        return (
+            f"quotasync {api.quotasync_used:,} (org figures not reported yet); "
+            f"share {api.share_percent}%; {api.state}"
+        )
+    return (
+        f"quotasync {api.quotasync_used:,}, other apps {figures.other_apps_used:,}, "
+        f"left {figures.left:,} of {figures.org_max:,}; share {api.share_percent}% = "
+        f"{figures.share_calls:,} calls, guard {figures.guard_calls:,} calls; {api.state}"
+    )
 
 
 @app.command()

@@ -233,3 +233,37 @@ def test_without_a_mail_server_the_messages_land_in_the_data_dirs_outbox(
     recheck_until_resumed(setup, worker)
     resumed = [m for m in messages() if "resumed" in str(m["Subject"])]
     assert sorted(m["To"] for m in resumed) == sorted(["admin@acme.io", SECOND_ADMIN])
+
+
+def test_a_lower_warning_threshold_warns_the_admins_earlier(tmp_path: Path) -> None:
+    """12 calls of a 20-call share (60%): past a 50% threshold, short of the default 80%."""
+    from quotasync.engine.notifier import OutboxMailer
+    from quotasync.store.tables import LedgerEntry
+    from tests.integration.logging_support import open_workspace
+
+    setup = open_workspace(tmp_path)
+    now = setup.clock.now()
+    with setup.runtime.sessions.begin() as session:
+        ws = session.get(Workspace, setup.workspace_id)
+        assert ws is not None
+        limits.set_share(session, ws, "data", 10)
+        limits.observe(session, ws.id, "data", 12, 200, now)
+        session.add_all(
+            LedgerEntry(
+                workspace_id=ws.id, api="data", purpose="upsert", at=now - timedelta(minutes=i)
+            )
+            for i in range(12)
+        )
+    mail = tmp_path / "mail"
+    notifier = Notifier(
+        setup.runtime.sessions, setup.runtime.settings, setup.clock, OutboxMailer(mail)
+    )
+    try:
+        assert notifier.tell(setup.workspace_id) == 0
+        setup.settings(warning_percent=50)
+        assert notifier.tell(setup.workspace_id) == 1
+        [sent] = [email.message_from_bytes(p.read_bytes()) for p in mail.glob("*.eml")]
+        assert str(sent["Subject"]) == "quotasync has used 60% of its Data API calls share for Acme"
+        assert "used 12 of its share of 20 Data API calls" in body(sent)
+    finally:
+        setup.close()

@@ -137,6 +137,20 @@ def validate_warning_at(fraction: float) -> float:
     return fraction
 
 
+MAX_BATCH_DELAY_CEILING = 3600.0  # an hour: longer, and activities look lost to the reps
+
+
+def validate_max_batch_delay(seconds: float, batch_delay: float) -> float:
+    """The longest delay pacing may give a batch: from the batch delay to an hour."""
+    # Written so that NaN fails too.
+    if not batch_delay <= seconds <= MAX_BATCH_DELAY_CEILING:
+        raise SettingsError(
+            f"The longest batch delay must be from {batch_delay:g} seconds (the workspace's batch "
+            f"delay) to {MAX_BATCH_DELAY_CEILING:g} seconds; got {seconds:g} seconds."
+        )
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     """One workspace's governor settings. Build with `new_settings`; change with `replace`."""

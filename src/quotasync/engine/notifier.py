@@ -1,5 +1,6 @@
 """Telling the admins (rule 6): one email when a pause starts, one when it ends, and a warning
-once per 24 hours when quotasync's use passes 80% of its share.
+once per 24 hours when quotasync's use passes the workspace's warning threshold (80% of its share
+unless an admin set another).
 
 The pause episodes in the store say what to tell; the `notifications` table says what was told.
 A notice is claimed there (a row under a unique key) before it is sent, so two workers, or one
@@ -150,9 +151,11 @@ def _what_to_do(workspace: Workspace, episode: PauseEpisode, calls: str) -> list
             "the 24-hour window; syncing resumes by itself"
         )
     else:
+        # Looking again costs a call only where other apps' use must be read afresh.
+        cost = "one call each time" if episode.reason == "org_guard" else "at no cost in calls"
         steps.append(
-            "or wait: quotasync looks again every 30 minutes, at no cost in calls, and resumes "
-            "by itself when there is room"
+            f"or wait: quotasync looks again every {workspace.recheck_minutes} minutes ({cost}) "
+            "and resumes by itself when there is room"
         )
     return steps
 
@@ -264,12 +267,13 @@ class Notifier:
     ) -> list[tuple[str, str, Notice]]:
         percents = limits.shares(workspace)
         own = limits.own_use(session, workspace.id, now)
+        warning_at = limits.warning_at(workspace)
         due = []
         for api, figure in sorted(limits.figures(session, workspace.id).items()):
             share = governor.share_calls(figure.max, percents[limits.SHARE_OF.get(api, "data")])
             last = _last_warning(session, workspace.id, api)
             last_at = last.created_at if last is not None else None
-            if governor.warning_due(own.get(api, 0), share, last_at, now):
+            if governor.warning_due(own.get(api, 0), share, last_at, now, warning_at=warning_at):
                 # Keyed on the warning before it: of two workers, only one follows it.
                 key = f"warning:{workspace.id}:{api}:{last.id if last is not None else 0}"
                 due.append((api, key, share_warning(workspace, api, own.get(api, 0), share)))

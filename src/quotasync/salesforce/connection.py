@@ -21,7 +21,7 @@ from quotasync.crypto import Vault
 from quotasync.salesforce.session import GovernedSession, OrgUsage
 from quotasync.store import limits
 from quotasync.store.ledger import Ledger
-from quotasync.store.tables import Connection
+from quotasync.store.tables import Connection, Workspace
 
 
 class ConnectError(Exception):
@@ -46,6 +46,11 @@ class SandboxLogin:
         try:
             config = json.loads(path.read_text())
             app = next(a for a in config["connected_apps"] if a["name"] == "quotasync")
+            handles = [u["handle"] for u in config["users"]]
+            if user not in handles:
+                raise ConnectError(
+                    f"{path} has no user {user!r}; choose one of {', '.join(handles)}"
+                )
             login = next(u for u in config["users"] if u["handle"] == user)
             return cls(
                 instance_url=config["instance_url"],
@@ -120,6 +125,12 @@ class Connector:
         )
         with self.sessions.begin() as session:
             session.merge(connection)
+            # The new sync user may have View Setup where the last one had not, or the other
+            # way round: ask `/limits` again on the worker's next cycle.
+            workspace = session.get(Workspace, workspace_id)
+            if workspace is not None:
+                workspace.limits_readable = None
+                workspace.limits_next_check = None
         return connection
 
     def client(self, workspace_id: str) -> Client:

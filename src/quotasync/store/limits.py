@@ -38,6 +38,35 @@ def set_share(session: Session, workspace: Workspace, api: str, percent: object)
     return value
 
 
+def set_settings(
+    session: Session,
+    workspace: Workspace,
+    *,
+    recheck_minutes: int | None = None,
+    warning_percent: int | None = None,
+    max_batch_delay: float | None = None,
+) -> dict[str, object]:
+    """Change the governor's settings of a workspace; each is checked before any is stored
+    (governor.SettingsError says what is accepted). Returns what changed, by column."""
+    changes: dict[str, object] = {}
+    if recheck_minutes is not None:
+        governor.validate_recheck(timedelta(minutes=recheck_minutes))
+        changes["recheck_minutes"] = recheck_minutes
+    if warning_percent is not None:
+        governor.validate_warning_at(warning_percent / 100)
+        changes["warning_percent"] = warning_percent
+    if max_batch_delay is not None:
+        changes["max_batch_delay"] = governor.validate_max_batch_delay(
+            max_batch_delay, workspace.batch_delay
+        )
+    stored = session.get(Workspace, workspace.id)
+    assert stored is not None
+    for column, value in changes.items():
+        setattr(stored, column, value)
+    session.flush()
+    return changes
+
+
 def observe(
     session: Session, workspace_id: str, api: str, used: int, maximum: int, at: datetime
 ) -> None:

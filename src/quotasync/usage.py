@@ -1,0 +1,277 @@
+"""The figures every usage view shows: per API type an admin sets a share for (Data, Bulk, Apex),
+what quotasync, other apps and the org spent of the rolling 24 hours, the share and the 90% guard
+in calls, whether syncing of that type runs or is paused and why, pacing; and per member the Data
+calls their activity cost.
+
+The CLI prints a `UsageView`; the web pages and the JSON API are meant to read the same one
+(`as_dict()` is its JSON). Nothing here prints or formats for a screen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from quotasync.domain import governor
+from quotasync.store import episodes, limits
+from quotasync.store.tables import OrgFigure, PauseEpisode, Workspace
+
+RUNNING, PAUSED = "running", "paused"
+VIEW_SETUP_NEEDED = (
+    "the sync user needs the View Setup and Configuration permission for quotasync to read "
+    "Bulk and Apex figures"
+)
+NOT_READ_YET = "quotasync has not read the org's limits yet; the worker reads them on its next run"
+
+
+class _Plain:
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as JSON-ready values: times as ISO-8601 strings."""
+        # Every subclass is a dataclass; mypy cannot see that from the mixin.
+        plain: dict[str, Any] = _jsonable(dataclasses.asdict(self))  # type: ignore[call-overload]
+        return plain
+
+
+@dataclass(frozen=True)
+class Figures(_Plain):
+    """One API type's 24-hour figures, known once the org has reported them. For Bulk they add
+    up ingest batches and query jobs, the two quotas its share governs."""
+
+    org_max: int
+    org_used: int  # other apps' use as of the org's last reading, plus quotasync's now
+    other_apps_used: int
+    left: int
+    share_calls: int
+    guard_calls: int
+    warning_calls: int  # use at which the admins are warned
+    observed_at: datetime  # the oldest reading behind these figures
+
+
+@dataclass(frozen=True)
+class Pause(_Plain):
+    """An open pause episode of one ledger API type (Bulk has two: `bulk`, `bulk_query`)."""
+
+    api: str
+    reason: str
+    started_at: datetime
+    next_check: datetime
+    resume_at: datetime | None
+    # A `workspace_limit` pause resumes exactly then (own calls leave the window); for the others
+    # it is a hope that depends on other apps' use.
+    resume_predicted: bool
+    figures: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Pacing(_Plain):
+    on: bool  # batches wait longer than the workspace's batch delay
+    delay: float
+    avoids_pause: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class ApiUsage(_Plain):
+    api: str  # data | bulk | apex
+    share_percent: int
+    quotasync_used: int  # from the ledger: known whether or not the org has reported
+    available: bool
+    unavailable_reason: str | None
+    figures: Figures | None  # None until the org reports this type
+    state: str  # running | paused
+    pauses: tuple[Pause, ...]
+    pacing: Pacing | None  # Data only, once its figures are known
+
+
+@dataclass(frozen=True)
+class Settings(_Plain):
+    recheck_minutes: int
+    warning_percent: int
+    batch_delay: float
+    max_batch_delay: float
+    open_tracking: bool
+
+
+@dataclass(frozen=True)
+class MemberUsage(_Plain):
+    email: str
+    calls: float  # a call that carried several members' records is split by record count
+    share_of_org: float | None  # of the org's Data use, when that is known
+
+
+@dataclass(frozen=True)
+class UsageView(_Plain):
+    workspace: str
+    at: datetime
+    limits_readable: bool | None
+    settings: Settings
+    apis: dict[str, ApiUsage]
+    members: tuple[MemberUsage, ...]  # most calls first
+
+
+def view(session: Session, workspace: Workspace, now: datetime) -> UsageView:
+    readings = _Readings(
+        rooms=limits.rooms(session, workspace, now),
+        figures=limits.figures(session, workspace.id),
+        own=limits.own_use(session, workspace.id, now),
+    )
+    apis = {
+        api: _api_usage(session, workspace, api, percent, readings, now)
+        for api, percent in limits.shares(workspace).items()
+    }
+    data = apis["data"].figures
+    return UsageView(
+        workspace=workspace.id,
+        at=now,
+        limits_readable=workspace.limits_readable,
+        settings=_settings(workspace),
+        apis=apis,
+        members=_members(session, workspace.id, now, data.org_used if data else 0),
+    )
+
+
+@dataclass(frozen=True)
+class _Readings:
+    """What the store knows for every type at once, read once per view."""
+
+    rooms: dict[str, governor.Room]  # per ledger API type whose org figures are known
+    figures: dict[str, OrgFigure]
+    own: dict[str, int]
+
+
+def _api_usage(
+    session: Session,
+    workspace: Workspace,
+    api: str,
+    percent: int,
+    readings: _Readings,
+    now: datetime,
+) -> ApiUsage:
+    ledger_apis = limits.LEDGER_APIS[api]
+    reason = unavailable_reason(workspace, api)
+    pauses = _pauses(session, workspace.id, ledger_apis)
+    known = [a for a in ledger_apis if a in readings.rooms]
+    figures = None
+    if reason is None and known:
+        figures = _figures(
+            [readings.rooms[a] for a in known],
+            min(readings.figures[a].observed_at for a in known),
+            workspace.warning_percent,
+        )
+    return ApiUsage(
+        api=api,
+        share_percent=percent,
+        quotasync_used=sum(readings.own.get(a, 0) for a in ledger_apis),
+        available=reason is None,
+        unavailable_reason=reason,
+        figures=figures,
+        state=PAUSED if pauses else RUNNING,
+        pauses=pauses,
+        pacing=_pacing(session, workspace, now) if api == "data" else None,
+    )
+
+
+def unavailable_reason(workspace: Workspace, api: str) -> str | None:
+    """Why an API type's figures cannot be shown; None when they can.
+
+    Data figures come with every Data response, so Data is always available. Bulk and Apex
+    figures only come from `/limits`, which needs View Setup (rule 8).
+    """
+    if api == "data" or workspace.limits_readable is True:
+        return None
+    return NOT_READ_YET if workspace.limits_readable is None else VIEW_SETUP_NEEDED
+
+
+def share_refusal(workspace: Workspace, api: str) -> str | None:
+    """Why an admin may not set this type's share; None when they may.
+
+    Without View Setup only the Data share can be set (rule 8). Before quotasync has asked
+    whether `/limits` answers, nothing is refused: the admin may be setting up ahead of it.
+    """
+    if api not in limits.SHARE_COLUMNS or unavailable_reason(workspace, api) != VIEW_SETUP_NEEDED:
+        return None  # an unknown type is refused, with the types named, when it is set
+    return (
+        f"The {api} share cannot be set: {VIEW_SETUP_NEEDED}. Until it has it, only the data "
+        "share can be set."
+    )
+
+
+def _figures(rooms: list[governor.Room], observed_at: datetime, warning_percent: int) -> Figures:
+    org_max = sum(r.org_max for r in rooms)
+    org_used = sum(r.org_used for r in rooms)
+    share = sum(r.share for r in rooms)
+    return Figures(
+        org_max=org_max,
+        org_used=org_used,
+        other_apps_used=sum(r.others_used for r in rooms),
+        left=max(0, org_max - org_used),
+        share_calls=share,
+        guard_calls=sum(r.guard for r in rooms),
+        # The warning goes out once use reaches this fraction of the share: round up.
+        warning_calls=-(-share * warning_percent // 100),
+        observed_at=observed_at,
+    )
+
+
+def _pauses(session: Session, workspace_id: str, ledger_apis: Iterable[str]) -> tuple[Pause, ...]:
+    rows = (episodes.open_episode(session, workspace_id, api) for api in ledger_apis)
+    return tuple(_pause(row) for row in rows if row is not None)
+
+
+def _pause(row: PauseEpisode) -> Pause:
+    return Pause(
+        api=row.api,
+        reason=row.reason,
+        started_at=row.started_at,
+        next_check=row.next_check,
+        resume_at=row.resume_at,
+        resume_predicted=row.resume_at is not None
+        and row.reason == governor.Reason.WORKSPACE_LIMIT.value,
+        figures=dict(row.figures or {}),
+    )
+
+
+def _pacing(session: Session, workspace: Workspace, now: datetime) -> Pacing | None:
+    paced = limits.pacing(session, workspace, now)
+    if paced is None:
+        return None
+    return Pacing(on=paced.paced, delay=paced.delay, avoids_pause=paced.avoids_pause, why=paced.why)
+
+
+def _settings(workspace: Workspace) -> Settings:
+    return Settings(
+        recheck_minutes=workspace.recheck_minutes,
+        warning_percent=workspace.warning_percent,
+        batch_delay=workspace.batch_delay,
+        max_batch_delay=workspace.max_batch_delay,
+        open_tracking=workspace.open_tracking,
+    )
+
+
+def _members(
+    session: Session, workspace_id: str, now: datetime, org_data_used: int
+) -> tuple[MemberUsage, ...]:
+    used = limits.member_use(session, workspace_id, now)
+    return tuple(
+        MemberUsage(
+            email=email,
+            calls=round(calls, 2),
+            share_of_org=round(calls / org_data_used, 6) if org_data_used else None,
+        )
+        for email, calls in sorted(used.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
