@@ -8,7 +8,7 @@ from quotasync.engine import notifier
 from quotasync.store.tables import PauseEpisode, Workspace
 
 START = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
-ACME = Workspace(id="ws_1", name="Acme")
+ACME = Workspace(id="ws_1", name="Acme", recheck_minutes=30, warning_percent=80)
 FIGURES = {"own_used": 20, "share_calls": 20, "org_used": 150, "org_max": 200}
 
 
