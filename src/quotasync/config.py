@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(default=None, description="Mail server password.")
     smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
     mail_from: str = Field(default="quotasync@localhost", description="The notices' sender.")
+    claim_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="How long a worker holds a batch it took; a crashed worker's batch is "
+        "taken up by another after this.",
+    )
 
     @property
     def outbox_dir(self) -> Path:

@@ -159,9 +159,11 @@ def test_a_worker_killed_mid_batch_and_restarted_leaves_no_duplicate_and_no_gap(
     activities = stream(people(org), 1000)
     assert setup.ingest(activities).accepted == 1000
     org.control("POST", "faults", {"latency_ms": 300})
+    # The killed worker's batch stays claimed this long; then the restarted worker takes it.
+    env = {**setup.cli_env(), "QUOTASYNC_CLAIM_SECONDS": "3"}
     worker = subprocess.Popen(
         [*CLI, "worker"],
-        env=setup.cli_env(),
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -178,7 +180,9 @@ def test_a_worker_killed_mid_batch_and_restarted_leaves_no_duplicate_and_no_gap(
     assert 0 < killed_at.get("logged", 0) < 1000, killed_at
 
     org.control("POST", "faults", {"latency_ms": 0})
-    finished = setup.cli("worker", "--until-idle")
+    finished = subprocess.run(
+        [*CLI, "worker", "--until-idle"], env=env, capture_output=True, text=True, timeout=90
+    )
     assert finished.returncode == 0, finished.stderr
     assert setup.states() == {"logged": 1000}
     assert_each_in_org_once(org, activities)

@@ -6,7 +6,8 @@ steps it before the writer, so a batch never goes on figures older than the read
 
 A sync user without View Setup cannot read `/limits` (rule 8): the workspace is marked so, only the
 Data API is governed (from `Sforce-Limit-Info`), and the permission is asked about again every
-`checking.MAX_INTERVAL`, which costs nothing (the org does not count that refusal).
+`checking.MAX_INTERVAL`, which costs nothing (the org does not count that refusal). Such a
+workspace's guard recheck is one cheap Data call whose answer carries the Data figure.
 """
 
 from __future__ import annotations
@@ -59,9 +60,16 @@ class LimitsChecker:
         now = self.clock.now()
         with self.sessions() as session:
             workspace = session.get(Workspace, self.workspace_id)
-            if workspace is None or not _due(session, workspace, now):
-                return None
+            due = _due(session, workspace, now) if workspace is not None else None
+            closed = workspace is not None and workspace.limits_readable is False
+        if due is None:
+            return None
         try:
+            if due is RECHECK and closed:
+                # `/limits` is closed to this sync user: one cheap Data call reads the Data
+                # figure the guard waits on (a write would land past the guard).
+                org_limits.probe(self.client())
+                return Checked(False, now, {})
             figures = org_limits.read(self.client())
         except org_limits.LimitsClosed:
             return self._closed(now)
@@ -123,14 +131,17 @@ class LimitsChecker:
         return Checked(readable, now + wait, {})
 
 
-def _due(session: Session, workspace: Workspace, now: datetime) -> bool:
-    """A reading is due at the scheduled time, and (where `/limits` answers) at the recheck of an
-    org-guard pause that has not been read for since it was set."""
+SCHEDULED, RECHECK = "scheduled", "recheck"
+
+
+def _due(session: Session, workspace: Workspace, now: datetime) -> str | None:
+    """Why a reading is due now, if it is: the scheduled time has come (SCHEDULED), or an
+    org-guard pause has reached its recheck and its figure is older than that (RECHECK)."""
     scheduled = workspace.limits_next_check
     if scheduled is None or scheduled <= now:
-        return True
-    if workspace.limits_readable is not True:
-        return False  # the writer's own call rechecks the Data figure
+        return SCHEDULED
+    if workspace.limits_readable is None:
+        return None  # the scheduled first reading will tell which way to read
     known = limits.figures(session, workspace.id)
     for episode in session.scalars(
         select(PauseEpisode).where(
@@ -142,5 +153,5 @@ def _due(session: Session, workspace: Workspace, now: datetime) -> bool:
     ):
         figure = known.get(episode.api)
         if figure is None or figure.observed_at < episode.next_check:
-            return True
-    return False
+            return RECHECK
+    return None

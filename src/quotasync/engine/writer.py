@@ -45,6 +45,7 @@ WAIT_FOR_EMAIL = timedelta(minutes=10)  # a follow-up whose email never arrives 
 WAIT_RECHECK = timedelta(seconds=30)  # how often such a follow-up looks for its email again
 BULK_APIS = ("bulk", "bulk_query")
 PACING_EVERY = timedelta(minutes=1)
+BULK_CLAIM = timedelta(minutes=15)
 TROUBLE_RETRY = timedelta(seconds=30)  # a failed lookup before a batch is tried again after this
 PAUSING_APIS = (governor.Api.DATA, governor.Api.BULK, governor.Api.BULK_QUERY)  # a writer's pauses
 _V = TypeVar("_V")
@@ -78,8 +79,16 @@ class Paused(Exception):
 
 
 class Writer:
-    def __init__(self, connector: Connector, workspace: Workspace, clock: Clock) -> None:
+    def __init__(
+        self,
+        connector: Connector,
+        workspace: Workspace,
+        clock: Clock,
+        claim: timedelta = outbox.CLAIM,
+    ) -> None:
         self.connector = connector
+        self.claim = claim  # how long a batch is held before another writer may take it
+        self._claimed_until = clock.now()
         self.sessions = connector.sessions
         self.workspace = workspace
         self.clock = clock
@@ -139,6 +148,10 @@ class Writer:
             )
         except NoRoom as no_room:
             decision = self._until_room(no_room, now, recheck)
+            if isinstance(decision, governor.Send):
+                # Room came back between the refusal and the second look (another worker's
+                # calls left the window): not a pause, just go again.
+                return Result(next_due=now)
         except (SalesforceError, requests.RequestException, ConnectError) as error:
             # Trouble before any record went (matching recipients, creating Leads): the batch
             # stays pending; some troubles are a pause, the rest a retry a little later.
@@ -157,9 +170,7 @@ class Writer:
     def _paused(self, decision: governor.Decision, now: datetime) -> None:
         """Hold the writer until the decision's next check, and keep the pause's episode."""
         if not isinstance(decision, governor.Pause):
-            # Room came back while the batch went: look again at once, with nothing to tell.
-            self.paused_until, self.pause_reason = now, governor.Reason.WORKSPACE_LIMIT.value
-            return
+            return  # Unavailable: the work takes another route; nothing to hold or tell
         self.paused_until, self.pause_reason = decision.next_check, decision.reason.value
         self.resume_at = decision.resume_at if decision.predicted else None
         engine_episodes.record(self.sessions, self.workspace.id, decision, now)
@@ -235,8 +246,22 @@ class Writer:
 
     def _write(self, now: datetime, limit: int, bulk: bool) -> Result:
         self.paused_until = self.pause_reason = self.resume_at = None
+        # A Bulk job may take minutes; a collections call a second. The claim must outlast either.
+        until = now + (max(self.claim, BULK_CLAIM) if bulk else self.claim)
+        self._claimed_until = until
+        with self.sessions.begin() as session:
+            batch = outbox.claim(session, self.workspace.id, now, limit, until)
+        try:
+            return self._write_claimed(now, batch, bulk)
+        except BaseException:
+            # Whatever stopped the batch before it was settled, its activities are due again
+            # now rather than when the claim runs out.
+            with self.sessions.begin() as session:
+                outbox.release(session, self.workspace.id, [row.id for row in batch], until)
+            raise
+
+    def _write_claimed(self, now: datetime, batch: Sequence[Any], bulk: bool) -> Result:
         with self.sessions() as session:
-            batch = outbox.due(session, self.workspace.id, now, limit)
             keys = {(r.record_type, r.record_key) for r in batch}
             stored = outbox.of_records(session, self.workspace.id, keys)
         parsed = {row.id: outbox.from_row(row) for row in stored}
@@ -314,6 +339,8 @@ class Writer:
             )
             later = [i for i in plan.waiting if i not in set(overdue)]
             outbox.mark(session, ws, later, next_attempt_at=now + WAIT_RECHECK)
+            # What did not go (a cap stopped the batch part-way) is due again at once.
+            outbox.release(session, ws, [row.id for row in batch], self._claimed_until)
 
     # ---------------------------------------------------------------- sObject Collections
 

@@ -23,6 +23,8 @@ from quotasync.store import limits
 from quotasync.store.ledger import Ledger
 from quotasync.store.tables import Connection, Workspace
 
+LIMITS_CHECK = "limits_check"  # the purpose of a call that reads the org's figures
+
 
 class ConnectError(Exception):
     """Connecting failed; the message says why in the user's terms."""
@@ -86,9 +88,9 @@ class Connector:
                     session, workspace_id, "data", usage.used, usage.max, usage.observed_at
                 )
 
-        def caps(now: datetime) -> dict[str, int]:
+        def caps(now: datetime, purpose: str) -> dict[str, int]:
             with self.sessions() as session:
-                return limits.caps(session, workspace_id, now)
+                return limits.caps(session, workspace_id, now, probe=purpose == LIMITS_CHECK)
 
         return GovernedSession(
             self.ledger, workspace_id, self.clock, ca_file, on_usage=keep, caps=caps

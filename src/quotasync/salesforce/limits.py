@@ -15,9 +15,9 @@ from typing import Any, TypeGuard
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceRefusedRequest
 
 from quotasync.domain.governor import LIMIT_NAMES
-from quotasync.salesforce.connection import Client
+from quotasync.salesforce.connection import LIMITS_CHECK, Client
 
-PURPOSE = "limits_check"
+PURPOSE = LIMITS_CHECK
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,21 @@ def read(client: Client) -> dict[str, Figure]:
                 raise LimitsClosed(_message(error.content)) from None
             raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def probe(client: Client) -> None:
+    """One cheap Data call (the API's resource list) whose answer carries `Sforce-Limit-Info`:
+    how a sync user without View Setup reads the org's Data figure while a pause rechecks. The
+    governed session keeps the figure it reports."""
+    for attempt in range(2):
+        try:
+            with client.http.purpose(PURPOSE):
+                client.sf.restful("")
+            return
+        except SalesforceExpiredSession:
+            if attempt:
+                raise
+            client.refresh()
 
 
 def parse(body: Any) -> dict[str, Figure]:

@@ -51,7 +51,7 @@ class GovernedSession(requests.Session):
         ca_file: str | None = None,
         timeout: float = 60.0,
         on_usage: Callable[[OrgUsage], None] | None = None,
-        caps: Callable[[datetime], Mapping[str, int]] | None = None,
+        caps: Callable[[datetime, str], Mapping[str, int]] | None = None,
     ) -> None:
         super().__init__()
         # REQUESTS_CA_BUNDLE would otherwise override `verify` for every request.
@@ -63,7 +63,8 @@ class GovernedSession(requests.Session):
         self.timeout = timeout
         self.org_usage: OrgUsage | None = None
         self.on_usage = on_usage  # keeps each figure the org reports (the store's org_figures)
-        self.caps = caps  # the most calls of each type quotasync may have in the window
+        # The most calls of each type quotasync may have in the window, for a call of a purpose.
+        self.caps = caps
         self._local = threading.local()
         self._uploaded: dict[str, int] = {}  # ingest job id -> rows uploaded so far
 
@@ -99,7 +100,8 @@ class GovernedSession(requests.Session):
             for cost in costs.of_request(method, path, body, uploaded)
         ]
         # Reserved before it is sent: past a cap, NoRoom is raised and nothing leaves.
-        ids = self.ledger.reserve(calls, self.caps(now) if self.caps is not None else {})
+        caps = self.caps(now, purpose.name) if self.caps is not None else {}
+        ids = self.ledger.reserve(calls, caps)
         kwargs.setdefault("timeout", self.timeout)
         try:
             response = super().send(request, **kwargs)

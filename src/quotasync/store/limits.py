@@ -173,12 +173,16 @@ def pacing(session: Session, workspace: Workspace, now: datetime) -> pace.Pacing
     )
 
 
-def caps(session: Session, workspace_id: str, now: datetime) -> dict[str, int]:
+def caps(
+    session: Session, workspace_id: str, now: datetime, *, probe: bool = False
+) -> dict[str, int]:
     """The most calls quotasync may have in the window, per ledger API type whose org figures
     are known: its share, and what the 90% guard leaves after other apps' use (rules 1 and 2).
 
     Other apps' use is the org's figure minus quotasync's own calls at the time of the reading,
-    and is taken to stay as it was until the next reading.
+    and is taken to stay as it was until the next reading. A `probe` (a call that only reads
+    the org's figures, as a paused guard's recheck) may pass the guard by one call once those
+    figures are a recheck interval old: without it a paused guard could never look again.
     """
     workspace = session.get(Workspace, workspace_id)
     if workspace is None:
@@ -188,10 +192,9 @@ def caps(session: Session, workspace_id: str, now: datetime) -> dict[str, int]:
     out: dict[str, int] = {}
     for api, room in rooms(session, workspace, now).items():
         by_guard = room.guard - room.others_used
-        if now - known[api].observed_at >= every:
-            # Other apps' use is old news: one call may go to learn it afresh (a `/limits`
-            # reading, or a Data call whose answer carries the org's figure), as the guard's
-            # recheck. The share still holds.
+        if probe and now - known[api].observed_at >= every:
+            # Other apps' use is old news: one reading may go to learn it afresh. Writes never
+            # do: a write past the guard is what the guard is for. The share still holds.
             by_guard = max(by_guard, room.own_used + 1)
         out[api] = max(0, min(room.share, by_guard))
     return out

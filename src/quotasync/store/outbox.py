@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from quotasync.domain.activities import Activity, parse_activity
 from quotasync.domain.mapping import record_key
 from quotasync.store.tables import Activity as Row
+from quotasync.store.tables import Workspace
 
 PENDING, LOGGED, FAILED, SKIPPED = "pending", "logged", "failed", "skipped"
 
@@ -91,9 +92,25 @@ def accept(
     return Accepted(len(fresh), len(activities) - len(fresh))
 
 
-def due(session: Session, workspace_id: str, now: datetime, limit: int) -> list[Row]:
-    """Pending activities ready to go now, oldest first."""
-    return list(
+# A claimed batch goes back to the pool after this if it is never settled (a crashed writer).
+CLAIM = timedelta(seconds=60)
+
+
+def claim(
+    session: Session, workspace_id: str, now: datetime, limit: int, until: datetime
+) -> list[Row]:
+    """Pending activities ready to go now, oldest first, claimed for this writer: they are not
+    due to any other writer until `until` (a crashed writer's batch comes back then), or until
+    `release`d or settled.
+
+    Call inside a transaction. The workspace's row is locked first (SQLite's write lock,
+    PostgreSQL's row lock), so two writers never claim the same activities; without a claim,
+    each of them would send the same batch and spend the share on repeats.
+    """
+    session.execute(
+        update(Workspace).where(Workspace.id == workspace_id).values(name=Workspace.name)
+    )
+    rows = list(
         session.scalars(
             select(Row)
             .where(
@@ -105,6 +122,27 @@ def due(session: Session, workspace_id: str, now: datetime, limit: int) -> list[
             .limit(limit)
         )
     )
+    for row in rows:
+        row.next_attempt_at = until
+    session.flush()
+    return rows
+
+
+def release(session: Session, workspace_id: str, ids: Iterable[str], until: datetime) -> None:
+    """Activities claimed `until` a time that are still as the claim left them (not settled,
+    not given a retry time): due again now. Those settled meanwhile keep what they were given."""
+    wanted = list(ids)
+    for start in range(0, len(wanted), 500):
+        session.execute(
+            update(Row)
+            .where(
+                Row.workspace_id == workspace_id,
+                Row.id.in_(wanted[start : start + 500]),
+                Row.state == PENDING,
+                Row.next_attempt_at == until,
+            )
+            .values(next_attempt_at=None)
+        )
 
 
 def backlog(session: Session, workspace_id: str, now: datetime) -> tuple[int, datetime | None]:
