@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from quotasync.sandbox import editions, schema
+from quotasync.sandbox import editions, rts, schema
 from quotasync.sandbox.errors import (
     ApiError,
     RecordError,
@@ -30,6 +30,8 @@ RECORDS_PER_BATCH = 10_000
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 DEFAULT_MAX_RECORDS = 50_000
 _CHUNK = 1_000  # rows between yields to the event loop, so a big job never stalls other requests
+# Salesforce runs a Bulk job's triggers on 200 records at a time: each slice is one DML operation.
+_TRIGGER_SLICE = rts.CHANGES_PER_PUSH
 # A query job is never done the moment it is created: it stays InProgress this long, so a client
 # that asks for results without waiting sees 412 JOB_NOT_COMPLETE, as it would from Salesforce.
 QUERY_MIN_SECONDS = 0.2
@@ -310,7 +312,9 @@ async def _run_ingest(call: Call, job: Job) -> None:
                 job.unprocessed.extend(chunk)
                 continue
             now = org.now()  # one timestamp per chunk, as Salesforce stamps a batch
-            for row in chunk:
+            for offset, row in enumerate(chunk, start):
+                if offset % _TRIGGER_SLICE == 0:
+                    org.records.next_operation()
                 _ingest_row(call, job, obj, row, now)
             org.commit()
             await asyncio.sleep(0)

@@ -1,11 +1,13 @@
 """The sandbox's own control API under /__sandbox/: never counted, bearer `admin_token` only.
 
 It does what an integration test needs from outside the org: read usage, spend quota as other apps,
-inject faults, move a virtual clock, seed and inspect records.
+inject faults, move a virtual clock, seed and inspect records, watch and disturb Real-Time Sync
+pushes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -16,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from quotasync.sandbox import editions, schema
+from quotasync.sandbox import editions, rts, schema
 from quotasync.sandbox.errors import ApiError, RecordError
 from quotasync.sandbox.org import Org
 from quotasync.sandbox.records import to_json
@@ -32,6 +34,8 @@ log = logging.getLogger("quotasync.sandbox")
 
 # One move of the clock: ten years is plenty, and keeps dates far from datetime's year 9999.
 MAX_ADVANCE_SECONDS = 10 * 366 * 24 * 60 * 60
+DEFAULT_FLUSH_SECONDS = 60.0
+MAX_FLUSH_SECONDS = 600.0
 
 
 class BadInput(Exception):
@@ -183,6 +187,7 @@ async def records(request: Request) -> Response:
         raise BadInput("post a record (a JSON object) or a list of records")
     admin = org.settings["users"]["admin"]
     now = org.now()
+    org.records.next_operation()  # one DML operation, as an admin's save in the UI would be
     results = []
     for item in items:
         try:
@@ -223,10 +228,62 @@ async def org_info(request: Request) -> Response:
             "api_access": org.edition.api_access,
             "licenses": org.settings["licenses"],
             "allocations": org.allocations(),
-            "rts_callback": org.settings.get("rts_callback"),
+            "rts_callback": rts.summary(org.records)["callback"],
             "now": schema.format_datetime(org.now()),
         }
     )
+
+
+def rts_body(org: Org) -> dict[str, Any]:
+    status = org.rts.status()
+    return {
+        **rts.summary(org.records),
+        "faults": org.rts.faults.as_dict(),
+        "counters": {k: v for k, v in status.items() if k != "last_error"},
+        "last_error": status["last_error"],
+    }
+
+
+async def rts_state(request: Request) -> Response:
+    org = _org(request)
+    if request.method == "POST":
+        body = await _json(request)
+        known = {"duplicate_rate", "max_delay_ms", "reorder"}
+        unknown = set(body) - known
+        if unknown:
+            raise BadInput(
+                f"unknown setting {sorted(unknown)[0]!r}; use {', '.join(sorted(known))}"
+            )
+        # Check everything first, so a bad value changes nothing.
+        changes: dict[str, Any] = {}
+        if "duplicate_rate" in body:
+            changes["duplicate_rate"] = _number(body, "duplicate_rate", high=1)
+        if "max_delay_ms" in body:
+            changes["max_delay_ms"] = _number(body, "max_delay_ms", high=rts.MAX_DELAY_MS)
+        if "reorder" in body:
+            if not isinstance(body["reorder"], bool):
+                raise BadInput("reorder must be true or false")
+            changes["reorder"] = body["reorder"]
+        for key, value in changes.items():
+            setattr(org.rts.faults, key, value)
+    return JSONResponse(rts_body(org))
+
+
+async def rts_flush(request: Request) -> Response:
+    org = _org(request)
+    body = await _json(request)
+    timeout = _number(
+        body, "timeout_seconds", low=0, high=MAX_FLUSH_SECONDS, default=DEFAULT_FLUSH_SECONDS
+    )
+    # Off the event loop: a receiver may call the org back before it answers a push.
+    done = await asyncio.to_thread(org.rts.flush, timeout)
+    status = org.rts.status()
+    if not done:
+        return JSONResponse(
+            {"error": f"{status['pending']} pushes still pending after {timeout:g} s", **status},
+            status_code=504,
+        )
+    return JSONResponse(status)
 
 
 def _guard(handler: Any) -> Any:
@@ -266,4 +323,6 @@ ROUTES = [
     Route("/__sandbox/clock", _guard(clock), methods=["GET", "POST"]),
     Route("/__sandbox/records/{type}", _guard(records), methods=["GET", "POST"]),
     Route("/__sandbox/org", _guard(org_info), methods=["GET"]),
+    Route("/__sandbox/rts", _guard(rts_state), methods=["GET", "POST"]),
+    Route("/__sandbox/rts/flush", _guard(rts_flush), methods=["POST"]),
 ]

@@ -1,5 +1,6 @@
-"""The org itself: its settings, users and apps, records, usage window and sessions, and the gate
-every counted API call passes (session, API access, user permission, quota)."""
+"""The org itself: its settings, users and apps, records, usage window and sessions, the gate
+every counted API call passes (session, API access, user permission, quota), and the commit that
+saves a request's changes and hands them to Real-Time Sync."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from quotasync.clock import Clock, VirtualClock, parse_epoch
-from quotasync.sandbox import editions, errors, ids, schema, seed, tls
+from quotasync.sandbox import editions, errors, ids, rts, schema, seed, tls
 from quotasync.sandbox.auth import AuthState, ConnectedApp, Session, bearer_token
-from quotasync.sandbox.editions import DAILY_API_REQUESTS
+from quotasync.sandbox.editions import DAILY_API_REQUESTS, DAILY_ASYNC_APEX_EXECUTIONS
 from quotasync.sandbox.errors import ApiError
 from quotasync.sandbox.querying import QueryService
 from quotasync.sandbox.quotas import UsageWindow
@@ -60,7 +61,9 @@ class OrgConfig:
     licenses: int | None = None
     daily_api_requests: int | None = None
     seed: int = 0
+    # Seed (or, on a restart, update) an enabled QS_Sync_Setting__c with this callback and secret.
     rts_callback: str | None = None
+    rts_secret: str | None = None
     session_timeout_minutes: float = 120.0
 
 
@@ -134,6 +137,10 @@ class Org:
         else:
             self._create(config.seed)
         self._stamp_edition()
+        self._seed_rts_setting(config.rts_callback, config.rts_secret)
+        # From here on, DML on these objects is pushed (seeded and restored records never are).
+        self.records.watched = rts.WATCHED
+        self.rts = rts.Pusher(self.org_id, clock)
         self.auth = self._load_auth(config.session_timeout_minutes * 60)
         self.commit()
 
@@ -211,8 +218,8 @@ class Org:
             s["licenses"] = config.licenses
         if config.daily_api_requests is not None:
             s["daily_api_requests"] = config.daily_api_requests
-        if config.rts_callback is not None:
-            s["rts_callback"] = config.rts_callback
+        # Before pushing existed the bare callback was kept here; the setting record replaces it.
+        s.pop("rts_callback", None)
 
     def _stamp_edition(self) -> None:
         """The Organization record reports the edition the org runs as (it may change on restart)."""
@@ -221,6 +228,32 @@ class Org:
             self.records.put(
                 "Organization", {**organization, "OrganizationType": self.edition.organization_type}
             )
+
+    def _seed_rts_setting(self, callback: str | None, secret: str | None) -> None:
+        """`--rts-callback` (and `--rts-secret`): an enabled QS_Sync_Setting__c, made once and
+        updated on later starts, so it is the most recently modified one and pushing follows it."""
+        if callback is None:
+            return
+        obj = schema.OBJECTS[rts.SETTING_OBJECT]
+        admin, now = self.settings["users"]["admin"], self.now()
+        values: dict[str, Any] = {"Callback_URL__c": callback, "Enabled__c": True}
+        if secret is not None:
+            values["Secret__c"] = secret
+        seeded = self.records.get(self.settings.get("rts_setting_id") or "")
+        if seeded is not None and not seeded["IsDeleted"]:
+            if not seeded.get("Secret__c"):
+                values.setdefault("Secret__c", secrets.token_hex(32))
+            self.records.update(obj, seeded["Id"], values, admin, now)
+            return
+        values.setdefault("Secret__c", secrets.token_hex(32))
+        record = self.records.insert(obj, {"Name": "Sandbox Real-Time Sync", **values}, admin, now)
+        self.settings["rts_setting_id"] = record["Id"]
+        self.settings_changed()
+
+    def seeded_rts_setting(self) -> Record | None:
+        """The setting `--rts-callback` made, if it is still there."""
+        record = self.records.get(self.settings.get("rts_setting_id") or "")
+        return record if record is not None and not record["IsDeleted"] else None
 
     def settings_changed(self) -> None:
         """Have the next commit write the org's settings."""
@@ -292,6 +325,11 @@ class Org:
     # ---------------------------------------------------------------- persistence
 
     def commit(self) -> None:
+        # The request's DML is committed now: this is when an Apex trigger's @future job would be
+        # enqueued (and never for what was rolled back).
+        changes = self.records.drain_changes()
+        if changes:
+            self.rts.publish(changes, rts.active_setting(self.records), self._spend_apex)
         settings = self.auth.drain_changes()
         if self._settings_changed:
             settings["org"] = self.settings
@@ -303,9 +341,14 @@ class Org:
             settings[_LAST_SEEN] = self._last_seen = now
         self.state.save(self.records.drain_dirty(), self.usage.drain_changes(), settings)
 
+    def _spend_apex(self) -> bool:
+        """One DailyAsyncApexExecutions for a push, charged to quotasync's app; False if spent."""
+        return self.usage.try_spend(DAILY_ASYNC_APEX_EXECUTIONS, rts.APEX_APP, 1, self.timestamp())
+
     def close(self) -> None:
         self._last_seen = None  # write it now, whatever the minute
         self.commit()
+        self.rts.close()
         self.state.close()
 
     # ---------------------------------------------------------------- first start

@@ -1,9 +1,11 @@
-"""The org's records in memory: DML with Salesforce's validation rules, external-id indexes, and the
-list of records a request changed (written to the state file when the request ends)."""
+"""The org's records in memory: DML with Salesforce's validation rules, external-id indexes, the
+list of records a request changed (written to the state file when the request ends), and the DML
+changes to watched objects that Real-Time Sync pushes once they are committed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +19,19 @@ _CLOSED_STAGES = ("Closed Won", "Closed Lost")
 # An event lasts at most 14 days, as in Salesforce.
 MAX_EVENT_MINUTES = 14 * 24 * 60
 
+CREATED, UPDATED, DELETED = "created", "updated", "deleted"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One record a DML operation changed: what an Apex trigger on its object would see."""
+
+    operation: int  # which DML operation made it (see `RecordStore.next_operation`)
+    sobject: str
+    record_id: str
+    kind: str  # CREATED, UPDATED or DELETED
+    record: Record  # the record as the change left it (a copy)
+
 
 class RecordStore:
     def __init__(self, id_factory: ids.IdFactory) -> None:
@@ -27,8 +42,13 @@ class RecordStore:
         self._dirty: dict[str, str] = {}
         # While a savepoint is open: (sobject, id, the record before the change or None if new).
         self._journal: list[tuple[str, str, Record | None]] = []
-        # Open savepoints, innermost last: each is the journal length when it was opened.
-        self._savepoints: list[int] = []
+        # Open savepoints, innermost last: the journal and change list lengths when it was opened.
+        self._savepoints: list[tuple[int, int]] = []
+        # Objects whose changes are kept for Real-Time Sync, the changes not yet drained, and the
+        # DML operation they belong to: a request, a subrequest, a 200-record slice of a Bulk job.
+        self.watched: frozenset[str] = frozenset()
+        self._changes: list[Change] = []
+        self.operation = 0
         for obj in schema.OBJECTS.values():
             for f in obj.fields.values():
                 if f.external_id:
@@ -85,10 +105,13 @@ class RecordStore:
             LastModifiedById=user_id,
             SystemModstamp=now,
         )
+        if obj.custom and record.get("Name") is None:
+            record["Name"] = record_id  # as Salesforce names a custom record created without one
         self.by_type[obj.name][record_id] = record
         self._index(obj, record)
         self._dirty[record_id] = obj.name
         self._remember(obj.name, record_id, None)
+        self._note(obj.name, record, CREATED)
         return record
 
     def update(
@@ -119,6 +142,7 @@ class RecordStore:
         record.update(draft)
         self._index(obj, record)
         self._dirty[record["Id"]] = obj.name
+        self._note(obj.name, record, UPDATED)
         return record
 
     def upsert(
@@ -158,6 +182,7 @@ class RecordStore:
             IsDeleted=True, LastModifiedDate=now, LastModifiedById=user_id, SystemModstamp=now
         )
         self._dirty[record["Id"]] = obj.name
+        self._note(obj.name, record, DELETED)
         return record
 
     def restore(self, record_id: str, sobject: str, data: Mapping[str, Any]) -> None:
@@ -191,7 +216,7 @@ class RecordStore:
         Savepoints nest: `release` and `rollback` close the innermost one, and a release keeps its
         changes in the journal, so an enclosing savepoint can still undo them.
         """
-        self._savepoints.append(len(self._journal))
+        self._savepoints.append((len(self._journal), len(self._changes)))
 
     @property
     def in_savepoint(self) -> bool:
@@ -203,9 +228,10 @@ class RecordStore:
             self._journal.clear()
 
     def rollback(self) -> None:
-        mark = self._savepoints.pop()
+        mark, changes_mark = self._savepoints.pop()
         undone = self._journal[mark:]
         del self._journal[mark:]
+        del self._changes[changes_mark:]  # a rolled-back change never fires a trigger
         for sobject, record_id, before in reversed(undone):
             obj = schema.OBJECTS[sobject]
             current = self.by_type[sobject].get(record_id)
@@ -226,6 +252,22 @@ class RecordStore:
     def _remember(self, sobject: str, record_id: str, before: Record | None) -> None:
         if self._savepoints:
             self._journal.append((sobject, record_id, None if before is None else dict(before)))
+
+    def next_operation(self) -> None:
+        """Start a new DML operation: changes from here on are a separate trigger invocation."""
+        self.operation += 1
+
+    def _note(self, sobject: str, record: Record, kind: str) -> None:
+        if sobject in self.watched:
+            self._changes.append(Change(self.operation, sobject, record["Id"], kind, dict(record)))
+
+    def drain_changes(self) -> list[Change]:
+        """Changes to watched objects since the last drain, oldest first; none while a savepoint
+        is open, since those may still be rolled back."""
+        if self._savepoints:
+            return []
+        out, self._changes = self._changes, []
+        return out
 
     def drain_dirty(self) -> list[tuple[str, str, Record]]:
         """Records changed since the last drain, typed values and all (the state file encodes them)."""

@@ -87,6 +87,9 @@ def route(methods: str, pattern: str) -> Callable[[Handler], Handler]:
 
 
 def dispatch(call: Call) -> Reply:
+    # Each request, and each Composite subrequest, is one DML operation: its changes fire their
+    # own trigger invocation (and so their own Real-Time Sync pushes).
+    call.org.records.next_operation()
     allowed: set[str] = set()
     for methods, pattern, handler in _ROUTES:
         match = pattern.match(call.path)

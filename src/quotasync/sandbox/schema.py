@@ -77,6 +77,7 @@ class SObject:
     createable: bool = True
     updateable: bool = True
     deletable: bool = True
+    custom: bool = False
     # Lower-cased field and relationship names, since SOQL and REST match them case-insensitively.
     by_lower: dict[str, Field] = field(default_factory=dict)
     relationships: dict[str, Field] = field(default_factory=dict)
@@ -130,8 +131,10 @@ def _owner() -> Field:
     )
 
 
-def _object(name: str, plural: str, fields: list[Field], **flags: Any) -> SObject:
-    label = "".join(" " + c if c.isupper() and i else c for i, c in enumerate(name))
+def _object(
+    name: str, plural: str, fields: list[Field], label: str | None = None, **flags: Any
+) -> SObject:
+    label = label or "".join(" " + c if c.isupper() and i else c for i, c in enumerate(name))
     return SObject(name, label, plural, {f.name: f for f in _system_fields() + fields}, **flags)
 
 
@@ -464,6 +467,23 @@ _ASSIGNMENT = _object(
     updateable=False,
 )
 
+# Real-Time Sync's switch, as quotasync's managed package would install it: the org pushes changes
+# to Callback_URL__c, signed with Secret__c, while a record has Enabled__c (see rts.py).
+_SYNC_SETTING = _object(
+    "QS_Sync_Setting__c",
+    "QS Sync Settings",
+    [
+        # A custom object's text Name; left out on create, it becomes the record's Id.
+        Field("Name", STRING, 80, nillable=False),
+        Field("Callback_URL__c", URL, 255, custom=True),
+        Field("Secret__c", STRING, 255, custom=True),
+        Field("Enabled__c", BOOLEAN, nillable=False, default=False, custom=True),
+        _owner(),
+    ],
+    label="QS Sync Setting",
+    custom=True,
+)
+
 OBJECTS: dict[str, SObject] = {
     o.name: o
     for o in (
@@ -478,6 +498,7 @@ OBJECTS: dict[str, SObject] = {
         _PROFILE,
         _PERMISSION_SET,
         _ASSIGNMENT,
+        _SYNC_SETTING,
     )
 }
 _BY_LOWER = {name.lower(): o for name, o in OBJECTS.items()}
@@ -678,7 +699,7 @@ def describe(obj: SObject, base: str) -> dict[str, Any]:
         "label": obj.label,
         "labelPlural": obj.label_plural,
         "keyPrefix": obj.key_prefix,
-        "custom": False,
+        "custom": obj.custom,
         "createable": obj.createable,
         "updateable": obj.updateable,
         "deletable": obj.deletable,
@@ -697,7 +718,7 @@ def describe_global_entry(obj: SObject, base: str) -> dict[str, Any]:
         "label": obj.label,
         "labelPlural": obj.label_plural,
         "keyPrefix": obj.key_prefix,
-        "custom": False,
+        "custom": obj.custom,
         "createable": obj.createable,
         "updateable": obj.updateable,
         "deletable": obj.deletable,

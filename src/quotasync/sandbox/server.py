@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 
 from quotasync.clock import Clock
-from quotasync.sandbox import tls
+from quotasync.sandbox import rts, tls
 from quotasync.sandbox.app import build_app
 from quotasync.sandbox.org import DEFAULT_API_VERSION, PROFILES, ClockWentBack, Org, OrgConfig
 
@@ -86,11 +86,21 @@ def describe(org: Org, ca_file: Path, admin_token: str) -> dict[str, Any]:
         "connected_apps": apps,
         "admin_url": f"{org.base_url}/__sandbox",
         "admin_token": admin_token,
-        "rts_callback": org.settings.get("rts_callback"),
+        "rts_callback": rts.summary(org.records)["callback"],
+        **_seeded_rts(org),
         "profiles": {
             name: {"api_enabled": a, "view_setup": v} for name, (a, v) in PROFILES.items()
         },
     }
+
+
+def _seeded_rts(org: Org) -> dict[str, Any]:
+    """The setting `--rts-callback` made: its id, and its secret (a generated one is shown only
+    here and to SOQL)."""
+    seeded = org.seeded_rts_setting()
+    if seeded is None:
+        return {}
+    return {"rts_setting_id": seeded["Id"], "rts_secret": seeded.get("Secret__c")}
 
 
 def run(
