@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from sqlalchemy.orm import Session
 
+    from quotasync.engine.sync import SyncReport
     from quotasync.runtime import Runtime
     from quotasync.store.tables import Workspace
     from quotasync.usage import ApiUsage, Pause, UsageView
@@ -39,6 +40,11 @@ limit_app = typer.Typer(
 )
 app.add_typer(limit_app, name="limit")
 app.add_typer(activities_app, name="activities")
+rts_app = typer.Typer(
+    help="Real-Time Sync: the org pushes changes as they happen (spends async Apex).",
+    no_args_is_help=True,
+)
+app.add_typer(rts_app, name="rts")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -91,26 +97,47 @@ def sandbox(
         ),
     ] = 0,
     rts_callback: Annotated[
-        str | None, typer.Option(help="URL the org pushes Real-Time Sync change notices to.")
+        str | None,
+        typer.Option(
+            help="Turn Real-Time Sync on: the org pushes signed change notices to this http(s) "
+            "URL on this machine (seeds an enabled QS_Sync_Setting__c)."
+        ),
+    ] = None,
+    rts_secret: Annotated[
+        str | None,
+        typer.Option(
+            help="The HMAC-SHA256 key pushes are signed with (with --rts-callback; default: a "
+            "generated one, shown in sandbox.json)."
+        ),
     ] = None,
     session_timeout_minutes: Annotated[
         float, typer.Option(help="Sessions expire after this much inactivity (0: never).", min=0)
     ] = 120.0,
 ) -> None:
     """Run a Salesforce org on this machine (HTTPS, its own CA), for tests, benchmarks and demos."""
-    from quotasync.sandbox import server
+    from quotasync.sandbox import rts, server
     from quotasync.sandbox.org import OrgConfig
 
     if edition is not None and edition not in EDITIONS:
         raise typer.BadParameter(f"choose one of {', '.join(EDITIONS)}", param_hint="--edition")
-    if rts_callback is not None and not rts_callback.startswith(("http://", "https://")):
-        raise typer.BadParameter("must be an http(s) URL", param_hint="--rts-callback")
+    if rts_callback is not None:
+        problem = rts.callback_problem(rts_callback)
+        if problem is None and len(rts_callback) > 255:
+            problem = "at most 255 characters"
+        if problem is not None:
+            raise typer.BadParameter(problem, param_hint="--rts-callback")
+    if rts_secret is not None:
+        if rts_callback is None:
+            raise typer.BadParameter("needs --rts-callback too", param_hint="--rts-secret")
+        if not 1 <= len(rts_secret) <= 255:
+            raise typer.BadParameter("1 to 255 characters", param_hint="--rts-secret")
     config = OrgConfig(
         edition=edition,
         licenses=licenses,
         daily_api_requests=daily_api_requests,
         seed=seed,
         rts_callback=rts_callback,
+        rts_secret=rts_secret,
         session_timeout_minutes=session_timeout_minutes,
     )
     try:
@@ -348,6 +375,130 @@ def connect(
         f"{ws.id} connected to {out['instance_url']} (org {out['org_id']}) as {out['username']}"
     )
     typer.echo("mirror: " + ", ".join(f"{n:,} {k}s" for k, n in loaded.items()))
+
+
+def _salesforce_trouble() -> tuple[type[Exception], ...]:
+    import requests
+    from simple_salesforce.exceptions import SalesforceError
+
+    from quotasync.store.ledger import NoRoom
+
+    return (SalesforceError, NoRoom, requests.RequestException)
+
+
+@rts_app.command("on")
+def rts_on(
+    workspace: WorkspaceOption,
+    url: Annotated[
+        str,
+        typer.Option("--url", help="Where the org pushes: this server's /rts/{workspace} URL."),
+    ],
+) -> None:
+    """Switch Real-Time Sync on: a new secret, the org's setting record pointing at --url, and a
+    catch-up sync. When the Apex quota runs out it rolls over to Interval Sync and back."""
+    from quotasync.engine.realtime import RealTime, RealTimeUnavailable
+    from quotasync.salesforce.connection import ConnectError
+
+    runtime = _runtime()
+    ws = _workspace(runtime.sessions, workspace)
+    if not url.startswith(("http://", "https://")):
+        _fail(f"--url must be an http(s) URL; got {url!r}")
+    try:
+        RealTime(runtime.connector, ws.id, runtime.clock).enable(url)
+    except (RealTimeUnavailable, ConnectError) as exc:
+        _fail(f"Real-Time Sync is not on: {exc}")
+    except _salesforce_trouble() as exc:
+        _fail(f"Real-Time Sync is not on: {exc}")
+    typer.echo(f"{ws.id}: Real-Time Sync is on; the org pushes changes to {url}")
+
+
+@rts_app.command("off")
+def rts_off(workspace: WorkspaceOption) -> None:
+    """Switch Real-Time Sync off: the org stops pushing, Interval Sync keeps the mirror."""
+    from quotasync.engine.realtime import RealTime
+    from quotasync.salesforce.connection import ConnectError
+
+    runtime = _runtime()
+    ws = _workspace(runtime.sessions, workspace)
+    try:
+        RealTime(runtime.connector, ws.id, runtime.clock).disable()
+    except ConnectError as exc:
+        _fail(str(exc))
+    except _salesforce_trouble() as exc:
+        _fail(f"Real-Time Sync could not be switched off in the org: {exc}")
+    typer.echo(f"{ws.id}: Real-Time Sync is off; Interval Sync keeps the mirror")
+
+
+@app.command()
+def sync(
+    workspace: WorkspaceOption,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Load every record again, not only the changes."),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Bring the org's Users, Accounts, Contacts, Leads and Opportunities into the mirror: all of
+    them the first time (or with --full), the changes since the last sync after that."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from quotasync.engine.sync import ObjectReport, Syncer
+    from quotasync.salesforce.connection import ConnectError
+
+    runtime = _runtime()
+    ws = _workspace(runtime.sessions, workspace)
+    syncer = Syncer(runtime.connector, ws.id, runtime.clock)
+    with Progress(disable=as_json, console=Console(stderr=True)) as bar:
+        tasks: dict[str, Any] = {}
+
+        def show(report: ObjectReport) -> None:
+            if report.sobject not in tasks:
+                what = "loading" if report.full else "syncing"
+                tasks[report.sobject] = bar.add_task(f"{what} {report.sobject}", total=None)
+            if report.counted == 0 and report.done:  # nothing to fetch: complete all the same
+                bar.update(tasks[report.sobject], total=1, completed=1)
+            else:
+                bar.update(tasks[report.sobject], total=report.counted, completed=report.fetched)
+
+        try:
+            report = syncer.run(full=full, on_progress=show)
+        except ConnectError as exc:
+            _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report.as_dict()))
+    else:
+        _print_sync(report)
+    if report.paused is not None:
+        typer.echo(f"error: {report.paused.message}", err=True)
+    elif report.error is not None:
+        typer.echo(f"error: sync stopped: {report.error}", err=True)
+    for failed in (o for o in report.objects.values() if o.error):
+        typer.echo(f"error: {failed.sobject} not synced: {failed.error}", err=True)
+    if not report.complete or report.paused is not None or report.error is not None:
+        raise typer.Exit(1)
+
+
+def _print_sync(report: SyncReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("object", "via", "counted", "fetched", "applied", "deleted", "state")
+    for o in report.objects.values():
+        state = "done" if o.done else ("failed" if o.error else "not done")
+        counted = "-" if o.counted is None else f"{o.counted:,}"
+        table.add_row(
+            o.sobject,
+            o.via or "-",
+            counted,
+            f"{o.fetched:,}",
+            f"{o.applied:,}",
+            f"{o.deleted:,}",
+            f"{'full load, ' if o.full else ''}{state}",
+        )
+    Console().print(table)
+    spent = ", ".join(f"{api} {n:,}" for api, n in sorted(report.calls.items())) or "none"
+    typer.echo(f"calls spent: {spent}")
 
 
 @activities_app.command("import")
@@ -594,6 +745,7 @@ def usage(workspace: WorkspaceOption, as_json: JsonOption = False) -> None:
             typer.echo(f"{'':7}{_pause_text(api.api, pause)}")
         if api.pacing is not None and api.pacing.on:
             typer.echo(f"{'':7}pacing on: {api.pacing.why}")
+    typer.echo(f" sync: {_sync_text(view)}")
     for member in view.members:
         share = (
             f", {member.share_of_org:.2%} of the org's Data calls"
@@ -601,6 +753,15 @@ def usage(workspace: WorkspaceOption, as_json: JsonOption = False) -> None:
             else ""
         )
         typer.echo(f"  {member.email}: {member.calls:,.2f} Data calls in the past 24 hours{share}")
+
+
+def _sync_text(view: UsageView) -> str:
+    if view.sync_mode == "realtime":
+        return "Real-Time Sync (the org pushes changes; each push spends one async Apex execution)"
+    rolled = any(p.reason for p in view.apis["apex"].pauses)
+    return f"Interval Sync every {view.settings.sync_interval_minutes} minutes" + (
+        " (rolled over from Real-Time Sync: no Apex room)" if rolled else ""
+    )
 
 
 def _usage_text(api: ApiUsage) -> str:
@@ -631,6 +792,7 @@ def worker(
     """Write pending activities to Salesforce until stopped (SIGINT/SIGTERM finish the batch in flight)."""
     import signal
     import threading
+    from datetime import timedelta
 
     from quotasync.engine.notifier import Notifier
     from quotasync.engine.worker import Worker
@@ -640,7 +802,9 @@ def worker(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     notifier = Notifier(runtime.sessions, runtime.settings, runtime.clock)
-    progress = Worker(runtime.connector, runtime.clock, notifier).run(stop, until_idle=until_idle)
+    claim = timedelta(seconds=runtime.settings.claim_seconds)
+    worker = Worker(runtime.connector, runtime.clock, notifier, claim)
+    progress = worker.run(stop, until_idle=until_idle)
     typer.echo(
         f"worker stopped: {progress.settled:,} activities settled in {progress.steps:,} steps"
     )

@@ -95,6 +95,7 @@ class Settings(_Plain):
     batch_delay: float
     max_batch_delay: float
     open_tracking: bool
+    sync_interval_minutes: int
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,9 @@ class UsageView(_Plain):
     workspace: str
     at: datetime
     limits_readable: bool | None
+    # realtime (the org pushes changes) or interval (quotasync queries them every N minutes);
+    # the Apex row's pauses are the rollovers from one to the other.
+    sync_mode: str
     settings: Settings
     apis: dict[str, ApiUsage]
     members: tuple[MemberUsage, ...]  # most calls first
@@ -129,6 +133,7 @@ def view(session: Session, workspace: Workspace, now: datetime) -> UsageView:
         workspace=workspace.id,
         at=now,
         limits_readable=workspace.limits_readable,
+        sync_mode=workspace.sync_mode,
         settings=_settings(workspace),
         apis=apis,
         members=_members(session, workspace.id, now, data.org_used if data else 0),
@@ -250,6 +255,7 @@ def _settings(workspace: Workspace) -> Settings:
         batch_delay=workspace.batch_delay,
         max_batch_delay=workspace.max_batch_delay,
         open_tracking=workspace.open_tracking,
+        sync_interval_minutes=workspace.sync_interval_minutes,
     )
 
 

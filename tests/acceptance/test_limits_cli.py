@@ -123,7 +123,9 @@ def test_a_new_workspace_may_use_70_percent_of_each_quota(setup: Setup) -> None:
         "batch_delay": 2.0,
         "max_batch_delay": 300.0,
         "open_tracking": True,
+        "sync_interval_minutes": 30,
     }
+    assert view["sync_mode"] == "interval"  # Real-Time Sync is off until an admin turns it on
     assert {api: v["state"] for api, v in apis.items()} == dict.fromkeys(apis, "running")
     data = apis["data"]
     assert (data["available"], data["unavailable_reason"], data["pauses"]) == (True, None, [])

@@ -198,11 +198,14 @@ def call_cost(api: Api, *, records: int = 0) -> int:
 
 @dataclass(frozen=True)
 class OrgFigures:
-    """What Salesforce last said about one API type: its total, its use, and when it said so."""
+    """What Salesforce last said about one API type: its total, its use, and when it said so;
+    with `others`, other apps' part of `used` as the store worked it out when it was told
+    (otherwise `room` takes quotasync's own calls up to `observed_at` from the ledger)."""
 
     max: int
     used: int
     observed_at: datetime
+    others: int | None = None
 
     def __post_init__(self) -> None:
         if self.max < 0 or self.used < 0:
@@ -307,7 +310,9 @@ def room(ledger: Ledger, org: OrgFigures, share_percent: int, now: datetime) -> 
     own_used = ledger.used(now)
     # Other apps' use is only known at the moment Salesforce was asked; quotasync's calls since
     # then are in the ledger, theirs are not, so theirs are held at that reading.
-    others_used = max(0, org.used - ledger.used(org.observed_at))
+    others_used = (
+        org.others if org.others is not None else max(0, org.used - ledger.used(org.observed_at))
+    )
     return Room(
         org_max=org.max,
         share=share_calls(org.max, share_percent),

@@ -80,13 +80,22 @@ class LimitsChecker:
             # The writer meets the same trouble and pauses with the reason; try again soon.
             log.warning("workspace %s: /limits could not be read: %s", self.workspace_id, error)
             return self._later(None, now, checking.MIN_INTERVAL)
-        return self._kept(figures)
+        return self._kept(figures, now)
 
-    def _kept(self, figures: dict[str, org_limits.Figure]) -> Checked:
-        at = self.clock.now()  # the org answered by now: its figures include the reading itself
+    def _kept(self, figures: dict[str, org_limits.Figure], sent_at: datetime) -> Checked:
+        at = self.clock.now()
         with self.sessions.begin() as session:
             for api, figure in figures.items():
-                limits.observe(session, self.workspace_id, api, figure.used, figure.max, at)
+                # The Data figure includes the reading itself: one Data call.
+                limits.observe(
+                    session,
+                    self.workspace_id,
+                    api,
+                    figure.used,
+                    figure.max,
+                    sent_at,
+                    own_in_answer=1 if api == "data" else 0,
+                )
             session.flush()
             workspace = session.get(Workspace, self.workspace_id)
             assert workspace is not None

@@ -15,17 +15,15 @@ from simple_salesforce.format import format_soql
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
+from quotasync.engine import sync
 from quotasync.salesforce.connection import Client
 from quotasync.store import mirror
 
 LOOKUP_BATCH = 100
 UNKNOWN_TTL = timedelta(hours=6)
 PEOPLE = ("Contact", "Lead")
-_FIELDS = {
-    "User": "Id, Email, Name, IsActive",
-    "Contact": "Id, Email, Name, AccountId, OwnerId",
-    "Lead": "Id, Email, Name, Company, OwnerId, IsConverted",
-}
+# The mirror's fields (with SystemModstamp), so a lookup's answer is a mirror row like any other.
+_FIELDS = {sobject: sync.select_list(sobject) for sobject in ("User", *PEOPLE)}
 
 
 @dataclass
@@ -42,18 +40,18 @@ class Matcher:
         self.clock = clock
 
     def load(self, client: Client) -> dict[str, int]:
-        """Fill the mirror with the org's Users, Contacts and Leads (paged queries, 2,000 a call)."""
-        loaded = {}
-        with client.http.purpose("mirror_load"):
-            for sobject in ("User", *PEOPLE):
-                records = client.sf.query_all(
-                    f"SELECT {_FIELDS[sobject]} FROM {sobject} WHERE Email != null"
-                )["records"]
-                with self.sessions.begin() as session:
-                    loaded[sobject] = mirror.put(
-                        session, self.workspace_id, sobject, records, self.clock.now()
-                    )
-        return loaded
+        """Fill the mirror with the org's people and deals: the full initial load of every
+        mirrored type (`engine.sync`), so the interval sync goes on from its watermarks. Returns
+        the live Users, Contacts and Leads the mirror then holds."""
+        sync.Syncer(
+            client.connector,
+            self.workspace_id,
+            self.clock,
+            client=client,
+            purpose=sync.LOAD_PURPOSE,
+        ).run(full=True)
+        with self.sessions() as session:
+            return sync.live_counts(session, self.workspace_id, ("User", *PEOPLE))
 
     def match(self, client: Client, recipients: Iterable[str], reps: Iterable[str]) -> Matches:
         matches = Matches()

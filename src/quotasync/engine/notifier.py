@@ -57,6 +57,8 @@ class Notice:
 
 
 def pause_started(workspace: Workspace, episode: PauseEpisode) -> Notice:
+    if episode.api == "apex":
+        return rollover_started(workspace, episode)
     calls = API_NAMES.get(episode.api, episode.api)
     lines = [
         f'quotasync has paused writing to Salesforce for the workspace "{workspace.name}" '
@@ -80,8 +82,42 @@ def pause_started(workspace: Workspace, episode: PauseEpisode) -> Notice:
     )
 
 
+def rollover_started(workspace: Workspace, episode: PauseEpisode) -> Notice:
+    """Apex has no room: Real-Time Sync hands over to Interval Sync (rule 7)."""
+    calls = API_NAMES["apex"]
+    lines = [
+        f'Real-Time Sync for the workspace "{workspace.name}" is off since '
+        f"{_when(episode.started_at)}: {_why(episode.reason, calls)} ({episode.reason}).",
+    ]
+    figures = figures_text(episode.figures, calls)
+    if figures:
+        lines.append(f"Figures: {figures}")
+    lines += [
+        "",
+        f"Nothing is missed: quotasync now queries the org's changes every "
+        f"{workspace.sync_interval_minutes} minutes (Interval Sync) instead of receiving them as "
+        "they happen, and switches Real-Time Sync back on by itself, with a catch-up, when "
+        "there is Apex room again. You will get one more email then.",
+        "",
+        "What you can do:",
+        f"- {_raise_share(workspace, 'apex')}",
+        "- or wait: the org's async Apex executions leave the 24-hour window by themselves",
+    ]
+    return Notice(
+        f"quotasync switched {workspace.name} to Interval Sync: {episode.reason}",
+        "\n".join(lines) + "\n",
+    )
+
+
 def pause_ended(workspace: Workspace, episode: PauseEpisode) -> Notice:
     assert episode.ended_at is not None
+    if episode.api == "apex":
+        return Notice(
+            f"quotasync switched Real-Time Sync back on for {workspace.name}",
+            f'Real-Time Sync for the workspace "{workspace.name}" is back on since '
+            f"{_when(episode.ended_at)}, after {_duration(episode.ended_at - episode.started_at)} "
+            "of Interval Sync; a catch-up query brought in every change made meanwhile.\n",
+        )
     lasted = _duration(episode.ended_at - episode.started_at)
     body = (
         f'quotasync resumed writing to Salesforce for the workspace "{workspace.name}" '

@@ -1,23 +1,29 @@
-"""The worker loop: step every connected workspace's writer until stopped (or idle)."""
+"""The worker loop: step every connected workspace until stopped (or idle): its `/limits`
+reading when due, its interval sync when due (Interval mode), then its writer."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from quotasync.clock import Clock
+from quotasync.engine import sync
 from quotasync.engine.checker import LimitsChecker
 from quotasync.engine.notifier import Notifier
+from quotasync.engine.realtime import RealTime
 from quotasync.engine.writer import Writer
 from quotasync.salesforce.connection import Connector
 from quotasync.store import outbox
 from quotasync.store.tables import Connection, Workspace
 
 IDLE_SLEEP = 0.2  # real seconds between looks when nothing is due
+
+log = logging.getLogger("quotasync.worker")
 
 
 @dataclass
@@ -29,13 +35,20 @@ class Progress:
 
 class Worker:
     def __init__(
-        self, connector: Connector, clock: Clock, notifier: Notifier | None = None
+        self,
+        connector: Connector,
+        clock: Clock,
+        notifier: Notifier | None = None,
+        claim: timedelta = outbox.CLAIM,
     ) -> None:
         self.connector = connector
+        self.claim = claim  # how long a writer holds a batch (a crashed worker's comes back then)
         self.clock = clock
         self.notifier = notifier  # None: pauses are recorded, nobody is emailed
         self.writers: dict[str, Writer] = {}
         self.checkers: dict[str, LimitsChecker] = {}
+        self.realtimes: dict[str, RealTime] = {}
+        self.sync_failed_until: dict[str, datetime] = {}  # a sync that raised waits an interval
 
     def workspaces(self) -> list[Workspace]:
         with self.connector.sessions() as session:
@@ -51,10 +64,16 @@ class Worker:
         for workspace in self.workspaces():
             writer = self.writers.get(workspace.id)
             if writer is None:
-                writer = self.writers[workspace.id] = Writer(self.connector, workspace, self.clock)
+                writer = self.writers[workspace.id] = Writer(
+                    self.connector, workspace, self.clock, self.claim
+                )
             else:
                 writer.workspace = workspace  # settings may have changed
             self._check_limits(writer)
+            self._realtime(writer)
+            sync_due = self._sync(writer)
+            if sync_due is not None:
+                due.append(sync_due)
             result = writer.step()
             if self.notifier is not None:
                 self.notifier.tell(workspace.id)
@@ -79,6 +98,52 @@ class Worker:
                 self.connector.sessions, writer.workspace.id, self.clock, lambda: writer.client
             )
         checker.step()
+
+    def _realtime(self, writer: Writer) -> None:
+        """Roll Real-Time Sync over to intervals, or back, when the Apex room says so (on fresh
+        figures: the checker has just run)."""
+        realtime = self.realtimes.get(writer.workspace.id)
+        if realtime is None:
+            realtime = self.realtimes[writer.workspace.id] = RealTime(
+                self.connector, writer.workspace.id, self.clock, lambda: writer.client
+            )
+        try:
+            realtime.step()
+        except Exception:
+            log.exception("workspace %s: the Real-Time Sync step failed", writer.workspace.id)
+
+    def _sync(self, writer: Writer) -> datetime | None:
+        """Run the interval sync when it is due (never in Real-Time mode); returns when it is due
+        next. A failure is logged, never raised: the next interval tries again."""
+        workspace = writer.workspace
+        now = self.clock.now()
+        with self.connector.sessions() as session:
+            next_due = sync.next_due(session, workspace, now)
+        failed_until = self.sync_failed_until.get(workspace.id)
+        if next_due is not None and failed_until is not None and failed_until > next_due:
+            next_due = failed_until
+        if next_due is None or next_due > now:
+            return next_due
+        try:
+            report = sync.Syncer(
+                self.connector, workspace.id, self.clock, client=writer.client
+            ).run(due_only=True)
+        except Exception:
+            log.exception("workspace %s: the interval sync failed", workspace.id)
+            # Whatever it was, it is not tried again in a tight loop.
+            self.sync_failed_until[workspace.id] = now + timedelta(
+                minutes=workspace.sync_interval_minutes
+            )
+            return self.sync_failed_until[workspace.id]
+        else:
+            if report.paused is not None:
+                log.info("workspace %s: %s", workspace.id, report.paused.message)
+            for failed in (o for o in report.objects.values() if o.error):
+                log.warning(
+                    "workspace %s: %s not synced: %s", workspace.id, failed.sobject, failed.error
+                )
+        with self.connector.sessions() as session:
+            return sync.next_due(session, workspace, self.clock.now())
 
     def idle(self, progress: Progress) -> bool:
         """Nothing pending for any connected workspace, and none paused.

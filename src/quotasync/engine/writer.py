@@ -237,7 +237,7 @@ class Writer:
         ledger = governor.Ledger.of(
             self.connector.ledger.entries(self.workspace.id, no_room.api, now)
         )
-        org = governor.OrgFigures(figure.max, figure.used, figure.observed_at)
+        org = governor.OrgFigures(figure.max, figure.used, figure.observed_at, figure.others_used)
         return governor.decide(
             api, ledger, org, share, now, batch_cost=no_room.cost, recheck=recheck
         )

@@ -85,7 +85,13 @@ class Connector:
         def keep(usage: OrgUsage) -> None:
             with self.sessions.begin() as session:
                 limits.observe(
-                    session, workspace_id, "data", usage.used, usage.max, usage.observed_at
+                    session,
+                    workspace_id,
+                    "data",
+                    usage.used,
+                    usage.max,
+                    usage.observed_at,
+                    own_in_answer=usage.own_calls,
                 )
 
         def caps(now: datetime, purpose: str) -> dict[str, int]:

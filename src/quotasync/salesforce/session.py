@@ -29,11 +29,13 @@ _INGEST_JOB = re.compile(r"/jobs/ingest/(\w+)")
 
 @dataclass(frozen=True)
 class OrgUsage:
-    """The org-wide DailyApiRequests figure Salesforce reported, and when."""
+    """The org-wide DailyApiRequests figure Salesforce reported in the answer to a request sent
+    at `observed_at`; that figure includes the request's own `own_calls`."""
 
     used: int
     max: int
     observed_at: datetime
+    own_calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,20 +110,23 @@ class GovernedSession(requests.Session):
         except requests.RequestException:
             self.ledger.settle(ids, None)
             raise
+        answered = self.clock.now()
         refused = _uncharged(response)
         charged = [i for i, c in zip(ids, calls, strict=True) if c.api not in refused]
         uncharged = [i for i, c in zip(ids, calls, strict=True) if c.api in refused]
-        self.ledger.settle(charged, response.status_code)
-        self.ledger.settle(uncharged, response.status_code, charged=False)
+        self.ledger.settle(charged, response.status_code, at=answered)
+        self.ledger.settle(uncharged, response.status_code, charged=False, at=answered)
         if job and method == "PUT" and response.status_code == 201 and body:
             self._uploaded[job.group(1)] = uploaded + costs.csv_rows(body)
-        self._observe(response)
+        own = sum(c.calls for c in calls if c.api == "data" and c.api not in refused)
+        self._observe(response, now, own)
         return response
 
-    def _observe(self, response: requests.Response) -> None:
+    def _observe(self, response: requests.Response, sent_at: datetime, own_calls: int) -> None:
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
-            self.org_usage = OrgUsage(int(match.group(1)), int(match.group(2)), self.clock.now())
+            used, maximum = int(match.group(1)), int(match.group(2))
+            self.org_usage = OrgUsage(used, maximum, sent_at, own_calls)
             if self.on_usage is not None:
                 self.on_usage(self.org_usage)
 

@@ -96,7 +96,14 @@ class Ledger:
             )
         return [e.id for e in entries]
 
-    def settle(self, ids: list[int], status: int | None, *, charged: bool = True) -> None:
+    def settle(
+        self,
+        ids: list[int],
+        status: int | None,
+        *,
+        charged: bool = True,
+        at: datetime | None = None,
+    ) -> None:
         """Note how the request ended (None: no answer came back).
 
         A request the org refused before counting it (`charged=False`) keeps its row for the
@@ -105,6 +112,8 @@ class Ledger:
         if not ids:
             return
         values: dict[str, object] = {"status": status}
+        if status is not None:
+            values["settled_at"] = at  # answered then: counted by the org before that
         if not charged:
             values["calls"] = 0
         with self._sessions.begin() as session:
@@ -139,6 +148,22 @@ def entries_in_window(
         .order_by(LedgerEntry.at)
     ).all()
     return [(at, int(calls)) for at, calls in rows]
+
+
+def answered_by(session: Session, workspace_id: str, api: str, moment: datetime) -> int:
+    """quotasync's calls of one type in the window before `moment` that had been answered by
+    then: the org had surely counted them in any figure it reported for a later request."""
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
+                LedgerEntry.workspace_id == workspace_id,
+                LedgerEntry.api == api,
+                LedgerEntry.at > moment - WINDOW,
+                LedgerEntry.settled_at <= moment,
+            )
+        )
+        or 0
+    )
 
 
 def used_in_window(

@@ -68,16 +68,40 @@ def set_settings(
 
 
 def observe(
-    session: Session, workspace_id: str, api: str, used: int, maximum: int, at: datetime
+    session: Session,
+    workspace_id: str,
+    api: str,
+    used: int,
+    maximum: int,
+    at: datetime,
+    *,
+    own_in_answer: int = 0,
 ) -> None:
-    """Keep the newest figure the org gave for one API type."""
+    """Keep the newest figure the org gave for one API type.
+
+    `at` is when the request that brought it was sent, and `own_in_answer` how many of that
+    request's own calls of this type the figure includes. Of two answers, the one to the later
+    request wins, whichever came back last.
+    """
     current = session.get(OrgFigure, (workspace_id, api))
+    if current is not None and current.observed_at > at:
+        return
+    counted = ledger.answered_by(session, workspace_id, api, at) + own_in_answer
+    others = max(0, used - counted)
     if current is None:
         session.add(
-            OrgFigure(workspace_id=workspace_id, api=api, max=maximum, used=used, observed_at=at)
+            OrgFigure(
+                workspace_id=workspace_id,
+                api=api,
+                max=maximum,
+                used=used,
+                observed_at=at,
+                others_used=others,
+            )
         )
-    elif current.observed_at <= at:
+    else:
         current.max, current.used, current.observed_at = maximum, used, at
+        current.others_used = others
 
 
 def figures(session: Session, workspace_id: str) -> dict[str, OrgFigure]:
@@ -93,11 +117,6 @@ def own_use(session: Session, workspace_id: str, now: datetime) -> dict[str, int
         .group_by(LedgerEntry.api)
     ).all()
     return {api: int(calls or 0) for api, calls in rows}
-
-
-def own_use_at(session: Session, workspace_id: str, api: str, at: datetime) -> int:
-    """quotasync's own use of one type in the window that ended at `at` (when the org was read)."""
-    return ledger.used_in_window(session, workspace_id, api, at, later_too=False)
 
 
 def member_use(session: Session, workspace_id: str, now: datetime) -> dict[str, float]:
@@ -133,7 +152,7 @@ def rooms(session: Session, workspace: Workspace, now: datetime) -> dict[str, go
     out: dict[str, governor.Room] = {}
     for api, figure in figures(session, workspace.id).items():
         own = own_now.get(api, 0)
-        others = max(0, figure.used - own_use_at(session, workspace.id, api, figure.observed_at))
+        others = figure.others_used
         out[api] = governor.Room(
             org_max=figure.max,
             share=governor.share_calls(figure.max, percents[SHARE_OF.get(api, "data")]),
@@ -159,6 +178,10 @@ def pacing(session: Session, workspace: Workspace, now: datetime) -> pace.Pacing
     # the share that `/limits` readings may take (they are not the writer's to pace).
     cap = min(room.share, room.guard - room.others_used)
     cap -= int(room.share * checking.CHECK_BUDGET)
+    if workspace.sync_mode == "interval":
+        # Interval sync looks at the org once an interval (one composite call when nothing
+        # changed): that part of the share is not the writer's either.
+        cap -= int(WINDOW / timedelta(minutes=workspace.sync_interval_minutes))
     # Arrivals come in bursts and the rate is the last hour's: aim a little below the line.
     cap = int(cap * PACING_MARGIN)
     entries = governor.Ledger(tuple(ledger.entries_in_window(session, workspace.id, "data", now)))

@@ -81,6 +81,18 @@ class Workspace(Base):
     limits_next_check: Mapped[datetime | None]  # when to read `/limits` again
     # Pacing may stretch `batch_delay` up to this many seconds so the share lasts the day.
     max_batch_delay: Mapped[float] = mapped_column(Float, default=300.0, server_default="300")
+    # How the mirror follows the org: `interval` (a query of changes every
+    # `sync_interval_minutes`) or `realtime` (the org pushes changes, signed with the RTS secret).
+    sync_mode: Mapped[str] = mapped_column(
+        String(10), default="interval", server_default="interval"
+    )
+    rts_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    rts_setting_id: Mapped[str | None] = mapped_column(String(18))  # the org's RTS setting record
+    sync_interval_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # Above this many records to fetch, a sync uses a Bulk API 2.0 query job instead of REST pages.
+    bulk_query_threshold: Mapped[int] = mapped_column(
+        Integer, default=10_000, server_default="10000"
+    )
 
 
 class User(Base):
@@ -159,6 +171,9 @@ class LedgerEntry(Base):
     method: Mapped[str | None] = mapped_column(String(8))
     path: Mapped[str | None] = mapped_column(String(300))
     status: Mapped[int | None] = mapped_column(Integer)
+    # When the answer came back (None: not yet, or never). A call answered before another was
+    # sent is surely in the org figure that other call's answer reports.
+    settled_at: Mapped[datetime | None]
 
 
 class LedgerShare(Base):
@@ -174,10 +189,16 @@ class LedgerShare(Base):
 
 
 class MirrorRecord(Base):
-    """The local copy of the org's Users, Contacts, Leads (and, later, Accounts, Opportunities)."""
+    """The local copy of one of the org's Users, Contacts, Leads, Accounts and Opportunities.
+
+    `modstamp` is the record's SystemModstamp (None for a row Salesforce has not described yet,
+    such as a Lead quotasync just created); a deleted record stays as a tombstone (`is_deleted`)."""
 
     __tablename__ = "mirror"
-    __table_args__ = (Index("ix_mirror_email", "workspace_id", "sobject", "email"),)
+    __table_args__ = (
+        Index("ix_mirror_email", "workspace_id", "sobject", "email"),
+        Index("ix_mirror_account", "workspace_id", "sobject", "account_id"),
+    )
 
     workspace_id: Mapped[str] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
@@ -185,9 +206,24 @@ class MirrorRecord(Base):
     sobject: Mapped[str] = mapped_column(String(20), primary_key=True)
     salesforce_id: Mapped[str] = mapped_column(String(18), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(254))
+    account_id: Mapped[str | None] = mapped_column(String(18))  # a sidebar's account and deals
     fields: Mapped[dict[str, Any]]
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     modstamp: Mapped[datetime | None]
+
+
+class SyncState(Base):
+    """How far the mirror of one object type has followed the org."""
+
+    __tablename__ = "sync_state"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    sobject: Mapped[str] = mapped_column(String(20), primary_key=True)
+    watermark: Mapped[datetime | None]  # the newest SystemModstamp applied from a query
+    last_run_at: Mapped[datetime | None]  # when the last sync of this type started
+    last_full_at: Mapped[datetime | None]  # when the last full load of this type completed
 
 
 class OrgFigure(Base):
@@ -201,7 +237,12 @@ class OrgFigure(Base):
     api: Mapped[str] = mapped_column(String(12), primary_key=True)
     max: Mapped[int] = mapped_column(BigInteger)
     used: Mapped[int] = mapped_column(BigInteger)
+    # When the request whose answer told it was sent (not when the answer came back).
     observed_at: Mapped[datetime]
+    # Other apps' part of `used`, worked out when it was told: `used` less quotasync's calls
+    # that had surely been counted by then (answered before that request was sent, and the
+    # request itself). A call still in flight is taken as theirs: the guard errs on the safe side.
+    others_used: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class EmailLookup(Base):
@@ -262,3 +303,16 @@ class Notification(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RtsReceipt(Base):
+    """A Real-Time Sync push taken: the org may deliver the same push twice, which must neither
+    be applied nor counted as another Apex execution again."""
+
+    __tablename__ = "rts_receipts"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    signature: Mapped[str] = mapped_column(String(80), primary_key=True)
+    received_at: Mapped[datetime]

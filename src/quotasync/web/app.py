@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from quotasync import __version__
 from quotasync.ingest import Ingest
 from quotasync.runtime import Runtime
-from quotasync.store import workspaces
+from quotasync.store import mirror, workspaces
+from quotasync.web.rts import rts_router
 
 MAX_ITEMS = 1000
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -40,6 +41,35 @@ class IngestResult(BaseModel):
     )
 
 
+class PersonOut(BaseModel):
+    sobject: str = Field(description="Contact or Lead.")
+    id: str
+    name: str | None
+    email: str | None
+    title: str | None
+    company: str | None = Field(description="A Lead's company.")
+    owner_id: str | None
+
+
+class AccountOut(BaseModel):
+    id: str
+    name: str | None
+
+
+class OpportunityOut(BaseModel):
+    id: str
+    name: str | None
+    stage: str | None
+    amount: float | None
+    close_date: str | None
+
+
+class PeopleAnswer(BaseModel):
+    person: PersonOut
+    account: AccountOut | None
+    open_opportunities: list[OpportunityOut]
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="quotasync",
@@ -47,6 +77,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Log sales-email activity into Salesforce within the API quota admins set.",
     )
     ingest = Ingest(runtime.sessions, runtime.clock)
+    app.include_router(rts_router(runtime))
 
     def workspace_for(workspace: str, authorization: Annotated[str | None, Header()] = None) -> str:
         token = _bearer(authorization)
@@ -79,7 +110,73 @@ def create_app(runtime: Runtime) -> FastAPI:
             return JSONResponse(body, status_code=422)
         return body
 
+    @app.get(
+        "/api/v1/workspaces/{workspace}/people",
+        response_model=PeopleAnswer,
+        responses={
+            401: {"description": "No bearer token."},
+            404: {"description": "No such workspace for this token, or nobody with this email."},
+            422: {"description": "The email is missing or not an email address."},
+        },
+    )
+    def people(
+        email: Annotated[str, Query(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")],
+        workspace_id: str = Depends(workspace_for),
+    ) -> Any:
+        """Who a recipient is, their account and its open opportunities: from the local mirror,
+        with no call to Salesforce (the email product's sidebar)."""
+        with runtime.sessions() as session:
+            found = mirror.person(session, workspace_id, email)
+            if found is None:
+                raise HTTPException(404, f"nobody with the email {email} in the org's mirror")
+            account_id = found.account_id
+            account = (
+                mirror.record(session, workspace_id, "Account", account_id) if account_id else None
+            )
+            deals = (
+                mirror.open_opportunities(session, workspace_id, account_id) if account_id else []
+            )
+            return PeopleAnswer(
+                person=_person(found.sobject, found.salesforce_id, found.fields),
+                account=AccountOut(id=account.salesforce_id, name=account.fields.get("Name"))
+                if account is not None
+                else None,
+                open_opportunities=[_opportunity(d.salesforce_id, d.fields) for d in deals],
+            )
+
     return app
+
+
+def _person(sobject: str, record_id: str, fields: dict[str, Any]) -> PersonOut:
+    return PersonOut(
+        sobject=sobject,
+        id=record_id,
+        name=fields.get("Name"),
+        email=fields.get("Email"),
+        title=fields.get("Title"),
+        company=fields.get("Company"),
+        owner_id=fields.get("OwnerId"),
+    )
+
+
+def _opportunity(record_id: str, fields: dict[str, Any]) -> OpportunityOut:
+    return OpportunityOut(
+        id=record_id,
+        name=fields.get("Name"),
+        stage=fields.get("StageName"),
+        amount=_number(fields.get("Amount")),
+        close_date=fields.get("CloseDate"),
+    )
+
+
+def _number(value: Any) -> float | None:
+    """A mirrored number (JSON from REST, text from a Bulk CSV); None when it is not one."""
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _bearer(authorization: str | None) -> str:

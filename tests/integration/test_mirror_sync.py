@@ -1,0 +1,450 @@
+"""The mirror following the org: the initial load (REST below the threshold, a Bulk API 2.0 query
+job above it), the interval sync of updates and deletes made in the org by other apps, the
+worker running it when due, a stop at the quota, and `mirror.apply`'s rules on the store itself
+(SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from quotasync.clock import ManualClock
+from quotasync.engine import sync
+from quotasync.engine.sync import Syncer, SyncReport
+from quotasync.engine.worker import Progress
+from quotasync.store import limits, mirror
+from quotasync.store.tables import LedgerEntry, SyncState, Workspace
+from tests.integration.logging_support import Connect, Setup, open_workspace, records
+from tests.sandbox_process import SandboxOrg
+
+OrgFactory = Callable[..., SandboxOrg]
+EPOCH = "2026-11-28T00:00:00Z"
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+def run(setup: Setup, full: bool = False) -> SyncReport:
+    return Syncer(setup.runtime.connector, setup.workspace_id, setup.clock).run(full=full)
+
+
+def mirrored(setup: Setup, sobject: str, *, live: bool = True) -> dict[str, Any]:
+    with setup.runtime.sessions() as session:
+        return mirror.records(session, setup.workspace_id, sobject, live=live)
+
+
+def assert_mirror_equals_org(setup: Setup, org: SandboxOrg) -> None:
+    """Every live record of every mirrored type, with each mirrored field and its SystemModstamp."""
+    for sobject, fields in sync.FIELDS.items():
+        in_org = {r["Id"]: r for r in records(org, sobject)}
+        here = mirrored(setup, sobject)
+        assert set(here) == set(in_org), sobject
+        for record_id, record in here.items():
+            want = {f: in_org[record_id].get(f) for f in fields}
+            assert {f: record.fields.get(f) for f in fields} == want, (sobject, record_id)
+            assert record.modstamp == mirror.modstamp(want["SystemModstamp"])
+
+
+def watermarks(setup: Setup) -> dict[str, datetime | None]:
+    with setup.runtime.sessions() as session:
+        return {
+            s: state.watermark for s, state in mirror.states(session, setup.workspace_id).items()
+        }
+
+
+def in_org_clock(org: SandboxOrg, seconds: float) -> None:
+    org.control("POST", "clock", {"advance_seconds": seconds})
+
+
+# ---------------------------------------------------------------- the initial load
+
+
+def test_the_load_at_connect_mirrors_every_record_of_the_org_through_rest_pages(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "60")
+    setup = workspace(org)
+
+    assert_mirror_equals_org(setup, org)
+    # One composite request counted the five types; each then fit one REST page of 2,000.
+    assert setup.ledger_calls("data", "mirror_load") == 1 + 5
+    assert setup.ledger_calls("bulk_query") == 0
+    with setup.runtime.sessions() as session:
+        states = mirror.states(session, setup.workspace_id)
+    assert set(states) == set(sync.OBJECTS)
+    for sobject, state in states.items():
+        newest = max(r["SystemModstamp"] for r in records(org, sobject))  # one format: sortable
+        assert state.watermark == mirror.modstamp(newest), sobject
+        assert state.last_full_at == setup.clock.now(), sobject
+
+
+def test_above_the_threshold_a_bulk_query_job_loads_the_same_fields_as_rest(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "60")
+    # The admin has View Setup: the Bulk API's figures can be read, so Bulk query jobs are governed.
+    setup = workspace(org, user="admin")
+    setup.settings(bulk_query_threshold=50)
+
+    report = run(setup, full=True)
+
+    assert report.complete and report.paused is None
+    vias = {name: o.via for name, o in report.objects.items()}
+    assert vias == {
+        "User": "rest",  # 23 users: under the threshold
+        "Account": "bulk",
+        "Contact": "bulk",
+        "Lead": "bulk",
+        "Opportunity": "bulk",
+    }
+    # What REST loaded at connect, Bulk found identical, typed the same: nothing changed.
+    assert {name: o.applied for name, o in report.objects.items()} == dict.fromkeys(sync.OBJECTS, 0)
+    assert_mirror_equals_org(setup, org)
+    assert report.calls["bulk_query"] == 4 == setup.ledger_calls("bulk_query", "mirror_sync")
+    # Per Bulk job: create, look at its state, one result page.
+    assert len(setup.ledger_entries("mirror_sync")) - 4 >= 1 + 1 + 4 * 3
+
+
+def test_without_view_setup_a_big_fetch_goes_as_rest_pages_rather_than_an_ungoverned_bulk_job(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "60")
+    setup = workspace(org)  # the sync user: no View Setup, only the Data API is governed
+    setup.settings(bulk_query_threshold=10)
+
+    report = run(setup, full=True)
+
+    assert report.complete
+    assert {o.via for o in report.objects.values()} == {"rest"}
+    assert setup.ledger_calls("bulk_query") == 0
+
+
+def test_the_initial_load_of_50000_contacts_takes_at_most_10_data_calls(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org()
+    for start in range(0, 50_000, 5_000):
+        org.control(
+            "POST",
+            "records/Contact",
+            [
+                {"LastName": f"Buyer {n}", "Email": f"buyer{n}@corp.example", "Title": "CFO"}
+                for n in range(start, start + 5_000)
+            ],
+        )
+    started = time.monotonic()
+    setup = workspace(org, user="admin")  # connecting loads the mirror
+    seconds = time.monotonic() - started
+
+    assert mirrored(setup, "Contact").keys() == {r["Id"] for r in records(org, "Contact")}
+    assert_mirror_equals_org(setup, org)
+    data = setup.ledger_calls("data", "mirror_load") + setup.ledger_calls("data", "limits_check")
+    print(
+        f"\ninitial load of 50,000 Contacts: {data} Data calls, 1 Bulk query job, {seconds:.1f} s"
+    )
+    assert data <= 10
+    assert setup.ledger_calls("bulk_query") == 1
+
+
+# ---------------------------------------------------------------- the interval sync
+
+
+def test_updates_and_deletes_made_by_another_app_reach_the_mirror_and_a_rerun_changes_nothing(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "30", "--speed", "0", "--epoch", EPOCH)
+    setup = workspace(org)
+    loader: Any = org.salesforce(
+        "admin", "Data Loader"
+    )  # another app: quotasync's count stays clean
+    contact, gone_lead = records(org, "Contact")[0], records(org, "Lead")[0]
+    account = records(org, "Account")[0]
+
+    in_org_clock(org, 600)
+    loader.Contact.update(contact["Id"], {"Title": "Chief Revenue Officer"})
+    loader.Lead.delete(gone_lead["Id"])
+    deal = loader.Opportunity.create(
+        {"Name": "Acme - Expansion", "AccountId": account["Id"], "StageName": "Prospecting",
+         "CloseDate": "2026-12-31", "Amount": 42000}
+    )  # fmt: skip
+    before = watermarks(setup)
+    report = run(setup)
+
+    assert report.complete and report.paused is None and report.error is None
+    # Users and Accounts did not change: nothing newer than their watermarks, nothing fetched.
+    assert {n: o.via for n, o in report.objects.items()} == {
+        "User": None, "Account": None, "Contact": "rest", "Lead": "rest", "Opportunity": "rest"
+    }  # fmt: skip
+    assert report.objects["Lead"].deleted == 1
+    assert report.objects["Contact"].applied == 1 and report.objects["Opportunity"].applied == 1
+    assert_mirror_equals_org(setup, org)
+    assert mirrored(setup, "Contact")[contact["Id"]].fields["Title"] == "Chief Revenue Officer"
+    tombstone = mirrored(setup, "Lead", live=False)[gone_lead["Id"]]
+    assert tombstone.is_deleted and tombstone.modstamp is not None
+    assert tombstone.fields["SystemModstamp"] > gone_lead["SystemModstamp"]
+    assert mirrored(setup, "Opportunity")[deal["id"]].fields["Amount"] == 42000
+    after = watermarks(setup)
+    for sobject in ("Contact", "Lead", "Opportunity"):
+        assert after[sobject] > before[sobject]  # type: ignore[operator]
+    with setup.runtime.sessions() as session:
+        assert mirror.ids_by_email(session, setup.workspace_id, "Lead", [gone_lead["Email"]]) == {}
+
+    # Again, with nothing new: nothing is newer than a watermark, and the mirror holds what the
+    # org holds in each lookback window. One call, nothing fetched, nothing changed.
+    spent = setup.ledger_calls("data")
+    again = run(setup)
+    assert again.complete
+    assert sum(o.fetched + o.applied for o in again.objects.values()) == 0
+    assert setup.ledger_calls("data") - spent == 1 == again.calls["data"]
+    assert watermarks(setup) == after
+
+    # Later, one change: one request counting the five types, one page for the Contact.
+    in_org_clock(org, 600)
+    loader.Contact.update(contact["Id"], {"Title": "CEO"})
+    spent = setup.ledger_calls("data")
+    one = run(setup)
+    assert {n: o.counted for n, o in one.objects.items()} == {
+        "User": 0, "Account": 0, "Contact": 1, "Lead": 0, "Opportunity": 0
+    }  # fmt: skip
+    assert setup.ledger_calls("data") - spent == 2 == one.calls["data"]
+    assert mirrored(setup, "Contact")[contact["Id"]].fields["Title"] == "CEO"
+    # quotasync spent only what its ledger says; the other app's calls are not in it.
+    usage = org.control("GET", "usage")["DailyApiRequests"]["by_app"]
+    assert usage["quotasync"] == setup.ledger_calls("data") and usage["Data Loader"] > 0
+
+
+def test_a_full_load_tombstones_what_the_org_no_longer_has(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "20")
+    setup = workspace(org)
+    gone = records(org, "Contact")[3]
+    loader: Any = org.salesforce("admin", "Data Loader")
+    loader.Contact.delete(gone["Id"])
+
+    report = run(setup, full=True)
+
+    assert report.objects["Contact"].deleted == 1
+    assert gone["Id"] not in mirrored(setup, "Contact")
+    assert mirrored(setup, "Contact", live=False)[gone["Id"]].is_deleted
+    assert_mirror_equals_org(setup, org)
+
+
+def test_an_object_above_the_threshold_syncs_its_changes_and_deletes_through_a_bulk_query_all(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "40")
+    setup = workspace(org, user="admin")
+    setup.settings(bulk_query_threshold=5)
+    loader: Any = org.salesforce("admin", "Data Loader")
+    leads = records(org, "Lead")
+    for lead in leads[:3]:
+        loader.Lead.delete(lead["Id"])
+
+    report = run(setup)  # the seed is minutes old: the lookback takes in every record
+
+    assert report.complete
+    assert report.objects["Lead"].via == "bulk" and report.objects["Lead"].deleted == 3
+    assert_mirror_equals_org(setup, org)
+    assert {lead["Id"] for lead in leads[:3]} <= set(mirrored(setup, "Lead", live=False))
+
+
+# ---------------------------------------------------------------- the quota
+
+
+def test_a_sync_the_quota_stops_keeps_what_it_applied_and_moves_only_finished_watermarks(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "20", "--daily-api-requests", "100")
+    setup = workspace(org)  # connecting spent 6 calls
+    loader: Any = org.salesforce("admin", "Data Loader")
+    changed = {s: records(org, s)[0]["Id"] for s in ("Account", "Contact", "Lead", "Opportunity")}
+    for sobject, record_id in changed.items():
+        getattr(loader, sobject).update(record_id, {"Description": "changed by Data Loader"})
+    with setup.runtime.sessions.begin() as session:
+        ws = session.get(Workspace, setup.workspace_id)
+        assert ws is not None
+        limits.set_share(session, ws, "data", 10)  # 10 calls: 4 left
+    before = watermarks(setup)
+
+    report = run(setup)
+
+    # The count, then a page each for Account, Contact and Lead; the Opportunity's would pass
+    # the share, and is not sent.
+    assert report.paused is not None and report.paused.reason == "workspace_limit"
+    assert "paused by the quota" in report.paused.message
+    done = [n for n, o in report.objects.items() if o.done]
+    assert done == ["User", "Account", "Contact", "Lead"]
+    assert setup.ledger_calls("data") == 10 == org_usage(org)
+    assert report.calls == {"data": 4}
+    after = watermarks(setup)
+    assert after["Contact"] > before["Contact"]  # type: ignore[operator]
+    assert after["Opportunity"] == before["Opportunity"]
+    # The Opportunity's change is not in the mirror yet: the next run brings it.
+    deal = mirrored(setup, "Opportunity")[changed["Opportunity"]]
+    in_org = {r["Id"]: r for r in records(org, "Opportunity")}[changed["Opportunity"]]
+    assert deal.modstamp < mirror.modstamp(in_org["SystemModstamp"])
+
+    with setup.runtime.sessions.begin() as session:
+        ws = session.get(Workspace, setup.workspace_id)
+        assert ws is not None
+        limits.set_share(session, ws, "data", 70)
+    assert run(setup).complete
+    assert_mirror_equals_org(setup, org)
+
+
+def org_usage(org: SandboxOrg) -> int:
+    return int(org.control("GET", "usage")["DailyApiRequests"]["by_app"]["quotasync"])
+
+
+# ---------------------------------------------------------------- the worker
+
+
+def test_the_worker_runs_the_interval_sync_when_due_and_never_in_realtime_mode(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "20")
+    clock = ManualClock(T0)
+    setup = workspace(org, clock=clock)
+    loader: Any = org.salesforce("admin", "Data Loader")
+    contact = records(org, "Contact")[0]
+    worker, progress = setup.new_worker(), Progress()
+
+    due = worker.cycle(progress)  # connecting loaded the mirror: the first sync is 30 min on
+    assert due == T0 + timedelta(minutes=30)
+    assert setup.ledger_entries("mirror_sync") == []
+    loader.Contact.update(contact["Id"], {"Title": "Head of Growth"})
+    clock.advance(29 * 60)
+    worker.cycle(progress)
+    assert setup.ledger_entries("mirror_sync") == []
+    assert mirrored(setup, "Contact")[contact["Id"]].fields["Title"] != "Head of Growth"
+
+    clock.advance(60)
+    due = worker.cycle(progress)
+    assert setup.ledger_entries("mirror_sync") != []
+    assert mirrored(setup, "Contact")[contact["Id"]].fields["Title"] == "Head of Growth"
+    assert due == clock.now() + timedelta(minutes=30)
+    with setup.runtime.sessions() as session:
+        runs = {s.last_run_at for s in session.scalars(select(SyncState))}
+    assert runs == {clock.now()}
+
+    # A shorter interval applies from the next run on.
+    setup.settings(sync_interval_minutes=5)
+    clock.advance(5 * 60)
+    spent = len(setup.ledger_entries("mirror_sync"))
+    worker.cycle(progress)
+    assert len(setup.ledger_entries("mirror_sync")) > spent
+
+    # In Real-Time mode the org pushes changes: the worker runs no interval sync.
+    setup.settings(sync_mode="realtime")
+    spent = len(setup.ledger_entries("mirror_sync"))
+    for _ in range(3):
+        clock.advance(31 * 60)
+        worker.cycle(progress)
+    assert len(setup.ledger_entries("mirror_sync")) == spent
+
+
+def test_a_workspace_connected_before_sync_existed_gets_its_first_sync_at_once(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "10")
+    setup = workspace(org, clock=ManualClock(T0))
+    with setup.runtime.sessions.begin() as session:
+        for state in session.scalars(select(SyncState)):
+            session.delete(state)
+    with setup.runtime.sessions() as session:
+        ws = session.get(Workspace, setup.workspace_id)
+        assert ws is not None
+        assert sync.due(session, ws, T0)
+
+    setup.new_worker().cycle(Progress())
+
+    assert {e.purpose for e in setup.ledger_entries("mirror_sync")} == {"mirror_sync"}
+    assert_mirror_equals_org(setup, org)
+    with setup.runtime.sessions() as session:
+        assert all(
+            s.watermark is not None for s in mirror.states(session, setup.workspace_id).values()
+        )
+
+
+# ---------------------------------------------------------------- mirror.apply on the store
+
+
+def row(record_id: str, at: datetime | None, **fields: Any) -> dict[str, Any]:
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000") if at is not None else None
+    return {"attributes": {"type": "Contact"}, "Id": record_id, "SystemModstamp": stamp,
+            "IsDeleted": False, **fields}  # fmt: skip
+
+
+def test_an_older_row_never_overwrites_a_newer_one_and_tombstones_are_not_matched(
+    database_url: str, tmp_path: Path
+) -> None:
+    setup = open_workspace(tmp_path, database_url)
+    ws, later = setup.workspace_id, T0 + timedelta(minutes=5)
+    try:
+        with setup.runtime.sessions.begin() as session:
+            assert (
+                mirror.apply(session, ws, "Contact", [row("003A", later, Email="New@Corp.io")]) == 1
+            )
+            # A late row (a push that took its time, a page fetched before the change).
+            assert mirror.apply(session, ws, "Contact", [row("003A", T0, Email="old@corp.io")]) == 0
+            # The same row again changes nothing; a row with no SystemModstamp fills no gap.
+            assert (
+                mirror.apply(session, ws, "Contact", [row("003A", later, Email="New@Corp.io")]) == 0
+            )
+            assert mirror.apply(session, ws, "Contact", [{"Id": "003A", "Email": "x@corp.io"}]) == 0
+            # Two rows of one record in a batch: the newer wins, whatever the order.
+            batch = [row("003B", later, Title="CFO"), row("003B", T0, Title="Intern")]
+            assert mirror.apply(session, ws, "Contact", batch) == 1
+            assert mirror.ids_by_email(session, ws, "Contact", ["new@corp.io"]) == {
+                "new@corp.io": "003A"
+            }
+        stored = {r.salesforce_id: r for r in mirrored(setup, "Contact").values()}
+        assert stored["003A"].fields["Email"] == "New@Corp.io"
+        assert stored["003A"].modstamp == later
+        assert stored["003B"].fields["Title"] == "CFO"
+
+        deleted_at = later + timedelta(minutes=1)
+        with setup.runtime.sessions.begin() as session:
+            # A tombstone carries only what a delete says; the record's fields stay.
+            gone = {"Id": "003A", "IsDeleted": True, "SystemModstamp": deleted_at}
+            assert mirror.apply(session, ws, "Contact", [gone]) == 1
+            # An update from before the delete, arriving after it, does not bring it back.
+            assert mirror.apply(session, ws, "Contact", [row("003A", later, Title="CEO")]) == 0
+            assert mirror.ids_by_email(session, ws, "Contact", ["new@corp.io"]) == {}
+            assert mirror.count(session, ws, "Contact", live=True) == 1
+        tombstone = mirrored(setup, "Contact", live=False)["003A"]
+        assert tombstone.is_deleted and tombstone.modstamp == deleted_at
+        assert tombstone.fields["Email"] == "New@Corp.io"
+
+        with setup.runtime.sessions.begin() as session:
+            # A Lead quotasync created is known by id and email until the org describes it.
+            assert mirror.put(session, ws, "Lead", [{"Id": "00QA", "Email": "a@b.io"}], T0) == 1
+            assert mirror.ids_by_email(session, ws, "Lead", ["a@b.io"]) == {"a@b.io": "00QA"}
+            described = {**row("00QA", T0, Email="a@b.io"), "Company": "B"}
+            assert mirror.apply(session, ws, "Lead", [described]) == 1
+        assert mirrored(setup, "Lead")["00QA"].modstamp == T0
+    finally:
+        setup.close()
+
+
+def test_applying_a_big_batch_twice_writes_it_once(database_url: str, tmp_path: Path) -> None:
+    setup = open_workspace(tmp_path, database_url)
+    rows = [row(f"003{n:015d}", T0, Email=f"p{n}@corp.io") for n in range(20_000)]
+    try:
+        started = time.monotonic()
+        with setup.runtime.sessions.begin() as session:
+            assert mirror.apply(session, setup.workspace_id, "Contact", rows) == 20_000
+        first = time.monotonic() - started
+        with setup.runtime.sessions.begin() as session:
+            assert mirror.apply(session, setup.workspace_id, "Contact", rows) == 0
+        print(f"\n20,000 rows applied in {first:.1f} s")
+        with setup.runtime.sessions() as session:
+            assert mirror.count(session, setup.workspace_id, "Contact") == 20_000
+            entries = session.scalars(select(LedgerEntry)).all()
+        assert entries == []
+    finally:
+        setup.close()
