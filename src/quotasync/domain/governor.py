@@ -84,6 +84,9 @@ LEGACY_SHARE = 90
 DEFAULT_RECHECK = timedelta(minutes=30)
 MIN_RECHECK, MAX_RECHECK = timedelta(minutes=5), WINDOW
 WARNING_AT = 0.80
+# The soonest a guard pause looks again: a reading that is due but not yet made (the org did not
+# answer) must not turn the writer's looks into a busy loop.
+MIN_LOOK = timedelta(minutes=1)
 
 
 # --- Settings (rule 1; issue item 4) ---------------------------------------------------------
@@ -393,7 +396,7 @@ def decide(
         return Send(api, figures.calls_allowed, figures, refresh_figures=stale)
     if figures.binding is Reason.WORKSPACE_LIMIT:
         return _share_pause(api, ledger, figures, now, batch_cost, recheck)
-    return _guard_pause(api, ledger, figures, now, batch_cost, recheck, stale)
+    return _guard_pause(api, ledger, figures, now, batch_cost, recheck, stale, org.observed_at)
 
 
 def _own_room_at(ledger: Ledger, figures: Room, now: datetime, batch_cost: int) -> datetime | None:
@@ -432,10 +435,14 @@ def _guard_pause(
     batch_cost: int,
     recheck: timedelta,
     stale: bool,
+    observed_at: datetime,
 ) -> Pause:
-    # Other apps' calls expire too, but when is unknown: only a fresh reading can tell.
+    # Other apps' calls expire too, but when is unknown: only a fresh reading can tell. It is
+    # due a recheck interval after the last reading, not after this look: with several
+    # workers looking a moment apart, each look would otherwise push the recheck further on.
     resume_at = _own_room_at(ledger, figures, now, batch_cost)
-    next_check = _next_check(resume_at, now, recheck)
+    fresh_look = max(observed_at + recheck, now + MIN_LOOK)
+    next_check = fresh_look if resume_at is None else min(resume_at, fresh_look)
     return Pause(
         api,
         Reason.ORG_GUARD,

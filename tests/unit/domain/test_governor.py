@@ -233,6 +233,22 @@ def test_an_org_guard_pause_looks_sooner_when_own_expiries_alone_make_room() -> 
     assert not decision.predicted
 
 
+def test_a_guard_pause_looks_again_a_recheck_after_the_reading_not_after_each_look() -> None:
+    # Four workers look a few seconds apart on the same reading: they agree on one recheck time,
+    # so none of their looks pushes the org's next reading further on.
+    read_at = NOW - timedelta(minutes=10)
+    looks = [
+        decide(Api.DATA, spread(10), org(1000, 900, at=read_at), 70, NOW + timedelta(seconds=s))
+        for s in (0, 3, 7, 12)
+    ]
+    assert {look.next_check for look in looks if isinstance(look, Pause)} == {
+        read_at + DEFAULT_RECHECK
+    }
+    # A reading that is due but not made yet: looked at again in a minute, not in a busy loop.
+    overdue = decide(Api.DATA, spread(10), org(1000, 900, at=NOW - 2 * DEFAULT_RECHECK), 70, NOW)
+    assert isinstance(overdue, Pause) and overdue.next_check == NOW + timedelta(minutes=1)
+
+
 def test_a_guard_pause_asks_for_fresh_figures_once_they_are_a_recheck_old() -> None:
     ledger = spread(10)
     fresh = decide(Api.DATA, ledger, org(1000, 900, at=NOW), 70, NOW)
