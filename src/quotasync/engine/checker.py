@@ -70,7 +70,8 @@ class LimitsChecker:
                 # figure the guard waits on (a write would land past the guard).
                 org_limits.probe(self.client())
                 return Checked(False, now, {})
-            figures = org_limits.read(self.client())
+            client = self.client()
+            figures = org_limits.read(client)
         except org_limits.LimitsClosed:
             return self._closed(now)
         except NoRoom:
@@ -80,9 +81,12 @@ class LimitsChecker:
             # The writer meets the same trouble and pauses with the reason; try again soon.
             log.warning("workspace %s: /limits could not be read: %s", self.workspace_id, error)
             return self._later(None, now, checking.MIN_INTERVAL)
-        return self._kept(figures, now)
+        usage = client.http.org_usage  # the reading's own answer: its ledger rows
+        return self._kept(figures, now, usage.own_ids if usage is not None else ())
 
-    def _kept(self, figures: dict[str, org_limits.Figure], sent_at: datetime) -> Checked:
+    def _kept(
+        self, figures: dict[str, org_limits.Figure], sent_at: datetime, own_ids: tuple[int, ...]
+    ) -> Checked:
         at = self.clock.now()
         with self.sessions.begin() as session:
             for api, figure in figures.items():
@@ -95,6 +99,7 @@ class LimitsChecker:
                     figure.max,
                     sent_at,
                     own_in_answer=1 if api == "data" else 0,
+                    answer_ids=own_ids,
                 )
             session.flush()
             workspace = session.get(Workspace, self.workspace_id)

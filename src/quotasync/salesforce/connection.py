@@ -92,6 +92,7 @@ class Connector:
                     usage.max,
                     usage.observed_at,
                     own_in_answer=usage.own_calls,
+                    answer_ids=usage.own_ids,
                 )
 
         def caps(now: datetime, purpose: str) -> dict[str, int]:

@@ -36,6 +36,7 @@ class OrgUsage:
     max: int
     observed_at: datetime
     own_calls: int = 0
+    own_ids: tuple[int, ...] = ()  # the request's own ledger rows, counted in `own_calls`
 
 
 @dataclass(frozen=True)
@@ -119,14 +120,16 @@ class GovernedSession(requests.Session):
         if job and method == "PUT" and response.status_code == 201 and body:
             self._uploaded[job.group(1)] = uploaded + costs.csv_rows(body)
         own = sum(c.calls for c in calls if c.api == "data" and c.api not in refused)
-        self._observe(response, now, own)
+        self._observe(response, now, own, tuple(ids))
         return response
 
-    def _observe(self, response: requests.Response, sent_at: datetime, own_calls: int) -> None:
+    def _observe(
+        self, response: requests.Response, sent_at: datetime, own_calls: int, ids: tuple[int, ...]
+    ) -> None:
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             used, maximum = int(match.group(1)), int(match.group(2))
-            self.org_usage = OrgUsage(used, maximum, sent_at, own_calls)
+            self.org_usage = OrgUsage(used, maximum, sent_at, own_calls, ids)
             if self.on_usage is not None:
                 self.on_usage(self.org_usage)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -150,20 +150,27 @@ def entries_in_window(
     return [(at, int(calls)) for at, calls in rows]
 
 
-def answered_by(session: Session, workspace_id: str, api: str, moment: datetime) -> int:
+def answered_by(
+    session: Session,
+    workspace_id: str,
+    api: str,
+    moment: datetime,
+    *,
+    excluding: Iterable[int] = (),
+) -> int:
     """quotasync's calls of one type in the window before `moment` that had been answered by
-    then: the org had surely counted them in any figure it reported for a later request."""
-    return int(
-        session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
-                LedgerEntry.workspace_id == workspace_id,
-                LedgerEntry.api == api,
-                LedgerEntry.at > moment - WINDOW,
-                LedgerEntry.settled_at <= moment,
-            )
-        )
-        or 0
+    then (leaving out the rows `excluding`): the org had surely counted them in any figure it
+    reported for a later request."""
+    query = select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
+        LedgerEntry.workspace_id == workspace_id,
+        LedgerEntry.api == api,
+        LedgerEntry.at > moment - WINDOW,
+        LedgerEntry.settled_at <= moment,
     )
+    left_out = list(excluding)
+    if left_out:
+        query = query.where(LedgerEntry.id.not_in(left_out))
+    return int(session.scalar(query) or 0)
 
 
 def used_in_window(

@@ -3,6 +3,7 @@ quotasync itself spent (in all, and per member) over the rolling 24 hours."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -76,6 +77,7 @@ def observe(
     at: datetime,
     *,
     own_in_answer: int = 0,
+    answer_ids: Iterable[int] = (),
 ) -> None:
     """Keep the newest figure the org gave for one API type.
 
@@ -86,7 +88,10 @@ def observe(
     current = session.get(OrgFigure, (workspace_id, api))
     if current is not None and current.observed_at > at:
         return
-    counted = ledger.answered_by(session, workspace_id, api, at) + own_in_answer
+    # The request's own rows are in `own_in_answer`; on a clock that stands still they would
+    # also look answered by `at`, and be subtracted twice.
+    counted = ledger.answered_by(session, workspace_id, api, at, excluding=answer_ids)
+    counted += own_in_answer
     others = max(0, used - counted)
     if current is None:
         session.add(
