@@ -9,9 +9,13 @@ push delivered, an hour of worker cycles) and the live mirror equals the org: th
 each pushed type and, for each record, the same mirrored fields and SystemModstamp.
 
 One org and one workspace serve every example of the test (a sandbox per example would be far
-too slow); each example starts from Real-Time Sync with Apex room and no delivery faults, so a
-shrunk example replays from the same kind of state, and checks the mirror against the org as it
-is then, whatever earlier examples did to it.
+too slow); each example starts from Real-Time Sync with Apex room, no delivery faults and a
+mirror made whole, so a shrunk example replays from the same kind of state, and checks the
+mirror against the org as it is then, whatever earlier examples did to it.
+
+Two ways the mirror falls behind the org, which the property's steps leave out, are pinned down
+by strict xfails at the end: two writes of one record stamped alike and pushed out of order,
+and a change the org could not push while its Apex quota was spent between two readings.
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 import uvicorn
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from simple_salesforce import Salesforce
 
@@ -35,8 +39,10 @@ from quotasync.clock import ManualClock
 from quotasync.engine import sync
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.realtime import RealTime
+from quotasync.engine.sync import Syncer
 from quotasync.engine.worker import Progress, Worker
 from quotasync.store import mirror
+from quotasync.store.tables import Workspace
 from quotasync.web.app import create_app
 from tests.integration.logging_support import Connect, records
 from tests.integration.test_auth import sobject
@@ -102,7 +108,8 @@ class SpendApex:
 
 @dataclass
 class Tick:
-    """Time passes and the worker cycles once (limits check, rollover or back, interval sync)."""
+    """Time passes, then the worker runs: a `/limits` reading if one is due, the rollover or the
+    roll back if the Apex room says so, an interval sync if one is due."""
 
     minutes: int
 
@@ -110,7 +117,8 @@ class Tick:
 @dataclass
 class DayPasses:
     """A day passes with the worker running: an hour (the longest wait between two `/limits`
-    readings, so the worker sees the Apex spent as it would while running), then the rest."""
+    readings, so the worker sees a spent Apex quota as it would while running), then 24 hours
+    more, after which the other apps' executions have left the org's rolling window."""
 
 
 Step = Create | Update | Delete | Faults | SpendApex | Tick | DayPasses
@@ -118,7 +126,10 @@ Step = Create | Update | Delete | Faults | SpendApex | Tick | DayPasses
 word = st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=10)
 name = word.map(str.capitalize)
 email = st.builds(lambda user, host: f"{user}@{host}.example", word, word)
-account = st.none() | st.integers(0, 10_000)
+# An index into the live records of a type, often one of the first few: a record is then changed
+# several times in a sequence, and its pushes may arrive twice or overtake one another.
+pick = st.integers(0, 3) | st.integers(0, 10_000)
+account = st.none() | pick
 STAGES = (
     "Prospecting",
     "Qualification",
@@ -158,29 +169,31 @@ def created(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(REQUIRED[kind], optional=OPTIONAL[kind])
 
 
-def changed(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+@st.composite
+def changed(draw: st.DrawFn, kind: str) -> dict[str, Any]:
+    """Values for an update: one field at least, maybe more."""
     every = {**REQUIRED[kind], **OPTIONAL[kind]}
-    return st.fixed_dictionaries({}, optional=every).filter(bool)
+    first = draw(st.sampled_from(sorted(every)))
+    rest = {f: s for f, s in every.items() if f != first}
+    return draw(st.fixed_dictionaries({first: every[first]}, optional=rest))
 
 
 @st.composite
 def updates(draw: st.DrawFn, kind: str) -> Update:
-    picks = draw(st.lists(st.integers(0, 10_000), min_size=1, max_size=4))
+    picks = draw(st.lists(pick, min_size=1, max_size=4))
     rows = draw(st.lists(changed(kind), min_size=len(picks), max_size=len(picks)))
     return Update(kind, picks, rows)
 
 
 kinds = st.sampled_from(PUSHED)
+faults = st.builds(
+    Faults, st.sampled_from([0.0, 0.5, 1.0]), st.sampled_from([0, 50, 300]), st.booleans()
+)
 steps: st.SearchStrategy[Step] = st.one_of(
     kinds.flatmap(lambda k: st.builds(Create, st.just(k), st.lists(created(k), min_size=1, max_size=4))),
     kinds.flatmap(updates),
-    kinds.flatmap(lambda k: st.builds(Delete, st.just(k), st.lists(st.integers(0, 10_000), min_size=1, max_size=3))),
-    st.builds(
-        Faults,
-        st.sampled_from([0.0, 0.5, 1.0]),
-        st.sampled_from([0, 50, 300]),
-        st.booleans(),
-    ),
+    kinds.flatmap(lambda k: st.builds(Delete, st.just(k), st.lists(pick, min_size=1, max_size=3))),
+    faults,
     st.builds(SpendApex, st.sampled_from([0.95, 1.0])),
     st.builds(Tick, st.sampled_from([1, 4, 10, 31, 61])),
     st.just(DayPasses()),
@@ -198,6 +211,7 @@ class Run:
         self.org = world.org
         self.admin: Salesforce = world.admin  # the Data Loader app: other apps' changes
         self.live = {s: sorted(r["Id"] for r in records(self.org, s)) for s in PUSHED}
+        self.modes = [world.mode()]  # after each round of worker cycles
 
     # ------------------------------------------------------------ the org changing
 
@@ -225,12 +239,12 @@ class Run:
             self.spend_apex(step.to)
         elif isinstance(step, Tick):
             self.jump(step.minutes * MINUTE)
-            self.world.cycle()
+            self.cycles()
         else:
             self.jump(HOUR)
-            self.world.cycle()
+            self.cycles()
             self.jump(24 * HOUR)
-            self.world.cycle()
+            self.cycles()
 
     def changes_later(self) -> None:
         """Each change is made a second after the one before: the org's SystemModstamp tells
@@ -242,7 +256,9 @@ class Run:
         values = dict(row)
         if "AccountId" in values and values["AccountId"] is not None:
             accounts = self.live["Account"]
-            values["AccountId"] = accounts[values["AccountId"] % len(accounts)] if accounts else None
+            values["AccountId"] = (
+                accounts[values["AccountId"] % len(accounts)] if accounts else None
+            )
         return values
 
     def picked(self, kind: str, picks: list[int]) -> list[str]:
@@ -330,8 +346,15 @@ class Run:
         self.delivered()
         for _ in range(2):
             self.jump(31 * MINUTE)
-            self.world.cycle()
+            self.cycles()
         self.delivered()
+
+    def cycles(self) -> None:
+        """The worker loops without pause while anything is due: a step that switches the mode
+        is followed by the next cycle at once, which syncs under the new mode."""
+        for _ in range(2):
+            self.world.cycle()
+        self.modes.append(self.world.mode())
 
 
 def send(sf: Salesforce, path: str, method: str, body: Any = None) -> Any:
@@ -346,19 +369,27 @@ def others_apex(world: Pushed) -> int:
 
 
 def start_fresh(world: Pushed) -> None:
-    """Real-Time Sync on, Apex room, no delivery faults: where every example starts."""
+    """Real-Time Sync on, Apex room, no delivery faults, and the mirror made whole by a full
+    sync (as `quotasync sync --full` would): where every example starts. A mirror an earlier
+    example left behind the org would otherwise fail every example after it, and shrinking
+    would end on a sequence that has nothing to do with the failure."""
     world.org.control("POST", "rts", {"duplicate_rate": 0, "max_delay_ms": 0, "reorder": False})
+    world.delivered()
     for _ in range(3):
         if world.mode() == "realtime" and others_apex(world) == 0:
-            return
-        world.delivered()
-        world.advance(25 * HOUR)
+            break
+        world.advance(25 * HOUR)  # the other apps' executions leave the window
         for _ in range(3):
+            world.cycle()
             world.cycle()
             if world.mode() == "realtime":
                 break
             world.advance(31 * MINUTE)
     assert world.mode() == "realtime" and others_apex(world) == 0, "Real-Time Sync did not return"
+    report = Syncer(world.setup.runtime.connector, world.setup.workspace_id, world.clock).run(
+        full=True
+    )
+    assert report.complete, report.as_dict()
 
 
 def assert_mirror_equals_org(world: Pushed, history: list[Step]) -> None:
@@ -383,8 +414,15 @@ def assert_mirror_equals_org(world: Pushed, history: list[Step]) -> None:
 # ---------------------------------------------------------------- the org and the workspace
 
 
+class World(Pushed):
+    """`Pushed`, named in a failure report without the org's whole configuration."""
+
+    def __repr__(self) -> str:
+        return f"World({self.org.instance_url}, {self.setup.workspace_id})"
+
+
 @pytest.fixture
-def world(new_org: OrgFactory, workspace: Connect) -> Iterator[Pushed]:
+def world(new_org: OrgFactory, workspace: Connect) -> Iterator[World]:
     """As test_realtime's `pushed`: a workspace on Real-Time Sync, its web app taking the pushes
     of a sandbox org whose frozen clock (--speed 0) moves with quotasync's, and whose sessions
     never expire (--session-timeout-minutes 0), so they survive the days the test jumps."""
@@ -407,7 +445,7 @@ def world(new_org: OrgFactory, workspace: Connect) -> Iterator[Pushed]:
     url = f"http://127.0.0.1:{port}/rts/{setup.workspace_id}"
     RealTime(setup.runtime.connector, setup.workspace_id, clock).enable(url)
     try:
-        yield Pushed(org, setup, clock, url, worker, org.salesforce("admin", "Data Loader"))
+        yield World(org, setup, clock, url, worker, org.salesforce("admin", "Data Loader"))
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -416,23 +454,130 @@ def world(new_org: OrgFactory, workspace: Connect) -> Iterator[Pushed]:
 # ---------------------------------------------------------------- the property
 
 
-# Each example drives a real org over HTTP and a worker through whole cycles (~0.5 s), so a few
-# dozen examples fill the time this test may take; `deadline=None` because an example's time
-# depends on its steps (an hour of cycles, a rollback's catch-up sync), not on a regression.
-# The org and workspace are the test function's, shared by its examples on purpose (starting a
+# An example drives the org over HTTP and the worker through whole cycles: 0.2 s on average
+# (up to half a second with a day or an hour of cycles in it), so 60 examples take 15 to 25 s
+# on two cores. `deadline=None`: an example's time depends on its steps, not on a regression.
+# The org and the workspace are the test function's, shared by its examples on purpose (a
 # sandbox per example would take longer than the whole test): hence function_scoped_fixture.
+# A failure is shrunk for up to five minutes (hypothesis's own limit), hence the timeout; the
+# explain phase, which would replay the shrunk sequence many times more, is left out.
+@pytest.mark.timeout(600)
 @settings(
-    max_examples=30,
+    max_examples=60,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )
-@given(sequence=st.lists(steps, min_size=1, max_size=12))
+@given(first=faults, then=st.lists(steps, min_size=1, max_size=12))
 def test_after_any_sequence_of_changes_faults_and_apex_trouble_the_mirror_equals_the_org(
-    world: Pushed, sequence: list[Step]
+    world: Pushed, first: Faults, then: list[Step]
 ) -> None:
     start_fresh(world)
+    before = world.org.control("GET", "rts")["counters"]
     run = Run(world)
+    sequence: list[Step] = [first, *then]
     for step in sequence:
         run.step(step)
     run.at_rest()
+    after = world.org.control("GET", "rts")["counters"]
+    # What the example went through (shown with --hypothesis-show-statistics).
+    event(f"ended in {run.modes[-1]} mode")
+    for mode, went in zip(run.modes, run.modes[1:], strict=False):
+        if mode != went:
+            event(f"rolled from {mode} to {went}")
+    for counter in ("pushes", "duplicates", "suppressed_no_apex"):
+        if after[counter] > before[counter]:
+            event(f"the org's {counter} counter grew")
+    if any(isinstance(s, Faults) and s.reorder and s.max_delay_ms for s in sequence):
+        event("pushes late and reordered")
+    # Every push the org made was taken: none refused as stale or unreadable.
+    assert after["failed"] == before["failed"], world.org.control("GET", "rts")
     assert_mirror_equals_org(world, sequence)
+
+
+# ---------------------------------------------------------------- two ways the mirror falls behind
+#
+# Found while writing the property; the property leaves them out (each org change a second
+# after the one before; Apex spent for longer than the time between two `/limits` readings), and
+# these tests pin them down. They fail today: strict xfails, to be removed with the fix. What
+# they need of the setup is checked with `require`, which fails them outright, never as xfails.
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        pytest.fail(f"the test's premise does not hold: {message}")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="mirror.apply lets a row with an equal SystemModstamp win, so of two pushes of one "
+    "record stamped alike, the one that arrives last wins, not the one written last",
+)
+def test_two_writes_of_a_record_in_one_second_pushed_out_of_order_leave_the_mirror_as_the_org(
+    world: Pushed,
+) -> None:
+    """The org's frozen clock stamps both writes alike, as any org stamps two writes within one
+    tick of its clock (Salesforce's SystemModstamps commonly read whole seconds, .000). The
+    pushes go in any order (reorder), held back behind a push of another record so that both
+    are queued when the next one is picked."""
+    world.org.control("POST", "rts", {"max_delay_ms": 200, "reorder": True})
+    contacts = sobject(world.admin, "Contact")
+    other, target = sorted(world.mirrored("Contact"))[:2]
+    for attempt in range(20):  # the later write overtaken at least once: 1 - 2**-20
+        world.advance(1)
+        contacts.update(other, {"Title": f"Ahead {attempt}"})
+        contacts.update(target, {"Title": f"Written first {attempt}"})
+        contacts.update(target, {"Title": f"Written last {attempt}"})
+        counters = world.delivered()
+        require(counters["failed"] == 0, f"a push was dropped: {counters}")
+        in_org = records(world.org, "Contact", f"Id = '{target}'")[0]
+        # Real-Time Sync: no interval sync will come to set it right.
+        require(world.mode() == "realtime", "the workspace left Real-Time Sync")
+        assert world.mirrored("Contact")[target]["Title"] == in_org["Title"], (
+            f"attempt {attempt}: both pushes stamped {in_org['SystemModstamp']}"
+        )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="a change the org could not push for want of Apex is lost when the Apex quota is "
+    "spent only between two /limits readings: no rollover, so no interval sync catches it up",
+)
+def test_a_change_made_while_apex_is_spent_between_two_readings_reaches_the_mirror(
+    world: Pushed,
+) -> None:
+    """Another app's burst of Apex executions leaves the rolling window a minute after a second
+    burst has spent the rest: the org cannot push for that minute, and no `/limits` reading
+    falls in it, so the workspace never rolls over."""
+    run = Run(world)
+    world.advance(HOUR)  # a `/limits` reading is due: the worker reads the Apex figures now
+    run.cycles()
+    burst_at = world.clock.now()
+    run.spend_apex(0.15)  # the first burst, out of the window 24 hours from now
+    world.advance(24 * HOUR - 2 * MINUTE)
+    run.cycles()  # a reading (15% used); the next one is an hour or so away
+    with world.setup.runtime.sessions() as session:
+        workspace = session.get(Workspace, world.setup.workspace_id)
+        assert workspace is not None and workspace.limits_next_check is not None
+        next_reading = workspace.limits_next_check
+    require(
+        next_reading > burst_at + timedelta(hours=24),
+        f"a reading is due at {next_reading}, before the first burst leaves the window",
+    )
+    world.advance(MINUTE)
+    run.spend_apex(1.0)  # the second burst: the org's Apex is spent, for one minute
+    [target] = sorted(world.mirrored("Contact"))[:1]
+    before = world.org.control("GET", "rts")["counters"]["suppressed_no_apex"]
+    run.changes_later()
+    sobject(world.admin, "Contact").update(target, {"Title": "Made while Apex was spent"})
+    require(world.delivered()["suppressed_no_apex"] == before + 1, "the org pushed the change")
+    for _ in range(24):  # the worker runs on for two hours; the first burst has left the window
+        world.advance(5 * MINUTE)
+        run.cycles()
+    apex = world.org.control("GET", "usage")[APEX]
+    require(apex["used"] < 0.9 * apex["max"], f"Apex is still past the guard: {apex}")
+    assert world.mirrored("Contact")[target].get("Title") == "Made while Apex was spent", (
+        f"mode {world.mode()}: nothing brought the change the org could not push"
+    )
