@@ -303,7 +303,7 @@ def org_usage(org: SandboxOrg) -> int:
 # ---------------------------------------------------------------- the worker
 
 
-def test_the_worker_runs_the_interval_sync_when_due_and_never_in_realtime_mode(
+def test_the_worker_runs_the_interval_sync_when_due_and_only_hourly_in_realtime_mode(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
     org = new_org("--seed", "20")
@@ -338,13 +338,18 @@ def test_the_worker_runs_the_interval_sync_when_due_and_never_in_realtime_mode(
     worker.cycle(progress)
     assert len(setup.ledger_entries("mirror_sync")) > spent
 
-    # In Real-Time mode the org pushes changes: the worker runs no interval sync.
+    # In Real-Time mode the org pushes changes: no half-hourly sync, only the hourly
+    # reconciling one that catches what the org could not push (one call when idle).
     setup.settings(sync_mode="realtime")
+    clock.advance(5 * 60)
+    worker.cycle(progress)  # the sync just ran: nothing is due for an hour
     spent = len(setup.ledger_entries("mirror_sync"))
-    for _ in range(3):
-        clock.advance(31 * 60)
-        worker.cycle(progress)
+    clock.advance(31 * 60)
+    worker.cycle(progress)
     assert len(setup.ledger_entries("mirror_sync")) == spent
+    clock.advance(31 * 60)
+    worker.cycle(progress)
+    assert len(setup.ledger_entries("mirror_sync")) == spent + 1
 
 
 def test_a_workspace_connected_before_sync_existed_gets_its_first_sync_at_once(

@@ -54,6 +54,7 @@ log = logging.getLogger("quotasync.sync")
 INTERVAL = "interval"
 REALTIME = "realtime"
 LOOKBACK = timedelta(minutes=2)
+RECONCILE = timedelta(hours=1)  # how often Real-Time mode checks that no push was missed
 PURPOSE = "mirror_sync"
 LOAD_PURPOSE = "mirror_load"  # the load at connect time
 
@@ -148,16 +149,20 @@ class _Run:
 
 
 def next_due(session: Session, workspace: Workspace, now: datetime) -> datetime | None:
-    """When the workspace's interval sync is due; None while the org pushes changes (realtime)."""
-    if workspace.sync_mode != INTERVAL:
-        return None
+    """When the workspace's next sync is due: every `sync_interval_minutes` in Interval mode,
+    and every `RECONCILE` while the org pushes changes (Real-Time mode). The org pushes nothing
+    while its Apex quota is spent, and a spell too short for any `/limits` reading to see brings
+    no rollover: the reconciling sync (one call when nothing changed) catches such changes up."""
+    every = (
+        timedelta(minutes=workspace.sync_interval_minutes)
+        if workspace.sync_mode == INTERVAL
+        else RECONCILE
+    )
     known = mirror.states(session, workspace.id)
     started = [known[s].last_run_at if s in known else None for s in OBJECTS]
     if any(at is None for at in started):
         return now
-    return min(at for at in started if at is not None) + timedelta(
-        minutes=workspace.sync_interval_minutes
-    )
+    return min(at for at in started if at is not None) + every
 
 
 def due(session: Session, workspace: Workspace, now: datetime) -> bool:

@@ -113,7 +113,8 @@ class Worker:
             log.exception("workspace %s: the Real-Time Sync step failed", writer.workspace.id)
 
     def _sync(self, writer: Writer) -> datetime | None:
-        """Run the interval sync when it is due (never in Real-Time mode); returns when it is due
+        """Run the mirror sync when it is due (hourly in Real-Time mode, to catch pushes the org
+        could not send); returns when it is due
         next. A failure is logged, never raised: the next interval tries again."""
         workspace = writer.workspace
         now = self.clock.now()
