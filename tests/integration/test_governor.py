@@ -18,7 +18,7 @@ from quotasync.engine.worker import Progress, Worker
 from quotasync.store import limits
 from quotasync.store.tables import Connection, PauseEpisode, Workspace
 from tests.databases import postgres_url
-from tests.integration.logging_support import CLI, Connect, Setup, people, stream
+from tests.integration.logging_support import CLI, Connect, Setup, people, records, stream
 from tests.integration.test_auth import sobject
 from tests.integration.test_logging import OrgFactory, assert_each_in_org_once
 from tests.sandbox_process import SandboxOrg
@@ -110,6 +110,10 @@ def test_four_workers_together_never_pass_the_share(
     # The org counted exactly what the ledger holds, and neither passed the share.
     assert quotasync_calls(org) == setup.ledger_calls("data") <= 30
     assert setup.ledger_calls("data") >= 28  # and the share was used, not left idle
+    # Each writer claims its batch: no call re-sent another worker's, so every logging call
+    # brought 200 new Tasks into the org.
+    writes = setup.ledger_calls("data", "log_activity")
+    assert len(records(org, "Task")) == 200 * writes
 
 
 # ---------------------------------------------------------------- the org guard
