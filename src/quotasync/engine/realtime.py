@@ -182,21 +182,7 @@ class RealTime:
     def _apex_decision(
         self, session: Session, workspace: Workspace, now: datetime
     ) -> governor.Decision:
-        figure = limits.figures(session, self.workspace_id).get("apex")
-        org = (
-            governor.OrgFigures(figure.max, figure.used, figure.observed_at, figure.others_used)
-            if figure is not None
-            else None
-        )
-        ledger = governor.Ledger.of(self.connector.ledger.entries(self.workspace_id, "apex", now))
-        return governor.decide(
-            governor.Api.APEX,
-            ledger,
-            org,
-            limits.shares(workspace)["apex"],
-            now,
-            recheck=limits.recheck(workspace),
-        )
+        return limits.decision(session, workspace, "apex", now)
 
     def _write_setting(self, values: dict[str, object]) -> str:
         """Create or update the org's RTS setting record; its id."""

@@ -191,11 +191,7 @@ class Writer:
         if isinstance(error, ConnectError):
             return governor.Reason.AUTH  # the grant is gone: an admin must connect again
         if isinstance(error, SalesforceExpiredSession):
-            try:
-                self.client.refresh()
-            except ConnectError:
-                return governor.Reason.AUTH
-            return None
+            return None if self._refreshed() else governor.Reason.AUTH
         if isinstance(error, SalesforceError):
             outcome = outcomes.classify_response(error.status, _error_code(error.content))
             if outcome is Outcome.NO_API:
@@ -227,20 +223,15 @@ class Writer:
     def _until_room(self, no_room: NoRoom, now: datetime, recheck: timedelta) -> governor.Decision:
         """A cap was reached: the governor says why and when to look again. For the workspace's
         own share that is exactly when enough of its calls leave the window, with no check call."""
-        api = governor.Api(no_room.api)
         with self.sessions() as session:
-            figure = limits.figures(session, self.workspace.id).get(no_room.api)
             workspace = session.get(Workspace, self.workspace.id)
-        if figure is None or workspace is None:
-            return governor.Pause(api, governor.Reason.WORKSPACE_LIMIT, next_check=now + recheck)
-        share = limits.shares(workspace)[limits.SHARE_OF[no_room.api]]
-        ledger = governor.Ledger.of(
-            self.connector.ledger.entries(self.workspace.id, no_room.api, now)
-        )
-        org = governor.OrgFigures(figure.max, figure.used, figure.observed_at, figure.others_used)
-        return governor.decide(
-            api, ledger, org, share, now, batch_cost=no_room.cost, recheck=recheck
-        )
+            known = no_room.api in limits.figures(session, self.workspace.id)
+            if workspace is None or not known:
+                api = governor.Api(no_room.api)
+                return governor.Pause(
+                    api, governor.Reason.WORKSPACE_LIMIT, next_check=now + recheck
+                )
+            return limits.decision(session, workspace, no_room.api, now, batch_cost=no_room.cost)
 
     # ---------------------------------------------------------------- one batch
 

@@ -8,7 +8,7 @@ it the org answers 403 `API_DISABLED_FOR_ORG` with "limits resource is not enabl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -36,35 +36,32 @@ def read(client: Client) -> dict[str, Figure]:
     Raises LimitsClosed without View Setup; other refusals propagate as simple-salesforce's
     exceptions. An expired session is refreshed once.
     """
-    for attempt in range(2):
-        try:
-            with client.http.purpose(PURPOSE):
-                body = client.sf.limits()
-            return parse(body)
-        except SalesforceExpiredSession:
-            if attempt:
-                raise
-            client.refresh()
-        except SalesforceRefusedRequest as error:
-            if _limits_closed(error.content):
-                raise LimitsClosed(_message(error.content)) from None
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        return parse(_refreshed_once(client, lambda: client.sf.limits()))
+    except SalesforceRefusedRequest as error:
+        if _limits_closed(error.content):
+            raise LimitsClosed(_message(error.content)) from None
+        raise
 
 
 def probe(client: Client) -> None:
     """One cheap Data call (the API's resource list) whose answer carries `Sforce-Limit-Info`:
     how a sync user without View Setup reads the org's Data figure while a pause rechecks. The
     governed session keeps the figure it reports."""
-    for attempt in range(2):
-        try:
-            with client.http.purpose(PURPOSE):
-                client.sf.restful("")
-            return
-        except SalesforceExpiredSession:
-            if attempt:
-                raise
-            client.refresh()
+    _refreshed_once(client, lambda: client.sf.restful(""))
+
+
+def _refreshed_once(client: Client, call: Callable[[], Any]) -> Any:
+    """`call` as a `limits_check`; after an expired session, refreshed and called once more.
+
+    `call` reads `client.sf` when it runs, so the retry goes on the refreshed session."""
+    try:
+        with client.http.purpose(PURPOSE):
+            return call()
+    except SalesforceExpiredSession:
+        client.refresh()
+    with client.http.purpose(PURPOSE):
+        return call()
 
 
 def parse(body: Any) -> dict[str, Figure]:

@@ -169,6 +169,29 @@ def rooms(session: Session, workspace: Workspace, now: datetime) -> dict[str, go
     return out
 
 
+def decision(
+    session: Session, workspace: Workspace, api: str, now: datetime, *, batch_cost: int = 1
+) -> governor.Decision:
+    """The governor's decision for one ledger API type of a workspace now, from the store's
+    figures, the ledger and the workspace's share and recheck interval."""
+    figure = figures(session, workspace.id).get(api)
+    org = (
+        governor.OrgFigures(figure.max, figure.used, figure.observed_at, figure.others_used)
+        if figure is not None
+        else None
+    )
+    entries = governor.Ledger(tuple(ledger.entries_in_window(session, workspace.id, api, now)))
+    return governor.decide(
+        governor.Api(api),
+        entries,
+        org,
+        shares(workspace)[SHARE_OF[api]],
+        now,
+        batch_cost=batch_cost,
+        recheck=recheck(workspace),
+    )
+
+
 RATE_WINDOW = timedelta(hours=1)  # the arrival rate pacing plans for is the last hour's
 PACING_MARGIN = 0.9
 
