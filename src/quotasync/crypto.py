@@ -35,9 +35,15 @@ def load_key(data_dir: Path, configured: str | None = None) -> bytes:
 class Vault:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
 
     def seal(self, plain: str) -> str:
         return self._fernet.encrypt(plain.encode()).decode()
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for one purpose (signing session cookies, say), derived from the vault's key so
+        there is one secret to keep, and a cookie forged with one purpose's key fails another's."""
+        return hmac.new(self._key, purpose.encode(), hashlib.sha256).digest()
 
     def open(self, sealed: str) -> str:
         try:

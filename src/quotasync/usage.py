@@ -29,7 +29,7 @@ VIEW_SETUP_NEEDED = (
 NOT_READ_YET = "quotasync has not read the org's limits yet; the worker reads them on its next run"
 
 
-class _Plain:
+class Plain:
     def as_dict(self) -> dict[str, Any]:
         """The figures as JSON-ready values: times as ISO-8601 strings."""
         # Every subclass is a dataclass; mypy cannot see that from the mixin.
@@ -38,7 +38,7 @@ class _Plain:
 
 
 @dataclass(frozen=True)
-class Figures(_Plain):
+class Figures(Plain):
     """One API type's 24-hour figures, known once the org has reported them. For Bulk they add
     up ingest batches and query jobs, the two quotas its share governs."""
 
@@ -53,7 +53,7 @@ class Figures(_Plain):
 
 
 @dataclass(frozen=True)
-class Pause(_Plain):
+class Pause(Plain):
     """An open pause episode of one ledger API type (Bulk has two: `bulk`, `bulk_query`)."""
 
     api: str
@@ -68,7 +68,7 @@ class Pause(_Plain):
 
 
 @dataclass(frozen=True)
-class Pacing(_Plain):
+class Pacing(Plain):
     on: bool  # batches wait longer than the workspace's batch delay
     delay: float
     avoids_pause: bool
@@ -76,7 +76,7 @@ class Pacing(_Plain):
 
 
 @dataclass(frozen=True)
-class ApiUsage(_Plain):
+class ApiUsage(Plain):
     api: str  # data | bulk | apex
     share_percent: int
     quotasync_used: int  # from the ledger: known whether or not the org has reported
@@ -89,7 +89,7 @@ class ApiUsage(_Plain):
 
 
 @dataclass(frozen=True)
-class Settings(_Plain):
+class Settings(Plain):
     recheck_minutes: int
     warning_percent: int
     batch_delay: float
@@ -99,14 +99,14 @@ class Settings(_Plain):
 
 
 @dataclass(frozen=True)
-class MemberUsage(_Plain):
+class MemberUsage(Plain):
     email: str
     calls: float  # a call that carried several members' records is split by record count
     share_of_org: float | None  # of the org's Data use, when that is known
 
 
 @dataclass(frozen=True)
-class UsageView(_Plain):
+class UsageView(Plain):
     workspace: str
     at: datetime
     limits_readable: bool | None

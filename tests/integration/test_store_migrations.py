@@ -24,6 +24,8 @@ TABLES = {
     "notifications",
     "sync_state",
     "rts_receipts",
+    "api_tokens",
+    "org_samples",
     "alembic_version",
 }
 
@@ -38,7 +40,7 @@ def test_migrations_build_exactly_the_declared_schema(database_url: str) -> None
         assert differences == []
     finally:
         engine.dispose()
-    assert db.current_revision(database_url) == "0006"
+    assert db.current_revision(database_url) == "0007"
 
 
 def test_migrations_go_down_to_nothing_and_back_up(database_url: str) -> None:
@@ -56,7 +58,7 @@ def test_migrations_go_down_to_nothing_and_back_up(database_url: str) -> None:
     finally:
         engine.dispose()
     db.upgrade(database_url)
-    assert db.current_revision(database_url) == "0006"
+    assert db.current_revision(database_url) == "0007"
 
 
 def test_a_workspace_syncing_before_limits_existed_starts_at_90_percent(database_url: str) -> None:

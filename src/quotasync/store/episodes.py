@@ -82,3 +82,15 @@ def figures_of(room: governor.Room | None) -> dict[str, Any]:
         "org_used": room.org_used,
         "org_max": room.org_max,
     }
+
+
+def recent(session: Session, workspace_id: str, limit: int = 10) -> list[PauseEpisode]:
+    """The latest episodes of every API type, newest first, open or ended."""
+    return list(
+        session.scalars(
+            select(PauseEpisode)
+            .where(PauseEpisode.workspace_id == workspace_id)
+            .order_by(PauseEpisode.started_at.desc(), PauseEpisode.id.desc())
+            .limit(limit)
+        )
+    )

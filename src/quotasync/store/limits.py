@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from quotasync.domain import checking, governor
 from quotasync.domain import pacing as pace
-from quotasync.store import ledger, outbox
+from quotasync.store import history, ledger, outbox
 from quotasync.store.tables import LedgerEntry, LedgerShare, OrgFigure, Workspace
 
 WINDOW = timedelta(hours=24)
@@ -93,6 +93,7 @@ def observe(
     counted = ledger.answered_by(session, workspace_id, api, at, excluding=answer_ids)
     counted += own_in_answer
     others = max(0, used - counted)
+    history.sample(session, workspace_id, api, at, used, others)
     if current is None:
         session.add(
             OrgFigure(

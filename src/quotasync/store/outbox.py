@@ -239,3 +239,60 @@ def counts(session: Session, workspace_id: str) -> dict[str, int]:
         select(Row.state, func.count()).where(Row.workspace_id == workspace_id).group_by(Row.state)
     ).all()
     return {state: int(n) for state, n in rows}
+
+
+STATES = (PENDING, LOGGED, FAILED, SKIPPED)
+
+
+def recent(
+    session: Session,
+    workspace_id: str,
+    *,
+    state: str | None = None,
+    user_email: str | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+) -> list[Row]:
+    """The most recently received activities, newest first, narrowed by the filters given."""
+    query = select(Row).where(Row.workspace_id == workspace_id)
+    if state is not None:
+        query = query.where(Row.state == state)
+    if user_email is not None:
+        query = query.where(Row.user_email == user_email)
+    if kind is not None:
+        query = query.where(Row.kind == kind)
+    return list(session.scalars(query.order_by(Row.received_at.desc(), Row.id).limit(limit)))
+
+
+def retry(
+    session: Session,
+    workspace_id: str,
+    ids: Iterable[str],
+    *,
+    user_email: str | None = None,
+) -> list[str]:
+    """Put failed activities back in the queue to be written again; returns the ids that were.
+    Only `failed` ones move (a logged one is done, a pending one is already queued); with
+    `user_email`, only that member's own."""
+    wanted = list(dict.fromkeys(ids))
+    moved: list[str] = []
+    for start in range(0, len(wanted), 500):
+        query = select(Row.id).where(
+            Row.workspace_id == workspace_id,
+            Row.id.in_(wanted[start : start + 500]),
+            Row.state == FAILED,
+        )
+        if user_email is not None:
+            query = query.where(Row.user_email == user_email)
+        chunk = list(session.scalars(query))
+        mark(
+            session,
+            workspace_id,
+            chunk,
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=None,
+            last_error=None,
+        )
+        moved += chunk
+    return moved

@@ -104,6 +104,20 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254))
     role: Mapped[str] = mapped_column(String(10))  # admin | member
     created_at: Mapped[datetime]
+    # argon2id; None until a first password is issued (`quotasync user password`).
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+
+
+class ApiToken(Base):
+    """A user's token for the JSON API. Only its SHA-256 is kept: it is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
 
 
 class Connection(Base):
@@ -243,6 +257,22 @@ class OrgFigure(Base):
     # that had surely been counted by then (answered before that request was sent, and the
     # request itself). A call still in flight is taken as theirs: the guard errs on the safe side.
     others_used: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class OrgSample(Base):
+    """The last figure the org gave in one hour for one API type: the hour-by-hour history the
+    24-hour chart draws other apps' calls from. Kept for 48 hours."""
+
+    __tablename__ = "org_samples"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    api: Mapped[str] = mapped_column(String(12), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)  # the hour's start, UTC
+    observed_at: Mapped[datetime]
+    used: Mapped[int] = mapped_column(BigInteger)
+    others_used: Mapped[int] = mapped_column(BigInteger)
 
 
 class EmailLookup(Base):

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotasync import crypto
+from quotasync.store import users
 from quotasync.store.tables import User, Workspace
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -25,6 +26,7 @@ class NewWorkspace:
     workspace: Workspace
     admin: User
     ingest_token: str  # shown once; only its hash is kept
+    admin_password: str  # the admin's first password, shown once
 
 
 def create(session: Session, name: str, admin_email: str, now: datetime) -> NewWorkspace:
@@ -50,8 +52,9 @@ def create(session: Session, name: str, admin_email: str, now: datetime) -> NewW
     session.flush()  # the users row refers to it
     admin = User(workspace_id=workspace.id, email=email, role="admin", created_at=now)
     session.add(admin)
+    password = users.reset_password(admin)
     session.flush()
-    return NewWorkspace(workspace, admin, token)
+    return NewWorkspace(workspace, admin, token, password)
 
 
 def find(session: Session, reference: str) -> Workspace:

@@ -1,0 +1,181 @@
+"""Who is asking: a signed-in person (session cookie), a user's API token, or the workspace's
+ingest token; and what each may do in a workspace.
+
+Sessions live in a signed, HttpOnly, SameSite=Lax cookie (Starlette's SessionMiddleware) that holds
+only user ids and a CSRF token. A person whose email is in several workspaces with the same
+password is signed in to all of them at once.
+
+Answers: no credentials → 401 (pages redirect to the sign-in form); a person or user token that
+does not belong to the workspace, or a member on an admin view → 403; an ingest token of another
+workspace, or a token that matches nothing → 404, as the ingest API always answered.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from quotasync.clock import Clock
+from quotasync.store import users, workspaces
+from quotasync.store.tables import User
+
+SESSION_USERS = "uids"
+SESSION_CSRF = "csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SESSION_HOURS = 12
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """One person acting in one workspace."""
+
+    user_id: int
+    email: str
+    role: str
+    workspace_id: str
+    by_cookie: bool  # writes by cookie need the CSRF token; by token they cannot be forged
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Whoever called a JSON endpoint: a person (`viewer`) or the email product (ingest token)."""
+
+    workspace_id: str
+    viewer: Viewer | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.viewer is not None and self.viewer.is_admin
+
+
+class SignInRequired(Exception):
+    """A page was asked for without a session: the answer is the sign-in form."""
+
+
+def _viewer(row: User, by_cookie: bool) -> Viewer:
+    return Viewer(row.id, row.email, row.role, row.workspace_id, by_cookie)
+
+
+def session_user_ids(request: Request) -> list[int]:
+    ids = request.session.get(SESSION_USERS)
+    if not isinstance(ids, list):
+        return []
+    return [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+
+
+def session_viewers(session: Session, request: Request) -> list[Viewer]:
+    """Every workspace membership the cookie's person holds, by workspace name."""
+    ids = session_user_ids(request)
+    if not ids:
+        return []
+    rows = session.scalars(select(User).where(User.id.in_(ids)).order_by(User.workspace_id))
+    return [_viewer(row, True) for row in rows]
+
+
+def start_session(request: Request, signed_in: list[User]) -> None:
+    # A fresh session on every sign-in: nothing from before it (a planted CSRF token) carries over.
+    request.session.clear()
+    request.session[SESSION_USERS] = [row.id for row in signed_in]
+    request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+
+
+def end_session(request: Request) -> None:
+    request.session.clear()
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get(SESSION_CSRF)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session[SESSION_CSRF] = token
+    return token
+
+
+def check_csrf(request: Request, sent: str | None) -> None:
+    expected = request.session.get(SESSION_CSRF)
+    if not isinstance(expected, str) or not sent or not hmac.compare_digest(expected, sent):
+        raise HTTPException(
+            403, "the form's security token is missing or stale: reload the page and try again"
+        )
+
+
+def page_viewer(session: Session, request: Request, workspace_id: str) -> Viewer:
+    """The signed-in person in this workspace; a sign-in form without a session, 403 without a
+    membership here."""
+    viewers = session_viewers(session, request)
+    if not viewers:
+        raise SignInRequired
+    for viewer in viewers:
+        if viewer.workspace_id == workspace_id:
+            return viewer
+    raise HTTPException(403, "you are not a member of this workspace")
+
+
+def require_admin(viewer: Viewer) -> Viewer:
+    if not viewer.is_admin:
+        raise HTTPException(403, "only the workspace's admins can see this")
+    return viewer
+
+
+def api_caller(
+    session: Session,
+    request: Request,
+    workspace_id: str,
+    clock: Clock,
+    authorization: str | None,
+) -> Caller:
+    """Whoever calls a JSON endpoint of `workspace_id`, by bearer token or else by session."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if authorization:
+        if scheme.lower() != "bearer" or not token:
+            raise _unauthorized()
+        workspace = workspaces.by_ingest_token(session, token)
+        if workspace is not None:
+            if workspace.id != workspace_id:
+                raise HTTPException(404, "no such workspace for this token")
+            return Caller(workspace_id, None)
+        user = users.by_api_token(session, token, clock.now())
+        if user is None:
+            raise HTTPException(404, "no such workspace for this token")
+        if user.workspace_id != workspace_id:
+            raise HTTPException(403, "this token's user is not a member of this workspace")
+        return Caller(workspace_id, _viewer(user, False))
+    viewers = session_viewers(session, request)
+    if not viewers:
+        raise _unauthorized()
+    for viewer in viewers:
+        if viewer.workspace_id == workspace_id:
+            if request.method not in ("GET", "HEAD", "OPTIONS"):
+                check_csrf(request, request.headers.get(CSRF_HEADER))
+            return Caller(workspace_id, viewer)
+    raise HTTPException(403, "you are not a member of this workspace")
+
+
+def person(caller: Caller) -> Viewer:
+    """The person behind a call; the ingest token is the email product, not a person."""
+    if caller.viewer is None:
+        raise HTTPException(403, "this needs a user's API token, not the ingest token")
+    return caller.viewer
+
+
+def admin(caller: Caller) -> Viewer:
+    return require_admin(person(caller))
+
+
+def _unauthorized() -> HTTPException:
+    return HTTPException(
+        401,
+        "sign in, or send a token: Authorization: Bearer <token>",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
