@@ -1,0 +1,37 @@
+"""The `quotasync` command: the root app and what it is made of, one module per part.
+
+`quotasync --help` lists commands and groups in the order they are registered below. A new
+group is one `app.add_typer(module.x_app, name="x")` line here.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from quotasync.cli import activities, database, limits, serving, syncing, workspaces
+
+app = typer.Typer(
+    help="quotasync: log sales-email activity into Salesforce within the API quota admins set.",
+    no_args_is_help=True,
+    add_completion=False,
+    # A traceback's local variables may hold tokens or passwords: never print them.
+    pretty_exceptions_show_locals=False,
+)
+
+app.command()(serving.sandbox)
+app.command()(serving.demo)
+app.command()(serving.serve)
+app.command()(workspaces.connect)
+app.command()(syncing.sync)
+app.command()(limits.usage)
+app.command()(serving.worker)
+
+app.add_typer(database.db_app, name="db")
+app.add_typer(workspaces.workspace_app, name="workspace")
+app.add_typer(limits.limit_app, name="limit")
+app.add_typer(activities.activities_app, name="activities")
+app.add_typer(syncing.rts_app, name="rts")
+
+
+def main() -> None:
+    app()

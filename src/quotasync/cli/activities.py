@@ -1,0 +1,66 @@
+"""`quotasync activities`: import a JSON Lines file into the outbox, count by state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from quotasync.cli import common
+
+activities_app = typer.Typer(help="Activities: import and list.", no_args_is_help=True)
+
+
+@activities_app.command("import")
+def activities_import(
+    workspace: common.WorkspaceOption,
+    file: Annotated[
+        Path, typer.Argument(help="JSON Lines: one activity per line.", exists=True, dir_okay=False)
+    ],
+    as_json: common.JsonOption = False,
+) -> None:
+    """Store the activities of a JSON Lines file in the outbox (the worker writes them)."""
+    from rich.progress import Progress
+
+    from quotasync.ingest import Ingest
+
+    runtime = common.runtime()
+    ws = common.find_workspace(runtime.sessions, workspace)
+    ingest = Ingest(runtime.sessions, runtime.clock)
+    total = file.stat().st_size
+    with file.open("rb") as lines, Progress(disable=as_json, transient=False) as bar:
+        task = bar.add_task(f"importing {file.name}", total=total)
+        summary = ingest.from_lines(
+            ws.id, lines, on_chunk=lambda done: bar.update(task, completed=done)
+        )
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict()))
+        return
+    typer.echo(
+        f"accepted {summary.accepted:,}, already known {summary.duplicates:,}, invalid {len(summary.errors):,}"
+    )
+    for error in summary.errors[:20]:
+        typer.echo(f"  line {error['line']}: {error['problems']}", err=True)
+    if summary.errors:
+        raise typer.Exit(1)
+
+
+@activities_app.command("list")
+def activities_list(workspace: common.WorkspaceOption, as_json: common.JsonOption = False) -> None:
+    """How many activities are in each state."""
+    from quotasync.store import outbox
+
+    runtime = common.runtime()
+    ws = common.find_workspace(runtime.sessions, workspace)
+    with runtime.sessions() as session:
+        counts = outbox.counts(session, ws.id)
+        skipped = outbox.skipped_reasons(session, ws.id)
+    if as_json:
+        typer.echo(json.dumps({**counts, "skipped_by_reason": skipped}))
+        return
+    for state in ("pending", "logged", "failed", "skipped"):
+        typer.echo(f"{state:>8}: {counts.get(state, 0):,}")
+    for reason, n in sorted(skipped.items()):
+        typer.echo(f"{'':>10}{reason.replace('_', ' ')}: {n:,}")

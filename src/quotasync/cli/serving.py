@@ -1,0 +1,204 @@
+"""The commands that run until stopped: the sandbox org, the JSON API, the worker, the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from quotasync.cli import common
+from quotasync.sandbox.editions import EDITIONS
+
+
+def sandbox(
+    state_dir: Annotated[
+        Path,
+        typer.Option("--state-dir", help="Where the org keeps its state, CA and sandbox.json."),
+    ],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port to listen on; 0 picks a free one.", min=0, max=65535)
+    ] = 0,
+    edition: Annotated[
+        str | None, typer.Option(help=f"Org edition: {', '.join(EDITIONS)}.")
+    ] = None,
+    licenses: Annotated[
+        int | None,
+        typer.Option(help="Salesforce user licenses (allocation grows with them).", min=1),
+    ] = None,
+    daily_api_requests: Annotated[
+        int | None, typer.Option(help="Override the edition's DailyApiRequests allocation.", min=1)
+    ] = None,
+    speed: common.SpeedOption = None,
+    epoch: common.EpochOption = None,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seed N Contacts, Leads, Accounts and Opportunities (first start only), plus 20 reps.",
+            min=0,
+        ),
+    ] = 0,
+    rts_callback: Annotated[
+        str | None,
+        typer.Option(
+            help="Turn Real-Time Sync on: the org pushes signed change notices to this http(s) "
+            "URL on this machine (seeds an enabled QS_Sync_Setting__c)."
+        ),
+    ] = None,
+    rts_secret: Annotated[
+        str | None,
+        typer.Option(
+            help="The HMAC-SHA256 key pushes are signed with (with --rts-callback; default: a "
+            "generated one, shown in sandbox.json)."
+        ),
+    ] = None,
+    session_timeout_minutes: Annotated[
+        float, typer.Option(help="Sessions expire after this much inactivity (0: never).", min=0)
+    ] = 120.0,
+) -> None:
+    """Run a Salesforce org on this machine (HTTPS, its own CA), for tests, benchmarks and demos."""
+    from quotasync.sandbox import rts, server
+    from quotasync.sandbox.org import OrgConfig
+
+    if edition is not None and edition not in EDITIONS:
+        raise typer.BadParameter(f"choose one of {', '.join(EDITIONS)}", param_hint="--edition")
+    if rts_callback is not None:
+        problem = rts.callback_problem(rts_callback)
+        if problem is None and len(rts_callback) > 255:
+            problem = "at most 255 characters"
+        if problem is not None:
+            raise typer.BadParameter(problem, param_hint="--rts-callback")
+    if rts_secret is not None:
+        if rts_callback is None:
+            raise typer.BadParameter("needs --rts-callback too", param_hint="--rts-secret")
+        if not 1 <= len(rts_secret) <= 255:
+            raise typer.BadParameter("1 to 255 characters", param_hint="--rts-secret")
+    config = OrgConfig(
+        edition=edition,
+        licenses=licenses,
+        daily_api_requests=daily_api_requests,
+        seed=seed,
+        rts_callback=rts_callback,
+        rts_secret=rts_secret,
+        session_timeout_minutes=session_timeout_minutes,
+    )
+    try:
+        server.run(state_dir, config, common.clock(speed, epoch), host=host, port=port)
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        typer.echo(f"error: cannot serve on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def demo(
+    headless: Annotated[
+        bool,
+        typer.Option(
+            "--headless",
+            help="No pages: print a summary and exit (the only mode until the web app arrives).",
+        ),
+    ] = True,
+    minutes: Annotated[
+        float, typer.Option(help="How long the 20 reps keep working.", min=0.05)
+    ] = 1.0,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the demo keeps its org and store (default: a fresh temporary folder)."
+        ),
+    ] = None,
+) -> None:
+    """The product on the embedded defaults: a seeded sandbox org, a workspace connected to it,
+    the worker and 20 reps' activity; exits 0 only if every accepted activity is in the org once."""
+    import tempfile
+
+    from quotasync import demo as story
+
+    with tempfile.TemporaryDirectory(prefix="quotasync-demo-") as scratch:
+        folder = data_dir or Path(scratch)
+        typer.echo(f"Demo: a seeded sandbox org, one workspace, 20 reps for {minutes:g} minutes…")
+        report = story.run(folder, minutes)
+    _print_demo(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
+) -> None:
+    """Serve the JSON API (ingest: POST /api/v1/workspaces/{workspace}/activities; docs at /docs)."""
+    import socket
+
+    import uvicorn
+
+    from quotasync.web.app import create_app
+
+    runtime = common.runtime()
+    app_ = create_app(runtime)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        common.fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
+    sock.listen(2048)  # connections queue from now on, so the line below is a promise
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"quotasync serving on http://{shown}:{sock.getsockname()[1]}", nl=True)
+    server = uvicorn.Server(uvicorn.Config(app_, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
+
+
+def _print_demo(report) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="quotasync demo", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("activities accepted", f"{report.accepted:,}")
+    for state in ("logged", "failed", "skipped", "pending"):
+        table.add_row(f"  {state}", f"{report.states.get(state, 0):,}")
+    for purpose, calls in sorted(report.calls.items()):
+        table.add_row(f"Salesforce calls: {purpose}", f"{calls:,}")
+    table.add_row("activities per logging call", f"{report.activities_per_call:,.1f}")
+    table.add_row(
+        "records expected / found in the org",
+        f"{report.expected_records:,} / {report.found_records:,}",
+    )
+    table.add_row("duplicates / missing", f"{report.duplicates} / {report.missing}")
+    Console().print(table)
+    if report.ok:
+        typer.echo("verdict: every accepted activity is in the org exactly once")
+    else:
+        typer.echo("verdict: MISMATCH: some accepted activities are not in the org exactly once")
+
+
+def worker(
+    until_idle: Annotated[
+        bool,
+        typer.Option("--until-idle", help="Exit when nothing is pending and nothing is paused."),
+    ] = False,
+    speed: common.SpeedOption = None,
+    epoch: common.EpochOption = None,
+) -> None:
+    """Write pending activities to Salesforce until stopped (SIGINT/SIGTERM finish the batch in flight)."""
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from quotasync.engine.notifier import Notifier
+    from quotasync.engine.worker import Worker
+
+    runtime = common.runtime(speed, epoch)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    notifier = Notifier(runtime.sessions, runtime.settings, runtime.clock)
+    claim = timedelta(seconds=runtime.settings.claim_seconds)
+    worker = Worker(runtime.connector, runtime.clock, notifier, claim)
+    progress = worker.run(stop, until_idle=until_idle)
+    typer.echo(
+        f"worker stopped: {progress.settled:,} activities settled in {progress.steps:,} steps"
+    )
