@@ -28,6 +28,21 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(default=None, description="Mail server password.")
     smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
     mail_from: str = Field(default="quotasync@localhost", description="The notices' sender.")
+    cookie_secure: bool = Field(
+        default=False,
+        description="Send the session cookie over HTTPS only: set it when quotasync is served "
+        "behind TLS.",
+    )
+    clock_speed: float | None = Field(
+        default=None,
+        ge=0,
+        description="A virtual clock for every command: N virtual seconds per real second "
+        "(0 stands still). Unset: real time.",
+    )
+    clock_epoch: str | None = Field(
+        default=None,
+        description="The ISO-8601 instant where the virtual clock and real time agree.",
+    )
     claim_seconds: float = Field(
         default=60.0,
         ge=1,

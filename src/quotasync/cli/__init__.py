@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from quotasync.cli import activities, database, limits, serving, syncing, workspaces
+from quotasync.cli import activities, database, limits, serving, syncing, users, workspaces
 
 app = typer.Typer(
     help="quotasync: log sales-email activity into Salesforce within the API quota admins set.",
@@ -31,6 +31,7 @@ app.add_typer(workspaces.workspace_app, name="workspace")
 app.add_typer(limits.limit_app, name="limit")
 app.add_typer(activities.activities_app, name="activities")
 app.add_typer(syncing.rts_app, name="rts")
+app.add_typer(users.user_app, name="user")
 
 
 def main() -> None:

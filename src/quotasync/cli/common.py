@@ -36,10 +36,16 @@ def fail(message: str) -> NoReturn:
 
 
 def runtime(speed: float | None = None, epoch: str | None = None):  # type: ignore[no-untyped-def]
+    from quotasync.config import Settings
     from quotasync.runtime import NotMigrated, open_runtime
 
+    settings = Settings()
+    # Options first; else the environment's virtual clock, so that several commands (a server
+    # and a `usage --json`, say) can agree on one moment.
+    speed = speed if speed is not None else settings.clock_speed
+    epoch = epoch if epoch is not None else settings.clock_epoch
     try:
-        return open_runtime(clock=clock(speed, epoch))
+        return open_runtime(settings, clock=clock(speed, epoch))
     except NotMigrated as exc:
         fail(str(exc))
 

@@ -128,7 +128,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
 ) -> None:
-    """Serve the JSON API (ingest: POST /api/v1/workspaces/{workspace}/activities; docs at /docs)."""
+    """Serve the web app (sign in at /), the JSON API and the ingest API (docs at /docs)."""
     import socket
 
     import uvicorn

@@ -19,7 +19,8 @@ def workspace_create(
     admin: Annotated[str, typer.Option("--admin", help="The first admin's email.")],
     as_json: common.JsonOption = False,
 ) -> None:
-    """Create a workspace with its first admin; prints the id and the ingest token (shown once)."""
+    """Create a workspace with its first admin; prints the id, the ingest token and the admin's
+    first password (each shown once)."""
     from quotasync.clock import RealClock
     from quotasync.store import workspaces
 
@@ -34,12 +35,14 @@ def workspace_create(
             "name": made.workspace.name,
             "admin": made.admin.email,
             "ingest_token": made.ingest_token,
+            "admin_password": made.admin_password,
         }
     if as_json:
         typer.echo(json.dumps(out))
         return
     typer.echo(f"workspace {out['workspace']} ({out['name']}), admin {out['admin']}")
     typer.echo(f"ingest token: {out['ingest_token']}  (shown once; keep it safe)")
+    typer.echo(f"admin's first password: {out['admin_password']}  (shown once)")
 
 
 @workspace_app.command("list")

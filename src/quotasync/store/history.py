@@ -80,6 +80,7 @@ def member_per_hour(
     """Data API calls spent on one member's activity per hour (a batched call split by records)."""
     rows = session.execute(
         select(LedgerEntry.at, LedgerEntry.calls * LedgerShare.share)
+        .select_from(LedgerShare)
         .join(LedgerEntry, LedgerEntry.id == LedgerShare.ledger_id)
         .where(
             LedgerEntry.workspace_id == workspace_id,

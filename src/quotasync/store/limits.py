@@ -46,6 +46,7 @@ def set_settings(
     recheck_minutes: int | None = None,
     warning_percent: int | None = None,
     max_batch_delay: float | None = None,
+    open_tracking: bool | None = None,
 ) -> dict[str, object]:
     """Change the governor's settings of a workspace; each is checked before any is stored
     (governor.SettingsError says what is accepted). Returns what changed, by column."""
@@ -60,6 +61,8 @@ def set_settings(
         changes["max_batch_delay"] = governor.validate_max_batch_delay(
             max_batch_delay, workspace.batch_delay
         )
+    if open_tracking is not None:
+        changes["open_tracking"] = open_tracking
     stored = session.get(Workspace, workspace.id)
     assert stored is not None
     for column, value in changes.items():

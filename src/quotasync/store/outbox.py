@@ -234,10 +234,11 @@ def skipped_reasons(session: Session, workspace_id: str) -> dict[str, int]:
     return out
 
 
-def counts(session: Session, workspace_id: str) -> dict[str, int]:
-    rows = session.execute(
-        select(Row.state, func.count()).where(Row.workspace_id == workspace_id).group_by(Row.state)
-    ).all()
+def counts(session: Session, workspace_id: str, user_email: str | None = None) -> dict[str, int]:
+    query = select(Row.state, func.count()).where(Row.workspace_id == workspace_id)
+    if user_email is not None:
+        query = query.where(Row.user_email == user_email)
+    rows = session.execute(query.group_by(Row.state)).all()
     return {state: int(n) for state, n in rows}
 
 

@@ -1,4 +1,5 @@
-"""FastAPI application: the ingest API the email product posts activities to."""
+"""The FastAPI application: the ingest API the email product posts activities to, the sidebar's
+people lookup, Real-Time Sync pushes, the JSON API for people, and the pages."""
 
 from __future__ import annotations
 
@@ -6,13 +7,19 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
 
 from quotasync import __version__
 from quotasync.ingest import Ingest
 from quotasync.runtime import Runtime
 from quotasync.store import mirror, workspaces
+from quotasync.web import auth, pages
+from quotasync.web.api import api_router
 from quotasync.web.rts import rts_router
 
 MAX_ITEMS = 1000
@@ -78,6 +85,28 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     ingest = Ingest(runtime.sessions, runtime.clock)
     app.include_router(rts_router(runtime))
+    app.include_router(api_router(runtime))
+    app.include_router(pages.pages_router(runtime))
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=runtime.vault.derive("session cookies").hex(),
+        session_cookie="quotasync_session",
+        max_age=auth.SESSION_HOURS * 3600,
+        same_site="lax",
+        https_only=runtime.settings.cookie_secure,
+    )
+
+    @app.exception_handler(auth.SignInRequired)
+    def sign_in_first(request: Request, exc: auth.SignInRequired) -> Response:
+        return pages.sign_in_redirect(request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # The JSON API and the machines' endpoints answer JSON; a person's browser gets a page.
+        if _wants_json(request):
+            return await http_exception_handler(request, exc)
+        return pages.error_page(request, exc.status_code, str(exc.detail))
 
     def workspace_for(workspace: str, authorization: Annotated[str | None, Header()] = None) -> str:
         token = _bearer(authorization)
@@ -120,11 +149,18 @@ def create_app(runtime: Runtime) -> FastAPI:
         },
     )
     def people(
+        request: Request,
+        workspace: str,
         email: Annotated[str, Query(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")],
-        workspace_id: str = Depends(workspace_for),
+        authorization: Annotated[str | None, Header()] = None,
     ) -> Any:
         """Who a recipient is, their account and its open opportunities: from the local mirror,
-        with no call to Salesforce (the email product's sidebar)."""
+        with no call to Salesforce (the email product's sidebar). The ingest token, a member's
+        API token or a signed-in session may ask."""
+        with runtime.sessions.begin() as session:
+            workspace_id = auth.api_caller(
+                session, request, workspace, runtime.clock, authorization
+            ).workspace_id
         with runtime.sessions() as session:
             found = mirror.person(session, workspace_id, email)
             if found is None:
@@ -177,6 +213,13 @@ def _number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(("/api/", "/rts/", "/docs", "/openapi")) or "text/html" not in (
+        request.headers.get("accept", "")
+    )
 
 
 def _bearer(authorization: str | None) -> str:

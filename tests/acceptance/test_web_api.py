@@ -1,0 +1,261 @@
+"""The JSON API and the pages' forms as clients use them over HTTP: who may see and change what,
+the same figures as `quotasync usage --json`, and bad input answered with a clear 4xx that
+changes nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.acceptance.web_support import Site, csrf_of
+
+ADMIN_ONLY = ["usage", "usage/hourly", "limits", "settings", "episodes", "doctor"]
+
+
+def test_the_api_gives_the_figures_of_quotasync_usage_json(site: Site) -> None:
+    answer = site.api("GET", f"/api/v1/workspaces/{site.acme}/usage", site.admin.token)
+    assert answer.status_code == 200
+    assert answer.json() == site.usage()
+    data = answer.json()["apis"]["data"]
+    assert data["quotasync_used"] > 0 and data["figures"]["org_max"] > 0
+
+
+def test_a_member_reads_their_own_usage_as_the_admin_view_counts_it(site: Site) -> None:
+    mine = site.api("GET", f"/api/v1/workspaces/{site.acme}/me/usage", site.member.token)
+    assert mine.status_code == 200
+    counted = {m["email"]: m for m in site.usage()["members"]}[site.member.email]
+    assert mine.json()["calls"] == counted["calls"] > 0
+    assert mine.json()["share_of_org"] == counted["share_of_org"]
+    assert len(mine.json()["per_hour"]) == 24
+
+
+@pytest.mark.parametrize("path", ADMIN_ONLY)
+def test_a_member_is_refused_every_admin_view(site: Site, path: str) -> None:
+    answer = site.api("GET", f"/api/v1/workspaces/{site.acme}/{path}", site.member.token)
+    assert answer.status_code == 403
+    assert "admin" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("path", [*ADMIN_ONLY, "me/usage", "activities"])
+def test_nobody_reaches_another_workspace(site: Site, path: str) -> None:
+    url = f"/api/v1/workspaces/{site.globex}/{path}"
+    assert site.api("GET", url, site.member.token).status_code == 403
+    assert site.api("GET", url, site.admin.token).status_code == 403
+    assert site.api("GET", url, site.acme_ingest).status_code == 404
+    assert site.api("GET", url).status_code == 401
+    assert site.api("GET", url, "qsu_made_up").status_code == 404
+    own = site.api("GET", url, site.outsider.token)
+    assert own.status_code == 200
+    assert site.acme not in own.text
+
+
+def test_the_ingest_token_is_not_a_person(site: Site) -> None:
+    answer = site.api("GET", f"/api/v1/workspaces/{site.acme}/usage", site.acme_ingest)
+    assert answer.status_code == 403 and "user's API token" in answer.json()["detail"]
+
+
+def test_an_admin_sets_a_share_and_it_applies_at_once(site: Site) -> None:
+    url = f"/api/v1/workspaces/{site.acme}/limits"
+    before = site.api("GET", url, site.admin.token).json()
+    try:
+        changed = site.api("PATCH", url, site.admin.token, json={"data": 55})
+        assert changed.status_code == 200 and changed.json()["data"] == 55
+        assert site.usage()["apis"]["data"]["share_percent"] == 55
+    finally:
+        site.api("PATCH", url, site.admin.token, json={"data": before["data"]})
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"data": 95}, "less than or equal to 90"),
+        ({"data": 5}, "greater than or equal to 10"),
+        ({"data": "sixty"}, "valid integer"),
+        ({"data": 60, "bulk": 91}, "less than or equal to 90"),
+        ({"email": 60}, "Extra inputs are not permitted"),
+        ({}, "at least one share"),
+    ],
+)
+def test_a_bad_share_is_refused_and_nothing_changes(site: Site, body: object, says: str) -> None:
+    url = f"/api/v1/workspaces/{site.acme}/limits"
+    before = site.api("GET", url, site.admin.token).json()
+    answer = site.api("PATCH", url, site.admin.token, json=body)
+    assert answer.status_code == 422
+    assert says in answer.text
+    assert site.api("GET", url, site.admin.token).json() == before
+
+
+def test_a_body_that_is_not_json_is_a_422(site: Site) -> None:
+    answer = site.api(
+        "PATCH",
+        f"/api/v1/workspaces/{site.acme}/settings",
+        site.admin.token,
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"recheck_minutes": 1},
+        {"warning_percent": 0},
+        {"max_batch_delay": 0.5},  # below the batch delay of 2 s
+        {"max_batch_delay": "NaN"},
+        {"open_tracking": "maybe"},
+    ],
+)
+def test_bad_settings_are_refused_and_nothing_changes(site: Site, body: object) -> None:
+    url = f"/api/v1/workspaces/{site.acme}/settings"
+    before = site.api("GET", url, site.admin.token).json()
+    assert site.api("PATCH", url, site.admin.token, json=body).status_code == 422
+    assert site.api("GET", url, site.admin.token).json() == before
+
+
+def test_a_member_lists_only_their_own_activities(site: Site) -> None:
+    mine = site.api("GET", f"/api/v1/workspaces/{site.acme}/activities", site.member.token)
+    assert mine.status_code == 200
+    emails = {a["user_email"] for a in mine.json()["activities"]}
+    assert emails == {site.member.email}
+    everyone = site.api(
+        "GET", f"/api/v1/workspaces/{site.acme}/activities?limit=1000", site.admin.token
+    )
+    assert len({a["user_email"] for a in everyone.json()["activities"]}) > 1
+    bad = site.api("GET", f"/api/v1/workspaces/{site.acme}/activities?state=lost", site.admin.token)
+    assert bad.status_code == 422
+
+
+def test_the_people_lookup_takes_a_members_token_too(site: Site) -> None:
+    contact = site.org.control("GET", "records/Contact")[0]
+    url = f"/api/v1/workspaces/{site.acme}/people?email={contact['Email']}"
+    assert site.api("GET", url, site.member.token).status_code in (200, 404)
+    assert site.api("GET", url, site.outsider.token).status_code == 403
+
+
+def test_forms_without_the_csrf_token_change_nothing(site: Site) -> None:
+    browser = site.browser_session(site.admin)
+    before = site.usage()["apis"]["data"]["share_percent"]
+    forged = browser.post(
+        f"{site.url}/w/{site.acme}/integrations/share",
+        data={"api": "data", "percent": "33"},
+        timeout=30,
+    )
+    assert forged.status_code == 403
+    assert site.usage()["apis"]["data"]["share_percent"] == before
+    # A cookie alone does not write through the JSON API either.
+    by_cookie = browser.patch(
+        f"{site.url}/api/v1/workspaces/{site.acme}/limits", json={"data": 33}, timeout=30
+    )
+    assert by_cookie.status_code == 403
+    assert site.usage()["apis"]["data"]["share_percent"] == before
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"api": "data", "percent": "95"}, "10"),
+        ({"api": "data", "percent": "abc"}, "10"),
+        ({"api": "data", "percent": ""}, "10"),
+        ({"api": "mail", "percent": "50"}, "must be one of"),
+    ],
+)
+def test_a_bad_share_form_answers_422_with_the_page_and_its_message(
+    site: Site, fields: dict[str, str], says: str
+) -> None:
+    browser = site.browser_session(site.admin)
+    page = browser.get(f"{site.url}/w/{site.acme}/integrations", timeout=30)
+    before = site.usage()["apis"]["data"]["share_percent"]
+    answer = browser.post(
+        f"{site.url}/w/{site.acme}/integrations/share",
+        data={**fields, "csrf_token": csrf_of(page.text)},
+        timeout=30,
+    )
+    assert answer.status_code == 422
+    assert 'role="alert"' in answer.text and says in answer.text
+    assert site.usage()["apis"]["data"]["share_percent"] == before
+
+
+def test_a_bad_settings_form_changes_nothing(site: Site) -> None:
+    browser = site.browser_session(site.admin)
+    page = browser.get(f"{site.url}/w/{site.acme}/integrations", timeout=30)
+    before = site.usage()["settings"]
+    answer = browser.post(
+        f"{site.url}/w/{site.acme}/integrations/settings",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "recheck_minutes": "2",
+            "warning_percent": "50",
+            "max_batch_delay": "100",
+        },
+        timeout=30,
+    )
+    assert answer.status_code == 422 and "recheck" in answer.text.lower()
+    assert site.usage()["settings"] == before  # not even the valid fields, nor open tracking
+
+
+def test_a_wrong_password_is_refused_and_next_never_leaves_the_site(site: Site) -> None:
+    import requests
+
+    session = requests.Session()
+    form = session.get(f"{site.url}/signin", timeout=30)
+    wrong = session.post(
+        f"{site.url}/signin",
+        data={
+            "email": site.admin.email,
+            "password": "not the password",
+            "csrf_token": csrf_of(form.text),
+        },
+        timeout=30,
+    )
+    assert wrong.status_code == 401 and "Wrong email or password" in wrong.text
+    right = session.post(
+        f"{site.url}/signin",
+        data={
+            "email": site.admin.email,
+            "password": site.admin.password,
+            "csrf_token": csrf_of(form.text),
+            "next": "//evil.example/",
+        },
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert right.status_code == 303 and right.headers["location"] == "/"
+    cookie = right.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_a_failed_activity_is_retried_from_the_page(site: Site) -> None:
+    database = Path(site.env["QUOTASYNC_DATA_DIR"]) / "quotasync.db"
+    with sqlite3.connect(database) as db:
+        (activity_id,) = db.execute(
+            "SELECT id FROM activities WHERE workspace_id = ? AND user_email = ? LIMIT 1",
+            (site.acme, site.member.email),
+        ).fetchone()
+        db.execute(
+            "UPDATE activities SET state = 'failed', last_error = ? WHERE workspace_id = ? AND id = ?",
+            ("FIELD_CUSTOM_VALIDATION_EXCEPTION: Subject is required", site.acme, activity_id),
+        )
+    browser = site.browser_session(site.member)
+    page = browser.get(f"{site.url}/w/{site.acme}/activities?state=failed", timeout=30)
+    assert "FIELD_CUSTOM_VALIDATION_EXCEPTION: Subject is required" in page.text
+    done = browser.post(
+        f"{site.url}/w/{site.acme}/activities/retry",
+        data={"id": activity_id, "csrf_token": csrf_of(page.text)},
+        timeout=30,
+    )
+    assert done.status_code == 200 and "1 failed activities queued again" in done.text
+    again = browser.post(
+        f"{site.url}/w/{site.acme}/activities/retry",
+        data={"id": activity_id, "csrf_token": csrf_of(page.text)},
+        timeout=30,
+    )
+    assert again.status_code == 409  # it is pending now, not failed
+    with sqlite3.connect(database) as db:
+        (state,) = db.execute(
+            "SELECT state FROM activities WHERE workspace_id = ? AND id = ?",
+            (site.acme, activity_id),
+        ).fetchone()
+    assert state == "pending"

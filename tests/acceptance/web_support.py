@@ -1,0 +1,157 @@
+"""One served quotasync for the web tests: a sandbox org, two workspaces (Acme with an admin and a
+member, Globex with its own admin), activity logged by a worker run so the figures are real, and
+`quotasync serve` on a clock frozen at one moment, so the pages and `quotasync usage --json`
+describe the same instant."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from quotasync.simulation import ActivityStream
+from tests.sandbox_process import SandboxOrg, start_sandbox
+
+CLI = [sys.executable, "-m", "quotasync.cli"]
+
+
+@dataclass
+class Person:
+    email: str
+    password: str
+    token: str  # an API token of their own
+
+
+@dataclass
+class Site:
+    url: str
+    org: SandboxOrg
+    env: dict[str, str]
+    acme: str
+    globex: str
+    acme_ingest: str
+    admin: Person
+    member: Person
+    outsider: Person  # Globex's admin
+    rep_emails: list[str]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, *args], capture_output=True, text=True, env=self.env, timeout=120
+        )
+
+    def cli_json(self, *args: str) -> Any:
+        done = self.cli(*args, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def usage(self) -> Any:
+        return self.cli_json("usage", "--workspace", self.acme)
+
+    def api(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def browser_session(self, person: Person) -> requests.Session:
+        """A signed-in session as a browser holds it: the cookie, and the page's CSRF token."""
+        session = requests.Session()
+        form = session.get(f"{self.url}/signin", timeout=30)
+        done = session.post(
+            f"{self.url}/signin",
+            data={
+                "email": person.email,
+                "password": person.password,
+                "csrf_token": csrf_of(form.text),
+                "next": "/",
+            },
+            timeout=30,
+        )
+        assert done.status_code == 200, done.text
+        return session
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+def serve_site(root: Path) -> Iterator[Site]:
+    org = start_sandbox(root / "org", "--seed", "61")
+    env = {**os.environ, "QUOTASYNC_DATA_DIR": str(root / "data")}
+    env.pop("QUOTASYNC_DATABASE_URL", None)
+    server: subprocess.Popen[str] | None = None
+    try:
+        site = Site(
+            "", org, env, "", "", "", Person("", "", ""), Person("", "", ""), Person("", "", ""), []
+        )
+        acme = site.cli_json("workspace", "create", "Acme", "--admin", "admin@acme.io")
+        globex = site.cli_json("workspace", "create", "Globex", "--admin", "boss@globex.io")
+        site.acme, site.globex, site.acme_ingest = (
+            acme["workspace"],
+            globex["workspace"],
+            acme["ingest_token"],
+        )
+        sandbox_json = str(root / "org" / "sandbox.json")
+        assert (
+            site.cli("connect", "--workspace", site.acme, "--sandbox", sandbox_json).returncode == 0
+        )
+        reps = [
+            u["Email"]
+            for u in org.control("GET", "records/User")
+            if u["Email"].split("@")[0] not in ("admin", "sync", "noapi")
+        ]
+        site.rep_emails = reps
+        member = site.cli_json("user", "add", "--workspace", site.acme, reps[0], "--role", "member")
+        site.admin = Person(
+            "admin@acme.io", acme["admin_password"], _token(site, site.acme, "admin@acme.io")
+        )
+        site.member = Person(reps[0], member["password"], _token(site, site.acme, reps[0]))
+        site.outsider = Person(
+            "boss@globex.io", globex["admin_password"], _token(site, site.globex, "boss@globex.io")
+        )
+        people = [c["Email"] for c in org.control("GET", "records/Contact")]
+        stream = ActivityStream(reps, people, datetime(2026, 11, 28, tzinfo=UTC), seed=5).take(400)
+        (root / "a.jsonl").write_text("".join(json.dumps(a) + "\n" for a in stream))
+        imported = site.cli("activities", "import", "--workspace", site.acme, str(root / "a.jsonl"))
+        assert imported.returncode == 0, imported.stderr
+        assert site.cli("worker", "--until-idle").returncode == 0
+        # From here on every command sees the same, still moment.
+        env["QUOTASYNC_CLOCK_SPEED"] = "0"
+        env["QUOTASYNC_CLOCK_EPOCH"] = datetime.now(UTC).isoformat()
+        server = subprocess.Popen(
+            [*CLI, "serve", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        found = re.search(r"serving on (http://\S+)", line)
+        assert found, f"serve said {line!r}: {server.stderr.read() if server.stderr else ''}"
+        site.url = found.group(1)
+        yield site
+    finally:
+        if server is not None:
+            server.terminate()
+            server.communicate(timeout=30)  # waits, and closes its pipes
+        org.stop()
+
+
+def _token(site: Site, workspace: str, email: str) -> str:
+    made = site.cli_json("user", "token", "--workspace", workspace, email)
+    return str(made["token"])
