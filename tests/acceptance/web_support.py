@@ -106,9 +106,16 @@ def serve_site(root: Path) -> Iterator[Site]:
             acme["ingest_token"],
         )
         sandbox_json = str(root / "org" / "sandbox.json")
-        assert (
-            site.cli("connect", "--workspace", site.acme, "--sandbox", sandbox_json).returncode == 0
-        )
+        # Acme syncs as a user with View Setup (all three quotas shown); Globex as one without
+        # (Data only, Bulk and Apex named unavailable).
+        for workspace, user in ((site.acme, "admin"), (site.globex, "sync")):
+            connected = site.cli(
+                "connect", "--workspace", workspace, "--sandbox", sandbox_json, "--user", user
+            )
+            assert connected.returncode == 0, connected.stderr
+        # Other apps' use, so the bars have more than quotasync in them.
+        for api, calls in (("data", 41_000), ("bulk", 900), ("apex", 60_000)):
+            org.control("POST", "consume", {"app": "Outreach", "api": api, "calls": calls})
         reps = [
             u["Email"]
             for u in org.control("GET", "records/User")

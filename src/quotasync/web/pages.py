@@ -58,7 +58,8 @@ def _percent(fraction: float | None) -> str:
     if fraction is None:
         return NONE
     value = fraction * 100
-    return f"{value:.1f}%" if value >= 0.1 or value == 0 else "<0.1%"
+    # Two significant digits below 1%: a rep's share of a busy org is often a few thousandths.
+    return f"{value:.1f}%" if value >= 1 or value == 0 else f"{value:.2g}%"
 
 
 def pages_router(runtime: Runtime) -> APIRouter:
