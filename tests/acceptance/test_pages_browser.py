@@ -149,7 +149,9 @@ def test_a_share_of_95_percent_is_refused_with_a_message(browser: Any, site: Sit
     page = signed_in(browser, site, site.admin)
     before = page.locator("#share-data").input_value()
     # The slider stops at 90; a hand-made request is what could ask for more.
-    page.eval_on_selector("#share-data", "el => { el.type = 'number'; el.removeAttribute('max'); el.value = '95'; }")
+    page.eval_on_selector(
+        "#share-data", "el => { el.type = 'number'; el.removeAttribute('max'); el.value = '95'; }"
+    )
     with page.expect_response(f"{site.url}/w/{site.acme}/integrations/share") as answer:
         page.locator("section[data-api=data]").get_by_role("button", name="Save").click()
     assert answer.value.status == 422
@@ -165,8 +167,9 @@ def test_a_member_sees_their_usage_and_nothing_of_the_admins_or_other_workspaces
     page = signed_in(browser, site, site.member)
     assert page.url == f"{site.url}/w/{site.acme}/settings"
     counted = {m["email"]: m for m in site.usage()["members"]}[site.member.email]
-    assert float(page.locator("[data-figure=calls]").inner_text().replace(",", "")) == (
-        counted["calls"]
+    assert (
+        float(page.locator("[data-figure=calls]").inner_text().replace(",", ""))
+        == (counted["calls"])
     )
     shown = page.locator("[data-figure=share_of_org_percent]").inner_text()
     assert float(shown.rstrip("%")) == pytest.approx(counted["share_of_org"] * 100, rel=0.05)
@@ -199,7 +202,9 @@ def test_the_activities_page_filters_by_state(browser: Any, site: Site, shots: P
     page.select_option("select[name=state]", "logged")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_load_state()
-    states = page.locator("tr[data-activity]").evaluate_all("rows => rows.map(r => r.dataset.state)")
+    states = page.locator("tr[data-activity]").evaluate_all(
+        "rows => rows.map(r => r.dataset.state)"
+    )
     assert states and set(states) == {"logged"}
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from tests.acceptance.web_support import Site, csrf_of
 
+
 def share(site: Site) -> int:
     """The Data share now, through the API (which a test shows equals `quotasync usage`)."""
     answer = site.api("GET", f"/api/v1/workspaces/{site.acme}/limits", site.admin.token)
