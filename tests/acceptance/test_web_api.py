@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.acceptance.web_support import Site, csrf_of
 
@@ -208,8 +209,6 @@ def test_a_bad_settings_form_changes_nothing(site: Site) -> None:
 
 
 def test_a_wrong_password_is_refused_and_next_never_leaves_the_site(site: Site) -> None:
-    import requests
-
     session = requests.Session()
     form = session.get(f"{site.url}/signin", timeout=30)
     wrong = session.post(
@@ -270,3 +269,19 @@ def test_a_failed_activity_is_retried_from_the_page(site: Site) -> None:
             (site.acme, activity_id),
         ).fetchone()
     assert state == "pending"
+
+
+def test_ten_wrong_passwords_lock_that_email_only(site: Site) -> None:
+    made = site.cli_json("user", "add", "--workspace", site.acme, "guessed@acme.io")
+    session = requests.Session()
+    token = csrf_of(session.get(f"{site.url}/signin", timeout=30).text)
+
+    def sign_in(email: str, password: str) -> requests.Response:
+        form = {"email": email, "password": password, "csrf_token": token}
+        return session.post(f"{site.url}/signin", data=form, timeout=30, allow_redirects=False)
+
+    assert [sign_in("guessed@acme.io", f"guess {i}").status_code for i in range(10)] == [401] * 10
+    locked = sign_in("guessed@acme.io", made["password"])
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert "Too many wrong passwords" in locked.text
+    assert sign_in(site.admin.email, site.admin.password).status_code == 303

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from fastapi import HTTPException, Request
 from sqlalchemy import select
@@ -171,6 +174,35 @@ def person(caller: Caller) -> Viewer:
 
 def admin(caller: Caller) -> Viewer:
     return require_admin(person(caller))
+
+
+class SignInThrottle:
+    """At most `limit` wrong passwords per email in `window`; past that, sign-in for that email
+    is refused without looking at the password until the oldest failure ages out. Kept in the
+    server process: several processes each keep their own count."""
+
+    def __init__(self, clock: Clock, limit: int = 10, window: timedelta = timedelta(minutes=15)):
+        self.clock, self.limit, self.window = clock, limit, window
+        self._failures: dict[str, deque[datetime]] = {}
+        self._lock = threading.Lock()
+
+    def blocked_until(self, email: str) -> datetime | None:
+        key, now = email.strip().lower(), self.clock.now()
+        with self._lock:
+            failures = self._failures.get(key)
+            while failures and failures[0] <= now - self.window:
+                failures.popleft()
+            if failures is None or len(failures) < self.limit:
+                return None
+            return failures[0] + self.window
+
+    def failed(self, email: str) -> None:
+        with self._lock:
+            self._failures.setdefault(email.strip().lower(), deque()).append(self.clock.now())
+
+    def succeeded(self, email: str) -> None:
+        with self._lock:
+            self._failures.pop(email.strip().lower(), None)
 
 
 def _unauthorized() -> HTTPException:

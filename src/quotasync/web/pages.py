@@ -48,6 +48,7 @@ def templates() -> Jinja2Templates:
     env.filters["pct"] = _percent
     env.filters["sentence"] = lambda text: text[:1].upper() + text[1:]
     env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else NONE
+    env.filters["short"] = lambda moment: moment.strftime("%b %d %H:%M")
     env.filters["hour"] = lambda moment: moment.strftime("%H:%M")
     env.filters["reason"] = lambda reason: REASONS.get(reason, reason.replace("_", " "))
     env.filters["api_title"] = lambda api: API_TITLES.get(api, api)
@@ -65,6 +66,7 @@ def _percent(fraction: float | None) -> str:
 def pages_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     jinja = templates()
+    throttle = auth.SignInThrottle(runtime.clock)
 
     def render(
         request: Request, name: str, context: dict[str, Any], status: int = 200
@@ -102,11 +104,23 @@ def pages_router(runtime: Runtime) -> APIRouter:
         next: str = Form("/", max_length=2000),
     ) -> Response:
         auth.check_csrf(request, csrf_token)
+        context = {"next": _local(next), "email": email}
+        blocked = throttle.blocked_until(email)
+        if blocked is not None:
+            wait = max(1, int((blocked - runtime.clock.now()).total_seconds()))
+            context["error"] = (
+                f"Too many wrong passwords for this email; try again in {-(-wait // 60)} minutes."
+            )
+            answer = render(request, "signin.html", context, 429)
+            answer.headers["Retry-After"] = str(wait)
+            return answer
         with runtime.sessions() as session:
             found = users.sign_in(session, email, password)
         if not found:
-            context = {"next": _local(next), "email": email, "error": "Wrong email or password."}
+            throttle.failed(email)
+            context["error"] = "Wrong email or password."
             return render(request, "signin.html", context, 401)
+        throttle.succeeded(email)
         auth.start_session(request, found)
         return RedirectResponse(_local(next), 303)
 
