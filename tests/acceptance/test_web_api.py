@@ -285,3 +285,70 @@ def test_ten_wrong_passwords_lock_that_email_only(site: Site) -> None:
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
     assert "Too many wrong passwords" in locked.text
     assert sign_in(site.admin.email, site.admin.password).status_code == 303
+
+
+def test_an_admin_turns_real_time_sync_on_and_off_from_the_page(site: Site) -> None:
+    browser = site.browser_session(site.admin)
+    page = browser.get(f"{site.url}/w/{site.acme}/integrations", timeout=30)
+    assert "Turn on Real-Time Sync" in page.text
+    form = {"csrf_token": csrf_of(page.text), "mode": "realtime"}
+    bad = browser.post(
+        f"{site.url}/w/{site.acme}/integrations/sync-mode",
+        data={**form, "url": "ftp://nowhere"},
+        timeout=30,
+    )
+    assert bad.status_code == 422 and "http(s) URL" in bad.text
+    assert site.usage()["sync_mode"] == "interval"
+
+    url = f"{site.url}/rts/{site.acme}"
+    on = browser.post(
+        f"{site.url}/w/{site.acme}/integrations/sync-mode", data={**form, "url": url}, timeout=30
+    )
+    assert on.status_code == 200 and "Real-Time Sync is on" in on.text
+    assert site.usage()["sync_mode"] == "realtime"
+    (setting,) = site.org.control("GET", "records/QS_Sync_Setting__c")
+    assert setting["Enabled__c"] is True and setting["Callback_URL__c"] == url
+
+    off = browser.post(
+        f"{site.url}/w/{site.acme}/integrations/sync-mode",
+        data={"csrf_token": form["csrf_token"], "mode": "interval"},
+        timeout=30,
+    )
+    assert off.status_code == 200 and "Real-Time Sync is off" in off.text
+    assert site.usage()["sync_mode"] == "interval"
+    (setting,) = site.org.control("GET", "records/QS_Sync_Setting__c")
+    assert setting["Enabled__c"] is False
+
+
+def test_a_pause_and_a_sync_mode_switch_show_on_the_page_and_in_the_api(site: Site) -> None:
+    database = Path(site.env["QUOTASYNC_DATA_DIR"]) / "quotasync.db"
+    at = site.env["QUOTASYNC_CLOCK_EPOCH"]  # the served clock stands still here
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "INSERT INTO pause_episodes (workspace_id, api, reason, started_at, next_check, "
+            "resume_at, ended_at, figures) VALUES (?, 'data', 'org_guard', ?, ?, NULL, NULL, ?)",
+            (
+                site.globex,
+                at,
+                at,
+                '{"own_used": 3, "share_calls": 70, "org_used": 95, "org_max": 100}',
+            ),
+        )
+        db.execute(
+            "INSERT INTO pause_episodes (workspace_id, api, reason, started_at, next_check, "
+            "resume_at, ended_at, figures) VALUES (?, 'apex', 'org_guard', ?, ?, NULL, ?, '{}')",
+            (site.globex, at, at, at),
+        )
+    browser = site.browser_session(site.outsider)
+    page = browser.get(f"{site.url}/w/{site.globex}/integrations", timeout=30).text
+    assert 'data-pause="org_guard"' in page
+    assert "Paused: the org is past 90% of its limit (all apps)" in page
+    assert "quotasync 3 of 70 share · org 95 of 100" in page
+    assert "Real-Time → Interval sync" in page and "(back to Real-Time)" in page
+    told = site.cli_json("usage", "--workspace", site.globex)
+    assert told["apis"]["data"]["state"] == "paused"
+    episodes = site.api("GET", f"/api/v1/workspaces/{site.globex}/episodes", site.outsider.token)
+    assert [(e["api"], e["mode_switch"], e["ended_at"] is None) for e in episodes.json()] == [
+        ("apex", True, False),
+        ("data", False, True),
+    ]

@@ -15,13 +15,18 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from requests import RequestException
+from simple_salesforce.exceptions import SalesforceError
 from sqlalchemy.orm import Session
 
 from quotasync import timeline, usage
 from quotasync.domain import governor
 from quotasync.domain.activities import Kind
+from quotasync.engine import realtime
 from quotasync.runtime import Runtime
+from quotasync.salesforce.connection import ConnectError
 from quotasync.store import limits, outbox, users
+from quotasync.store.ledger import NoRoom
 from quotasync.store.tables import Workspace
 from quotasync.web import auth, charts
 
@@ -161,6 +166,8 @@ def pages_router(runtime: Runtime) -> APIRouter:
             "cards": cards,
             "notice": notice,
             "error": error,
+            "rts_configured": workspace.rts_setting_id is not None,
+            "rts_url": f"{str(request.base_url).rstrip('/')}/rts/{workspace_id}",
         }
         return render(request, "integrations.html", context, status)
 
@@ -224,6 +231,37 @@ def pages_router(runtime: Runtime) -> APIRouter:
             else:
                 return RedirectResponse(f"/w/{workspace_id}/integrations?saved=settings", 303)
         return integrations_page(request, workspace_id, error=error, status=422)
+
+    @router.post("/w/{workspace_id}/integrations/sync-mode")
+    def switch_sync_mode(
+        request: Request,
+        workspace_id: str,
+        csrf_token: str = Form(""),
+        mode: str = Form("", max_length=10),
+        url: str = Form("", max_length=500),
+    ) -> Response:
+        """Real-Time Sync on (the org pushes to `url`) or off (Interval Sync keeps the mirror).
+        Both write the org's setting record, so both spend a Data call."""
+        auth.check_csrf(request, csrf_token)
+        with runtime.sessions() as session:
+            auth.require_admin(member_page(session, request, workspace_id))
+        if mode not in (realtime.REALTIME, realtime.INTERVAL):
+            return integrations_page(
+                request, workspace_id, error="The sync mode is realtime or interval.", status=422
+            )
+        if mode == realtime.REALTIME and not url.startswith(("http://", "https://")):
+            error = f"The push URL must be an http(s) URL; got {url!r}."
+            return integrations_page(request, workspace_id, error=error, status=422)
+        switch = realtime.RealTime(runtime.connector, workspace_id, runtime.clock)
+        try:
+            switch.enable(url) if mode == realtime.REALTIME else switch.disable()
+        except realtime.RealTimeUnavailable as exc:
+            error = f"Real-Time Sync is not on: {exc}"
+            return integrations_page(request, workspace_id, error=error, status=409)
+        except (ConnectError, SalesforceError, NoRoom, RequestException) as exc:
+            error = f"Salesforce did not take the change: {exc}"
+            return integrations_page(request, workspace_id, error=error, status=502)
+        return RedirectResponse(f"/w/{workspace_id}/integrations?saved=mode-{mode}", 303)
 
     @router.get("/w/{workspace_id}/settings")
     def settings(request: Request, workspace_id: str) -> Response:
@@ -327,6 +365,8 @@ SAVED = {
     "share-bulk": "Saved: the Bulk API share applies now.",
     "share-apex": "Saved: the Apex share applies now.",
     "settings": "Saved: the settings apply now.",
+    "mode-realtime": "Real-Time Sync is on: the org pushes its changes as they happen.",
+    "mode-interval": "Real-Time Sync is off: Interval Sync keeps the mirror.",
 }
 
 
