@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.acceptance.web_support import Site, csrf_of
+from tests.acceptance.web_support import Person, Site, csrf_of
 
 
 def share(site: Site) -> int:
@@ -352,3 +352,25 @@ def test_a_pause_and_a_sync_mode_switch_show_on_the_page_and_in_the_api(site: Si
         ("apex", True, False),
         ("data", False, True),
     ]
+
+
+def test_a_new_password_ends_the_sessions_signed_in_with_the_old_one(site: Site) -> None:
+    made = site.cli_json("user", "add", "--workspace", site.acme, "leaver@acme.io")
+    browser = site.browser_session(Person("leaver@acme.io", made["password"], ""))
+    mine = f"{site.url}/w/{site.acme}/settings"
+    assert browser.get(mine, timeout=30).url == mine
+    site.cli_json("user", "password", "--workspace", site.acme, "leaver@acme.io")
+    assert "/signin" in browser.get(mine, timeout=30).url
+
+
+def test_an_oversized_form_field_is_a_422_page(site: Site) -> None:
+    session = requests.Session()
+    form = session.get(f"{site.url}/signin", timeout=30)
+    answer = session.post(
+        f"{site.url}/signin",
+        data={"email": "x" * 5000, "password": "p", "csrf_token": csrf_of(form.text)},
+        headers={"Accept": "text/html"},
+        timeout=30,
+    )
+    assert answer.status_code == 422
+    assert "The form was not accepted: email:" in answer.text

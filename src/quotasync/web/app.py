@@ -7,7 +7,11 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -100,6 +104,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.exception_handler(auth.SignInRequired)
     def sign_in_first(request: Request, exc: auth.SignInRequired) -> Response:
         return pages.sign_in_redirect(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if _wants_json(request):
+            return await request_validation_exception_handler(request, exc)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'][1:]) or 'the request'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        return pages.error_page(request, 422, f"The form was not accepted: {problems}.")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -12,6 +12,7 @@ workspace, or a token that matches nothing → 404, as the ingest API always ans
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import threading
@@ -28,6 +29,7 @@ from quotasync.store import users, workspaces
 from quotasync.store.tables import User
 
 SESSION_USERS = "uids"
+SESSION_STAMPS = "stamps"
 SESSION_CSRF = "csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -81,15 +83,25 @@ def session_viewers(session: Session, request: Request) -> list[Viewer]:
     ids = session_user_ids(request)
     if not ids:
         return []
+    stamps = request.session.get(SESSION_STAMPS)
+    if not isinstance(stamps, dict):
+        return []
     rows = session.scalars(select(User).where(User.id.in_(ids)).order_by(User.workspace_id))
-    return [_viewer(row, True) for row in rows]
+    # A new password ends the sessions signed in with the old one.
+    return [_viewer(row, True) for row in rows if stamps.get(str(row.id)) == _stamp(row)]
 
 
 def start_session(request: Request, signed_in: list[User]) -> None:
     # A fresh session on every sign-in: nothing from before it (a planted CSRF token) carries over.
     request.session.clear()
     request.session[SESSION_USERS] = [row.id for row in signed_in]
+    request.session[SESSION_STAMPS] = {str(row.id): _stamp(row) for row in signed_in}
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+
+
+def _stamp(row: User) -> str:
+    """A short fingerprint of the user's password hash: it changes with the password."""
+    return hashlib.sha256((row.password_hash or "").encode()).hexdigest()[:16]
 
 
 def end_session(request: Request) -> None:
