@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,8 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from quotasync.clock import Clock, RealClock
 from quotasync.config import Settings
 from quotasync.crypto import Vault, load_key
-from quotasync.salesforce.connection import Connector
 from quotasync.store import db
+
+if TYPE_CHECKING:
+    from quotasync.salesforce.connection import Connector
 
 
 class NotMigrated(Exception):
@@ -27,6 +30,10 @@ class Runtime:
 
     @property
     def connector(self) -> Connector:
+        # Imported here: the Salesforce client costs a CLI command that never calls the org
+        # a noticeable part of its start-up.
+        from quotasync.salesforce.connection import Connector
+
         return Connector(self.sessions, self.vault, self.clock)
 
 
@@ -35,7 +42,8 @@ def open_runtime(settings: Settings | None = None, clock: Clock | None = None) -
     settings = settings or Settings()
     url = settings.effective_database_url
     if make_url(url).get_backend_name() == "sqlite":
-        db.upgrade(url)
+        if not db.is_current(url):
+            db.upgrade(url)
     elif db.current_revision(url) is None:
         raise NotMigrated("the database has no schema yet: run `quotasync db upgrade` first")
     vault = Vault(load_key(settings.data_dir, settings.secret_key))

@@ -40,7 +40,7 @@ def test_migrations_build_exactly_the_declared_schema(database_url: str) -> None
         assert differences == []
     finally:
         engine.dispose()
-    assert db.current_revision(database_url) == "0007"
+    assert db.current_revision(database_url) == db.HEAD == _newest_migration()
 
 
 def test_migrations_go_down_to_nothing_and_back_up(database_url: str) -> None:
@@ -58,7 +58,7 @@ def test_migrations_go_down_to_nothing_and_back_up(database_url: str) -> None:
     finally:
         engine.dispose()
     db.upgrade(database_url)
-    assert db.current_revision(database_url) == "0007"
+    assert db.current_revision(database_url) == db.HEAD == _newest_migration()
 
 
 def test_a_workspace_syncing_before_limits_existed_starts_at_90_percent(database_url: str) -> None:
@@ -96,3 +96,16 @@ def test_a_workspace_syncing_before_limits_existed_starts_at_90_percent(database
         ("ws_idle", 70, 70, 70, False),
         ("ws_old", 90, 90, 90, True),
     ]
+
+
+def _newest_migration() -> str:
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(db.alembic_config("sqlite://")).get_current_head())
+
+
+def test_a_store_at_the_newest_migration_is_current_and_an_empty_one_is_not(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    assert not db.is_current(url)
+    db.upgrade(url)
+    assert db.is_current(url)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+
+# The newest migration. Kept here so that opening an up-to-date store needs no Alembic; a test
+# checks it against the migrations folder.
+HEAD = "0007"
 
 
 def make_engine(url: str) -> Engine:
@@ -39,6 +46,8 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option(
         "script_location", str(resources.files("quotasync.store") / "migrations")
@@ -49,6 +58,9 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (creating it if it is a new SQLite file)."""
+    # Alembic is imported only here and below: most commands open a store that is up to date.
+    from alembic import command
+
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
@@ -68,3 +80,16 @@ def current_revision(url: str) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+
+
+def is_current(url: str) -> bool:
+    """Whether the database at `url` is at HEAD, read without Alembic (a missing table: no)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            found = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except DBAPIError:
+        return False
+    finally:
+        engine.dispose()
+    return [row[0] for row in found] == [HEAD]
