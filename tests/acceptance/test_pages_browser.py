@@ -215,3 +215,14 @@ def test_the_integrations_page_reads_on_a_phone(browser: Any, site: Site, shots:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing runs off the side: no sideways scrolling
     page.screenshot(path=str(shots / "integrations-phone.png"), full_page=False)
+
+
+def test_the_api_docs_work_with_no_internet(browser: Any, site: Site) -> None:
+    page = browser.new_context().new_page()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto(f"{site.url}/docs")
+    page.wait_for_selector(".opblock", timeout=60_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any(p.endswith("/limits") for p in paths)
+    assert all(url.startswith(site.url) for url in asked), asked

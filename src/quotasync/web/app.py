@@ -14,6 +14,7 @@ from fastapi.exception_handlers import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -82,11 +83,14 @@ class PeopleAnswer(BaseModel):
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(
+    # /docs and /redoc served from fastapi-offline's own copy of Swagger UI and ReDoc:
+    # quotasync often runs where no CDN can be reached.
+    app = FastAPIOffline(
         title="quotasync",
         version=__version__,
         description="Log sales-email activity into Salesforce within the API quota admins set.",
     )
+
     ingest = Ingest(runtime.sessions, runtime.clock)
     app.include_router(rts_router(runtime))
     app.include_router(api_router(runtime))
@@ -133,6 +137,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.post(
         "/api/v1/workspaces/{workspace}/activities",
+        tags=["email product"],
         status_code=202,
         response_model=IngestResult,
         responses={
@@ -155,6 +160,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get(
         "/api/v1/workspaces/{workspace}/people",
+        tags=["email product"],
         response_model=PeopleAnswer,
         responses={
             401: {"description": "No bearer token."},

@@ -36,7 +36,7 @@ class PushResult(BaseModel):
 
 
 def rts_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(tags=["real-time sync"])
 
     @router.post(
         "/rts/{workspace}",
