@@ -28,6 +28,28 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(default=None, description="Mail server password.")
     smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
     mail_from: str = Field(default="quotasync@localhost", description="The notices' sender.")
+    salesforce_client_id: str | None = Field(
+        default=None,
+        description="The connected app's consumer key, for the web's Connect Salesforce button.",
+    )
+    salesforce_client_secret: SecretStr | None = Field(
+        default=None, description="The connected app's consumer secret (PKCE is used as well)."
+    )
+    salesforce_login_url: str = Field(
+        default="https://login.salesforce.com",
+        description="Where admins log in to Salesforce by default (test.salesforce.com for "
+        "sandboxes, or a My Domain URL); the Connect form lets them choose.",
+    )
+    salesforce_ca_file: str | None = Field(
+        default=None,
+        description="A CA file to trust for the login host (a sandbox org's own CA); unset: the "
+        "system's.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The address browsers reach quotasync at, for the OAuth callback; unset: "
+        "the address the admin's request came to.",
+    )
     cookie_secure: bool = Field(
         default=False,
         description="Send the session cookie over HTTPS only: set it when quotasync is served "

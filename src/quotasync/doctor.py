@@ -1,104 +1,646 @@
-"""The doctor: what stands between a workspace and syncing, each check with pass/warn/fail and
-its fix. These checks read what quotasync already knows (the connection, what the org's answers
-said, open pauses) and spend no call; checks that must ask the org come with `quotasync doctor`.
+"""The doctor: whether a workspace's Salesforce plan and sync user allow syncing, and why events
+are not syncing when they are not. Each check says pass, warn, fail or skip (not run: an earlier
+check failed, or it does not apply), in one line, with its fix.
+
+What it asks the org costs one Data API call: the sync user's session is renewed first (an OAuth
+exchange, free), then one Composite request carries every question (the edition, the sync user's
+permissions, Task's and Event's fields, the Real-Time Sync setting), and its answer's
+`Sforce-Limit-Info` gives the org's 24-hour use. The call goes through the governed session with
+purpose `doctor`, so it is ledgered and counted against quotasync's share like any other; with no
+room in the share it is not sent, and the checks that needed it say so. Nothing is written to
+the org. The rest comes from the store: shares, pauses, Real-Time Sync pushes received.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
 
+import requests
+from simple_salesforce.exceptions import SalesforceError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from quotasync import usage
 from quotasync.domain import governor
-from quotasync.store import episodes, limits
-from quotasync.store.tables import Connection, Workspace
-from quotasync.usage import VIEW_SETUP_NEEDED, Plain
+from quotasync.salesforce.connection import Client, ConnectError, Connector
+from quotasync.store import limits
+from quotasync.store.ledger import NoRoom
+from quotasync.store.tables import Connection, LedgerEntry, RtsReceipt, Workspace
 
-PASS, WARN, FAIL = "pass", "warn", "fail"
+PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+# What the CLI and the page show beside the word: never colour alone.
+MARKERS = {PASS: "\N{CHECK MARK}", WARN: "!", FAIL: "\N{BALLOT X}", SKIP: "\N{EN DASH}"}
+PURPOSE = "doctor"
+FIELD = "QS_Activity_Id__c"
+SETTING = "QS_Sync_Setting__c"
+WARN_AT = 0.75  # of the org's Data API total: time to spend fewer calls
+APPROVAL = "hasn't approved this consumer"
+
+INCLUDED = {
+    "Enterprise Edition",
+    "Unlimited Edition",
+    "Developer Edition",
+}  # Performance: Unlimited
+ADD_ON = {"Professional Edition", "Team Edition"}  # Team is what Group Edition reports
+
+GRANT_API = (
+    "in Salesforce Setup, open the sync user's profile (or a permission set assigned to them) "
+    "and tick System Permissions > API Enabled"
+)
+GRANT_VIEW_SETUP = (
+    "in Salesforce Setup, open the sync user's profile (or a permission set assigned to them) "
+    "and tick System Permissions > View Setup and Configuration"
+)
+PRE_AUTHORIZE = (
+    "an org admin must pre-authorize quotasync: Setup > Connected Apps > Manage Connected Apps > "
+    'quotasync > Edit Policies > Permitted Users: "Admin approved users are pre-authorized", '
+    "then Manage Profiles (or Manage Permission Sets) and add the sync user's profile; then run "
+    "the doctor again"
+)
+ADD_FIELD = (
+    "in Salesforce Setup > Object Manager > Activity > Fields & Relationships > New: Text, "
+    f'length 255, Field Label "QS Activity Id", Field Name "{FIELD.removesuffix("__c")}", tick '
+    '"External ID"; make it visible to the sync user\'s profile and Save (Task and Event share '
+    "Activity's custom fields)"
+)
+SWITCH_AGAIN = "switch Real-Time Sync off and on again on the Integrations page"
+API_TITLES = {"data": "Data API", "bulk": "Bulk API", "apex": "Apex executions"}
 
 
 @dataclass(frozen=True)
-class Check(Plain):
+class Check(usage.Plain):
     name: str
-    status: str  # pass | warn | fail
+    title: str
+    status: str  # pass | warn | fail | skip
     detail: str
-    fix: str | None
+    fix: str | None = None
 
 
 @dataclass(frozen=True)
-class Report(Plain):
+class Report(usage.Plain):
     workspace: str
-    status: str  # the worst of the checks
+    at: datetime
+    status: str  # the worst of the checks (skip counts as pass)
+    summary: str
+    calls: int  # Data API calls the doctor spent, as ledgered with purpose "doctor"
     checks: tuple[Check, ...]
 
 
-def stored_checks(session: Session, workspace: Workspace) -> Report:
-    connection = session.get(Connection, workspace.id)
+def run(connector: Connector, workspace_id: str, callback_url: str | None = None) -> Report:
+    """Every check of one workspace. `callback_url` is where this server takes Real-Time Sync
+    pushes, when known (the web app knows it; the CLI does not)."""
+    with connector.sessions() as session:
+        workspace = session.get(Workspace, workspace_id)
+        if workspace is None:
+            raise LookupError(f"no workspace {workspace_id}")
+        connection = session.get(Connection, workspace_id)
+        watermark = session.scalar(select(func.max(LedgerEntry.id))) or 0
     checks = [_connection(connection)]
-    if connection is not None:
-        checks += [_api_access(session, workspace), _view_setup(workspace)]
-        checks.append(_org_use(session, workspace))
-    found = {check.status for check in checks}
+    calls = 0
+    try:
+        client = connector.client(workspace_id) if connection is not None else None
+    except ConnectError:  # disconnected a moment ago
+        client, checks = None, [_connection(None)]
+    if client is not None:
+        checks.append(_renew(client))
+        answers = _ask(client, workspace, watermark)
+        checks += _org_checks(connector, workspace_id, client, answers, callback_url)
+        calls = answers.calls
+    else:
+        checks += [_skipped(name, title, "no Salesforce org is connected") for name, title in _ALL]
+    return _report(workspace_id, connector.clock.now(), checks, calls)
+
+
+_ALL = (
+    ("connected_app", "Connected app approved"),
+    ("edition", "Edition and API access"),
+    ("api_enabled", "Sync user: API Enabled"),
+    ("view_setup", "Sync user: View Setup and Configuration"),
+    ("org_use", "The org's API use, last 24 hours"),
+    *((f"{api}_share", f"{title}: share and state") for api, title in API_TITLES.items()),
+    ("activity_field", f"{FIELD} on Task and Event"),
+    ("realtime", "Real-Time Sync"),
+)
+_TITLES = dict(_ALL)
+
+
+def _skipped(name: str, title: str, why: str) -> Check:
+    return Check(name, title, SKIP, f"not checked: {why}")
+
+
+def _check(name: str, status: str, detail: str, fix: str | None = None) -> Check:
+    return Check(name, _TITLES[name], status, detail, fix)
+
+
+def _report(workspace_id: str, at: datetime, checks: list[Check], calls: int) -> Report:
+    found = [c.status for c in checks]
     worst = FAIL if FAIL in found else WARN if WARN in found else PASS
-    return Report(workspace.id, worst, tuple(checks))
+    failed = [c for c in checks if c.status == FAIL]
+    if failed:
+        summary = f"{len(failed)} of {len(checks)} checks failed; first: {failed[0].detail}"
+    elif worst == WARN:
+        summary = "Nothing stops syncing, but some checks warn."
+    else:
+        summary = "Nothing stands in the way of syncing."
+    return Report(workspace_id, at, worst, summary, calls, tuple(checks))
+
+
+# ---------------------------------------------------------------- asking the org
+
+
+@dataclass
+class _Answers:
+    """What the doctor's one call found out, or why it could not be made."""
+
+    problem: str | None = None  # the call was not made, or not answered
+    refusal: str | None = None  # the errorCode of a refused call
+    message: str = ""
+    parts: dict[str, tuple[int, Any]] = field(default_factory=dict)  # referenceId -> answer
+    used: int | None = None  # the org's Data API use and total, from Sforce-Limit-Info
+    total: int | None = None
+    calls: int = 0
+
+    def body(self, reference: str) -> Any:
+        status, body = self.parts.get(reference, (0, None))
+        return body if 200 <= status < 300 else None
+
+    def error(self, reference: str) -> str:
+        status, body = self.parts.get(reference, (0, None))
+        return _message(body) or f"HTTP {status}"
 
 
 def _connection(connection: Connection | None) -> Check:
+    title = "Salesforce connection"
     if connection is None:
         return Check(
             "connection",
+            title,
             FAIL,
-            "no Salesforce org is connected",
-            "connect one: quotasync connect --workspace W ...",
+            "no Salesforce org is connected: nothing syncs",
+            "connect one: quotasync connect --workspace W ... (or Integrations > Connect)",
         )
-    return Check(
-        "connection",
-        PASS,
-        f"connected as {connection.username} to {connection.instance_url}",
-        None,
+    detail = f"connected as {connection.username} to {connection.instance_url}"
+    return Check("connection", title, PASS, detail)
+
+
+def _renew(client: Client) -> Check:
+    """A new session from the connection's grant: free, and what the worker does when its
+    session expires. Salesforce refuses it when the connected app is not approved for the user."""
+    try:
+        client.refresh()
+    except (ConnectError, requests.RequestException) as exc:
+        said = str(exc)
+        if APPROVAL in said:
+            detail = (
+                f"Salesforce refuses quotasync's session for {client.connection.username}: "
+                f"invalid_grant, user {APPROVAL}"
+            )
+            return _check("connected_app", FAIL, detail, PRE_AUTHORIZE)
+        if "cannot reach" in said:
+            return _check("connected_app", FAIL, said, "check the network and the login URL")
+        if "no refresh token" in said:
+            detail = "the connection holds no refresh token: when its session ends, syncing stops"
+            return _check("connected_app", WARN, detail, "connect the org again")
+        return _check("connected_app", FAIL, said, "connect the org again")
+    detail = f"Salesforce renewed quotasync's session for {client.connection.username}"
+    return _check("connected_app", PASS, detail)
+
+
+def _ask(client: Client, workspace: Workspace, watermark: int) -> _Answers:
+    connection = client.connection
+    base = f"/services/data/v{connection.api_version}"
+    user_id = connection.user_id if connection.user_id.isalnum() else ""
+    questions = {
+        "org": _query(base, "SELECT OrganizationType, IsSandbox FROM Organization"),
+        "perms": _query(
+            base,
+            "SELECT PermissionSet.PermissionsApiEnabled, PermissionSet.PermissionsViewSetup "
+            f"FROM PermissionSetAssignment WHERE AssigneeId = '{user_id}'",
+        ),
+        "task": f"{base}/sobjects/Task/describe",
+        "event": f"{base}/sobjects/Event/describe",
+    }
+    if workspace.sync_mode == "realtime":
+        questions["rts"] = _query(
+            base,
+            f"SELECT Id, Name, Callback_URL__c, Enabled__c FROM {SETTING} "
+            "ORDER BY LastModifiedDate DESC LIMIT 20",
+        )
+    body = {
+        "allOrNone": False,
+        "compositeRequest": [
+            {"method": "GET", "url": url, "referenceId": ref} for ref, url in questions.items()
+        ],
+    }
+    answers = _Answers()
+    try:
+        with client.http.purpose(PURPOSE):
+            answer = client.sf.restful("composite", method="POST", data=json.dumps(body))
+        for part in (answer or {}).get("compositeResponse", []):
+            answers.parts[str(part.get("referenceId"))] = (
+                int(part.get("httpStatusCode", 0)),
+                part.get("body"),
+            )
+    except NoRoom as exc:
+        answers.problem = (
+            f"quotasync's {exc.api} share (or the org's 90% guard) has no room for the doctor's "
+            "one call"
+        )
+    except SalesforceError as error:
+        answers.refusal = _code(error.content) or f"HTTP {error.status}"
+        answers.message = _message(error.content) or str(error)
+    except requests.RequestException as exc:
+        answers.problem = f"Salesforce could not be reached ({type(exc).__name__})"
+    reported = client.http.org_usage
+    if reported is not None and answers.refusal is None and answers.problem is None:
+        answers.used, answers.total = reported.used, reported.max
+    answers.calls = _spent(client, watermark)
+    return answers
+
+
+def _query(base: str, soql: str) -> str:
+    return f"{base}/query?q={quote(soql)}"
+
+
+def _spent(client: Client, watermark: int) -> int:
+    with client.connector.sessions() as session:
+        spent = session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
+                LedgerEntry.workspace_id == client.connection.workspace_id,
+                LedgerEntry.purpose == PURPOSE,
+                LedgerEntry.id > watermark,
+            )
+        )
+    return int(spent or 0)
+
+
+def _code(content: Any) -> str | None:
+    first = content[0] if isinstance(content, list) and content else content
+    return str(first["errorCode"]) if isinstance(first, Mapping) and "errorCode" in first else None
+
+
+def _message(content: Any) -> str:
+    first = content[0] if isinstance(content, list) and content else content
+    return str(first.get("message", "")) if isinstance(first, Mapping) else ""
+
+
+def _not_asked(answers: _Answers) -> str | None:
+    """Why the org's answer to a question is not known, if it is not."""
+    refusals = {
+        "API_DISABLED_FOR_ORG": "the org refuses API calls (see Edition and API access)",
+        "API_CURRENTLY_DISABLED": "the sync user may not use the API (see API Enabled)",
+        "INVALID_SESSION_ID": "Salesforce gave quotasync no session (see Connected app approved)",
+    }
+    if answers.problem is not None:
+        return answers.problem
+    if answers.refusal is not None:
+        return refusals.get(
+            answers.refusal,
+            f"Salesforce refused the doctor's call ({answers.refusal}: {answers.message})",
+        )
+    return None
+
+
+# ---------------------------------------------------------------- what the answers mean
+
+
+def _org_checks(
+    connector: Connector,
+    workspace_id: str,
+    client: Client,
+    answers: _Answers,
+    callback_url: str | None,
+) -> list[Check]:
+    now = connector.clock.now()
+    with connector.sessions() as session:
+        # Read after the call: the figures it brought back are in the store now.
+        workspace = session.get(Workspace, workspace_id)
+        assert workspace is not None
+        view = usage.view(session, workspace, now)
+        stored = limits.figures(session, workspace_id).get("data")
+        last_push = _last_push(session, workspace_id)
+    username = client.connection.username
+    view_setup = _view_setup(answers, workspace, username)
+    lacks_view_setup = view_setup.fix == GRANT_VIEW_SETUP
+    return [
+        _edition(answers),
+        _api_enabled(answers, username),
+        view_setup,
+        _org_use(answers, workspace, view, stored),
+        *(_share(api, view.apis[api], lacks_view_setup) for api in API_TITLES),
+        _activity_field(answers),
+        _realtime(answers, workspace, last_push, callback_url),
+    ]
+
+
+def _last_push(session: Session, workspace_id: str) -> datetime | None:
+    return session.scalar(
+        select(func.max(RtsReceipt.received_at)).where(RtsReceipt.workspace_id == workspace_id)
     )
 
 
-def _api_access(session: Session, workspace: Workspace) -> Check:
-    paused = episodes.open_episode(session, workspace.id, "data")
-    for reason, detail, fix in (
-        (
-            governor.Reason.NO_API_ACCESS,
-            "the sync user cannot use the API: nothing syncs",
-            "grant API Enabled to the sync user's profile or a permission set",
-        ),
-        (
-            governor.Reason.AUTH,
-            "Salesforce no longer accepts quotasync's grant: nothing syncs",
-            "connect the org again",
-        ),
-    ):
-        if paused is not None and paused.reason == reason.value:
-            return Check("api_access", FAIL, detail, fix)
-    return Check("api_access", PASS, "the sync user's calls are accepted", None)
-
-
-def _view_setup(workspace: Workspace) -> Check:
-    if workspace.limits_readable is False:
-        return Check(
-            "view_setup",
-            WARN,
-            f"{VIEW_SETUP_NEEDED}: only the Data API is governed and shown",
-            "grant View Setup and Configuration to the sync user",
+def _edition(answers: _Answers) -> Check:
+    name = "edition"
+    if answers.refusal == "API_DISABLED_FOR_ORG":
+        return _check(
+            name,
+            FAIL,
+            "the org has no API access (API_DISABLED_FOR_ORG): its edition does not include the "
+            "API, so nothing syncs",
+            "Professional or Group Edition: buy the API add-on from your Salesforce account "
+            "executive; Contact Manager, Essentials and other editions cannot have it: upgrade to "
+            "Enterprise Edition or above",
         )
-    if workspace.limits_readable is None:
-        return Check("view_setup", WARN, "not known yet: the org's limits were not read", None)
-    return Check("view_setup", PASS, "the org's limits can be read", None)
+    if answers.refusal == "API_CURRENTLY_DISABLED":
+        detail = "the org has API access (Salesforce refused the sync user, not the org)"
+        return _check(name, PASS, detail + "; its edition could not be read")
+    why = _not_asked(answers)
+    if why is not None:
+        return _skipped(name, _TITLES[name], why)
+    records = (answers.body("org") or {}).get("records") or []
+    if not records:
+        return _check(name, WARN, f"the org's edition could not be read: {answers.error('org')}")
+    kind = str(records[0].get("OrganizationType"))
+    shown = "Group Edition (reported as Team Edition)" if kind == "Team Edition" else kind
+    if kind in INCLUDED:
+        return _check(name, PASS, f"{shown}: API access is included")
+    if kind in ADD_ON:
+        return _check(name, PASS, f"{shown} with the API add-on: the org answered the call")
+    return _check(
+        name,
+        WARN,
+        f"{shown} does not include API access, yet the org answered the call",
+        "make sure the org's contract includes API access, or calls may stop",
+    )
 
 
-def _org_use(session: Session, workspace: Workspace) -> Check:
-    figure = limits.figures(session, workspace.id).get("data")
-    if figure is None or not figure.max:
-        return Check("org_use", WARN, "the org has not reported its Data API use yet", None)
-    fraction = figure.used / figure.max
-    detail = f"the org used {figure.used:,} of {figure.max:,} Data API calls ({fraction:.0%})"
+def _api_enabled(answers: _Answers, username: str) -> Check:
+    name = "api_enabled"
+    if answers.refusal == "API_CURRENTLY_DISABLED":
+        detail = (
+            f"the sync user {username} lacks API Enabled: Salesforce refuses every call "
+            "(API_CURRENTLY_DISABLED), so nothing syncs"
+        )
+        return _check(name, FAIL, detail, GRANT_API)
+    why = _not_asked(answers)
+    if why is not None:
+        return _skipped(name, _TITLES[name], why)
+    return _check(
+        name, PASS, f"the sync user {username} has API Enabled: the org answered the call"
+    )
+
+
+def _view_setup(answers: _Answers, workspace: Workspace, username: str) -> Check:
+    name = "view_setup"
+    why = _not_asked(answers)
+    if why is not None:
+        return _skipped(name, _TITLES[name], why)
+    rows = (answers.body("perms") or {}).get("records")
+    if rows is not None:
+        granted = any(_granted(row, "PermissionsViewSetup") for row in rows)
+    elif workspace.limits_readable is not None:
+        granted = workspace.limits_readable  # what `/limits` answered the worker
+    else:
+        detail = f"the sync user's permissions could not be read: {answers.error('perms')}"
+        return _check(name, WARN, detail)
+    if granted:
+        detail = (
+            f"the sync user {username} has it: Data, Bulk and Apex limits are governed and shown"
+        )
+        return _check(name, PASS, detail)
+    detail = (
+        f"the sync user {username} lacks View Setup and Configuration: only the Data API's "
+        "limits are governed and shown; the Bulk API is not used and Real-Time Sync (Apex) is unavailable"
+    )
+    return _check(name, WARN, detail, GRANT_VIEW_SETUP)
+
+
+def _granted(row: Any, permission: str) -> bool:
+    permission_set = row.get("PermissionSet") if isinstance(row, Mapping) else None
+    return isinstance(permission_set, Mapping) and permission_set.get(permission) is True
+
+
+def _org_use(
+    answers: _Answers, workspace: Workspace, view: usage.UsageView, stored: Any | None
+) -> Check:
+    name = "org_use"
+    if answers.refusal == "REQUEST_LIMIT_EXCEEDED":
+        detail = (
+            "the org's daily API limit is spent: Salesforce refuses calls (REQUEST_LIMIT_EXCEEDED)"
+        )
+        return _check(name, FAIL, detail, _spend_less(workspace))
+    if answers.refusal is not None:
+        return _skipped(name, _TITLES[name], _not_asked(answers) or "")
+    used, total, when = answers.used, answers.total, "now"
+    if total is None and stored is not None:
+        used, total, when = stored.used, stored.max, f"as of {_when(stored.observed_at)}"
+    if not total or used is None:
+        return _skipped(name, _TITLES[name], "the org has not reported its Data API use yet")
+    fraction = used / total
+    detail = (
+        f"the org used {used:,} of {total:,} Data API calls in the last 24 hours ({fraction:.0%}, "
+        f"{when}); quotasync {view.apis['data'].quotasync_used:,} of them"
+    )
     if fraction >= governor.GUARD:
-        return Check("org_use", FAIL, detail, "turn off open tracking, or lower other apps' use")
-    if fraction >= 0.75:
-        return Check("org_use", WARN, detail, "consider turning off open tracking")
-    return Check("org_use", PASS, detail, None)
+        detail += ": past the 90% guard, quotasync makes no Data call until use falls"
+        return _check(name, FAIL, detail, _spend_less(workspace))
+    if fraction >= WARN_AT:
+        return _check(name, WARN, detail + ": close to the 90% guard", _spend_less(workspace))
+    return _check(name, PASS, detail)
+
+
+def _spend_less(workspace: Workspace) -> str:
+    if workspace.open_tracking:
+        return (
+            "turn off open tracking (Integrations > Settings): every open and click costs a call; "
+            "and ask the owners of the org's other apps to call less"
+        )
+    return (
+        "open tracking is off already: ask the owners of the org's other apps to call less, or "
+        "buy more API calls from Salesforce"
+    )
+
+
+REASONS = {
+    "workspace_limit": "quotasync's share is spent",
+    "org_guard": "the org is past 90% of its limit (all apps)",
+    "salesforce_refused": "Salesforce refused calls (REQUEST_LIMIT_EXCEEDED)",
+    "no_api_access": "Salesforce refuses the sync user's calls (no API access)",
+    "auth": "Salesforce no longer accepts quotasync's grant",
+}
+MEANWHILE = {
+    "data": "activities are kept and sent when syncing resumes",
+    "bulk": "a big backlog goes through sObject Collections meanwhile",
+    "apex": "Real-Time Sync rolled over to Interval Sync meanwhile",
+}
+
+
+def _share(api: str, used: usage.ApiUsage, lacks_view_setup: bool) -> Check:
+    name, title = f"{api}_share", API_TITLES[api]
+    if not used.available:
+        why = str(used.unavailable_reason)
+        if lacks_view_setup:
+            why = (
+                "without View Setup and Configuration, quotasync neither governs nor shows this "
+                "quota (see Sync user: View Setup and Configuration)"
+            )
+        return _skipped(name, _TITLES[name], why)
+    if used.pauses:
+        pause = used.pauses[0]
+        resume = ""
+        if pause.resume_at is not None:
+            verb = "resumes" if pause.resume_predicted else "may resume"
+            resume = f"; {verb} at {_when(pause.resume_at)}"
+        detail = (
+            f"paused since {_when(pause.started_at)}: {REASONS.get(pause.reason, pause.reason)}"
+            f"{resume}; {MEANWHILE[api]}"
+        )
+        fix = _pause_fix(pause.reason, title, used.share_percent)
+        return _check(name, FAIL if api == "data" else WARN, detail, fix)
+    figures = used.figures
+    if figures is None:
+        detail = (
+            f"running; quotasync used {used.quotasync_used:,} calls of a {used.share_percent}% "
+            "share (the org has not reported this quota yet)"
+        )
+        return _check(name, PASS, detail)
+    detail = (
+        f"running; quotasync used {used.quotasync_used:,} of its {used.share_percent}% share "
+        f"({figures.share_calls:,} calls)"
+    )
+    if figures.share_calls and used.quotasync_used >= figures.warning_calls:
+        fix = f"raise the {title} share on the Integrations page, or turn off open tracking"
+        return _check(name, WARN, detail + ", past the warning line", fix)
+    return _check(name, PASS, detail)
+
+
+def _pause_fix(reason: str, title: str, percent: int) -> str:
+    fixes = {
+        "workspace_limit": (
+            f"raise quotasync's {title} share (now {percent}%) on the Integrations page, turn "
+            "off open tracking, or wait until it resumes"
+        ),
+        "org_guard": (
+            "other apps use most of the org's quota: ask their owners to call less, or turn off "
+            "open tracking; quotasync looks again at every recheck"
+        ),
+        "salesforce_refused": (
+            "the org's own limit is spent: wait for calls to leave the 24-hour window, or buy "
+            "more API calls from Salesforce"
+        ),
+        "no_api_access": GRANT_API,
+        "auth": "connect the org again",
+    }
+    return fixes.get(reason, "see the Integrations page")
+
+
+def _activity_field(answers: _Answers) -> Check:
+    name = "activity_field"
+    why = _not_asked(answers)
+    if why is not None:
+        return _skipped(name, _TITLES[name], why)
+    missing, plain, unread = [], [], []
+    for sobject in ("Task", "Event"):
+        described = answers.body(sobject.lower())
+        if not isinstance(described, Mapping):
+            unread.append(f"{sobject} ({answers.error(sobject.lower())})")
+            continue
+        found = next((f for f in described.get("fields", []) if f.get("name") == FIELD), None)
+        if found is None:
+            missing.append(sobject)
+        elif not found.get("externalId"):
+            plain.append(sobject)
+    if missing:
+        detail = (
+            f"{FIELD} is missing on {' and '.join(missing)}: those activities cannot be logged "
+            "(every write is an upsert by it)"
+        )
+        return _check(name, FAIL, detail, ADD_FIELD)
+    if plain:
+        detail = f"{FIELD} on {' and '.join(plain)} is not an External ID: upserts by it fail"
+        fix = (
+            "in Salesforce Setup > Object Manager > Activity > Fields & Relationships > "
+            'QS Activity Id > Edit: tick "External ID" and Save'
+        )
+        return _check(name, FAIL, detail, fix)
+    if unread:
+        return _check(name, WARN, f"could not describe {' and '.join(unread)}")
+    detail = f"Task and Event have {FIELD} as an External ID: a retry never logs twice"
+    return _check(name, PASS, detail)
+
+
+def _realtime(
+    answers: _Answers,
+    workspace: Workspace,
+    last_push: datetime | None,
+    callback_url: str | None,
+) -> Check:
+    name = "realtime"
+    if workspace.sync_mode != "realtime":
+        if workspace.rts_setting_id is not None:
+            detail = (
+                "rolled over to Interval Sync: no Apex room; changes are fetched every "
+                f"{workspace.sync_interval_minutes} minutes until room returns"
+            )
+            fix = "raise the Apex share on the Integrations page, or wait for Apex room"
+            return _check(name, WARN, detail, fix)
+        interval = f"Interval Sync (every {workspace.sync_interval_minutes} minutes) is in use"
+        return _skipped(name, _TITLES[name], interval)
+    why = _not_asked(answers)
+    if why is not None:
+        return _skipped(name, _TITLES[name], why)
+    found = answers.body("rts")
+    if not isinstance(found, Mapping):
+        detail = f"the org cannot list {SETTING} ({answers.error('rts')}): nothing is pushed"
+        return _check(
+            name, FAIL, detail, f"install quotasync's package in the org, then {SWITCH_AGAIN}"
+        )
+    return _setting(found.get("records") or [], workspace, last_push, callback_url)
+
+
+def _setting(
+    records: list[Any],
+    workspace: Workspace,
+    last_push: datetime | None,
+    callback_url: str | None,
+) -> Check:
+    name = "realtime"
+    ours_id = (workspace.rts_setting_id or "")[:15]
+    ours = next((r for r in records if str(r.get("Id", ""))[:15] == ours_id), None)
+    active = next((r for r in records if r.get("Enabled__c") is True), None)
+    if ours is None:
+        detail = f"quotasync's {SETTING} record is gone from the org: nothing is pushed"
+        return _check(name, FAIL, detail, SWITCH_AGAIN)
+    if ours.get("Enabled__c") is not True:
+        detail = f"pushing is switched off in the org ({ours.get('Name')}: Enabled__c is false)"
+        return _check(name, FAIL, detail, SWITCH_AGAIN)
+    url = str(ours.get("Callback_URL__c") or "")
+    if active is not ours:
+        detail = (
+            f"another {SETTING} record ({active.get('Name') if active else '?'}) was changed "
+            f"later and is enabled: pushes go to {active.get('Callback_URL__c') if active else '?'}"
+        )
+        return _check(name, FAIL, detail, f"disable or delete that record, or {SWITCH_AGAIN}")
+    if not urlsplit(url).path.rstrip("/").endswith(f"/rts/{workspace.id}"):
+        detail = f"the org pushes to {url or '(no URL)'}, not to this workspace's push URL"
+        return _check(name, FAIL, detail, SWITCH_AGAIN)
+    if callback_url is not None and url.rstrip("/") != callback_url.rstrip("/"):
+        detail = f"the org pushes to {url}; this server takes pushes at {callback_url}"
+        return _check(name, WARN, detail, f"if the server moved, {SWITCH_AGAIN}")
+    if last_push is None:
+        detail = f"the org pushes to {url}, but no push has arrived yet"
+        fix = (
+            f"if records changed in Salesforce since Real-Time Sync was switched on, Salesforce "
+            f"cannot reach {url}: it must be reachable from Salesforce over HTTPS"
+        )
+        return _check(name, WARN, detail, fix)
+    return _check(name, PASS, f"the org pushes to {url}; the last push arrived {_when(last_push)}")
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")

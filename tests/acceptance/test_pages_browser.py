@@ -226,3 +226,44 @@ def test_the_api_docs_work_with_no_internet(browser: Any, site: Site) -> None:
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert any(p.endswith("/limits") for p in paths)
     assert all(url.startswith(site.url) for url in asked), asked
+
+
+def test_an_admin_connects_salesforce_through_the_orgs_consent_page(
+    browser: Any, site: Site
+) -> None:
+    assert site.newcomer is not None
+    # The sandbox org's HTTPS has its own CA, which this browser does not know.
+    page = signed_in(browser, site, site.newcomer, ignore_https_errors=True)
+    assert page.url == f"{site.url}/w/{site.initech}/integrations"
+    assert "Limits need a sync user" in page.locator("#no-sync-user").inner_text()
+    page.get_by_role("button", name="Connect Salesforce").click()
+    page.wait_for_load_state()
+    assert page.url.startswith(site.org.config["login_url"])
+    assert page.get_by_role("heading", name="Allow Access?").count() == 1
+    admin = site.org.user("admin")
+    page.fill("input[name=username]", admin["username"])
+    page.fill("input[name=password]", admin["password"])
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(f"{site.url}/w/{site.initech}/integrations")
+    assert (
+        f"Connected to Salesforce as {admin['username']}"
+        in page.get_by_role("status").first.inner_text()
+    )
+    assert page.locator("[data-figure=sync_user]").inner_text() == admin["username"]
+    assert page.locator("#no-sync-user").count() == 0
+    # Used once: the same callback again is refused.
+    again = page.goto(f"{site.url}/oauth/callback?state=replayed&code=x")
+    assert again is not None and again.status == 400
+
+
+def test_an_admin_who_denies_access_is_told_and_nothing_is_connected(
+    browser: Any, site: Site
+) -> None:
+    page = signed_in(browser, site, site.outsider, ignore_https_errors=True)
+    before = page.locator("[data-figure=sync_user]").inner_text()
+    page.get_by_role("button", name="Connect again").click()
+    page.wait_for_load_state()
+    page.get_by_role("button", name="Deny").click()
+    page.wait_for_url(f"{site.url}/w/{site.globex}/integrations")
+    assert "end-user denied authorization" in page.get_by_role("alert").inner_text()
+    assert page.locator("[data-figure=sync_user]").inner_text() == before

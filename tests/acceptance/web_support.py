@@ -43,6 +43,8 @@ class Site:
     member: Person
     outsider: Person  # Globex's admin
     rep_emails: list[str]
+    initech: str = ""  # a workspace not connected to any org yet
+    newcomer: Person | None = None  # its admin
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -136,6 +138,16 @@ def serve_site(root: Path) -> Iterator[Site]:
         imported = site.cli("activities", "import", "--workspace", site.acme, str(root / "a.jsonl"))
         assert imported.returncode == 0, imported.stderr
         assert site.cli("worker", "--until-idle").returncode == 0
+        initech = site.cli_json("workspace", "create", "Initech", "--admin", "it@initech.io")
+        site.initech = initech["workspace"]
+        site.newcomer = Person("it@initech.io", initech["admin_password"], "")
+        # The Connect Salesforce button uses the org's quotasync app, as a real deployment
+        # uses its own connected app.
+        app = next(a for a in org.config["connected_apps"] if a["name"] == "quotasync")
+        env["QUOTASYNC_SALESFORCE_CLIENT_ID"] = app["client_id"]
+        env["QUOTASYNC_SALESFORCE_CLIENT_SECRET"] = app["client_secret"]
+        env["QUOTASYNC_SALESFORCE_LOGIN_URL"] = org.config["login_url"]
+        env["QUOTASYNC_SALESFORCE_CA_FILE"] = org.config["ca_file"]
         # From here on every command sees the same, still moment.
         env["QUOTASYNC_CLOCK_SPEED"] = "0"
         env["QUOTASYNC_CLOCK_EPOCH"] = datetime.now(UTC).isoformat()

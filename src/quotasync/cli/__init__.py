@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import typer
 
-from quotasync.cli import activities, database, limits, serving, syncing, users, workspaces
+from quotasync.cli import (
+    activities,
+    database,
+    doctor,
+    limits,
+    serving,
+    syncing,
+    users,
+    workspaces,
+)
 
 app = typer.Typer(
     help="quotasync: log sales-email activity into Salesforce within the API quota admins set.",
@@ -22,9 +31,11 @@ app.command()(serving.sandbox)
 app.command()(serving.demo)
 app.command()(serving.serve)
 app.command()(workspaces.connect)
+app.command()(workspaces.disconnect)
 app.command()(syncing.sync)
 app.command()(limits.usage)
 app.command()(serving.worker)
+app.command()(doctor.doctor)
 
 app.add_typer(database.db_app, name="db")
 app.add_typer(workspaces.workspace_app, name="workspace")

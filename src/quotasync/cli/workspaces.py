@@ -1,4 +1,5 @@
-"""`quotasync workspace` (create, list) and `quotasync connect`: a workspace and its org."""
+"""`quotasync workspace` (create, list), `quotasync connect` and `quotasync disconnect`: a
+workspace and its org."""
 
 from __future__ import annotations
 
@@ -77,30 +78,104 @@ def workspace_list(as_json: common.JsonOption = False) -> None:
 
 
 SANDBOX_USER = "sync"
+JWT_OPTIONS = ("--login-url", "--client-id", "--private-key", "--username")
 
 
 def connect(
     workspace: common.WorkspaceOption,
-    sandbox: Annotated[Path, typer.Option("--sandbox", help="A sandbox org's sandbox.json.")],
+    sandbox: Annotated[
+        Path | None,
+        typer.Option(
+            "--sandbox", help="A sandbox org's sandbox.json: connect with its password grant."
+        ),
+    ] = None,
     user: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--user",
-            help="The sandbox user to sync as, by handle (sync: no View Setup; admin: has it).",
+            help="With --sandbox: the sandbox user to sync as, by handle (sync: no View Setup; "
+            "admin: has it). Default: sync.",
         ),
-    ] = SANDBOX_USER,
+    ] = None,
+    login_url: Annotated[
+        str | None,
+        typer.Option(
+            "--login-url",
+            help="JWT flow: the org's login host, e.g. https://login.salesforce.com, "
+            "https://test.salesforce.com or https://yourdomain.my.salesforce.com.",
+        ),
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", help="JWT flow: the connected app's consumer key.")
+    ] = None,
+    private_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--private-key",
+            help="JWT flow: the RSA private key (PEM) of the certificate the app holds.",
+        ),
+    ] = None,
+    username: Annotated[
+        str | None, typer.Option("--username", help="JWT flow: the Salesforce user to sync as.")
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option("--ca-file", help="JWT flow: a CA file to trust (a sandbox org's ca_file)."),
+    ] = None,
     as_json: common.JsonOption = False,
 ) -> None:
-    """Connect a workspace to a sandbox org as its `quotasync` app and a sync user, and load the
-    org's people into the mirror."""
+    """Connect a workspace to its org and load the org's people into the mirror: with the JWT
+    bearer flow (--login-url, --client-id, --private-key, --username) or, for a sandbox org, with
+    --sandbox DIR/sandbox.json."""
     from quotasync.engine.matching import Matcher
-    from quotasync.salesforce.connection import ConnectError, SandboxLogin
+    from quotasync.salesforce.connection import ConnectError, SandboxLogin, read_private_key
+
+    jwt_given = {
+        name: value
+        for name, value in zip(
+            (*JWT_OPTIONS, "--ca-file"),
+            (login_url, client_id, private_key, username, ca_file),
+            strict=True,
+        )
+        if value is not None
+    }
+    if sandbox is not None and jwt_given:
+        common.fail(
+            f"--sandbox cannot be combined with {', '.join(jwt_given)}: --sandbox connects with "
+            "the sandbox's own app and users; for the JWT flow against a sandbox, give its "
+            "login_url and ca_file with --login-url and --ca-file instead of --sandbox"
+        )
+    if sandbox is None and user is not None:
+        common.fail(
+            "--user picks a sandbox user and needs --sandbox; the JWT flow takes --username"
+        )
+    if sandbox is None:
+        missing = [name for name in JWT_OPTIONS if name not in jwt_given]
+        if len(missing) == len(JWT_OPTIONS):
+            common.fail(
+                "give --sandbox DIR/sandbox.json, or --login-url, --client-id, --private-key and "
+                "--username for the JWT bearer flow (see docs/CONNECTING.md)"
+            )
+        if missing:
+            common.fail(f"the JWT bearer flow also needs {', '.join(missing)}")
 
     runtime = common.runtime()
     ws = common.find_workspace(runtime.sessions, workspace)
     connector = runtime.connector
     try:
-        connection = connector.connect_sandbox(ws.id, SandboxLogin.read(sandbox, user))
+        if sandbox is not None:
+            login = SandboxLogin.read(sandbox, user or SANDBOX_USER)
+            connection = connector.connect_sandbox(ws.id, login)
+        else:
+            assert login_url and client_id and private_key and username  # checked above
+            connection = connector.connect_jwt(
+                ws.id,
+                login_url=login_url,
+                client_id=client_id,
+                private_key=read_private_key(private_key),
+                username=username,
+                ca_file=str(ca_file.resolve()) if ca_file else None,
+            )
         loaded = Matcher(runtime.sessions, ws.id, runtime.clock).load(connector.client(ws.id))
     except ConnectError as exc:
         common.fail(str(exc))
@@ -109,6 +184,7 @@ def connect(
         "instance_url": connection.instance_url,
         "org_id": connection.org_id,
         "username": connection.username,
+        "flow": "password" if sandbox is not None else "jwt_bearer",
         "mirror": loaded,
     }
     if as_json:
@@ -118,3 +194,42 @@ def connect(
         f"{ws.id} connected to {out['instance_url']} (org {out['org_id']}) as {out['username']}"
     )
     typer.echo("mirror: " + ", ".join(f"{n:,} {k}s" for k, n in loaded.items()))
+
+
+def disconnect(
+    workspace: common.WorkspaceOption,
+    revoke: Annotated[
+        bool,
+        typer.Option(
+            "--revoke/--no-revoke",
+            help="Revoke the tokens at the org first. --no-revoke only forgets the connection "
+            "(when the org is out of reach; revoke them in Setup > Connected Apps OAuth Usage).",
+        ),
+    ] = True,
+    as_json: common.JsonOption = False,
+) -> None:
+    """Disconnect a workspace from its org: revoke its tokens at the org, then forget the
+    connection. The worker stops syncing it until it is connected again."""
+    from quotasync.salesforce.connection import ConnectError
+
+    runtime = common.runtime()
+    ws = common.find_workspace(runtime.sessions, workspace)
+    try:
+        done = runtime.connector.disconnect(ws.id, revoke=revoke)
+    except ConnectError as exc:
+        common.fail(str(exc))
+    out = {
+        "workspace": ws.id,
+        "instance_url": done.instance_url,
+        "username": done.username,
+        "revoked": list(done.revoked),
+    }
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    revoked = " and ".join(done.revoked) or "no token (the org knew none of them any more)"
+    if not revoke:
+        revoked = "nothing (--no-revoke)"
+    typer.echo(
+        f"{ws.id} disconnected from {done.instance_url} ({done.username}); revoked {revoked}"
+    )

@@ -1,7 +1,10 @@
 """Connecting a workspace to its org, and clients that act as its sync user.
 
-Tokens are sealed before they reach the store; the access token is refreshed with the refresh
-token when Salesforce says the session expired.
+Three ways in, as Salesforce intends: the JWT bearer flow (server to server, a private key whose
+certificate the connected app holds), the web-server flow's authorization code (the "Connect
+Salesforce" button), and, for a sandbox org on this machine, the password grant. Tokens and keys
+are sealed before they reach the store; an expired session is renewed with the refresh token, or
+with a new assertion where the JWT flow left none. Every call goes through the governed session.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.crypto import Vault
+from quotasync.salesforce import oauth_flows
 from quotasync.salesforce.session import GovernedSession, OrgUsage
 from quotasync.store import limits
 from quotasync.store.ledger import Ledger
@@ -72,6 +76,28 @@ class SandboxLogin:
             raise ConnectError(f"{path} is not a sandbox.json ({exc!r})") from None
 
 
+def read_private_key(path: Path) -> str:
+    """The RSA private key in a file, as PEM; ConnectError says what is wrong with it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConnectError(f"cannot read the private key {path}: {exc.strerror or exc}") from None
+    try:
+        return oauth_flows.rsa_private_key(data)
+    except oauth_flows.KeyProblem as exc:
+        raise ConnectError(f"{path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Disconnection:
+    """What `Connector.disconnect` did: the tokens the org revoked, the connection it forgot."""
+
+    workspace_id: str
+    instance_url: str
+    username: str
+    revoked: tuple[str, ...]  # "refresh token", "access token": the ones the org accepted
+
+
 class Connector:
     def __init__(self, sessions: sessionmaker[Session], vault: Vault, clock: Clock) -> None:
         self.sessions = sessions
@@ -114,22 +140,164 @@ class Connector:
         }
         with http.purpose("connect"):
             token = _token(http, f"{login.login_url}/services/oauth2/token", form)
-        identity = token["id"].rstrip("/").split("/")
-        connection = Connection(
-            workspace_id=workspace_id,
-            instance_url=token["instance_url"],
+        return self._save(
+            workspace_id,
+            token,
             login_url=login.login_url,
             api_version=login.api_version,
             client_id=login.client_id,
-            client_secret_sealed=self.vault.seal(login.client_secret),
+            client_secret=login.client_secret,
             username=login.username,
+            ca_file=login.ca_file,
+        )
+
+    def connect_jwt(
+        self,
+        workspace_id: str,
+        *,
+        login_url: str,
+        client_id: str,
+        private_key: str,
+        username: str,
+        ca_file: str | None = None,
+    ) -> Connection:
+        """Connect as `username` with the JWT bearer flow: no password, no consent page; the
+        connected app must hold this key's certificate and be pre-authorized for the user."""
+        base = _login_base(login_url)
+        try:
+            key = oauth_flows.rsa_private_key(private_key.encode())
+        except oauth_flows.KeyProblem as exc:
+            raise ConnectError(str(exc)) from None
+        http = self.session(workspace_id, ca_file)
+        with http.purpose("connect"):
+            token = self._assertion_token(http, base, client_id, key, username)
+            api_version = _api_version(http, token["instance_url"])
+        return self._save(
+            workspace_id,
+            token,
+            login_url=base,
+            api_version=api_version,
+            client_id=client_id,
+            client_secret=None,
+            username=username,
+            ca_file=ca_file,
+            private_key=key,
+        )
+
+    def connect_authorization_code(
+        self,
+        workspace_id: str,
+        *,
+        login_url: str,
+        client_id: str,
+        client_secret: str | None,
+        code: str,
+        redirect_uri: str,
+        ca_file: str | None = None,
+        code_verifier: str | None = None,
+    ) -> Connection:
+        """Exchange the code Salesforce's consent page sent to `redirect_uri` (the web-server
+        flow), and connect as the user who consented."""
+        base = _login_base(login_url)
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+        }
+        if client_secret:
+            form["client_secret"] = client_secret
+        if code_verifier:
+            form["code_verifier"] = code_verifier
+        http = self.session(workspace_id, ca_file)
+        with http.purpose("connect"):
+            token = _token(http, f"{base}/services/oauth2/token", form)
+            identity = _get_json(http, token["id"], token["access_token"])
+            api_version = _api_version(http, token["instance_url"])
+        return self._save(
+            workspace_id,
+            token,
+            login_url=base,
+            api_version=api_version,
+            client_id=client_id,
+            client_secret=client_secret,
+            username=str(identity["username"]),
+            ca_file=ca_file,
+        )
+
+    def disconnect(self, workspace_id: str, *, revoke: bool = True) -> Disconnection:
+        """Revoke the workspace's tokens at the org (unless `revoke` is False: the org is out of
+        reach and an admin revokes them in Setup), then forget the connection."""
+        with self.sessions() as session:
+            connection = session.get(Connection, workspace_id)
+        if connection is None:
+            raise ConnectError(f"workspace {workspace_id} is not connected to Salesforce")
+        revoked: list[str] = []
+        if revoke:
+            http = self.session(workspace_id, connection.ca_file)
+            url = f"{connection.login_url}/services/oauth2/revoke"
+            # The refresh token first: revoking it ends the sessions it made, too.
+            tokens = [
+                ("refresh token", connection.refresh_token_sealed),
+                ("access token", connection.access_token_sealed),
+            ]
+            with http.purpose("disconnect"):
+                for kind, sealed in tokens:
+                    if sealed and _revoke(http, url, self.vault.open(sealed)):
+                        revoked.append(kind)
+        with self.sessions.begin() as session:
+            stored = session.get(Connection, workspace_id)
+            if stored is not None:
+                session.delete(stored)
+        return Disconnection(
+            workspace_id, connection.instance_url, connection.username, tuple(revoked)
+        )
+
+    def _assertion_token(
+        self, http: GovernedSession, login_url: str, client_id: str, key: str, username: str
+    ) -> dict[str, Any]:
+        assertion = oauth_flows.jwt_assertion(
+            key,
+            client_id=client_id,
+            username=username,
+            audience=oauth_flows.jwt_audience(login_url),
+            now=self.clock.now(),
+        )
+        form = {"grant_type": oauth_flows.JWT_BEARER, "assertion": assertion}
+        return _token(http, f"{login_url}/services/oauth2/token", form)
+
+    def _save(
+        self,
+        workspace_id: str,
+        token: dict[str, Any],
+        *,
+        login_url: str,
+        api_version: str,
+        client_id: str,
+        client_secret: str | None,
+        username: str,
+        ca_file: str | None,
+        private_key: str | None = None,
+    ) -> Connection:
+        """Store a new connection, sealed, in place of any earlier one."""
+        identity = token["id"].rstrip("/").split("/")
+        seal = self.vault.seal
+        connection = Connection(
+            workspace_id=workspace_id,
+            instance_url=token["instance_url"],
+            login_url=login_url,
+            api_version=api_version,
+            client_id=client_id,
+            client_secret_sealed=seal(client_secret) if client_secret else None,
+            username=username,
             org_id=identity[-2],
             user_id=identity[-1],
-            access_token_sealed=self.vault.seal(token["access_token"]),
-            refresh_token_sealed=self.vault.seal(token["refresh_token"])
+            access_token_sealed=seal(token["access_token"]),
+            refresh_token_sealed=seal(token["refresh_token"])
             if token.get("refresh_token")
             else None,
-            ca_file=login.ca_file,
+            private_key_sealed=seal(private_key) if private_key else None,
+            ca_file=ca_file,
             connected_at=self.clock.now(),
         )
         with self.sessions.begin() as session:
@@ -152,18 +320,26 @@ class Connector:
         return Client(self, connection, self.session(workspace_id, connection.ca_file))
 
     def refresh(self, connection: Connection, http: GovernedSession) -> str:
-        """A new access token from the refresh token; stored sealed, returned plain."""
-        if not connection.refresh_token_sealed:
+        """A new access token, from the refresh token or else from a new JWT assertion; stored
+        sealed, returned plain."""
+        if connection.refresh_token_sealed:
+            form = {
+                "grant_type": "refresh_token",
+                "client_id": connection.client_id,
+                "refresh_token": self.vault.open(connection.refresh_token_sealed),
+            }
+            if connection.client_secret_sealed:
+                form["client_secret"] = self.vault.open(connection.client_secret_sealed)
+            with http.purpose("refresh_token"):
+                token = _token(http, f"{connection.login_url}/services/oauth2/token", form)
+        elif connection.private_key_sealed:
+            key = self.vault.open(connection.private_key_sealed)
+            with http.purpose("jwt_bearer"):
+                token = self._assertion_token(
+                    http, connection.login_url, connection.client_id, key, connection.username
+                )
+        else:
             raise ConnectError("the session expired and there is no refresh token; connect again")
-        form = {
-            "grant_type": "refresh_token",
-            "client_id": connection.client_id,
-            "refresh_token": self.vault.open(connection.refresh_token_sealed),
-        }
-        if connection.client_secret_sealed:
-            form["client_secret"] = self.vault.open(connection.client_secret_sealed)
-        with http.purpose("refresh_token"):
-            token = _token(http, f"{connection.login_url}/services/oauth2/token", form)
         with self.sessions.begin() as session:
             stored = session.get(Connection, connection.workspace_id)
             if stored is not None:
@@ -194,18 +370,77 @@ class Client:
         self.sf = self._salesforce(self.connector.refresh(self.connection, self.http))
 
 
+def _login_base(login_url: str) -> str:
+    try:
+        return oauth_flows.login_base(login_url)
+    except ValueError as exc:
+        raise ConnectError(str(exc)) from None
+
+
+def _send(http: GovernedSession, method: str, url: str, **kwargs: Any) -> requests.Response:
+    """One request through the governed session; an unreachable or untrusted host is a
+    ConnectError that says so."""
+    host = url.split("/")[2] if url.count("/") >= 2 else url
+    try:
+        return http.request(method, url, **kwargs)
+    except requests.exceptions.SSLError as exc:
+        raise ConnectError(
+            f"cannot reach {host}: its TLS certificate is not trusted "
+            f"(a sandbox org needs --ca-file with its ca_file): {exc}"
+        ) from None
+    except requests.RequestException as exc:
+        raise ConnectError(
+            f"cannot reach {host}: {type(exc).__name__}; check the login URL and the network"
+        ) from None
+
+
 def _token(http: GovernedSession, url: str, form: dict[str, str]) -> dict[str, Any]:
     """An OAuth token exchange through the governed session (it is a call to Salesforce too)."""
-    try:
-        response = http.post(url, data=form)
-    except requests.RequestException as exc:
-        raise ConnectError(f"cannot reach {url}: {exc}") from None
+    response = _send(http, "POST", url, data=form)
     try:
         body: dict[str, Any] = response.json()
     except ValueError:
         raise ConnectError(f"{url} answered {response.status_code} without JSON") from None
     if response.status_code != 200:
         raise ConnectError(
-            f"Salesforce refused the login: {body.get('error')}: {body.get('error_description')}"
+            oauth_flows.explain(
+                form["grant_type"],
+                str(body.get("error")),
+                str(body.get("error_description")),
+            )
         )
     return body
+
+
+def _get_json(http: GovernedSession, url: str, access_token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
+    response = _send(http, "GET", url, headers=headers)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or body is None:
+        raise ConnectError(f"{url} answered {response.status_code}: {response.text[:200]}")
+    return body
+
+
+def _api_version(http: GovernedSession, instance_url: str) -> str:
+    """The REST version to use, from the versions the org serves (a free call)."""
+    listing = _get_json(http, f"{instance_url}/services/data/")
+    try:
+        return oauth_flows.choose_api_version(listing)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConnectError(f"{instance_url} lists no usable REST API version: {exc}") from None
+
+
+def _revoke(http: GovernedSession, url: str, token: str) -> bool:
+    """Whether the org revoked the token; False if it no longer knew it (revoked already)."""
+    response = _send(http, "POST", url, data={"token": token})
+    if response.status_code == 200:
+        return True
+    if response.status_code == 400:
+        return False
+    raise ConnectError(
+        f"{url} answered {response.status_code}; the tokens were not revoked and the "
+        "connection is kept"
+    )

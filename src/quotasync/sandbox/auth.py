@@ -11,10 +11,13 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 
@@ -38,6 +41,8 @@ class ConnectedApp:
     run_as: str | None = None  # username client_credentials runs as
     jwt_public_key: str | None = None
     callback_urls: tuple[str, ...] = ()
+    # A certificate an admin uploaded ("Use digital signatures"); its key signs assertions too.
+    jwt_certificate: str | None = None
 
     def to_settings(self) -> dict[str, Any]:
         return {
@@ -47,11 +52,61 @@ class ConnectedApp:
             "run_as": self.run_as,
             "jwt_public_key": self.jwt_public_key,
             "callback_urls": list(self.callback_urls),
+            "jwt_certificate": self.jwt_certificate,
         }
+
+    def verification_keys(self) -> list[Any]:
+        """The keys that may sign this app's assertions: its own, and the uploaded certificate's."""
+        keys: list[Any] = [self.jwt_public_key] if self.jwt_public_key else []
+        if self.jwt_certificate:
+            keys.append(x509.load_pem_x509_certificate(self.jwt_certificate.encode()).public_key())
+        return keys
 
     @classmethod
     def from_settings(cls, data: dict[str, Any]) -> ConnectedApp:
         return cls(**{**data, "callback_urls": tuple(data.get("callback_urls", ()))})
+
+
+def read_certificate(pem: str) -> x509.Certificate:
+    """An uploaded certificate, checked as Salesforce's upload form would; ValueError says why."""
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError:
+        raise ValueError(
+            "pem must be an X.509 certificate in PEM form (-----BEGIN CERTIFICATE-----)"
+        ) from None
+    if not isinstance(certificate.public_key(), rsa.RSAPublicKey):
+        raise ValueError("the certificate's key must be RSA: JWT assertions are signed with RS256")
+    return certificate
+
+
+def fingerprint(certificate: x509.Certificate) -> str:
+    return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """What consent gave: good for one exchange, within 15 minutes, with the same redirect URI."""
+
+    user_id: str
+    client_id: str
+    redirect_uri: str
+    issued_at: float
+    challenge: str | None = None  # PKCE code_challenge
+    method: str = "plain"  # PKCE code_challenge_method: S256 or plain
+
+    def verifier_matches(self, verifier: str | None) -> bool:
+        if self.challenge is None:
+            return True
+        if not verifier:
+            return False
+        if self.method == "S256":
+            digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+            verifier = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return hmac.compare_digest(verifier, self.challenge)
+
+
+PKCE_METHODS = ("S256", "plain")
 
 
 # How far a session's last use may move before it is written to the state file again: a restart
@@ -91,7 +146,7 @@ class AuthState:
     session_timeout: float  # seconds of inactivity; 0 = never
     sessions: dict[str, Session] = field(default_factory=dict)  # hash -> session
     refresh_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)  # hash -> (user, app)
-    codes: dict[str, tuple[str, str, str, float]] = field(default_factory=dict)
+    codes: dict[str, AuthorizationCode] = field(default_factory=dict)
     changed: dict[str, Any] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- apps
@@ -171,24 +226,57 @@ class AuthState:
         self.sessions.clear()
         return count
 
-    def new_code(self, user_id: str, app: ConnectedApp, redirect_uri: str, now: float) -> str:
+    def new_code(
+        self,
+        user_id: str,
+        app: ConnectedApp,
+        redirect_uri: str,
+        now: float,
+        challenge: str | None = None,
+        method: str | None = None,
+    ) -> str:
         code = "aPrx" + secrets.token_urlsafe(48)
-        self.codes[code] = (user_id, app.client_id, redirect_uri, now)
+        self.codes[code] = AuthorizationCode(
+            user_id, app.client_id, redirect_uri, now, challenge, method or "plain"
+        )
         return code
 
-    def redeem_code(self, code: str | None, app: ConnectedApp, redirect_uri: str | None) -> str:
+    def redeem_code(
+        self,
+        code: str | None,
+        app: ConnectedApp,
+        redirect_uri: str | None,
+        verifier: str | None = None,
+    ) -> str:
         found = self.codes.pop(code or "", None)
-        # Codes are good for 15 minutes of wall time and one use.
-        if found is None or time.time() - found[3] > 15 * 60 or found[1] != app.client_id:
+        # Codes are good for 15 minutes of wall time and one use (a failed attempt uses it too).
+        if (
+            found is None
+            or time.time() - found.issued_at > 15 * 60
+            or found.client_id != app.client_id
+        ):
             raise OAuthError("invalid_grant", "invalid authorization code")
-        if redirect_uri != found[2]:
+        if redirect_uri != found.redirect_uri:
             raise OAuthError("redirect_uri_mismatch", "redirect_uri must match configuration")
-        return found[0]
+        if not found.verifier_matches(verifier):
+            raise OAuthError("invalid_grant", "invalid code verifier")
+        return found.user_id
+
+    def upload_certificate(self, app_name: str, pem: str) -> ConnectedApp:
+        """Replace the app's uploaded certificate, as an admin's upload does; its own key stays."""
+        found = next((a for a in self.apps.values() if a.name == app_name), None)
+        if found is None:
+            raise KeyError(app_name)
+        read_certificate(pem)
+        updated = replace(found, jwt_certificate=pem)
+        self.apps[found.client_id] = updated
+        return updated
 
     def verify_assertion(
         self, assertion: str | None, login_url: str, now_choices: tuple[float, ...]
     ) -> tuple[ConnectedApp, str]:
-        """Check a jwt-bearer assertion: RS256, signed by the app's certificate key."""
+        """Check a jwt-bearer assertion: RS256, signed by the app's own key or by the key of the
+        certificate an admin uploaded."""
         if not assertion:
             raise OAuthError("invalid_request", "assertion type not supported")
         try:
@@ -196,15 +284,10 @@ class AuthState:
             if not isinstance(claims.get("iss"), str) or not isinstance(claims.get("sub"), str):
                 raise OAuthError("invalid_grant", "invalid assertion: iss and sub must be strings")
             app = self.app_by_client_id(claims["iss"])
-            if not app.jwt_public_key:
+            keys = app.verification_keys()
+            if not keys:
                 raise OAuthError("invalid_client", "invalid client credentials")
-            jwt.decode(
-                assertion,
-                app.jwt_public_key,
-                algorithms=["RS256"],
-                audience=[*AUDIENCES, login_url],
-                options={"verify_exp": False, "require": ["iss", "sub", "aud", "exp"]},
-            )
+            _decode_signed(assertion, keys, [*AUDIENCES, login_url])
         except jwt.PyJWTError as exc:
             raise OAuthError("invalid_grant", f"invalid assertion: {exc}") from None
         # Clients stamp `exp` from their own clock; accept it if it lies ahead of the org's virtual
@@ -219,6 +302,18 @@ class AuthState:
     def drain_changes(self) -> dict[str, Any]:
         out, self.changed = self.changed, {}
         return out
+
+
+def _decode_signed(assertion: str, keys: list[Any], audience: list[str]) -> None:
+    """Verify with each key in turn; only the last key's signature failure is reported."""
+    options: Any = {"verify_exp": False, "require": ["iss", "sub", "aud", "exp"]}
+    for key in keys[:-1]:
+        try:
+            jwt.decode(assertion, key, algorithms=["RS256"], audience=audience, options=options)
+            return
+        except jwt.InvalidSignatureError:
+            continue
+    jwt.decode(assertion, keys[-1], algorithms=["RS256"], audience=audience, options=options)
 
 
 def signature(app: ConnectedApp, identity_url: str, issued_at: str) -> str:

@@ -2,7 +2,7 @@
 
 It does what an integration test needs from outside the org: read usage, spend quota as other apps,
 inject faults, move a virtual clock, seed and inspect records, watch and disturb Real-Time Sync
-pushes.
+pushes, upload a connected app's certificate.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from quotasync.sandbox import editions, rts, schema
+from quotasync.sandbox import auth, editions, rts, schema
 from quotasync.sandbox.errors import ApiError, RecordError
 from quotasync.sandbox.org import Org
 from quotasync.sandbox.records import to_json
@@ -286,6 +286,72 @@ async def rts_flush(request: Request) -> Response:
     return JSONResponse(status)
 
 
+async def app_certificate(request: Request) -> Response:
+    """Upload a certificate to a connected app ("Use digital signatures"): assertions signed by
+    its key are accepted from now on, alongside the app's own key. It replaces an earlier upload."""
+    org = _org(request)
+    name = request.path_params["name"]
+    body = await _json(request)
+    pem = body.get("pem")
+    if not isinstance(pem, str) or not pem.strip():
+        raise BadInput('pem must hold the certificate: "-----BEGIN CERTIFICATE-----..."')
+    try:
+        certificate = auth.read_certificate(pem)
+        app = org.auth.upload_certificate(name, pem)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    except KeyError:
+        names = ", ".join(a.name for a in org.auth.apps.values())
+        return JSONResponse(
+            {"error": f"no connected app named {name!r}; the org has {names}"}, status_code=404
+        )
+    # Apps are part of the org's settings: written by the commit that ends this request.
+    org.settings["apps"] = [a.to_settings() for a in org.auth.apps.values()]
+    org.settings_changed()
+    return JSONResponse(
+        {
+            "app": app.name,
+            "client_id": app.client_id,
+            "subject": certificate.subject.rfc4514_string(),
+            "not_after": certificate.not_valid_after_utc.isoformat(),
+            "sha256_fingerprint": auth.fingerprint(certificate),
+        }
+    )
+
+
+async def app_policy(request: Request) -> Response:
+    """A connected app's Permitted Users. With `admin_approved`, token requests are refused with
+    `invalid_grant` "user hasn't approved this consumer" unless the user's profile is listed."""
+    org = _org(request)
+    name = request.path_params["name"]
+    if name not in {a.name for a in org.auth.apps.values()}:
+        return JSONResponse({"error": f"no connected app named {name!r}"}, status_code=404)
+    if request.method == "POST":
+        body = await _json(request)
+        approved, profiles = body.get("admin_approved"), body.get("profiles", [])
+        if not isinstance(approved, bool):
+            raise BadInput("admin_approved must be true or false")
+        known = {str(p["Name"]) for p in org.records.live("Profile")}
+        if not isinstance(profiles, list) or not all(p in known for p in profiles):
+            raise BadInput(f"profiles must be a list of profile names: {', '.join(sorted(known))}")
+        org.set_app_policy(name, approved, profiles)
+    return JSONResponse({"app": name, **org.app_policy(name)})
+
+
+async def custom_fields(request: Request) -> Response:
+    """Delete a custom field (`present: false`) or add it back, empty (`present: true`)."""
+    org = _org(request)
+    if request.method == "POST":
+        body = await _json(request)
+        sobject, name, present = body.get("object"), body.get("field"), body.get("present")
+        if not isinstance(present, bool):
+            raise BadInput("present must be true or false")
+        if schema.custom_field_defined(str(sobject), str(name)) is None:
+            raise BadInput(f"{sobject}.{name} is not a custom field (only those can be deleted)")
+        org.set_field_present(str(sobject), str(name), present)
+    return JSONResponse({"dropped": [f"{o}.{f}" for o, f in org.dropped_fields()]})
+
+
 def _guard(handler: Any) -> Any:
     async def guarded(request: Request) -> Response:
         if not _authorized(request):
@@ -325,4 +391,7 @@ ROUTES = [
     Route("/__sandbox/org", _guard(org_info), methods=["GET"]),
     Route("/__sandbox/rts", _guard(rts_state), methods=["GET", "POST"]),
     Route("/__sandbox/rts/flush", _guard(rts_flush), methods=["POST"]),
+    Route("/__sandbox/apps/{name}/certificate", _guard(app_certificate), methods=["POST"]),
+    Route("/__sandbox/apps/{name}/policy", _guard(app_policy), methods=["GET", "POST"]),
+    Route("/__sandbox/fields", _guard(custom_fields), methods=["GET", "POST"]),
 ]

@@ -1,5 +1,5 @@
-"""OAuth 2.0 endpoints: token (five grants), authorize with a consent page, identity, userinfo,
-revoke. They never count against API limits."""
+"""OAuth 2.0 endpoints: token (five grants), authorize with a consent page (and PKCE), identity,
+userinfo, revoke. They never count against API limits."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ async def token(request: Request) -> Response:
         return _oauth_error(OAuthError("unsupported_grant_type", "grant type not supported"))
     try:
         user, app, with_refresh = _grant(org, fields, request.headers.get("authorization"))
+        org.check_approved(user, app, fields["grant_type"])  # the app's Permitted Users
         body = _token_body(org, user, app, with_refresh)
     except OAuthError as error:
         return _oauth_error(error)
@@ -90,7 +91,9 @@ def _grant(
     if grant == "authorization_code":
         app = org.auth.app_by_client_id(form.get("client_id"))
         org.auth.check_secret(app, form.get("client_secret"))
-        user_id = org.auth.redeem_code(form.get("code"), app, form.get("redirect_uri"))
+        user_id = org.auth.redeem_code(
+            form.get("code"), app, form.get("redirect_uri"), form.get("code_verifier")
+        )
         user = org.records.get(user_id)
         if user is None:
             raise OAuthError("invalid_grant", "inactive user")
@@ -277,6 +280,16 @@ async def authorize(request: Request) -> Response:
                 "state": params.get("state"),
             },
         )
+    method = params.get("code_challenge_method")
+    if method and (method not in auth.PKCE_METHODS or not params.get("code_challenge")):
+        return _redirect(
+            redirect_uri,
+            {
+                "error": "invalid_request",
+                "error_description": "invalid code_challenge_method: use S256",
+                "state": params.get("state"),
+            },
+        )
     if request.method == "GET":
         return HTMLResponse(_consent_page(app, params))
     if params.get("action") == "deny":
@@ -293,7 +306,14 @@ async def authorize(request: Request) -> Response:
         user = _active(org, username)
     except OAuthError as error:
         return HTMLResponse(_consent_page(app, params, error.description), status_code=200)
-    code = org.auth.new_code(user["Id"], app, redirect_uri, time.time())
+    code = org.auth.new_code(
+        user["Id"],
+        app,
+        redirect_uri,
+        time.time(),
+        params.get("code_challenge") or None,
+        params.get("code_challenge_method") or None,
+    )
     return _redirect(redirect_uri, {"code": code, "state": params.get("state")})
 
 
@@ -307,11 +327,23 @@ def _error_page(message: str) -> Response:
     return HTMLResponse(body, status_code=400)
 
 
+# What the consent form carries over from the authorize request to its POST.
+_CONSENT_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "state",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+)
+
+
 def _consent_page(app: ConnectedApp, params: dict[str, str], error: str | None = None) -> str:
     hidden = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
         for k, v in params.items()
-        if k in ("client_id", "redirect_uri", "response_type", "state", "scope")
+        if k in _CONSENT_FIELDS
     )
     problem = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     return f"""<!doctype html>

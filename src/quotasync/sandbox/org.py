@@ -13,7 +13,7 @@ from typing import Any
 
 from quotasync.clock import Clock, VirtualClock, parse_epoch
 from quotasync.sandbox import editions, errors, ids, rts, schema, seed, tls
-from quotasync.sandbox.auth import AuthState, ConnectedApp, Session, bearer_token
+from quotasync.sandbox.auth import AuthState, ConnectedApp, OAuthError, Session, bearer_token
 from quotasync.sandbox.editions import DAILY_API_REQUESTS, DAILY_ASYNC_APEX_EXECUTIONS
 from quotasync.sandbox.errors import ApiError
 from quotasync.sandbox.querying import QueryService
@@ -122,6 +122,7 @@ class Org:
         self.settings: dict[str, Any] = stored or {}
         self._settings_changed = True  # written by the first commit
         self._apply_config(config)
+        schema.set_dropped(self.dropped_fields())
         self._restore_clock()
         self.usage = UsageWindow(self.allocations())
         for api, app, second, calls in self.state.usage():
@@ -268,6 +269,43 @@ class Org:
             loads.append({"app": app, "api": api, "calls_per_hour": calls_per_hour})
         self.settings["loads"] = loads
         self.settings_changed()
+
+    # ---------------------------------------------------------------- what an admin sets up
+
+    def dropped_fields(self) -> list[tuple[str, str]]:
+        """Custom fields an admin deleted (control API `fields`), as (object, field)."""
+        return [(o, f) for o, f in self.settings.get("dropped_fields", [])]
+
+    def set_field_present(self, sobject: str, name: str, present: bool) -> None:
+        """Delete a custom field, or add it back (empty), as an admin does in Setup."""
+        dropped = [pair for pair in self.dropped_fields() if pair != (sobject, name)]
+        if not present:
+            dropped.append((sobject, name))
+            self.records.drop_field(sobject, name)
+        schema.set_dropped(dropped)
+        self.settings["dropped_fields"] = [list(pair) for pair in dropped]
+        self.settings_changed()
+
+    def app_policy(self, app_name: str) -> dict[str, Any]:
+        """A connected app's Permitted Users: `admin_approved` and the approved profiles' names."""
+        found: dict[str, Any] = self.settings.get("app_policies", {}).get(app_name, {})
+        return {"admin_approved": False, "profiles": [], **found}
+
+    def set_app_policy(self, app_name: str, admin_approved: bool, profiles: list[str]) -> None:
+        policies = self.settings.setdefault("app_policies", {})
+        policies[app_name] = {"admin_approved": admin_approved, "profiles": sorted(set(profiles))}
+        self.settings_changed()
+
+    def check_approved(self, user: Record, app: ConnectedApp, grant: str) -> None:
+        """An app whose Permitted Users are "Admin approved users are pre-authorized" gets tokens
+        only for users whose profile an admin approved (client credentials run as a user the
+        admin chose, so they pass)."""
+        policy = self.app_policy(app.name)
+        if not policy["admin_approved"] or grant == "client_credentials":
+            return
+        profile = self.records.get(str(user.get("ProfileId") or ""))
+        if profile is None or profile["Name"] not in policy["profiles"]:
+            raise OAuthError("invalid_grant", "user hasn't approved this consumer")
 
     # ---------------------------------------------------------------- the gate
 

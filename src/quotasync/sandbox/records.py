@@ -73,6 +73,14 @@ class RecordStore:
     def count(self, sobject: str) -> int:
         return sum(1 for _ in self.live(sobject))
 
+    def drop_field(self, sobject: str, name: str) -> None:
+        """A deleted custom field takes its values with it; added back, it starts empty."""
+        if (sobject, name) in self._external:
+            self._external[(sobject, name)] = {}  # kept, empty, for when it is added back
+        for record in self.by_type[sobject].values():
+            if record.pop(name, None) is not None:
+                self._dirty[record["Id"]] = sobject
+
     def find_by_external_id(self, obj: SObject, f: Field, value: str) -> list[Record]:
         found = self._external.get((obj.name, f.name), {}).get(str(value).casefold(), [])
         records = (self.by_type[obj.name][rid] for rid in found)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -512,6 +513,32 @@ def find(name: str) -> SObject | None:
 
 def object_for_id(record_id: str) -> SObject | None:
     return _BY_PREFIX.get(record_id[:3])
+
+
+# The objects as defined above; `set_dropped` derives the org's objects from these.
+_DEFINED = dict(OBJECTS)
+
+
+def custom_field_defined(sobject: str, name: str) -> Field | None:
+    """A custom field as defined (dropped or not): the only kind an admin can delete in Setup."""
+    obj = _DEFINED.get(sobject)
+    found = obj.fields.get(name) if obj is not None else None
+    return found if found is not None and found.custom else None
+
+
+def set_dropped(dropped: Iterable[tuple[str, str]]) -> None:
+    """Make these (object, custom field) pairs absent, as an admin deleting them in Setup would,
+    and every other field present as defined. The sandbox process serves one org, so its objects
+    are this module's."""
+    gone: dict[str, set[str]] = {}
+    for sobject, name in dropped:
+        gone.setdefault(sobject, set()).add(name)
+    for name, defined in _DEFINED.items():
+        obj = defined
+        if gone.get(name):
+            kept = {k: f for k, f in defined.fields.items() if k not in gone[name]}
+            obj = replace(defined, fields=kept, by_lower={}, relationships={})
+        OBJECTS[name] = _BY_LOWER[name.lower()] = _BY_PREFIX[obj.key_prefix] = obj
 
 
 # ---------------------------------------------------------------- values at the edge

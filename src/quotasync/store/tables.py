@@ -138,6 +138,8 @@ class Connection(Base):
     user_id: Mapped[str] = mapped_column(String(18))
     access_token_sealed: Mapped[str] = mapped_column(Text)
     refresh_token_sealed: Mapped[str | None] = mapped_column(Text)
+    # The JWT bearer flow gives no refresh token: a new session needs a new signed assertion.
+    private_key_sealed: Mapped[str | None] = mapped_column(Text)
     ca_file: Mapped[str | None] = mapped_column(String(500))  # a sandbox org's own CA
     connected_at: Mapped[datetime]
 

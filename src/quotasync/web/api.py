@@ -216,11 +216,14 @@ def api_router(runtime: Runtime) -> APIRouter:
         return [episode.as_dict() for episode in found.episodes]
 
     @router.get("/doctor", summary="What stands in the way of syncing (admin)")
-    def get_doctor(who: auth.Caller = who_calls) -> dict[str, Any]:
+    def get_doctor(request: Request, who: auth.Caller = who_calls) -> dict[str, Any]:
+        """The doctor's checks, each pass, warn, fail or skip with its fix: `quotasync doctor
+        --json`. It asks the org in one Data API call (ledgered as `doctor`), never writes."""
         auth.admin(who)
         with runtime.sessions() as session:
-            found = doctor.stored_checks(session, _ws(session, who.workspace_id))
-        return found.as_dict()
+            _ws(session, who.workspace_id)
+        push_url = f"{str(request.base_url).rstrip('/')}/rts/{who.workspace_id}"
+        return doctor.run(runtime.connector, who.workspace_id, push_url).as_dict()
 
     return router
 

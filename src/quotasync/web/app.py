@@ -25,6 +25,8 @@ from quotasync.runtime import Runtime
 from quotasync.store import mirror, workspaces
 from quotasync.web import auth, pages
 from quotasync.web.api import api_router
+from quotasync.web.connect_page import connect_router
+from quotasync.web.doctor_page import doctor_router
 from quotasync.web.rts import rts_router
 
 MAX_ITEMS = 1000
@@ -95,6 +97,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(rts_router(runtime))
     app.include_router(api_router(runtime))
     app.include_router(pages.pages_router(runtime))
+    app.include_router(connect_router(runtime))
+    app.include_router(doctor_router(runtime))
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.add_middleware(
         SessionMiddleware,

@@ -27,7 +27,7 @@ from quotasync.runtime import Runtime
 from quotasync.salesforce.connection import ConnectError
 from quotasync.store import limits, outbox, users
 from quotasync.store.ledger import NoRoom
-from quotasync.store.tables import Workspace
+from quotasync.store.tables import Connection, Workspace
 from quotasync.web import auth, charts
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -157,6 +157,7 @@ def pages_router(runtime: Runtime) -> APIRouter:
             view = usage.view(session, workspace, now)
             history = timeline.timeline(session, workspace_id, now)
             cards = [_card(workspace, view.apis[api], history) for api in API_TITLES]
+            connection = session.get(Connection, workspace_id)
         context = {
             "viewer": viewer,
             "workspace_name": workspace.name,
@@ -167,14 +168,23 @@ def pages_router(runtime: Runtime) -> APIRouter:
             "notice": notice,
             "error": error,
             "rts_configured": workspace.rts_setting_id is not None,
+            "connection": connection,
+            "can_connect": bool(runtime.settings.salesforce_client_id),
+            "login_url": runtime.settings.salesforce_login_url,
             "rts_url": f"{str(request.base_url).rstrip('/')}/rts/{workspace_id}",
         }
         return render(request, "integrations.html", context, status)
 
     @router.get("/w/{workspace_id}/integrations")
     def integrations(request: Request, workspace_id: str, saved: str | None = None) -> Response:
-        notice = SAVED.get(saved or "")
-        return integrations_page(request, workspace_id, notice=notice)
+        notice, error = SAVED.get(saved or ""), None
+        flash = request.session.pop("flash", None)  # set by the Connect Salesforce flow
+        if isinstance(flash, dict) and isinstance(flash.get("text"), str):
+            if flash.get("error"):
+                error = flash["text"]
+            else:
+                notice = flash["text"]
+        return integrations_page(request, workspace_id, notice=notice, error=error)
 
     @router.post("/w/{workspace_id}/integrations/share")
     def save_share(

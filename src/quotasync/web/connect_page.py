@@ -1,0 +1,148 @@
+"""Connect Salesforce: the OAuth 2.0 web-server flow with PKCE, started from the Integrations page.
+
+The admin picks the login host and is sent to Salesforce's consent page; Salesforce sends them
+back to `/oauth/callback` with a code, which is exchanged for tokens (stored sealed). The user who
+approves becomes the workspace's sync user: quotasync acts as them. The flow's state and PKCE
+verifier wait in the admin's signed session cookie and are used once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from requests import RequestException
+from simple_salesforce.exceptions import SalesforceError
+
+from quotasync.runtime import Runtime
+from quotasync.salesforce import oauth_flows
+from quotasync.salesforce.connection import ConnectError
+from quotasync.store.ledger import NoRoom
+from quotasync.web import auth
+
+SESSION_FLOW = "oauth"
+FLASH = "flash"  # a message for the next page the admin sees
+LOGIN_HOSTS = {
+    "production": "https://login.salesforce.com",
+    "sandbox": "https://test.salesforce.com",
+}
+
+
+def connect_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    settings = runtime.settings
+
+    @router.post("/w/{workspace_id}/connect")
+    def start(
+        request: Request,
+        workspace_id: str,
+        csrf_token: str = Form(""),
+        host: str = Form("default", max_length=20),
+        my_domain: str = Form("", max_length=300),
+    ) -> Response:
+        auth.check_csrf(request, csrf_token)
+        with runtime.sessions() as session:
+            auth.require_admin(auth.page_viewer(session, request, workspace_id))
+        if not settings.salesforce_client_id:
+            raise HTTPException(
+                409,
+                "quotasync has no connected app to connect with: set "
+                "QUOTASYNC_SALESFORCE_CLIENT_ID (see docs/CONNECTING.md)",
+            )
+        login_url = _login_url(host, my_domain, settings.salesforce_login_url)
+        verifier = secrets.token_urlsafe(64)
+        state = secrets.token_urlsafe(32)
+        request.session[SESSION_FLOW] = {
+            "state": state,
+            "verifier": verifier,
+            "workspace": workspace_id,
+            "login_url": login_url,
+        }
+        target = oauth_flows.authorize_url(
+            login_url,
+            settings.salesforce_client_id,
+            _callback(request, settings.public_url),
+            state,
+            code_challenge=_challenge(verifier),
+        )
+        return RedirectResponse(target, 303)
+
+    @router.get("/oauth/callback")
+    def callback(
+        request: Request,
+        state: str = "",
+        code: str = "",
+        error: str = "",
+        error_description: str = "",
+    ) -> Response:
+        flow = request.session.pop(SESSION_FLOW, None)
+        if (
+            not isinstance(flow, dict)
+            or not state
+            or not hmac.compare_digest(str(flow.get("state", "")), state)
+        ):
+            raise HTTPException(
+                400, "this sign-in to Salesforce was not started here, or was used already"
+            )
+        workspace_id = str(flow["workspace"])
+        with runtime.sessions() as session:
+            auth.require_admin(auth.page_viewer(session, request, workspace_id))
+        back = f"/w/{workspace_id}/integrations"
+        if error:
+            return _told(request, back, f"Salesforce did not connect: {error_description or error}")
+        try:
+            connection = runtime.connector.connect_authorization_code(
+                workspace_id,
+                login_url=str(flow["login_url"]),
+                client_id=settings.salesforce_client_id or "",
+                client_secret=settings.salesforce_client_secret.get_secret_value()
+                if settings.salesforce_client_secret
+                else None,
+                code=code,
+                redirect_uri=_callback(request, settings.public_url),
+                ca_file=settings.salesforce_ca_file,
+                code_verifier=str(flow["verifier"]),
+            )
+        except (ConnectError, SalesforceError, NoRoom, RequestException) as exc:
+            return _told(request, back, f"Salesforce did not connect: {exc}")
+        request.session[FLASH] = {"text": f"Connected to Salesforce as {connection.username}."}
+        return RedirectResponse(back, 303)
+
+    return router
+
+
+def _told(request: Request, back: str, message: str) -> Response:
+    request.session[FLASH] = {"text": message, "error": True}
+    return RedirectResponse(back, 303)
+
+
+def _login_url(host: str, my_domain: str, default: str) -> str:
+    if host == "default":
+        return default.rstrip("/")
+    if host in LOGIN_HOSTS:
+        return LOGIN_HOSTS[host]
+    if host == "my_domain":
+        parts = urlsplit(my_domain.strip() if "://" in my_domain else f"https://{my_domain}")
+        if (
+            parts.scheme == "https"
+            and parts.hostname
+            and parts.hostname.endswith((".my.salesforce.com", ".salesforce.com"))
+        ):
+            return f"https://{parts.hostname}"
+        raise HTTPException(422, "a My Domain is like https://yourcompany.my.salesforce.com")
+    raise HTTPException(422, "the login host is production, sandbox or my_domain")
+
+
+def _callback(request: Request, public_url: str | None) -> str:
+    base = (public_url or str(request.base_url)).rstrip("/")
+    return f"{base}/oauth/callback"
+
+
+def _challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
