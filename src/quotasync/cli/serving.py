@@ -97,31 +97,76 @@ def demo(
         bool,
         typer.Option(
             "--headless",
-            help="No pages: print a summary and exit (the only mode until the web app arrives).",
+            help="Nobody watching: run the story for --minutes (3), print the summary, exit 1 "
+            "if any accepted activity is missing or duplicated in the org.",
         ),
-    ] = True,
+    ] = False,
     minutes: Annotated[
-        float, typer.Option(help="How long the 20 reps keep working.", min=0.05)
-    ] = 1.0,
+        float | None,
+        typer.Option(
+            help="Real minutes of story, from the reps' first activity (default: until Ctrl-C; "
+            "3 with --headless). A story that would not fit runs on a faster clock.",
+            min=0.5,
+        ),
+    ] = None,
+    speed: Annotated[
+        float,
+        typer.Option(
+            help="Virtual seconds per real second: at 60 a day of quota is 24 minutes.",
+            min=1,
+            max=600,
+        ),
+    ] = 60.0,
+    port: Annotated[
+        int,
+        typer.Option(help="The web app's port on 127.0.0.1; 0 picks a free one.", min=0, max=65535),
+    ] = 0,
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Where the demo keeps its org and store (default: a fresh temporary folder)."
+            help="Where the demo keeps its org, store, emails and log (default: a fresh "
+            "temporary folder, removed at the end)."
         ),
     ] = None,
+    as_json: common.JsonOption = False,
 ) -> None:
-    """The product on the embedded defaults: a seeded sandbox org, a workspace connected to it,
-    the worker and 20 reps' activity; exits 0 only if every accepted activity is in the org once."""
+    """The whole product on the embedded defaults, no account, no setup: a seeded sandbox org,
+    the web app, the worker, 20 reps' activity and other apps' load, on a virtual clock; it
+    prints the sign-in and each chapter as it happens, and the summary when stopped (Ctrl-C)."""
+    import signal
     import tempfile
+    import threading
 
-    from quotasync import demo as story
+    from rich.console import Console
 
+    from quotasync import demo as show
+    from quotasync.demo.org import OrgStopped
+    from quotasync.demo.stage import CannotServe
+    from quotasync.sandbox.launcher import SandboxDidNotStart
+
+    if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
+        common.fail(
+            f"--data-dir {data_dir} holds an earlier run: give the demo a new or empty folder"
+        )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    console = Console(stderr=as_json, highlight=False)
+    if headless and minutes is None:
+        minutes = 3.0
     with tempfile.TemporaryDirectory(prefix="quotasync-demo-") as scratch:
-        folder = data_dir or Path(scratch)
-        typer.echo(f"Demo: a seeded sandbox org, one workspace, 20 reps for {minutes:g} minutes…")
-        report = story.run(folder, minutes)
-    _print_demo(report)
-    raise typer.Exit(0 if report.ok else 1)
+        options = show.Options(data_dir or Path(scratch), minutes, speed, port)
+        try:
+            summary = show.run(options, console, stop)
+        except show.Interrupted:
+            console.print("demo stopped before the story began")
+            raise typer.Exit(130) from None
+        except (SandboxDidNotStart, CannotServe, OrgStopped) as exc:
+            common.fail(str(exc))
+    _print_demo(summary, as_json, console)
+    if summary.interrupted and headless:
+        raise typer.Exit(130)
+    raise typer.Exit(0 if summary.ok else 1)
 
 
 def serve(
@@ -150,29 +195,14 @@ def serve(
     server.run(sockets=[sock])
 
 
-def _print_demo(report) -> None:  # type: ignore[no-untyped-def]
-    from rich.console import Console
-    from rich.table import Table
+def _print_demo(summary, as_json: bool, console) -> None:  # type: ignore[no-untyped-def]
+    import json
 
-    table = Table(title="quotasync demo", show_header=False)
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_row("activities accepted", f"{report.accepted:,}")
-    for state in ("logged", "failed", "skipped", "pending"):
-        table.add_row(f"  {state}", f"{report.states.get(state, 0):,}")
-    for purpose, calls in sorted(report.calls.items()):
-        table.add_row(f"Salesforce calls: {purpose}", f"{calls:,}")
-    table.add_row("activities per logging call", f"{report.activities_per_call:,.1f}")
-    table.add_row(
-        "records expected / found in the org",
-        f"{report.expected_records:,} / {report.found_records:,}",
-    )
-    table.add_row("duplicates / missing", f"{report.duplicates} / {report.missing}")
-    Console().print(table)
-    if report.ok:
-        typer.echo("verdict: every accepted activity is in the org exactly once")
-    else:
-        typer.echo("verdict: MISMATCH: some accepted activities are not in the org exactly once")
+    from quotasync.demo.summary import render
+
+    render(summary, console)
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict(), indent=2))
 
 
 def worker(

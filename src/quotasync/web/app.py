@@ -27,6 +27,7 @@ from quotasync.web import auth, pages
 from quotasync.web.api import api_router
 from quotasync.web.connect_page import connect_router
 from quotasync.web.doctor_page import doctor_router
+from quotasync.web.outbox_page import outbox_router
 from quotasync.web.rts import rts_router
 
 MAX_ITEMS = 1000
@@ -98,6 +99,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(api_router(runtime))
     app.include_router(pages.pages_router(runtime))
     app.include_router(connect_router(runtime))
+    app.include_router(outbox_router(runtime))
     app.include_router(doctor_router(runtime))
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.add_middleware(
