@@ -142,6 +142,8 @@ def test_the_admins_hear_once_when_the_share_pauses_syncing_and_once_when_it_res
     paused = inbox.about("paused syncing")
     assert sorted(m["To"] for m in paused) == sorted(admins)
     assert all(m["From"] == "qs@acme.io" for m in inbox.messages)
+    # Mail filters (and the Outbox page) tell the workspace by a header, not by its name.
+    assert {m["X-Quotasync-Workspace"] for m in inbox.messages} == {setup.workspace_id}
     text = body(paused[0])
     assert "workspace_limit" in text
     assert "quotasync used 20 of its share of 20 Data API calls" in text

@@ -36,6 +36,8 @@ from quotasync.store import limits
 from quotasync.store.tables import Notification, PauseEpisode, User, Workspace
 
 log = logging.getLogger("quotasync.notifier")
+# Which workspace a notice is about, for mail filters and the Outbox page.
+WORKSPACE_HEADER = "X-Quotasync-Workspace"
 
 STARTED, ENDED, WARNING = "started", "ended", "warning"
 
@@ -330,7 +332,7 @@ class Notifier:
             return 0  # another worker has it, or it went already
         with self.sessions() as session:
             admins = _admins(session, workspace.id)
-        messages = [self._message(notice, to) for to in admins]
+        messages = [self._message(notice, to, workspace.id) for to in admins]
         try:
             if messages:
                 self.mailer.send(messages)
@@ -374,8 +376,9 @@ class Notifier:
         except IntegrityError:
             return None
 
-    def _message(self, notice: Notice, to: str) -> EmailMessage:
+    def _message(self, notice: Notice, to: str, workspace_id: str) -> EmailMessage:
         message = EmailMessage()
+        message[WORKSPACE_HEADER] = workspace_id
         message["From"] = self.settings.mail_from
         message["To"] = to
         message["Subject"] = notice.subject

@@ -4,8 +4,8 @@ install with no mail server.
 With no SMTP host set, the notifier writes each message as an `.eml` file in the data dir's
 `outbox/` (engine/notifier.py); this page reads them back for the workspace's admins: when, to
 whom, the subject and the body, newest first. One notice sent to several admins is one entry.
-A message belongs to this workspace when it went to one of its admins and names the workspace, as
-every notice does. With a mail server set, nothing is written there, and the page says so.
+A message belongs to this workspace when it went to one of its admins and carries the workspace's
+id in its `X-Quotasync-Workspace` header (older notices: when it names the workspace). With a mail server set, nothing is written there, and the page says so.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from quotasync.engine.notifier import WORKSPACE_HEADER
 from quotasync.runtime import Runtime
 from quotasync.store.tables import User, Workspace
 from quotasync.web import auth, pages
@@ -63,7 +64,7 @@ def outbox_router(runtime: Runtime) -> APIRouter:
             "workspace_name": workspace.name,
             "page": "outbox",
             "csrf": auth.csrf_token(request),
-            "notices": notices(directory, admins, workspace.name),
+            "notices": notices(directory, admins, workspace_id, workspace.name),
             "directory": str(directory),
             "smtp_host": runtime.settings.smtp_host,
         }
@@ -72,7 +73,9 @@ def outbox_router(runtime: Runtime) -> APIRouter:
     return router
 
 
-def notices(directory: Path, admins: set[str], workspace_name: str) -> list[Notice]:
+def notices(
+    directory: Path, admins: set[str], workspace_id: str, workspace_name: str
+) -> list[Notice]:
     """The workspace's notices in the outbox, newest first."""
     if not directory.is_dir():
         return []
@@ -84,13 +87,31 @@ def notices(directory: Path, admins: set[str], workspace_name: str) -> list[Noti
             continue
         to = str(message.get("To", "")).strip().lower()
         body = _body(message)
-        if to not in admins or f'"{workspace_name}"' not in body:
-            continue  # another workspace's notice
+        if not _ours(message, to, body, admins, workspace_id, workspace_name):
+            continue
         subject = str(message.get("Subject", ""))
         date = str(message.get("Date", ""))
         notice = grouped.setdefault((date, subject, body), Notice(_date(date), subject, body))
         notice.to.append(to)
     return sorted(grouped.values(), key=_newest_first)
+
+
+def _ours(
+    message: EmailMessage,
+    to: str,
+    body: str,
+    admins: set[str],
+    workspace_id: str,
+    workspace_name: str,
+) -> bool:
+    """Whether a notice is this workspace's: by its workspace header; a notice written before
+    the header existed, by going to one of its admins and naming it."""
+    if to not in admins:
+        return False
+    tagged = message.get(WORKSPACE_HEADER)
+    if tagged is not None:
+        return str(tagged).strip() == workspace_id
+    return f'"{workspace_name}"' in body
 
 
 def _written(path: Path) -> tuple[int, str]:
