@@ -17,9 +17,12 @@ from quotasync.domain import governor
 from tests.acceptance.web_support import Person, Site
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason=f"browser tests need Debian's chromium at {CHROMIUM}"
-)
+pytestmark = [
+    pytest.mark.xdist_group("site"),
+    pytest.mark.skipif(
+        shutil.which(CHROMIUM) is None, reason=f"browser tests need Debian's chromium at {CHROMIUM}"
+    ),
+]
 # The flags a headless Chromium needs on a machine with no network beyond loopback.
 ARGS = [
     "--no-sandbox",

@@ -12,6 +12,9 @@ import requests
 
 from tests.acceptance.web_support import Person, Site, csrf_of
 
+# One served site for this file and the browser tests: they run on one xdist worker.
+pytestmark = pytest.mark.xdist_group("site")
+
 
 def share(site: Site) -> int:
     """The Data share now, through the API (which a test shows equals `quotasync usage`)."""
