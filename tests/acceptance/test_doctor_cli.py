@@ -1,6 +1,6 @@
 """`quotasync doctor` as an admin runs it: exit code 0 when no check fails, 1 when one does
 (here: the QS_Activity_Id__c field deleted from Task), 2 for a workspace that does not exist;
-and the same checks on the Doctor page and `GET /api/v1/workspaces/{ws}/doctor`."""
+and the same checks on the Doctor page and `POST /api/v1/workspaces/{ws}/doctor`."""
 
 from __future__ import annotations
 
@@ -118,12 +118,23 @@ def test_the_doctor_page_shows_each_check_with_its_status_and_fix(setup: Setup) 
             },
             timeout=60,
         )
-        answer = browser.get(f"{url}/api/v1/workspaces/{setup.workspace}/doctor", timeout=60)
+        # Opening the page spends nothing; its button runs the checks.
+        assert 'data-check="' not in signed_in.text
+        token = csrf_of(signed_in.text)
+        ran = browser.post(
+            f"{url}/w/{setup.workspace}/doctor", data={"csrf_token": token}, timeout=60
+        )
+        answer = browser.post(
+            f"{url}/api/v1/workspaces/{setup.workspace}/doctor",
+            headers={"X-CSRF-Token": token},
+            timeout=60,
+        )
     finally:
         server.terminate()
         server.communicate(timeout=30)
     assert signed_in.status_code == 200 and signed_in.url.endswith("/doctor")
-    page = signed_in.text
+    assert ran.status_code == 200
+    page = ran.text
     assert 'href="/w/' + setup.workspace + '/doctor" aria-current="page">Doctor</a>' in page
     assert 'data-status="warn"' in page and "Nothing stops syncing, but some checks warn." in page
     rows = re.findall(r'<tr data-check="(\w+)" data-status="(\w+)">', page)

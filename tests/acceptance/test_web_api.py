@@ -26,7 +26,7 @@ def settings(site: Site) -> object:
     return site.api("GET", f"/api/v1/workspaces/{site.acme}/settings", site.admin.token).json()
 
 
-ADMIN_ONLY = ["usage", "usage/hourly", "limits", "settings", "episodes", "doctor"]
+ADMIN_ONLY = ["usage", "usage/hourly", "limits", "settings", "episodes"]
 
 
 def test_the_api_gives_the_figures_of_quotasync_usage_json(site: Site) -> None:
@@ -64,6 +64,18 @@ def test_nobody_reaches_another_workspace(site: Site, path: str) -> None:
     own = site.api("GET", url, site.outsider.token)
     assert own.status_code == 200
     assert site.acme not in own.text
+
+
+def test_only_an_admin_of_the_workspace_runs_the_doctor_and_never_by_get(site: Site) -> None:
+    url = f"/api/v1/workspaces/{site.acme}/doctor"
+    assert site.api("POST", url, site.member.token).status_code == 403
+    assert site.api("POST", url, site.outsider.token).status_code == 403
+    assert site.api("GET", url, site.admin.token).status_code == 405  # a run spends a call
+    # By cookie, a run needs the page's CSRF token like any other write.
+    browser = site.browser_session(site.admin)
+    assert browser.post(f"{site.url}{url}", timeout=60).status_code == 403
+    ran = browser.post(f"{site.url}/w/{site.acme}/doctor", data={"csrf_token": "é"}, timeout=60)
+    assert ran.status_code == 403  # not a 500: a token beyond ASCII is simply wrong
 
 
 def test_the_ingest_token_is_not_a_person(site: Site) -> None:
@@ -377,3 +389,10 @@ def test_an_oversized_form_field_is_a_422_page(site: Site) -> None:
     )
     assert answer.status_code == 422
     assert "The form was not accepted: email:" in answer.text
+
+
+def test_a_huge_form_is_refused_before_it_is_read(site: Site) -> None:
+    answer = requests.post(
+        f"{site.url}/signin", data={"email": "a@b.io", "password": "x" * 100_000}, timeout=30
+    )
+    assert answer.status_code == 413 and "at most 64 KiB" in answer.text

@@ -215,7 +215,8 @@ def api_router(runtime: Runtime) -> APIRouter:
             found = timeline.timeline(session, who.workspace_id, runtime.clock.now(), limit)
         return [episode.as_dict() for episode in found.episodes]
 
-    @router.get("/doctor", summary="What stands in the way of syncing (admin)")
+    # POST: a run spends a call, which a GET replayed from any page must not.
+    @router.post("/doctor", summary="Run the doctor: what stands in the way of syncing (admin)")
     def get_doctor(request: Request, who: auth.Caller = who_calls) -> dict[str, Any]:
         """The doctor's checks, each pass, warn, fail or skip with its fix: `quotasync doctor
         --json`. It asks the org in one Data API call (ledgered as `doctor`), never writes."""

@@ -32,6 +32,7 @@ from quotasync.web.rts import rts_router
 
 MAX_ITEMS = 1000
 MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_FORM_BYTES = 64 * 1024
 
 
 class ProblemOut(BaseModel):
@@ -110,6 +111,22 @@ def create_app(runtime: Runtime) -> FastAPI:
         same_site="lax",
         https_only=runtime.settings.cookie_secure,
     )
+
+    @app.middleware("http")
+    async def small_forms(request: Request, call_next: Any) -> Response:
+        # Pages' forms are a few fields; a huge one is refused before it is parsed into memory.
+        # The ingest API and Real-Time Sync pushes have limits of their own.
+        declared = request.headers.get("content-length", "")
+        if (
+            not request.url.path.startswith(("/api/", "/rts/"))
+            and declared.isdigit()
+            and int(declared) > MAX_FORM_BYTES
+        ):
+            return JSONResponse(
+                {"detail": f"a form is at most {MAX_FORM_BYTES // 1024} KiB"}, status_code=413
+            )
+        response: Response = await call_next(request)
+        return response
 
     @app.exception_handler(auth.SignInRequired)
     def sign_in_first(request: Request, exc: auth.SignInRequired) -> Response:

@@ -118,7 +118,12 @@ def csrf_token(request: Request) -> str:
 
 def check_csrf(request: Request, sent: str | None) -> None:
     expected = request.session.get(SESSION_CSRF)
-    if not isinstance(expected, str) or not sent or not hmac.compare_digest(expected, sent):
+    # Compared as bytes: compare_digest refuses str with characters beyond ASCII.
+    if (
+        not isinstance(expected, str)
+        or not sent
+        or not hmac.compare_digest(expected.encode(), sent.encode())
+    ):
         raise HTTPException(
             403, "the form's security token is missing or stale: reload the page and try again"
         )
@@ -193,6 +198,8 @@ class SignInThrottle:
     is refused without looking at the password until the oldest failure ages out. Kept in the
     server process: several processes each keep their own count."""
 
+    MAX_EMAILS = 10_000
+
     def __init__(self, clock: Clock, limit: int = 10, window: timedelta = timedelta(minutes=15)):
         self.clock, self.limit, self.window = clock, limit, window
         self._failures: dict[str, deque[datetime]] = {}
@@ -211,6 +218,9 @@ class SignInThrottle:
     def failed(self, email: str) -> None:
         with self._lock:
             self._failures.setdefault(email.strip().lower(), deque()).append(self.clock.now())
+            # Any email can be typed: the oldest entries go, so the table cannot grow without end.
+            while len(self._failures) > self.MAX_EMAILS:
+                self._failures.pop(next(iter(self._failures)))
 
     def succeeded(self, email: str) -> None:
         with self._lock:

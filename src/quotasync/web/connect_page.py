@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
+import time
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -25,6 +27,8 @@ from quotasync.salesforce.connection import ConnectError
 from quotasync.store.ledger import NoRoom
 from quotasync.web import auth
 
+MY_DOMAIN = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.salesforce\.com")
+FLOW_MINUTES = 10  # a consent left open longer than this starts again
 SESSION_FLOW = "oauth"
 FLASH = "flash"  # a message for the next page the admin sees
 LOGIN_HOSTS = {
@@ -62,6 +66,7 @@ def connect_router(runtime: Runtime) -> APIRouter:
             "verifier": verifier,
             "workspace": workspace_id,
             "login_url": login_url,
+            "started": time.time(),
         }
         target = oauth_flows.authorize_url(
             login_url,
@@ -84,7 +89,9 @@ def connect_router(runtime: Runtime) -> APIRouter:
         if (
             not isinstance(flow, dict)
             or not state
-            or not hmac.compare_digest(str(flow.get("state", "")), state)
+            # Compared as bytes: compare_digest refuses str beyond ASCII (a 500, not a 400).
+            or not hmac.compare_digest(str(flow.get("state", "")).encode(), state.encode())
+            or not _fresh(flow.get("started"))
         ):
             raise HTTPException(
                 400, "this sign-in to Salesforce was not started here, or was used already"
@@ -121,17 +128,26 @@ def _told(request: Request, back: str, message: str) -> Response:
     return RedirectResponse(back, 303)
 
 
+def _fresh(started: object) -> bool:
+    return isinstance(started, float | int) and 0 <= time.time() - started <= FLOW_MINUTES * 60
+
+
 def _login_url(host: str, my_domain: str, default: str) -> str:
     if host == "default":
         return default.rstrip("/")
     if host in LOGIN_HOSTS:
         return LOGIN_HOSTS[host]
     if host == "my_domain":
-        parts = urlsplit(my_domain.strip() if "://" in my_domain else f"https://{my_domain}")
+        typed = my_domain.strip().lower()
+        parts = urlsplit(typed if "://" in typed else f"https://{typed}")
+        # The host must be a Salesforce host and nothing else: no user, port or backslash that
+        # one parser reads as part of the name and another as a different host.
         if (
             parts.scheme == "https"
             and parts.hostname
-            and parts.hostname.endswith((".my.salesforce.com", ".salesforce.com"))
+            and parts.netloc == parts.hostname
+            and MY_DOMAIN.fullmatch(parts.hostname)
+            and parts.path in ("", "/")
         ):
             return f"https://{parts.hostname}"
         raise HTTPException(422, "a My Domain is like https://yourcompany.my.salesforce.com")

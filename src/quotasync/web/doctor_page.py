@@ -1,11 +1,13 @@
 """The Doctor page (admins): the doctor's checks, each a row with its status, detail and fix.
 
-Loading it runs the doctor: one Data API call to the org, ledgered as `doctor` (see doctor.py).
+Opening it runs nothing; its button (a form, with the CSRF token) runs the doctor: one Data API
+call to the org, ledgered as `doctor` (see doctor.py). A GET that spent quota could be replayed
+by any page an admin visits.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from quotasync import doctor
@@ -20,25 +22,36 @@ def doctor_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     jinja = pages.templates()
 
-    @router.get("/w/{workspace_id}/doctor")
-    def doctor_page(request: Request, workspace_id: str) -> HTMLResponse:
+    def render(request: Request, workspace_id: str, run: bool) -> HTMLResponse:
         with runtime.sessions() as session:
             viewer = auth.require_admin(auth.page_viewer(session, request, workspace_id))
             workspace = session.get(Workspace, workspace_id)
             if workspace is None:
                 raise HTTPException(403, "you are not a member of this workspace")
             name = workspace.name
-        push_url = f"{str(request.base_url).rstrip('/')}/rts/{workspace_id}"
-        report = doctor.run(runtime.connector, workspace_id, push_url)
+        report = None
+        if run:
+            push_url = f"{str(request.base_url).rstrip('/')}/rts/{workspace_id}"
+            report = doctor.run(runtime.connector, workspace_id, push_url)
         context = {
             "viewer": viewer,
             "workspace_name": name,
+            "workspace_id": workspace_id,
             "page": "doctor",
             "report": report,
             "markers": doctor.MARKERS,
-            "summary_class": SUMMARY_CLASS[report.status],
+            "summary_class": SUMMARY_CLASS[report.status] if report else "",
             "csrf": auth.csrf_token(request),
         }
         return jinja.TemplateResponse(request, "doctor.html", context)
+
+    @router.get("/w/{workspace_id}/doctor")
+    def doctor_page(request: Request, workspace_id: str) -> HTMLResponse:
+        return render(request, workspace_id, run=False)
+
+    @router.post("/w/{workspace_id}/doctor")
+    def run_doctor(request: Request, workspace_id: str, csrf_token: str = Form("")) -> HTMLResponse:
+        auth.check_csrf(request, csrf_token)
+        return render(request, workspace_id, run=True)
 
     return router

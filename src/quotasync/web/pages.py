@@ -119,10 +119,11 @@ def pages_router(runtime: Runtime) -> APIRouter:
             answer = render(request, "signin.html", context, 429)
             answer.headers["Retry-After"] = str(wait)
             return answer
+        # Counted before the slow check, so parallel guesses cannot slip past the limit.
+        throttle.failed(email)
         with runtime.sessions() as session:
             found = users.sign_in(session, email, password)
         if not found:
-            throttle.failed(email)
             context["error"] = "Wrong email or password."
             return render(request, "signin.html", context, 401)
         throttle.succeeded(email)
