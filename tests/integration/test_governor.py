@@ -181,6 +181,9 @@ def test_other_apps_at_the_guard_pause_syncing_which_looks_again_every_recheck_a
 # ---------------------------------------------------------------- pacing
 
 
+# A whole virtual day of 700 emails: about 30 s alone, over 100 s when the suite's four
+# processes share two busy cores.
+@pytest.mark.timeout(300)
 def test_a_day_that_would_spend_the_share_by_midday_is_paced_and_never_pauses(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
