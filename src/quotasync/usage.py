@@ -19,12 +19,16 @@ from sqlalchemy.orm import Session
 
 from quotasync.domain import governor
 from quotasync.store import episodes, limits
-from quotasync.store.tables import OrgFigure, PauseEpisode, Workspace
+from quotasync.store.tables import Connection, OrgFigure, PauseEpisode, Workspace
 
 RUNNING, PAUSED = "running", "paused"
 VIEW_SETUP_NEEDED = (
     "the sync user needs the View Setup and Configuration permission for quotasync to read "
     "Bulk and Apex figures"
+)
+NO_SYNC_USER = (
+    "limits need a sync user: connect the org as the user quotasync should act as "
+    "(`quotasync connect`, or Connect Salesforce on the Integrations page)"
 )
 NOT_READ_YET = "quotasync has not read the org's limits yet; the worker reads them on its next run"
 
@@ -113,6 +117,9 @@ class UsageView(Plain):
     # realtime (the org pushes changes) or interval (quotasync queries them every N minutes);
     # the Apex row's pauses are the rollovers from one to the other.
     sync_mode: str
+    # The Salesforce user quotasync acts as; None until an org is connected (and then no
+    # figures can come: limits need a sync user).
+    sync_user: str | None
     settings: Settings
     apis: dict[str, ApiUsage]
     members: tuple[MemberUsage, ...]  # most calls first
@@ -129,11 +136,13 @@ def view(session: Session, workspace: Workspace, now: datetime) -> UsageView:
         for api, percent in limits.shares(workspace).items()
     }
     data = apis["data"].figures
+    connection = session.get(Connection, workspace.id)
     return UsageView(
         workspace=workspace.id,
         at=now,
         limits_readable=workspace.limits_readable,
         sync_mode=workspace.sync_mode,
+        sync_user=connection.username if connection is not None else None,
         settings=_settings(workspace),
         apis=apis,
         members=_members(session, workspace.id, now, data.org_used if data else 0),

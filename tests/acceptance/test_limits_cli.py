@@ -356,3 +356,16 @@ def test_usage_shows_a_pause_with_its_reason_and_when_it_looks_again(admin: Setu
         f"next check {when(now + timedelta(minutes=29))}"
     ) in text
     assert " data: quotasync " in text and "; paused" in text
+
+
+def test_before_an_org_is_connected_the_limits_say_they_need_a_sync_user(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "QUOTASYNC_DATA_DIR": str(tmp_path / "data")}
+    env.pop("QUOTASYNC_DATABASE_URL", None)
+    alone = Setup(None, "", env)  # type: ignore[arg-type]  # no org: nothing is connected
+    made = alone.json("workspace", "create", "Solo", "--admin", "a@solo.io")
+    shown = alone.run("limit", "show", "--workspace", made["workspace"])
+    assert shown.returncode == 0
+    assert "limits need a sync user" in shown.stdout and "quotasync connect" in shown.stdout
+    assert alone.json("usage", "--workspace", made["workspace"])["sync_user"] is None

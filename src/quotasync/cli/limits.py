@@ -44,6 +44,10 @@ def limit_show(workspace: common.WorkspaceOption, as_json: common.JsonOption = F
         return
     from rich.console import Console
 
+    if view.sync_user is None:
+        from quotasync.usage import NO_SYNC_USER
+
+        typer.echo(f"{ws.id}: {NO_SYNC_USER}")
     Console().print(_limits_table(view))
     for reason, apis in _unavailable(view).items():
         typer.echo(f"{', '.join(apis)}: unavailable: {reason}")
@@ -209,6 +213,10 @@ def usage(workspace: common.WorkspaceOption, as_json: common.JsonOption = False)
     if as_json:
         typer.echo(json.dumps(view.as_dict()))
         return
+    if view.sync_user is None:
+        from quotasync.usage import NO_SYNC_USER
+
+        typer.echo(f"{ws.id}: {NO_SYNC_USER}")
     for api in view.apis.values():
         typer.echo(f"{api.api:>5}: {_usage_text(api)}")
         for pause in api.pauses:
