@@ -72,6 +72,19 @@ class Settings(BaseSettings):
         description="How long a worker holds a batch it took; a crashed worker's batch is "
         "taken up by another after this.",
     )
+    lease_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="How long a worker's lease on a workspace lasts unless renewed (it is, "
+        "every third of it, while the worker lives); a crashed worker's workspaces go to the "
+        "others after this.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="The bearer token Prometheus sends to scrape the web's /metrics (which "
+        "names workspaces: an operator's view). Unset: /metrics is off.",
+    )
 
     @property
     def outbox_dir(self) -> Path:

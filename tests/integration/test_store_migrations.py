@@ -26,6 +26,7 @@ TABLES = {
     "rts_receipts",
     "api_tokens",
     "org_samples",
+    "worker_leases",
     "alembic_version",
 }
 

@@ -210,25 +210,56 @@ def worker(
         bool,
         typer.Option("--until-idle", help="Exit when nothing is pending and nothing is paused."),
     ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            help="Threads in this process, each stepping one workspace at a time.",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve this process's Prometheus metrics on 127.0.0.1:PORT (0 picks one).",
+            min=0,
+            max=65535,
+        ),
+    ] = None,
     speed: common.SpeedOption = None,
     epoch: common.EpochOption = None,
 ) -> None:
-    """Write pending activities to Salesforce until stopped (SIGINT/SIGTERM finish the batch in flight)."""
+    """Write pending activities to Salesforce until stopped. Run as many as you like, on any hosts
+    sharing one PostgreSQL store: they share the workspaces by lease. SIGINT/SIGTERM finish the
+    batches in flight and give the leases back."""
     import signal
     import threading
     from datetime import timedelta
 
+    from quotasync import metrics
     from quotasync.engine.notifier import Notifier
+    from quotasync.engine.pool import Options, Pool
     from quotasync.engine.worker import Worker
 
     runtime = common.runtime(speed, epoch)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    if metrics_port is not None:
+        try:
+            bound = metrics.serve_worker_metrics("127.0.0.1", metrics_port)
+        except OSError as exc:
+            common.fail(f"cannot serve metrics on 127.0.0.1:{metrics_port}: {exc.strerror or exc}")
+        typer.echo(f"worker metrics on http://127.0.0.1:{bound}/metrics")
     notifier = Notifier(runtime.sessions, runtime.settings, runtime.clock)
     claim = timedelta(seconds=runtime.settings.claim_seconds)
     worker = Worker(runtime.connector, runtime.clock, notifier, claim)
-    progress = worker.run(stop, until_idle=until_idle)
+    lease = timedelta(seconds=runtime.settings.lease_seconds)
+    pool = Pool(worker, runtime.clock, Options(concurrency, lease, until_idle))
+    progress = pool.run(stop)
     typer.echo(
         f"worker stopped: {progress.settled:,} activities settled in {progress.steps:,} steps"
     )

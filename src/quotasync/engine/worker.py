@@ -31,6 +31,7 @@ class Progress:
     steps: int = 0
     settled: int = 0
     paused: dict[str, str] = field(default_factory=dict)  # workspace id -> reason
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 class Worker:
@@ -60,34 +61,42 @@ class Worker:
 
     def cycle(self, progress: Progress) -> datetime | None:
         """Step each workspace once; returns the earliest time something is due next."""
+        due = [self.step(workspace, progress) for workspace in self.workspaces()]
+        return min((d for d in due if d is not None), default=None)
+
+    def step(self, workspace: Workspace, progress: Progress) -> datetime | None:
+        """One turn of one workspace: its `/limits` reading and Real-Time Sync switch when due,
+        its interval sync when due, then one batch; returns when it is next due (None: only when
+        something new arrives)."""
+        writer = self.writers.get(workspace.id)
+        if writer is None:
+            writer = self.writers[workspace.id] = Writer(
+                self.connector, workspace, self.clock, self.claim
+            )
+        else:
+            writer.workspace = workspace  # settings may have changed
+        self._check_limits(writer)
+        self._realtime(writer)
         due: list[datetime] = []
-        for workspace in self.workspaces():
-            writer = self.writers.get(workspace.id)
-            if writer is None:
-                writer = self.writers[workspace.id] = Writer(
-                    self.connector, workspace, self.clock, self.claim
-                )
-            else:
-                writer.workspace = workspace  # settings may have changed
-            self._check_limits(writer)
-            self._realtime(writer)
-            sync_due = self._sync(writer)
-            if sync_due is not None:
-                due.append(sync_due)
-            result = writer.step()
-            if self.notifier is not None:
-                self.notifier.tell(workspace.id)
+        sync_due = self._sync(writer)
+        if sync_due is not None:
+            due.append(sync_due)
+        result = writer.step()
+        if self.notifier is not None:
+            self.notifier.tell(workspace.id)
+        with progress.lock:
             progress.steps += 1
             progress.settled += result.wrote
             if result.paused_until is not None:
                 progress.paused[workspace.id] = result.reason or "paused"
-                due.append(result.paused_until)
             else:
                 progress.paused.pop(workspace.id, None)
-            if result.wrote:
-                due.append(self.clock.now())  # more may be waiting right behind this batch
-            elif result.next_due is not None:
-                due.append(result.next_due)
+        if result.paused_until is not None:
+            due.append(result.paused_until)
+        if result.wrote:
+            due.append(self.clock.now())  # more may be waiting right behind this batch
+        elif result.next_due is not None:
+            due.append(result.next_due)
         return min(due) if due else None
 
     def _check_limits(self, writer: Writer) -> None:

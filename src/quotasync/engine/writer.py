@@ -26,6 +26,7 @@ from simple_salesforce.exceptions import (
 )
 from sqlalchemy.orm import Session
 
+from quotasync import metrics
 from quotasync.clock import Clock
 from quotasync.domain import batching, governor, mapping, outcomes
 from quotasync.domain.mapping import Unmatched
@@ -272,6 +273,8 @@ class Writer:
             open_tracking=self.workspace.open_tracking,
             unmatched=Unmatched(self.workspace.unmatched),
         )
+        if batch:
+            metrics.observe_batch("bulk" if bulk else "data", len(batch))
         results = self._send_bulk(plan.writes) if bulk else self._send_collections(plan.writes)
         self._settle(now, batch, plan, results)
         if results.no_room is not None:
@@ -332,6 +335,8 @@ class Writer:
             outbox.mark(session, ws, later, next_attempt_at=now + WAIT_RECHECK)
             # What did not go (a cap stopped the batch part-way) is due again at once.
             outbox.release(session, ws, [row.id for row in batch], self._claimed_until)
+        logged = [*results.logged, *plan.done]
+        metrics.observe_logged((done_at - received[i]).total_seconds() for i in logged)
 
     # ---------------------------------------------------------------- sObject Collections
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from quotasync.domain.activities import Activity, parse_activity
 from quotasync.domain.mapping import record_key
+from quotasync.store import leases
 from quotasync.store.tables import Activity as Row
 from quotasync.store.tables import Workspace
 
@@ -88,6 +89,8 @@ def accept(
                 attempts=0,
             )
         )
+    if fresh:
+        leases.wake(session, workspace_id, now)
     session.flush()
     return Accepted(len(fresh), len(activities) - len(fresh))
 
@@ -269,6 +272,7 @@ def retry(
     session: Session,
     workspace_id: str,
     ids: Iterable[str],
+    now: datetime,
     *,
     user_email: str | None = None,
 ) -> list[str]:
@@ -296,4 +300,6 @@ def retry(
             last_error=None,
         )
         moved += chunk
+    if moved:
+        leases.wake(session, workspace_id, now)
     return moved

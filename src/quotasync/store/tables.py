@@ -348,3 +348,24 @@ class RtsReceipt(Base):
     )
     signature: Mapped[str] = mapped_column(String(80), primary_key=True)
     received_at: Mapped[datetime]
+
+
+class WorkerLease(Base):
+    """Which worker is stepping a connected workspace, and when the workspace is due again.
+
+    A worker takes a lease for one step (renewed while the step runs) and gives it back with the
+    workspace's next due time; a crashed worker's lease simply runs out, and the workspace is
+    anyone's again. Due workspaces are served earliest-due first, so a big backlog that is always
+    due cannot starve a small one that became due before it.
+    """
+
+    __tablename__ = "worker_leases"
+    __table_args__ = (Index("ix_worker_leases_due_at", "due_at"),)
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str | None] = mapped_column(String(120))
+    expires_at: Mapped[datetime | None]
+    due_at: Mapped[datetime]
+    stepped_at: Mapped[datetime | None]

@@ -203,7 +203,9 @@ def api_router(runtime: Runtime) -> APIRouter:
         viewer = auth.person(who)
         own = None if viewer.is_admin else viewer.email
         with runtime.sessions.begin() as session:
-            moved = outbox.retry(session, who.workspace_id, body.ids, user_email=own)
+            moved = outbox.retry(
+                session, who.workspace_id, body.ids, runtime.clock.now(), user_email=own
+            )
         return RetryOut(retried=moved)
 
     @router.get("/episodes", summary="Pauses and sync-mode switches (admin)")

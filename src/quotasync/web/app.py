@@ -1,5 +1,6 @@
 """The FastAPI application: the ingest API the email product posts activities to, the sidebar's
-people lookup, Real-Time Sync pushes, the JSON API for people, and the pages."""
+people lookup, Real-Time Sync pushes, the JSON API for people, Prometheus metrics, and the
+pages."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from quotasync.web import auth, pages
 from quotasync.web.api import api_router
 from quotasync.web.connect_page import connect_router
 from quotasync.web.doctor_page import doctor_router
+from quotasync.web.metrics_route import metrics_router
 from quotasync.web.outbox_page import outbox_router
 from quotasync.web.rts import rts_router
 
@@ -102,6 +104,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(connect_router(runtime))
     app.include_router(outbox_router(runtime))
     app.include_router(doctor_router(runtime))
+    app.include_router(metrics_router(runtime))
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.add_middleware(
         SessionMiddleware,

@@ -1,0 +1,198 @@
+"""A worker process's threads, taking due workspaces from the shared store by lease.
+
+Each of `concurrency` threads loops: take the earliest-due workspace nobody holds (a lease, see
+`store/leases.py`), step it with the shared `Worker`, give it back with its next due time. A
+heartbeat thread renews the leases the threads hold while their steps run, so a long batch keeps
+its workspace; a process that dies stops renewing, and its workspaces are the others' once their
+leases run out. Stopping (SIGTERM) lets each thread finish the step in flight, then every lease
+is given back at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from quotasync import metrics
+from quotasync.clock import Clock
+from quotasync.engine.worker import Progress, Worker
+from quotasync.store import leases
+from quotasync.store.tables import Connection, Workspace
+
+log = logging.getLogger("quotasync.pool")
+
+POLL = 0.2  # real seconds an idle thread waits before looking for a due workspace again
+ENSURE_EVERY = 5.0  # real seconds between looks for newly connected workspaces
+IDLE_LOOK = timedelta(seconds=60)  # a workspace with nothing due is still looked at this often
+
+
+def holder_name() -> str:
+    """Who holds a lease: host and process, plus a nonce (a restarted process may reuse a pid)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Options:
+    concurrency: int = 1
+    lease: timedelta = timedelta(seconds=60)
+    until_idle: bool = False
+
+
+class Pool:
+    def __init__(
+        self, worker: Worker, clock: Clock, options: Options, holder: str | None = None
+    ) -> None:
+        if options.concurrency < 1:
+            raise ValueError("a worker needs at least one thread")
+        self.worker = worker
+        self.sessions = worker.connector.sessions
+        self.clock = clock
+        self.options = options
+        self.holder = holder or holder_name()
+        self._busy: set[str] = set()  # workspaces this process's threads are stepping
+        self._busy_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- running
+
+    def run(
+        self,
+        stop: threading.Event,
+        on_step: Callable[[Progress], None] | None = None,
+    ) -> Progress:
+        """Run until `stop` is set (or, with `until_idle`, nothing is left to do); every lease
+        this process holds is given back before it returns."""
+        progress = Progress()
+        done = threading.Event()  # stop, or idle with until_idle: the threads end their loops
+        self._ensure()
+        threads = [
+            threading.Thread(
+                target=self._loop,
+                args=(stop, done, progress, on_step),
+                name=f"quotasync-worker-{n}",
+                daemon=True,
+            )
+            for n in range(self.options.concurrency)
+        ]
+        heartbeat = threading.Thread(
+            target=self._heartbeat, args=(done,), name="quotasync-leases", daemon=True
+        )
+        for thread in [*threads, heartbeat]:
+            thread.start()
+        try:
+            while not done.is_set():
+                if stop.wait(ENSURE_EVERY):
+                    break
+                self._ensure()
+        finally:
+            done.set()
+            for thread in threads:
+                thread.join()
+            heartbeat.join()
+            with self.sessions.begin() as session:
+                leases.release_all(session, self.holder)
+            metrics.LEASES_HELD.set(0)
+        return progress
+
+    def _loop(
+        self,
+        stop: threading.Event,
+        done: threading.Event,
+        progress: Progress,
+        on_step: Callable[[Progress], None] | None,
+    ) -> None:
+        while not done.is_set() and not stop.is_set():
+            try:
+                workspace_id = self._take()
+            except Exception:
+                log.exception("taking a workspace failed; trying again")
+                workspace_id = None
+            if workspace_id is None:
+                if self.options.until_idle and self._all_idle(progress):
+                    done.set()
+                    return
+                done.wait(POLL)
+                continue
+            self._step(workspace_id, progress)
+            if on_step is not None:
+                on_step(progress)
+
+    def _take(self) -> str | None:
+        with self._busy_lock:
+            busy = set(self._busy)
+            with self.sessions.begin() as session:
+                workspace_id = leases.take(
+                    session, self.holder, self.clock.now(), self.options.lease, skip=busy
+                )
+            if workspace_id is not None:
+                self._busy.add(workspace_id)
+                metrics.LEASES_HELD.set(len(self._busy))
+        return workspace_id
+
+    def _step(self, workspace_id: str, progress: Progress) -> None:
+        due: datetime | None = None
+        try:
+            with self.sessions() as session:
+                workspace = session.get(Workspace, workspace_id)
+                connected = session.get(Connection, workspace_id) is not None
+            if workspace is not None and connected:
+                due = self.worker.step(workspace, progress)
+                metrics.STEPS.inc()
+        except Exception:
+            # One workspace's trouble must not stop the others: it is looked at again later.
+            log.exception("workspace %s: the step failed", workspace_id)
+        finally:
+            now = self.clock.now()
+            later = now + IDLE_LOOK
+            try:
+                with self.sessions.begin() as session:
+                    leases.give_back(
+                        session, self.holder, workspace_id, now, min(due or later, later)
+                    )
+            finally:
+                with self._busy_lock:
+                    self._busy.discard(workspace_id)
+                    metrics.LEASES_HELD.set(len(self._busy))
+
+    # ---------------------------------------------------------------- leases
+
+    def _heartbeat(self, done: threading.Event) -> None:
+        """Renew this process's leases every third of a lease (in real seconds), so a long step
+        keeps its workspace."""
+        speed = getattr(self.clock, "speed", 1.0) or 1.0
+        every = min(5.0, self.options.lease.total_seconds() / 3 / speed)
+        while not done.wait(every):
+            with self._busy_lock:
+                busy = set(self._busy)
+            if not busy:
+                continue
+            try:
+                with self.sessions.begin() as session:
+                    leases.renew(session, self.holder, busy, self.clock.now(), self.options.lease)
+            except Exception:
+                log.exception("renewing leases failed; trying again")
+
+    def _ensure(self) -> None:
+        try:
+            with self.sessions.begin() as session:
+                leases.ensure(session, self.clock.now())
+        except Exception:
+            log.exception("looking for newly connected workspaces failed")
+
+    # ---------------------------------------------------------------- until idle
+
+    def _all_idle(self, progress: Progress) -> bool:
+        """Nothing pending for any connected workspace, none paused, and no thread of this
+        process in a step (one may be about to leave work behind it)."""
+        with self._busy_lock:
+            if self._busy:
+                return False
+        with progress.lock:
+            if progress.paused:
+                return False
+        return self.worker.idle(progress)

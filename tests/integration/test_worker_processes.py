@@ -1,0 +1,136 @@
+"""Worker processes sharing a PostgreSQL store by lease: one killed with SIGKILL hands its
+workspaces to the other within one lease, and nothing is written twice or lost."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from quotasync.clock import RealClock
+from quotasync.store.tables import WorkerLease
+from tests.databases import postgres_url
+from tests.integration.logging_support import CLI, Setup, connect, people, stream
+from tests.integration.test_logging import assert_each_in_org_once, wait_for
+from tests.sandbox_process import SandboxOrg
+
+LEASE_SECONDS = 4.0
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    yield from postgres_url()
+
+
+def lease_rows(setup: Setup) -> dict[str, WorkerLease]:
+    with setup.runtime.sessions() as session:
+        return {row.workspace_id: row for row in session.scalars(select(WorkerLease))}
+
+
+def held_by(setup: Setup, prefix: str) -> set[str]:
+    now = datetime.now(UTC)
+    return {
+        ws
+        for ws, row in lease_rows(setup).items()
+        if row.holder is not None
+        and row.holder.startswith(prefix)
+        and row.expires_at is not None
+        and row.expires_at > now
+    }
+
+
+def worker(setup: Setup, *args: str) -> subprocess.Popen[str]:
+    env = {
+        **setup.cli_env(),
+        "QUOTASYNC_LEASE_SECONDS": str(LEASE_SECONDS),
+        "QUOTASYNC_CLAIM_SECONDS": str(LEASE_SECONDS),
+    }
+    return subprocess.Popen(
+        [*CLI, "worker", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_killed_worker_process_hands_its_workspaces_to_the_other_within_one_lease(
+    new_org: Callable[..., SandboxOrg], postgres: str, tmp_path: Path
+) -> None:
+    org = new_org("--seed", "60", "--session-timeout-minutes", "0")
+    # Three workspaces in one store and data dir (one secret key), on one org.
+    setups = [connect(org, tmp_path, postgres, RealClock()) for _ in range(3)]
+    try:
+        run_and_kill(org, setups)
+    finally:
+        for setup in setups:
+            setup.close()
+
+
+def run_and_kill(org: SandboxOrg, setups: list[Setup]) -> None:
+    known = people(org)
+    everything = []
+    for n, setup in enumerate(setups):
+        activities = stream(known, 2400, seed=100 + n)
+        setup.settings(batch_delay=0)
+        assert setup.ingest(activities).accepted == 2400
+        everything += activities
+    # Slow calls keep batches in flight, so the kill lands mid-step with leases held.
+    org.control("POST", "faults", {"latency_ms": 500})
+    first = setups[0]
+    doomed = worker(first, "--concurrency", "3")
+    survivor: subprocess.Popen[str] | None = None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(held_by(first, "")) != 3:
+            time.sleep(0.05)
+        assert len(held_by(first, "")) == 3, lease_rows(first)
+        pid = f":{doomed.pid}:"
+        held = {ws for ws, row in lease_rows(first).items() if row.holder and pid in row.holder}
+        assert len(held) == 3
+        # The other process starts while the first holds everything: it must not take any.
+        survivor = worker(first, "--concurrency", "3")
+        time.sleep(2.0)
+        assert not held_by(first, "").difference(held)
+        survivor_pid = f":{survivor.pid}:"
+        assert not any(
+            row.holder and survivor_pid in row.holder for row in lease_rows(first).values()
+        )
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=10)
+        killed = time.monotonic()
+        moved: dict[str, float] = {}
+
+        def all_moved() -> bool:
+            for ws, row in lease_rows(first).items():
+                if ws not in moved and row.holder and survivor_pid in row.holder:
+                    moved[ws] = time.monotonic() - killed
+            return set(moved) == held
+
+        wait_for(all_moved, 60, "the survivor to take the killed worker's workspaces")
+        # Renewed every third of a lease, the killed worker's leases ran out within one lease
+        # of its death; the survivor looks every 0.2 s.
+        assert max(moved.values()) <= LEASE_SECONDS + 1.5, moved
+        org.control("POST", "faults", {"latency_ms": 0})
+        wait_for(
+            lambda: all(s.states() == {"logged": 2400} for s in setups),
+            120,
+            "every activity to be logged",
+        )
+    finally:
+        for process in (doomed, survivor):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        outputs = [p.communicate(timeout=30) for p in (doomed, survivor) if p is not None]
+    assert survivor is not None and survivor.returncode == 0, outputs
+    assert_each_in_org_once(org, everything)
+    # The survivor stopped gracefully: it gave every lease back.
+    assert not held_by(first, "")
+    assert all(row.stepped_at is not None for row in lease_rows(first).values())
