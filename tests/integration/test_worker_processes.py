@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from quotasync.clock import RealClock
+from quotasync.engine.pool import Options, Pool
+from quotasync.engine.worker import Worker
+from quotasync.store.tables import Activity as Row
 from quotasync.store.tables import WorkerLease
 from tests.databases import postgres_url
 from tests.integration.logging_support import CLI, Setup, connect, people, stream
-from tests.integration.test_logging import assert_each_in_org_once, wait_for
+from tests.integration.test_logging import assert_each_in_org_once, call_in_flight, wait_for
 from tests.sandbox_process import SandboxOrg
 
 LEASE_SECONDS = 4.0
@@ -134,3 +138,83 @@ def run_and_kill(org: SandboxOrg, setups: list[Setup]) -> None:
     # The survivor stopped gracefully: it gave every lease back.
     assert not held_by(first, "")
     assert all(row.stepped_at is not None for row in lease_rows(first).values())
+
+
+def claimed(setup: Setup) -> int:
+    """Pending activities held by a worker's claim (not a retry's backoff: those have tries)."""
+    with setup.runtime.sessions() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Row)
+                .where(
+                    Row.workspace_id == setup.workspace_id,
+                    Row.state == "pending",
+                    Row.attempts == 0,
+                    Row.next_attempt_at > datetime.now(UTC),
+                )
+            )
+            or 0
+        )
+
+
+def test_sigterm_finishes_the_batch_in_flight_and_gives_the_lease_back(
+    new_org: Callable[..., SandboxOrg], tmp_path: Path
+) -> None:
+    org = new_org("--seed", "60", "--session-timeout-minutes", "0")
+    setup = connect(org, tmp_path, None, RealClock())
+    try:
+        activities = [a for a in stream(people(org), 3000, seed=7) if a["kind"] == "email_sent"]
+        setup.settings(batch_delay=0)
+        setup.ingest(activities)
+        org.control("POST", "faults", {"latency_ms": 1500})
+        process = worker(setup)
+        wait_for(lambda: call_in_flight(setup), 60, "a write to be in flight")
+        assert claimed(setup) == 200  # one batch claimed and on its way
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        assert "worker stopped: 200 activities settled" in out
+        # The batch went through and was recorded; nothing is left claimed or leased.
+        assert setup.states() == {"logged": 200, "pending": len(activities) - 200}
+        assert claimed(setup) == 0
+        assert not held_by(setup, "")
+        org.control("POST", "faults", {"latency_ms": 0})
+        done = setup.cli("worker", "--until-idle")
+        assert done.returncode == 0, done.stderr
+        assert setup.states() == {"logged": len(activities)}
+        assert_each_in_org_once(org, activities)
+    finally:
+        setup.close()
+
+
+def test_a_big_backlog_does_not_keep_a_small_workspace_waiting(
+    new_org: Callable[..., SandboxOrg], tmp_path: Path
+) -> None:
+    """One worker thread, one workspace with 5,000 emails queued, another that receives ten
+    later: the ten go at the next turn, long before the backlog is through."""
+    org = new_org("--seed", "60", "--session-timeout-minutes", "0")
+    big, small = (connect(org, tmp_path, None, RealClock()) for _ in range(2))
+    try:
+        emails = [a for a in stream(people(org), 15000, seed=3) if a["kind"] == "email_sent"]
+        for setup in (big, small):
+            setup.settings(batch_delay=0)
+        big.ingest(emails[:5000])
+        org.control("POST", "faults", {"latency_ms": 300})
+        stop = threading.Event()
+        pool = Pool(Worker(big.runtime.connector, big.clock), big.clock, Options(concurrency=1))
+        runner = threading.Thread(target=pool.run, args=(stop,))
+        runner.start()
+        try:
+            wait_for(lambda: big.states().get("logged", 0) >= 400, 60, "the backlog to start")
+            small.ingest(emails[5000:5010])
+            wait_for(lambda: small.states() == {"logged": 10}, 30, "the small workspace's ten")
+            behind = big.states().get("pending", 0)
+        finally:
+            stop.set()
+            runner.join(timeout=30)
+        # The ten waited for at most the batch in flight and one more, not for 25 batches.
+        assert behind >= 5000 - 400 - 3 * 200, behind
+    finally:
+        big.close()
+        small.close()

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,10 +86,12 @@ class Pool:
         for thread in [*threads, heartbeat]:
             thread.start()
         try:
-            while not done.is_set():
-                if stop.wait(ENSURE_EVERY):
-                    break
-                self._ensure()
+            ensured = time.monotonic()
+            while not done.is_set() and not stop.is_set():
+                done.wait(POLL)
+                if time.monotonic() - ensured >= ENSURE_EVERY:
+                    self._ensure()
+                    ensured = time.monotonic()
         finally:
             done.set()
             for thread in threads:
