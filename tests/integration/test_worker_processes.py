@@ -202,7 +202,11 @@ def test_a_big_backlog_does_not_keep_a_small_workspace_waiting(
         big.ingest(emails[:5000])
         org.control("POST", "faults", {"latency_ms": 300})
         stop = threading.Event()
-        pool = Pool(Worker(big.runtime.connector, big.clock), big.clock, Options(concurrency=1))
+        worker = Worker(big.runtime.connector, big.clock)
+        # Keeping one workspace's state, the worker forgets and rebuilds a writer at each turn
+        # between the two: that must cost nothing but the rebuilding.
+        worker.keep = 1
+        pool = Pool(worker, big.clock, Options(concurrency=1))
         runner = threading.Thread(target=pool.run, args=(stop,))
         runner.start()
         try:
@@ -215,6 +219,7 @@ def test_a_big_backlog_does_not_keep_a_small_workspace_waiting(
             runner.join(timeout=30)
         # The ten waited for at most the batch in flight and one more, not for 25 batches.
         assert behind >= 5000 - 400 - 3 * 200, behind
+        assert len(worker.writers) == 1  # only the last stepped workspace is kept
     finally:
         big.close()
         small.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from quotasync.store import outbox
 from quotasync.store.tables import Connection, Workspace
 
 IDLE_SLEEP = 0.2  # real seconds between looks when nothing is due
+KEEP_WORKSPACES = 200  # workspaces whose writer and Salesforce connection a worker keeps
 
 log = logging.getLogger("quotasync.worker")
 
@@ -46,7 +48,14 @@ class Worker:
         self.claim = claim  # how long a writer holds a batch (a crashed worker's comes back then)
         self.clock = clock
         self.notifier = notifier  # None: pauses are recorded, nobody is emailed
-        self.writers: dict[str, Writer] = {}
+        # Per-workspace state, least recently stepped first; past `keep` workspaces the oldest
+        # is dropped (its Salesforce connection closed): a worker serving thousands of
+        # workspaces holds only the recent ones. Nothing dropped is lost: pauses and episodes are
+        # in the store, and the workspace's lease carries when it is due.
+        self.writers: OrderedDict[str, Writer] = OrderedDict()
+        self.keep = KEEP_WORKSPACES
+        self._stepping: set[str] = set()
+        self._lock = threading.Lock()
         self.checkers: dict[str, LimitsChecker] = {}
         self.realtimes: dict[str, RealTime] = {}
         self.sync_failed_until: dict[str, datetime] = {}  # a sync that raised waits an interval
@@ -68,13 +77,25 @@ class Worker:
         """One turn of one workspace: its `/limits` reading and Real-Time Sync switch when due,
         its interval sync when due, then one batch; returns when it is next due (None: only when
         something new arrives)."""
-        writer = self.writers.get(workspace.id)
-        if writer is None:
-            writer = self.writers[workspace.id] = Writer(
-                self.connector, workspace, self.clock, self.claim
-            )
-        else:
-            writer.workspace = workspace  # settings may have changed
+        with self._lock:
+            writer = self.writers.get(workspace.id)
+            if writer is None:
+                writer = self.writers[workspace.id] = Writer(
+                    self.connector, workspace, self.clock, self.claim
+                )
+            else:
+                writer.workspace = workspace  # settings may have changed
+                self.writers.move_to_end(workspace.id)
+            self._stepping.add(workspace.id)
+        try:
+            return self._step(writer, progress)
+        finally:
+            with self._lock:
+                self._stepping.discard(workspace.id)
+                self._forget_oldest()
+
+    def _step(self, writer: Writer, progress: Progress) -> datetime | None:
+        workspace = writer.workspace
         self._check_limits(writer)
         self._realtime(writer)
         due: list[datetime] = []
@@ -98,6 +119,18 @@ class Worker:
         elif result.next_due is not None:
             due.append(result.next_due)
         return min(due) if due else None
+
+    def _forget_oldest(self) -> None:
+        """Drop the least recently stepped workspaces' state past `keep` (call holding the lock)."""
+        for workspace_id in list(self.writers):
+            if len(self.writers) <= self.keep:
+                return
+            if workspace_id in self._stepping:
+                continue
+            writer = self.writers.pop(workspace_id)
+            self.checkers.pop(workspace_id, None)
+            self.realtimes.pop(workspace_id, None)
+            writer.close()
 
     def _check_limits(self, writer: Writer) -> None:
         """Read the org's `/limits` first when a reading is due, so the batch goes on them."""

@@ -110,6 +110,12 @@ class Writer:
             self._client = self.connector.client(self.workspace.id)
         return self._client
 
+    def close(self) -> None:
+        """Let go of the Salesforce connection (a worker forgetting this workspace for now)."""
+        if self._client is not None:
+            self._client.http.close()
+            self._client = None
+
     def step(self) -> Result:
         now = self.clock.now()
         if self.paused_until is not None and now < self.paused_until:
