@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.domain.activities import Activity, InvalidActivity, parse_activity
-from quotasync.store import outbox
+from quotasync.store import outbox, retrying
 
 CHUNK = 1000  # items per transaction when importing a file
 
@@ -58,8 +58,11 @@ class Ingest:
                     entry["id"] = error.activity_id
                 summary.errors.append(entry)
         if valid:
-            with self.sessions.begin() as session:
-                stored = outbox.accept(session, workspace_id, valid, self.clock.now())
+            # Stored before it is acknowledged: a store failing for a moment is waited out.
+            stored = retrying.transaction(
+                self.sessions,
+                lambda session: outbox.accept(session, workspace_id, valid, self.clock.now()),
+            )
             summary.accepted, summary.duplicates = stored.stored, stored.duplicates
         return summary
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from quotasync import metrics
 from quotasync.clock import Clock
 from quotasync.engine.worker import Progress, Worker
-from quotasync.store import leases
+from quotasync.store import leases, retrying
 from quotasync.store.tables import Connection, Workspace
 
 log = logging.getLogger("quotasync.pool")
@@ -31,6 +31,7 @@ log = logging.getLogger("quotasync.pool")
 POLL = 0.2  # real seconds an idle thread waits before looking for a due workspace again
 ENSURE_EVERY = 5.0  # real seconds between looks for newly connected workspaces
 IDLE_LOOK = timedelta(seconds=60)  # a workspace with nothing due is still looked at this often
+STORE_TROUBLE_RETRY = timedelta(seconds=5)  # a step the store failed is tried again after this
 
 
 def holder_name() -> str:
@@ -97,8 +98,9 @@ class Pool:
             for thread in threads:
                 thread.join()
             heartbeat.join()
-            with self.sessions.begin() as session:
-                leases.release_all(session, self.holder)
+            retrying.transaction(
+                self.sessions, lambda session: leases.release_all(session, self.holder)
+            )
             metrics.LEASES_HELD.set(0)
         return progress
 
@@ -110,28 +112,33 @@ class Pool:
         on_step: Callable[[Progress], None] | None,
     ) -> None:
         while not done.is_set() and not stop.is_set():
+            # Whatever fails (the store gone for longer than a transaction's retries, say), the
+            # thread lives on and looks again: a worker never quietly loses a thread.
             try:
                 workspace_id = self._take()
+                if workspace_id is None:
+                    if self.options.until_idle and self._all_idle(progress):
+                        done.set()
+                        return
+                    done.wait(POLL)
+                    continue
+                self._step(workspace_id, progress)
             except Exception:
-                log.exception("taking a workspace failed; trying again")
-                workspace_id = None
-            if workspace_id is None:
-                if self.options.until_idle and self._all_idle(progress):
-                    done.set()
-                    return
+                log.exception("the worker thread's turn failed; looking again")
                 done.wait(POLL)
                 continue
-            self._step(workspace_id, progress)
             if on_step is not None:
                 on_step(progress)
 
     def _take(self) -> str | None:
         with self._busy_lock:
             busy = set(self._busy)
-            with self.sessions.begin() as session:
-                workspace_id = leases.take(
+            workspace_id = retrying.transaction(
+                self.sessions,
+                lambda session: leases.take(
                     session, self.holder, self.clock.now(), self.options.lease, skip=busy
-                )
+                ),
+            )
             if workspace_id is not None:
                 self._busy.add(workspace_id)
                 metrics.LEASES_HELD.set(len(self._busy))
@@ -146,17 +153,22 @@ class Pool:
             if workspace is not None and connected:
                 due = self.worker.step(workspace, progress)
                 metrics.STEPS.inc()
-        except Exception:
-            # One workspace's trouble must not stop the others: it is looked at again later.
+        except Exception as error:
+            # One workspace's trouble must not stop the others: it is looked at again later,
+            # soon if the store failed for a moment.
             log.exception("workspace %s: the step failed", workspace_id)
+            if retrying.passing(error):
+                due = self.clock.now() + STORE_TROUBLE_RETRY
         finally:
             now = self.clock.now()
             later = now + IDLE_LOOK
             try:
-                with self.sessions.begin() as session:
-                    leases.give_back(
+                retrying.transaction(
+                    self.sessions,
+                    lambda session: leases.give_back(
                         session, self.holder, workspace_id, now, min(due or later, later)
-                    )
+                    ),
+                )
             finally:
                 with self._busy_lock:
                     self._busy.discard(workspace_id)

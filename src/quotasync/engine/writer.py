@@ -36,7 +36,7 @@ from quotasync.engine import episodes as engine_episodes
 from quotasync.engine import plan as planning
 from quotasync.engine.matching import Matcher
 from quotasync.salesforce.connection import Client, ConnectError, Connector
-from quotasync.store import limits, mirror, outbox
+from quotasync.store import limits, mirror, outbox, retrying
 from quotasync.store.ledger import NoRoom
 from quotasync.store.outbox import FAILED, LOGGED, PENDING, SKIPPED
 from quotasync.store.tables import Workspace
@@ -302,7 +302,8 @@ class Writer:
         done_at = self.clock.now()  # when the records are known to be in Salesforce
         ws = self.workspace.id
         jitter = self._random.random()
-        with self.sessions.begin() as session:
+
+        def record(session: Session) -> None:
             for record_id, ids in _grouped(results.logged).items():
                 outbox.mark(
                     session,
@@ -341,6 +342,9 @@ class Writer:
             outbox.mark(session, ws, later, next_attempt_at=now + WAIT_RECHECK)
             # What did not go (a cap stopped the batch part-way) is due again at once.
             outbox.release(session, ws, [row.id for row in batch], self._claimed_until)
+
+        # Salesforce has the records: a store that fails for a moment must not make them go again.
+        retrying.transaction(self.sessions, record)
         logged = [*results.logged, *plan.done]
         metrics.observe_logged((done_at - received[i]).total_seconds() for i in logged)
 

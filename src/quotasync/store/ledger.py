@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from quotasync.store import retrying
 from quotasync.store.tables import LedgerEntry, LedgerShare, Workspace
 
 WINDOW = timedelta(hours=24)
@@ -53,7 +54,8 @@ class Ledger:
         if not calls:
             return []
         workspace_id = calls[0].workspace_id
-        with self._sessions.begin() as session:
+
+        def reserve(session: Session) -> list[int]:
             session.execute(
                 update(Workspace)
                 .where(Workspace.id == workspace_id)
@@ -68,10 +70,11 @@ class Ledger:
                     raise NoRoom(workspace_id, api, used, cost, cap)
             return self._write(session, calls)
 
+        return retrying.transaction(self._sessions, reserve)
+
     def record(self, calls: list[Call]) -> list[int]:
         """Write the calls one request is about to make, with no cap; returns their ledger ids."""
-        with self._sessions.begin() as session:
-            return self._write(session, calls)
+        return retrying.transaction(self._sessions, lambda session: self._write(session, calls))
 
     def entries(self, workspace_id: str, api: str, now: datetime) -> list[tuple[datetime, int]]:
         """quotasync's own calls of one type in the window ending now, oldest first."""
@@ -116,8 +119,12 @@ class Ledger:
             values["settled_at"] = at  # answered then: counted by the org before that
         if not charged:
             values["calls"] = 0
-        with self._sessions.begin() as session:
-            session.execute(update(LedgerEntry).where(LedgerEntry.id.in_(ids)).values(**values))
+        retrying.transaction(
+            self._sessions,
+            lambda session: session.execute(
+                update(LedgerEntry).where(LedgerEntry.id.in_(ids)).values(**values)
+            ),
+        )
 
     def used(self, workspace_id: str, api: str, now: datetime) -> int:
         with self._sessions() as session:

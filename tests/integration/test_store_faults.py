@@ -1,0 +1,164 @@
+"""The store failing for a moment: SQLite locked by another process past its busy timeout, a
+PostgreSQL connection dropped in the middle of a transaction. Transactions are run again, and
+nothing acknowledged is lost or stored twice."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import OperationalError
+
+from quotasync.clock import ManualClock, RealClock
+from quotasync.ingest import Ingest
+from quotasync.store import db, outbox, retrying, workspaces
+from tests.databases import postgres_url
+from tests.integration.logging_support import CLI, connect, people, stream
+from tests.integration.test_governor import quotasync_calls
+from tests.integration.test_logging import assert_each_in_org_once
+from tests.sandbox_process import SandboxOrg
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+ITEMS = [
+    {
+        "id": f"em-{n}",
+        "kind": "email_sent",
+        "occurred_at": "2026-12-02T11:00:00Z",
+        "user_email": "rep@acme.io",
+        "to": [f"buyer{n}@example.com"],
+        "subject": f"Hello {n}",
+    }
+    for n in range(50)
+]
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    yield from postgres_url()
+
+
+def test_a_sqlite_store_locked_past_its_busy_timeout_is_waited_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'quotasync.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url, busy_timeout=0.3)
+    sessions = db.sessions(engine)
+    with sessions.begin() as session:
+        workspace_id = workspaces.create(session, "Acme", "admin@acme.io", NOW).workspace.id
+
+    # Another process holds the write lock for well past the busy timeout.
+    other = sqlite3.connect(
+        tmp_path / "quotasync.db", isolation_level=None, check_same_thread=False
+    )
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(OperationalError, match="locked"):
+        retrying.transaction(
+            sessions, lambda s: s.execute(text("UPDATE workspaces SET name = name")), attempts=1
+        )  # one try is not enough: the trouble is real
+    releaser = threading.Timer(1.0, lambda: other.execute("COMMIT"))
+    releaser.start()
+    with caplog.at_level(logging.WARNING, logger="quotasync.store"):
+        summary = Ingest(sessions, ManualClock(NOW)).accept(workspace_id, ITEMS)
+    releaser.join()
+    other.close()
+
+    assert summary.accepted == 50 and summary.duplicates == 0
+    assert "trying the transaction again" in caplog.text
+    with sessions() as session:
+        assert outbox.counts(session, workspace_id) == {"pending": 50}
+    engine.dispose()
+
+
+def test_a_postgresql_connection_dropped_mid_transaction_is_retried(
+    postgres: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    db.upgrade(postgres)
+    engine = db.make_engine(postgres)
+    sessions = db.sessions(engine)
+    with sessions.begin() as session:
+        workspace_id = workspaces.create(session, "Acme", "admin@acme.io", NOW).workspace.id
+    admin = create_engine(postgres)
+    dropped: list[int] = []
+
+    def drop_once(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
+        # The first INSERT of activities finds its connection ended by the server, as a
+        # restart or a proxy's timeout would end it: half-way through the transaction.
+        if not dropped and statement.startswith("INSERT INTO activities"):
+            pid = connection.connection.dbapi_connection.info.backend_pid
+            with admin.begin() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            dropped.append(pid)
+
+    event.listen(engine, "before_cursor_execute", drop_once)
+    with caplog.at_level(logging.WARNING, logger="quotasync.store"):
+        summary = Ingest(sessions, ManualClock(NOW)).accept(workspace_id, ITEMS)
+    assert dropped, "the fault was not injected"
+    assert summary.accepted == 50 and summary.duplicates == 0
+    assert "trying the transaction again" in caplog.text
+    with sessions() as session:
+        assert outbox.counts(session, workspace_id) == {"pending": 50}
+    engine.dispose()
+    admin.dispose()
+
+
+def test_a_worker_whose_postgresql_connections_keep_dropping_loses_and_repeats_nothing(
+    new_org: Callable[..., SandboxOrg], postgres: str, tmp_path: Path
+) -> None:
+    org = new_org("--seed", "60", "--session-timeout-minutes", "0")
+    setup = connect(org, tmp_path, postgres, RealClock())
+    try:
+        activities = stream(people(org), 3000, seed=5)
+        setup.settings(batch_delay=0)
+        setup.ingest(activities)
+        org.control("POST", "faults", {"latency_ms": 150})
+        env = {**setup.cli_env(), "QUOTASYNC_CLAIM_SECONDS": "3", "QUOTASYNC_LEASE_SECONDS": "3"}
+        env["QUOTASYNC_DATABASE_URL"] = f"{postgres}&application_name=qs_dropped"
+        process = subprocess.Popen(
+            [*CLI, "worker", "--concurrency", "2"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        admin = create_engine(postgres)
+        ended = 0
+        try:
+            deadline = time.monotonic() + 100
+            while time.monotonic() < deadline and setup.states() != {"logged": 3000}:
+                # Every second the server ends all of the worker's connections, in whatever
+                # transaction they are.
+                with admin.begin() as other:
+                    ended += len(
+                        other.execute(
+                            text(
+                                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE application_name = 'qs_dropped'"
+                            )
+                        ).all()
+                    )
+                time.sleep(1.0)
+            assert process.poll() is None, "the worker died"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _out, err = process.communicate(timeout=30)
+            admin.dispose()
+        assert ended >= 10, ended
+        assert setup.states() == {"logged": 3000}, err[-3000:]
+        assert process.returncode == 0, err[-3000:]
+        assert "trying the transaction again" in err
+        assert_each_in_org_once(org, activities)
+        # No call escaped the ledger, dropped connections or not.
+        assert quotasync_calls(org) == setup.ledger_calls()
+    finally:
+        setup.close()
