@@ -304,16 +304,7 @@ class Writer:
         jitter = self._random.random()
 
         def record(session: Session) -> None:
-            for record_id, ids in _grouped(results.logged).items():
-                outbox.mark(
-                    session,
-                    ws,
-                    ids,
-                    state=LOGGED,
-                    logged_at=done_at,
-                    salesforce_id=record_id,
-                    last_error=None,
-                )
+            outbox.mark_logged(session, ws, results.logged, done_at)
             for why, ids in _grouped({**plan.failed, **results.failed}).items():
                 outbox.mark(session, ws, ids, state=FAILED, last_error=why[:2000])
             for why, ids in _grouped(plan.skipped).items():

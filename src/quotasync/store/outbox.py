@@ -8,12 +8,12 @@ An activity is stored in the same JSON shape the email product posted, so one pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from quotasync.domain.activities import Activity, parse_activity
@@ -125,9 +125,18 @@ def claim(
             .limit(limit)
         )
     )
-    for row in rows:
-        row.next_attempt_at = until
-    session.flush()
+    # One statement for the whole claim; the loaded rows keep the time they were claimed at
+    # (nothing reads it from them).
+    for start in range(0, len(rows), 500):
+        session.execute(
+            update(Row)
+            .where(
+                Row.workspace_id == workspace_id,
+                Row.id.in_([row.id for row in rows[start : start + 500]]),
+            )
+            .values(next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
     return rows
 
 
@@ -187,18 +196,21 @@ def pending_count(session: Session, workspace_id: str | None = None) -> int:
 
 def of_records(session: Session, workspace_id: str, keys: Iterable[tuple[str, str]]) -> list[Row]:
     """Every stored activity (any state) that writes to one of these records."""
-    keys = list(keys)
-    if not keys:
-        return []
+    by_type: dict[str, list[str]] = {}
+    for record_type, key in dict.fromkeys(keys):
+        by_type.setdefault(record_type, []).append(key)
     rows: list[Row] = []
-    for start in range(0, len(keys), 300):
-        chunk = keys[start : start + 300]
-        rows += session.scalars(
-            select(Row).where(
-                Row.workspace_id == workspace_id,
-                or_(*(and_(Row.record_type == t, Row.record_key == k) for t, k in chunk)),
-            )
-        ).all()
+    # One `IN` per record type and 500 keys, on the (workspace, type, key) index: a long OR of
+    # pairs costs more to build and compile than to run.
+    for record_type, record_keys in by_type.items():
+        for start in range(0, len(record_keys), 500):
+            rows += session.scalars(
+                select(Row).where(
+                    Row.workspace_id == workspace_id,
+                    Row.record_type == record_type,
+                    Row.record_key.in_(record_keys[start : start + 500]),
+                )
+            ).all()
     return rows
 
 
@@ -210,6 +222,27 @@ def mark(session: Session, workspace_id: str, ids: Iterable[str], **values: Any)
             .where(Row.workspace_id == workspace_id, Row.id.in_(ids[start : start + 500]))
             .values(**values)
         )
+
+
+def mark_logged(
+    session: Session, workspace_id: str, salesforce_ids: Mapping[str, str], at: datetime
+) -> None:
+    """Activities logged as the given records (activity id -> Salesforce id), in one statement
+    run for all of them: each has its own record id, so they cannot share one UPDATE."""
+    if not salesforce_ids:
+        return
+    table = cast(Table, Row.__table__)
+    session.connection().execute(
+        update(table)
+        .where(table.c.workspace_id == bindparam("ws"), table.c.id == bindparam("activity"))
+        .values(
+            state=LOGGED, logged_at=bindparam("at"), salesforce_id=bindparam("sf"), last_error=None
+        ),
+        [
+            {"ws": workspace_id, "activity": activity_id, "sf": record_id, "at": at}
+            for activity_id, record_id in salesforce_ids.items()
+        ],
+    )
 
 
 UNMATCHED_PREFIXES = ("no Contact or Lead has the email", "no Lead could be created for")
