@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from quotasync.clock import ManualClock, RealClock
 from quotasync.ingest import Ingest
 from quotasync.store import db, outbox, retrying, workspaces
+from tests.acceptance.served_app import runtime_in, serve
 from tests.databases import postgres_url
 from tests.integration.logging_support import CLI, connect, people, stream
 from tests.integration.test_governor import quotasync_calls
@@ -162,3 +164,38 @@ def test_a_worker_whose_postgresql_connections_keep_dropping_loses_and_repeats_n
         assert quotasync_calls(org) == setup.ledger_calls()
     finally:
         setup.close()
+
+
+def test_an_ingest_the_store_cannot_take_is_refused_with_503_and_nothing_half_kept(
+    tmp_path: Path,
+) -> None:
+    runtime = runtime_in(tmp_path / "data")
+    with runtime.sessions.begin() as session:
+        made = workspaces.create(session, "Acme", "admin@acme.io", NOW)
+    database = tmp_path / "data" / "quotasync.db"
+    # Writers give up on a lock after 0.2 s (then the transaction's retries, about 3 s).
+    runtime.sessions.kw["bind"].dispose()
+    runtime.sessions.configure(bind=db.make_engine(f"sqlite:///{database}", busy_timeout=0.2))
+    with serve(runtime) as served:
+        url = f"{served.url}/api/v1/workspaces/{made.workspace.id}/activities"
+        headers = {"Authorization": f"Bearer {made.ingest_token}"}
+        other = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN EXCLUSIVE")  # another process holds the store for good
+        try:
+            started = time.monotonic()
+            refused = requests.post(url, json=ITEMS[:10], headers=headers, timeout=60)
+            took = time.monotonic() - started
+            # Meanwhile the app goes on answering: storing waits in a worker thread.
+            assert requests.get(f"{served.url}/openapi.json", timeout=5).status_code == 200
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "5"
+        assert "nothing was saved" in refused.json()["detail"]
+        assert 2 < took < 30
+        assert served.stored_ids(made.workspace.id) == []
+        # The email product tries again: everything is taken, once.
+        again = requests.post(url, json=ITEMS[:10], headers=headers, timeout=60)
+        assert again.status_code == 202 and again.json()["accepted"] == 10, again.text
+        assert sorted(served.stored_ids(made.workspace.id)) == sorted(i["id"] for i in ITEMS[:10])

@@ -26,10 +26,16 @@ What parsing normalises, so that nothing downstream has to:
 - email addresses are lower-cased (Salesforce matches them case-insensitively, and so must we);
 - a JSON `null` counts as absent; unknown top-level keys are ignored so that the email product can
   add fields before quotasync knows about them.
+
+Text must be Unicode that can be stored and sent: JSON's `\\ud800` escapes decode to lone
+surrogates, which UTF-8 cannot encode, so a string holding one is refused. Ids, which the store
+keeps in columns of their own, hold no NUL (PostgreSQL's text cannot), and addresses no control
+character.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +66,9 @@ MAX_ID_LENGTH = 255
 MAX_EMAIL_LENGTH = 254
 
 _TIME_FORMAT = "must be an ISO-8601 time with a UTC offset, e.g. 2026-11-28T09:30:00+01:00"
+_NOT_UNICODE = (
+    "must be Unicode text: it holds a lone surrogate (an unpaired \\ud800-\\udfff escape)"
+)
 _KIND_VALUES = tuple(kind.value for kind in Kind)
 _KIND_LIST = ", ".join(_KIND_VALUES)
 
@@ -177,6 +186,10 @@ def email_address_problem(address: str) -> str | None:
         return f"it is longer than {MAX_EMAIL_LENGTH} characters"
     if any(ch.isspace() for ch in address):
         return "it contains a space"
+    if not _is_unicode(address):
+        return "it holds a lone surrogate (an unpaired \\ud800-\\udfff escape)"
+    if any(unicodedata.category(ch) == "Cc" for ch in address):
+        return "it contains a control character"
     if address.count("@") != 1:
         return "it must contain exactly one @"
     local, domain = address.split("@")
@@ -211,6 +224,9 @@ class _Reader:
         self, item: Mapping[str, object], key: str, *, path: str | None = None
     ) -> str | None:
         value = item.get(key)
+        if isinstance(value, str) and not _is_unicode(value):
+            self.add(path or key, _NOT_UNICODE)
+            return None
         if value is None or isinstance(value, str):
             return value
         self.add(path or key, f"must be a string, got {_kind_of(value)}")
@@ -232,6 +248,8 @@ class _Reader:
             return None
         if not value.strip():
             self.add(key, "must not be empty")
+        elif "\x00" in value:
+            self.add(key, "must not contain a NUL character")
         elif len(value) > MAX_ID_LENGTH:
             # It is (or points at) an external id in Salesforce, which holds 255 characters.
             self.add(key, f"must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
@@ -267,7 +285,11 @@ class _Reader:
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             self.add(path, f"has no UTC offset; it {_TIME_FORMAT} (got {_show(value)})")
             return None
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 falls before year 1 in UTC
+            self.add(path, f"is out of range once in UTC: years 1 to 9999 (got {_show(value)})")
+            return None
 
     def email(
         self, item: Mapping[str, object], key: str, *, path: str | None = None, required: bool
@@ -346,6 +368,15 @@ class _Reader:
 def _require_aware(moment: datetime, name: str) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware")
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether `text` can be encoded as UTF-8 (stored, sent, shown): not so with a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _kind_of(value: object) -> str:

@@ -70,12 +70,16 @@ def verify(
     """Raise PushRefused unless the push is signed with `secret` and fresh at `now`."""
     if not timestamp or not signature:
         raise PushRefused("the push is not signed (X-QS-Timestamp and X-QS-Signature needed)")
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise PushRefused("X-QS-Timestamp must be unix seconds")
     # The signature first: a forged push learns nothing about the clock from the answer.
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip()):
+    # Compared as bytes: compare_digest refuses str with characters beyond ASCII.
+    if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.strip().encode()):
         raise PushRefused("the signature does not match the workspace's RTS secret")
-    sent = datetime.fromtimestamp(int(timestamp), UTC)
+    try:
+        sent = datetime.fromtimestamp(int(timestamp), UTC)
+    except (OverflowError, ValueError):  # past year 9999
+        raise PushRefused("X-QS-Timestamp must be unix seconds") from None
     if abs(now - sent) > tolerance:
         raise PushRefused(
             f"the push was signed at {sent.isoformat()}, more than "
@@ -89,6 +93,8 @@ def parse(body: bytes) -> Push:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PushInvalid(f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise PushInvalid("the body is nested too deep to be a push") from None
     if not isinstance(data, dict):
         raise PushInvalid("the body must be a JSON object")
     organization = data.get("organizationId")
@@ -142,4 +148,7 @@ def _modstamp(where: str, item: Mapping[str, Any]) -> datetime:
         stamp = None
     if stamp is None or stamp.tzinfo is None:
         raise PushInvalid(f"{where}.systemModstamp must be a date-time with its offset")
-    return stamp.astimezone(UTC)
+    try:
+        return stamp.astimezone(UTC)
+    except OverflowError:  # before year 1 or after 9999 once in UTC
+        raise PushInvalid(f"{where}.systemModstamp is out of range") from None

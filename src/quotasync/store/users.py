@@ -21,7 +21,8 @@ from quotasync.store.tables import ApiToken, User, Workspace
 ROLES = ("admin", "member")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # argon2 takes any length; a bound keeps a hostile form from costing seconds
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# No control characters: a NUL in a query is a DataError on PostgreSQL (a 500 at sign-in).
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 _hasher = PasswordHasher()
 # Verified when nobody has the email, so a wrong email takes as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))

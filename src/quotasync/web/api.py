@@ -75,7 +75,8 @@ class ActivitiesOut(BaseModel):
 
 
 class RetryIn(Strict):
-    ids: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
+    # No NUL: no activity id holds one, and PostgreSQL cannot be asked about it.
+    ids: list[Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00]+$")]] = Field(
         min_length=1, max_length=1000
     )
 

@@ -5,25 +5,27 @@ pages."""
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from quotasync import __version__
 from quotasync.ingest import Ingest
 from quotasync.runtime import Runtime
-from quotasync.store import mirror, workspaces
+from quotasync.store import mirror, retrying, workspaces
 from quotasync.web import auth, pages
 from quotasync.web.api import api_router
 from quotasync.web.connect_page import connect_router
@@ -138,12 +140,23 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if _wants_json(request):
-            return await request_validation_exception_handler(request, exc)
+            return JSONResponse({"detail": _problems(exc.errors())}, 422)
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc'][1:]) or 'the request'}: {error['msg']}"
             for error in exc.errors()
         )
         return pages.error_page(request, 422, f"The form was not accepted: {problems}.")
+
+    @app.exception_handler(DBAPIError)
+    async def store_trouble(request: Request, exc: DBAPIError) -> Response:
+        # A store gone for longer than a transaction's retries: nothing was acknowledged, and
+        # the caller is told to come back rather than shown a bug.
+        if not retrying.passing(exc):
+            raise exc
+        detail = "the store is briefly unavailable; nothing was saved, try again shortly"
+        if _wants_json(request):
+            return JSONResponse({"detail": detail}, 503, headers={"Retry-After": "5"})
+        return pages.error_page(request, 503, detail.capitalize() + ".")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -178,7 +191,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def post_activities(request: Request, workspace_id: str = Depends(workspace_for)) -> Any:
         """Store one activity or a list of up to 1,000, durably, before answering 202."""
         items = _items(await _body(request))
-        summary = ingest.accept(workspace_id, items)
+        # In a worker thread: storing may wait out a locked or reconnecting store for seconds,
+        # and the event loop must go on answering everyone else meanwhile.
+        summary = await run_in_threadpool(ingest.accept, workspace_id, items)
         body = summary.as_dict()
         if summary.errors and not summary.accepted and not summary.duplicates:
             return JSONResponse(body, status_code=422)
@@ -197,7 +212,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     def people(
         request: Request,
         workspace: str,
-        email: Annotated[str, Query(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")],
+        email: Annotated[
+            str, Query(min_length=3, max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")
+        ],
         authorization: Annotated[str | None, Header()] = None,
     ) -> Any:
         """Who a recipient is, their account and its open opportunities: from the local mirror,
@@ -268,6 +285,31 @@ def _wants_json(request: Request) -> bool:
     )
 
 
+def _problems(errors: Sequence[Any]) -> list[Any]:
+    """FastAPI's 422 entries (type, loc, msg, input) as JSON can carry them: a refused list or
+    object is not shown back (it may be nested a thousand deep), and NaN, the infinities and lone
+    surrogates (`"\\ud800"`), which json.loads takes but JSON and UTF-8 cannot carry, are
+    written out."""
+    shown = [
+        {key: value for key, value in error.items() if key != "input"}
+        | ({"input": error["input"]} if isinstance(error.get("input"), str | int | float) else {})
+        for error in errors
+    ]
+    return [_sendable(entry) for entry in jsonable_encoder(shown)]
+
+
+def _sendable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_sendable(key): _sendable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_sendable(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def _bearer(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -290,6 +332,8 @@ async def _body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPException(400, f"the body is not JSON: {exc}") from None
+    except RecursionError:  # arrays in arrays a few thousand deep: no activity looks like that
+        raise HTTPException(400, "the body is not JSON quotasync reads: nested too deep") from None
 
 
 def _items(body: Any) -> list[object]:

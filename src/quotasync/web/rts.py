@@ -10,6 +10,7 @@ nor counted again (the org spent one execution).
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -54,16 +55,20 @@ def rts_router(runtime: Runtime) -> APIRouter:
             raise HTTPException(413, "the push is over 4 MiB")
         now = runtime.clock.now()
         with runtime.sessions() as session:
-            found = session.get(Workspace, workspace)
+            # An id with a NUL is no workspace's, and PostgreSQL cannot be asked about it.
+            found = session.get(Workspace, workspace) if "\x00" not in workspace else None
             sealed = found.rts_secret_sealed if found is not None else None
             connection = session.get(Connection, workspace) if found is not None else None
         timestamp = request.headers.get("x-qs-timestamp")
         signature = request.headers.get("x-qs-signature")
+        # Without a secret (no such workspace, or no Real-Time Sync) the push is checked against
+        # one nobody holds: the answer is a forged push's, so a stranger learns nothing about
+        # workspaces.
+        secret = runtime.vault.open(sealed) if sealed is not None else secrets.token_urlsafe(32)
         try:
-            if sealed is None or connection is None:
-                # The same answer as a bad signature: a stranger learns nothing about workspaces.
-                raise realtime.PushRefused("no Real-Time Sync secret for this workspace")
-            realtime.verify(runtime.vault.open(sealed), timestamp, signature, raw, now)
+            realtime.verify(secret, timestamp, signature, raw, now)
+            if connection is None:
+                raise realtime.PushRefused("the workspace is not connected to an org")
             push = realtime.parse(raw)
         except realtime.PushRefused as refused:
             log.warning("refused a push for workspace %r: %s", workspace, refused)

@@ -403,6 +403,58 @@ def test_a_problem_reads_as_field_then_message() -> None:
     )
 
 
+# Text that cannot be stored or sent (each was a 500 in the ingest API)
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-00:01"])
+def test_a_time_out_of_range_once_in_utc_is_refused(value: str) -> None:
+    message = problems_of(payload("email_sent", occurred_at=value))["occurred_at"]
+    assert message.startswith("is out of range once in UTC")
+    start = meeting(start="2026-12-01T16:00:00+01:00") | {"start": value}
+    assert "meeting.start" in problems_of(payload("meeting_booked", meeting=start))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("id", "\ud800"),
+        ("subject", "Hi \udfff"),
+        ("body", "\udc80"),
+        ("email_id", "e\ud800"),
+        ("meeting_id", "m\ud800"),
+    ],
+)
+def test_a_string_with_a_lone_surrogate_is_refused(field: str, value: str) -> None:
+    kind = {"email_id": "email_opened", "meeting_id": "meeting_canceled"}.get(field, "email_sent")
+    assert "lone surrogate" in problems_of(payload(kind, **{field: value}))[field]
+
+
+def test_an_address_with_a_lone_surrogate_or_a_control_character_is_refused() -> None:
+    problems = problems_of(payload("email_sent", user_email="rep\ud800@acme.io", to=["a\x00@b.io"]))
+    assert "lone surrogate" in problems["user_email"]
+    assert "control character" in problems["to[0]"]
+
+
+def test_an_id_with_a_nul_is_refused() -> None:
+    assert problems_of(payload("email_sent", id="a\x00b")) == {
+        "id": "must not contain a NUL character"
+    }
+
+
+@given(
+    st.sampled_from(["id", "user_email", "to", "subject", "body", "occurred_at"]),
+    st.text(st.sampled_from("a@.\x00\x07\ud800\udfffé"), max_size=12),
+)
+def test_whatever_is_accepted_can_be_encoded_as_utf_8(field: str, text: str) -> None:
+    raw = payload("email_sent") | {field: [text] if field == "to" else text}
+    try:
+        activity = parse_activity(raw)
+    except InvalidActivity:
+        return
+    assert str(activity).encode("utf-8")
+    assert "\x00" not in activity.id + activity.user_email
+
+
 # The dataclasses' own guards (for code that builds activities without parsing)
 
 

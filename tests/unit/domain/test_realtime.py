@@ -76,6 +76,18 @@ def test_a_push_without_a_readable_signature_is_refused(
         verify(SECRET, timestamp, signature, push_body(), NOW)
 
 
+def test_a_signature_beyond_ascii_is_refused_not_an_error() -> None:
+    with pytest.raises(PushRefused, match="signature"):
+        verify(SECRET, stamp(), "sha256=é", push_body(), NOW)
+
+
+@pytest.mark.parametrize("timestamp", ["²", "999999999999"])
+def test_a_signed_timestamp_that_is_no_unix_second_is_refused(timestamp: str) -> None:
+    body = push_body()
+    with pytest.raises(PushRefused, match="unix seconds"):
+        verify(SECRET, timestamp, sign(SECRET, timestamp, body), body, NOW)
+
+
 def test_a_push_becomes_mirror_rows_with_its_modstamp_and_deletes_as_tombstones() -> None:
     updated = parse(push_body())
     [row] = rows(updated)["Contact"]
@@ -97,6 +109,7 @@ def test_a_push_becomes_mirror_rows_with_its_modstamp_and_deletes_as_tombstones(
         ({"systemModstamp": "yesterday"}, "systemModstamp"),
         ({"systemModstamp": "2026-11-28T11:59:00"}, "systemModstamp"),  # no offset
         ({"fields": ["Email"]}, "fields"),
+        ({"systemModstamp": "0001-01-01T00:00:00+01:00"}, "systemModstamp"),  # before year 1
     ],
 )
 def test_an_unreadable_change_is_named(change: dict[str, Any], problem: str) -> None:
@@ -111,6 +124,7 @@ def test_an_unreadable_change_is_named(change: dict[str, Any], problem: str) -> 
         b"[]",
         b'{"organizationId": "00D", "changes": []}',
         json.dumps({"organizationId": ORG, "changes": []}).encode(),
+        b"[" * 100_000,  # deeper than json.loads can go
     ],
 )
 def test_a_body_that_is_not_a_push_is_invalid(body: bytes) -> None:
