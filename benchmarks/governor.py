@@ -204,11 +204,11 @@ def others_to(org: SandboxOrg, percent: int) -> None:
         org.control("POST", "consume", {"app": OTHER_APP, "api": "data", "calls": want})
 
 
-def emails(org: SandboxOrg, count: int) -> list[dict[str, Any]]:
+def emails(org: SandboxOrg, count: int, seed: int = 31) -> list[dict[str, Any]]:
     """`count` email_sent activities from the seeded org's reps to its people (every seeded org
-    has the same people, so one list serves every org)."""
+    has the same people, so one list serves every org; another `seed`, other activity ids)."""
     found = people(org)
-    source = ActivityStream(sorted(found.reps), found.recipients, STREAM_START, seed=31)
+    source = ActivityStream(sorted(found.reps), found.recipients, STREAM_START, seed=seed)
     out: list[dict[str, Any]] = []
     while len(out) < count:
         out += [a for a in source.take(10_000) if a["kind"] == "email_sent"]
@@ -1035,6 +1035,31 @@ def write(r: Results) -> None:
         parts += [f"### {title}", report.markdown_table(columns, rows), text]
     parts.append(f"Whole run: {r.seconds:.0f} s of wall time.")
     report.write_section("governor", "\n\n".join(parts))
+    save(r)
+
+
+def save(r: Results) -> None:
+    """The headline figures for benchmarks/run.py's summary: (d) overshoot, (e) resume delay."""
+    past_share = of_burst("", r.share).past_share
+    past_guard = [past(b.org_used, b.guard) for b in r.guards]
+
+    def seconds(h: Hold) -> float | None:
+        return None if h.delay is None else round(h.delay.total_seconds(), 1)
+
+    report.save_results(
+        "governor",
+        {
+            "past_share": past_share,
+            "past_guard": past_guard,
+            "peer_past_share": of_peer("", r.peer_share).past_share,
+            "peer_past_guard": [past(p.org_used, p.guard) for p in r.peer_guards],
+            "overshoot_meets": past_share == 0 and max(past_guard) == 0,
+            "share_resume_delay_s": seconds(r.share_hold),
+            "guard_resume_delays_s": [seconds(h) for h in r.guard_holds],
+            "guard_recheck_s": RECHECK.total_seconds(),
+            "resume_meets": all(resume_ok(h) for h in [r.share_hold, *r.guard_holds]),
+        },
+    )
 
 
 def run(

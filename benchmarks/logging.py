@@ -4,8 +4,12 @@ One run, one seeded sandbox org, the same stream of 10,000 activities from 20 re
 (a) naive: simple-salesforce, one lookup and one create (or update) per activity;
 (b) quotasync: the stream ingested as one burst, written by the worker;
 (c) quotasync at a steady 5 activities/s: time from ingest to the record being in Salesforce.
+Then the calls of (a) and (b) at a few smaller sizes (`--sizes`, each its own stream), for the
+README's plot of calls against activities (docs/benchmarks/calls.png); `--sizes-only` runs just
+those (its own section of BENCHMARKS.md, "calls").
 
 Usage: python -m benchmarks.logging [--activities 10000] [--steady-seconds 60]
+       [--sizes 250,500,1000,2000,5000] [--sizes-only]
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +28,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.format import format_soql
 from sqlalchemy import select
 
-from benchmarks import report
+from benchmarks import plots, report
 from quotasync.config import Settings
 from quotasync.engine.matching import Matcher
 from quotasync.engine.worker import Worker
@@ -38,6 +43,8 @@ from tests.sandbox_process import SandboxOrg, start_sandbox
 
 TARGET_PER_CALL = 150
 TARGET_P95_SECONDS = 5.0
+SIZES = (250, 500, 1_000, 2_000, 5_000)
+STREAM_START = datetime(2026, 11, 28, tzinfo=UTC)
 
 
 def people(org: SandboxOrg) -> tuple[list[str], list[str]]:
@@ -180,29 +187,95 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-def run(activities: int, steady_seconds: float) -> None:
+def start_org(root: Path) -> SandboxOrg:
+    return start_sandbox(
+        root / "org",
+        "--seed",
+        "1000",
+        "--daily-api-requests",
+        "10000000",
+        "--session-timeout-minutes",
+        "0",
+    )
+
+
+def series(org: SandboxOrg, root: Path, sizes: Sequence[int]) -> list[dict[str, Any]]:
+    """(a) and (b)'s calls at each size, each size its own stream (other activity ids)."""
+    reps, recipients = people(org)
+    points = []
+    for size in sizes:
+        stream = ActivityStream(reps, recipients, STREAM_START, seed=1_000 + size).take(size)
+        naive_calls, naive_seconds = naive(org, stream)
+        qs_calls, qs_seconds, _ = burst(org, root / f"burst-{size}", stream)
+        points.append(
+            {
+                "activities": size,
+                "naive_calls": naive_calls,
+                "quotasync_calls": qs_calls,
+                "naive_seconds": round(naive_seconds, 2),
+                "quotasync_seconds": round(qs_seconds, 2),
+            }
+        )
+        print(f"{size:,} activities: naive {naive_calls:,} calls, quotasync {qs_calls:,}")
+    return points
+
+
+SERIES_COLUMNS = ["activities", "naive calls", "quotasync calls", "fewer calls"]
+
+
+def write_series(points: Sequence[dict[str, Any]]) -> None:
+    rows = [
+        [
+            f"{p['activities']:,}",
+            f"{p['naive_calls']:,}",
+            f"{p['quotasync_calls']:,}",
+            f"{p['naive_calls'] / max(1, p['quotasync_calls']):,.0f}x",
+        ]
+        for p in points
+    ]
+    report.show("Data API calls against activities", SERIES_COLUMNS, rows)
+    report.write_section(
+        "calls",
+        "\n\n".join(
+            [
+                "## Calls against activities (`python -m benchmarks.logging --sizes-only`)",
+                "(a) and (b) of the logging benchmark at smaller sizes, each size its own stream "
+                "of activities into the same seeded org; calls counted by the org.",
+                report.markdown_table(SERIES_COLUMNS, rows),
+                "![Data API calls against activities, naive and quotasync]"
+                "(docs/benchmarks/calls.png)",
+            ]
+        ),
+    )
+    report.save_results("calls", {"series": list(points)})
+    plots.calls(report.load_results("calls") or {})
+
+
+def run_sizes(sizes: Sequence[int]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        org = start_sandbox(
-            root / "org",
-            "--seed",
-            "1000",
-            "--daily-api-requests",
-            "10000000",
-            "--session-timeout-minutes",
-            "0",
-        )
+        org = start_org(root)
+        try:
+            points = series(org, root, sizes)
+        finally:
+            org.stop()
+    write_series(points)
+
+
+def run(activities: int, steady_seconds: float, sizes: Sequence[int]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        org = start_org(root)
         try:
             reps, recipients = people(org)
-            stream = ActivityStream(
-                reps, recipients, datetime(2026, 11, 28, tzinfo=UTC), seed=11
-            ).take(activities)
+            stream = ActivityStream(reps, recipients, STREAM_START, seed=11).take(activities)
             naive_calls, naive_seconds = naive(org, stream)
             qs_calls, qs_seconds, purposes = burst(org, root / "burst", stream)
-            steady_stream = ActivityStream(
-                reps, recipients, datetime(2026, 11, 28, tzinfo=UTC), seed=12
-            ).take(int(steady_seconds * 5) + 10)
+            steady_stream = ActivityStream(reps, recipients, STREAM_START, seed=12).take(
+                int(steady_seconds * 5) + 10
+            )
             latencies = steady(org, root / "steady", steady_stream, 5.0, steady_seconds)
+            points = series(org, root, sizes)
         finally:
             org.stop()
     logging_calls = purposes.get("log_activity", 0)
@@ -256,6 +329,24 @@ def run(activities: int, steady_seconds: float) -> None:
             ]
         ),
     )
+    report.save_results(
+        "logging",
+        {
+            "activities": activities,
+            "naive_calls": naive_calls,
+            "quotasync_calls": qs_calls,
+            "per_call": round(per_call, 1),
+            "fewer_calls": round(ratio, 1),
+            "faster": round(naive_seconds / qs_seconds, 2),
+            "target_per_call": TARGET_PER_CALL,
+            "per_call_meets": per_call >= TARGET_PER_CALL,
+            "steady_p50_s": round(p50, 2),
+            "steady_p95_s": round(p95, 2),
+            "steady_p95_meets": p95 <= TARGET_P95_SECONDS,
+        },
+    )
+    if points:
+        write_series(points)
 
 
 def main() -> None:
@@ -264,8 +355,20 @@ def main() -> None:
     )
     parser.add_argument("--activities", type=int, default=10_000)
     parser.add_argument("--steady-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--sizes",
+        type=report.number_list,
+        default=list(SIZES),
+        help="activities at each point of the calls series, comma-separated ('' for none)",
+    )
+    parser.add_argument(
+        "--sizes-only", action="store_true", help="run only the calls series (about a minute here)"
+    )
     args = parser.parse_args()
-    run(args.activities, args.steady_seconds)
+    if args.sizes_only:
+        run_sizes(args.sizes)
+    else:
+        run(args.activities, args.steady_seconds, args.sizes)
 
 
 if __name__ == "__main__":

@@ -241,6 +241,15 @@ def measure(org: SandboxOrg, seconds: float, clients: int, bulk_rows: int) -> No
             ]
         ),
     )
+    report.save_results(
+        "sandbox",
+        {
+            "upsert_records_per_second": round(upsert_records),
+            "target_records_per_second": TARGET_RECORDS_PER_SECOND,
+            "meets": upsert_records >= TARGET_RECORDS_PER_SECOND,
+            "bulk_records_per_second": round(bulk_rate),
+        },
+    )
 
 
 def main() -> None:

@@ -18,6 +18,16 @@ from quotasync.store.tables import Connection, WorkerLease, Workspace
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
+EMAIL = parse_activity(
+    {
+        "id": "act-1",
+        "kind": "email_sent",
+        "occurred_at": "2026-12-02T12:00:00Z",
+        "user_email": "rep@example.com",
+        "to": ["buyer@example.com"],
+        "subject": "Hello",
+    }
+)
 
 
 @pytest.fixture
@@ -129,18 +139,8 @@ def test_new_activities_wake_a_workspace_that_was_due_later(
         leases.ensure(session, T0)
         session.get_one(WorkerLease, a).due_at = T0 + timedelta(hours=1)
 
-    activity = parse_activity(
-        {
-            "id": "act-1",
-            "kind": "email_sent",
-            "occurred_at": "2026-12-02T12:00:00Z",
-            "user_email": "rep@example.com",
-            "to": ["buyer@example.com"],
-            "subject": "Hello",
-        }
-    )
     with store.begin() as session:
-        outbox.accept(session, a, [activity], T0 + timedelta(seconds=3))
+        outbox.accept(session, a, [EMAIL], T0 + timedelta(seconds=3))
     with store.begin() as session:
         assert session.get_one(WorkerLease, a).due_at == T0 + timedelta(seconds=3)
         assert leases.take(session, "w", T0 + timedelta(seconds=3), LEASE) == a
@@ -175,3 +175,28 @@ def test_concurrent_takers_never_hold_one_workspace_together(
     for thread in threads:
         thread.join(timeout=60)
     assert Counter(taken) == Counter(ids)  # every workspace taken, none twice
+
+
+def test_activities_arriving_during_a_step_make_it_due_when_given_back(
+    store: sessionmaker[Session],
+) -> None:
+    """The step looked before they arrived and found nothing: the workspace must not wait its
+    idle minute for them."""
+    (a,) = connect(store, 1)
+    with store.begin() as session:
+        leases.ensure(session, T0)
+        assert leases.take(session, "w", T0, LEASE) == a
+    arrived = T0 + timedelta(seconds=1)
+    with store.begin() as session:
+        outbox.accept(session, a, [EMAIL], arrived)
+    with store.begin() as session:
+        leases.give_back(session, "w", a, T0 + timedelta(seconds=2), T0 + timedelta(minutes=1))
+    with store() as session:
+        assert session.get_one(WorkerLease, a).due_at == arrived
+    with store.begin() as session:
+        assert leases.take(session, "w", T0 + timedelta(seconds=2), LEASE) == a
+        # A step with nothing arriving meanwhile is given back due when it says.
+        leases.give_back(session, "w", a, T0 + timedelta(seconds=3), T0 + timedelta(minutes=1))
+    with store() as session:
+        row = session.get_one(WorkerLease, a)
+        assert row.due_at == T0 + timedelta(minutes=1) and row.woken_at is None

@@ -198,4 +198,6 @@ def test_an_ingest_the_store_cannot_take_is_refused_with_503_and_nothing_half_ke
         # The email product tries again: everything is taken, once.
         again = requests.post(url, json=ITEMS[:10], headers=headers, timeout=60)
         assert again.status_code == 202 and again.json()["accepted"] == 10, again.text
-        assert sorted(served.stored_ids(made.workspace.id)) == sorted(i["id"] for i in ITEMS[:10])
+        assert sorted(served.stored_ids(made.workspace.id)) == sorted(
+            str(i["id"]) for i in ITEMS[:10]
+        )

@@ -23,15 +23,17 @@ from sqlalchemy import (
     CursorResult,
     Update,
     and_,
+    case,
     delete,
     insert,
+    literal,
     or_,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 
-from quotasync.store.tables import Connection, WorkerLease
+from quotasync.store.tables import Connection, UTCDateTime, WorkerLease
 
 
 def ensure(session: Session, now: datetime) -> int:
@@ -99,7 +101,7 @@ def take(
         session,
         update(WorkerLease)
         .where(WorkerLease.workspace_id == workspace_id, _free(now))
-        .values(holder=holder, expires_at=now + lease),
+        .values(holder=holder, expires_at=now + lease, woken_at=None),
     )
     return workspace_id if taken == 1 else None
 
@@ -122,12 +124,22 @@ def renew(
 def give_back(
     session: Session, holder: str, workspace_id: str, now: datetime, due_at: datetime
 ) -> None:
-    """End `holder`'s lease on a workspace it has stepped, due again at `due_at`. If the lease ran
-    out and another worker took it meanwhile, that worker's lease is left alone."""
+    """End `holder`'s lease on a workspace it has stepped, due again at `due_at`, or when it was
+    woken during the step if that is sooner. If the lease ran out and another worker took it
+    meanwhile, that worker's lease is left alone."""
     session.execute(
         update(WorkerLease)
         .where(WorkerLease.workspace_id == workspace_id, WorkerLease.holder == holder)
-        .values(holder=None, expires_at=None, due_at=due_at, stepped_at=now)
+        .values(
+            holder=None,
+            expires_at=None,
+            due_at=case(
+                (WorkerLease.woken_at < due_at, WorkerLease.woken_at),
+                else_=literal(due_at, UTCDateTime()),
+            ),
+            stepped_at=now,
+            woken_at=None,
+        )
     )
 
 
@@ -143,11 +155,22 @@ def release_all(session: Session, holder: str) -> int:
 
 def wake(session: Session, workspace_id: str, at: datetime) -> None:
     """Make a workspace due no later than `at` (new activities arrived, failed ones queued
-    again), so the next free worker looks at it instead of at its old due time."""
+    again), so the next free worker looks at it instead of at its old due time. A worker may be
+    stepping it right now, having looked before they arrived: the wake is kept for when it gives
+    the workspace back."""
     session.execute(
         update(WorkerLease)
         .where(WorkerLease.workspace_id == workspace_id, WorkerLease.due_at > at)
         .values(due_at=at)
+    )
+    session.execute(
+        update(WorkerLease)
+        .where(
+            WorkerLease.workspace_id == workspace_id,
+            WorkerLease.holder.is_not(None),
+            or_(WorkerLease.woken_at.is_(None), WorkerLease.woken_at > at),
+        )
+        .values(woken_at=at)
     )
 
 

@@ -369,3 +369,6 @@ class WorkerLease(Base):
     expires_at: Mapped[datetime | None]
     due_at: Mapped[datetime]
     stepped_at: Mapped[datetime | None]
+    # When something arrived while the lease was held: the step may have looked before it did,
+    # so the workspace is due again by then whatever the step decided.
+    woken_at: Mapped[datetime | None]

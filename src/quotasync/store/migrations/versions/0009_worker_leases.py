@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("expires_at", quotasync.store.tables.UTCDateTime(), nullable=True),
         sa.Column("due_at", quotasync.store.tables.UTCDateTime(), nullable=False),
         sa.Column("stepped_at", quotasync.store.tables.UTCDateTime(), nullable=True),
+        sa.Column("woken_at", quotasync.store.tables.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["workspace_id"],
             ["workspaces.id"],
