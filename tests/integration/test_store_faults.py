@@ -158,7 +158,8 @@ def test_a_worker_whose_postgresql_connections_keep_dropping_loses_and_repeats_n
         assert ended >= 10, ended
         assert setup.states() == {"logged": 3000}, err[-3000:]
         assert process.returncode == 0, err[-3000:]
-        assert "trying the transaction again" in err
+        # The ended connections struck (a transaction run again, or a step tried again later).
+        assert "trying the transaction again" in err or "the step failed" in err, err[-3000:]
         assert_each_in_org_once(org, activities)
         # No call escaped the ledger, dropped connections or not.
         assert quotasync_calls(org) == setup.ledger_calls()
