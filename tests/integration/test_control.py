@@ -156,6 +156,140 @@ def test_a_lock_rate_of_one_fails_single_writes_and_every_record_of_a_collection
     assert sobject(sf, "Contact").get(existing)["FirstName"] == "Now"
 
 
+def test_jitter_spreads_the_latency_of_each_answer_over_a_range(new_org: OrgFactory) -> None:
+    org = new_org()
+    sf = org.salesforce()
+    set_to = org.control("POST", "faults", {"latency_ms": 100, "jitter_ms": 400})
+    assert (set_to["latency_ms"], set_to["jitter_ms"]) == (100, 400)
+    took = []
+    for _ in range(8):
+        started = time.monotonic()
+        sf.query(ORG_QUERY)
+        took.append(time.monotonic() - started)
+    # Never sooner than the latency, never much later than latency + jitter, and not all alike.
+    assert min(took) >= 0.1
+    assert max(took) < 0.5 + 0.3
+    assert max(took) - min(took) > 0.05, took
+    assert org.control("GET", "faults")["injected"]["delayed"] == 8
+    org.control("POST", "faults", {"latency_ms": 0, "jitter_ms": 0})
+    started = time.monotonic()
+    sf.query(ORG_QUERY)
+    assert time.monotonic() - started < 0.1
+    assert org.control("GET", "faults")["injected"]["delayed"] == 8
+
+
+def test_every_fault_that_strikes_is_counted_by_kind(new_org: OrgFactory) -> None:
+    org = new_org()
+    sf = org.salesforce()
+    assert org.control("GET", "faults")["injected"] == {
+        "server_error": 0,
+        "lock": 0,
+        "drop": 0,
+        "drop_not_counted": 0,
+        "delayed": 0,
+        "expire_sessions": 0,
+        "expired_sessions": 0,
+    }
+    org.control("POST", "faults", {"error_rate": 1})
+    for _ in range(2):
+        with pytest.raises(SalesforceGeneralError):
+            sf.query(ORG_QUERY)
+    org.control("POST", "faults", {"error_rate": 0, "lock_rate": 1})
+    records = [{"attributes": {"type": "Contact"}, "LastName": "Locked"} for _ in range(3)]
+    sf.restful(
+        "composite/sobjects",
+        method="POST",
+        data=json.dumps({"allOrNone": False, "records": records}),
+    )  # three records refused: three locks
+    org.control("POST", "faults", {"lock_rate": 0, "drop_rate": 1})
+    with pytest.raises(requests.ConnectionError):
+        sf.query(ORG_QUERY)
+    org.control("POST", "faults", {"drop_rate": 0})
+    org.salesforce("sync")  # a second session, so that expiring ends two
+    expired = org.control("POST", "faults", {"expire_sessions": True})
+    assert expired["expired_sessions"] == 2
+    # A refusal the org does not count (the session has expired), then its answer dropped.
+    counted = used(org)
+    org.control("POST", "faults", {"drop_rate": 1})
+    with pytest.raises(requests.ConnectionError):
+        sf.query(ORG_QUERY)
+    org.control("POST", "faults", {"drop_rate": 0})
+    assert used(org) == counted
+
+    injected = org.control("GET", "faults")["injected"]
+    assert injected == {
+        "server_error": 2,
+        "lock": 3,
+        "drop": 2,
+        "drop_not_counted": 1,
+        "delayed": 0,
+        "expire_sessions": 1,
+        "expired_sessions": 2,
+    }
+    assert expired["injected"]["expired_sessions"] == 2  # the POST's answer shows them too
+    # The settings are shown beside the counters; a GET changes nothing.
+    shown = org.control("GET", "faults")
+    assert shown["error_rate"] == shown["lock_rate"] == shown["drop_rate"] == 0
+
+
+def test_bad_fault_settings_change_nothing(new_org: OrgFactory) -> None:
+    org = new_org()
+    response = raw_control(org, "POST", "faults", '{"latency_ms": 300, "lock_rate": 7}')
+    assert response.status_code == 400
+    assert "lock_rate must be between 0 and 1" in response.json()["error"]
+    assert org.control("GET", "faults")["latency_ms"] == 0
+    response = raw_control(org, "POST", "faults", '{"jitter_ms": -1}')
+    assert response.status_code == 400 and "jitter_ms" in response.json()["error"]
+
+
+def test_calls_counted_since_the_start_stay_counted_when_the_window_moves_on(
+    new_org: OrgFactory,
+) -> None:
+    org = new_org("--speed", "1", "--epoch", EPOCH, "--session-timeout-minutes", "0")
+    sf = org.salesforce()
+    for _ in range(3):
+        sf.query(ORG_QUERY)
+    org.control("POST", "consume", {"app": "Data Loader", "calls": 50})
+    assert org.control("GET", "counted")["DailyApiRequests"] == {"Data Loader": 50, "quotasync": 3}
+    org.control("POST", "clock", {"advance_seconds": 25 * 3600})
+    # The window has forgotten them; the count since the start has not.
+    assert org.control("GET", "usage")["DailyApiRequests"]["by_app"] == {}
+    sf.query(ORG_QUERY)
+    counted = org.control("GET", "counted")
+    assert counted["DailyApiRequests"] == {"Data Loader": 50, "quotasync": 4}
+    assert counted["DailyBulkApiBatches"] == {}
+
+
+def test_records_changed_and_deleted_through_the_control_api_move_their_modstamp(
+    new_org: OrgFactory,
+) -> None:
+    org = new_org("--speed", "1", "--epoch", EPOCH, "--session-timeout-minutes", "0")
+    made = org.control("POST", "records/Contact", [{"LastName": "Changing"}, {"LastName": "Going"}])
+    changing, going = made[0]["id"], made[1]["id"]
+    before = contacts_named(org, "Changing")[0]["SystemModstamp"]
+    org.control("POST", "clock", {"advance_seconds": 60})
+    changed = org.control("PATCH", f"records/Contact/{changing}", {"Title": "CFO"})
+    assert changed == {"id": changing, "success": True, "errors": []}
+    org.control("DELETE", f"records/Contact/{going}")
+
+    sf = org.salesforce()
+    after = sobject(sf, "Contact").get(changing)
+    assert after["Title"] == "CFO"
+    assert after["SystemModstamp"] > before
+    gone = sf.query_all(
+        f"SELECT Id, IsDeleted FROM Contact WHERE Id = '{going}'", include_deleted=True
+    )
+    assert gone["records"][0]["IsDeleted"] is True
+    assert sf.api_usage["api-usage"].used == 2  # the control calls spent nothing
+
+    again = raw_control(org, "DELETE", f"records/Contact/{going}")
+    assert again.status_code == 400
+    assert again.json()["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+    bad = raw_control(org, "PATCH", f"records/Contact/{changing}", '{"Nonsense__c": 1}')
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["statusCode"] == "INVALID_FIELD"
+
+
 # ---------------------------------------------------------------- the control API itself
 
 
@@ -163,9 +297,11 @@ def test_a_lock_rate_of_one_fails_single_writes_and_every_record_of_a_collection
     ("method", "path"),
     [
         ("GET", "usage"),
+        ("GET", "counted"),
         ("POST", "consume"),
         ("POST", "load"),
         ("POST", "faults"),
+        ("GET", "faults"),
         ("GET", "clock"),
         ("POST", "clock"),
         ("GET", "records/Contact"),

@@ -178,6 +178,53 @@ def test_other_apps_at_the_guard_pause_syncing_which_looks_again_every_recheck_a
     assert len(subjects) == 2, subjects
 
 
+def test_a_guard_pause_looked_at_by_two_workers_in_turn_still_rechecks_and_resumes(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    """Worker processes take a workspace in turns (leases), each with a writer of its own. A
+    look by one must not put off the recheck the other's pause is due for: found by the fault
+    soak, where the guard pause outlived the other apps' calls until the activity stopped."""
+    org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
+    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
+    setup = workspace(org, clock=clock, user="admin")
+    setup.settings(batch_delay=0)
+    with setup.runtime.sessions.begin() as session:
+        stored = session.get(Workspace, setup.workspace_id)
+        assert stored is not None
+        limits.set_settings(session, stored, recheck_minutes=5)
+    org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950})
+    # 300 emails: a full batch is due whatever the paced delay (the guard leaves no room).
+    setup.ingest([a for a in stream(people(org), 1000, seed=43) if a["kind"] in EMAILS][:300])
+    turns = [Worker(setup.runtime.connector, clock) for _ in range(2)]
+    progress = Progress()
+    turns[0].cycle(progress)
+    assert progress.paused == {setup.workspace_id: "org_guard"}
+    assert setup.ledger_calls("data", "limits_check") == 1
+
+    # Half an hour paused, the workspace stepped every 40 seconds (new activity makes it due):
+    # by the first worker alone, then from 4:40 by both in turn, as when a second process
+    # starts (its first look would put the recheck off to 5:40, then the other's to 6:20...).
+    # A reading at each 5-minute recheck all the same, and no write.
+    for turn in range(45):
+        in_step(org, clock, 40)
+        turns[0 if turn < 6 else (turn - 5) % 2].cycle(progress)
+    readings = setup.ledger_calls("data", "limits_check") - 1
+    assert 5 <= readings <= 7, readings
+    assert setup.ledger_calls("data", "log_activity") == 0
+
+    # Room comes back (the other app's calls leave the window): the next recheck finds it.
+    in_step(org, clock, 24 * 3600)
+    room_back = clock.now()
+    for turn in range(30):
+        turns[turn % 2].cycle(progress)
+        if setup.ledger_entries("log_activity"):
+            break
+        in_step(org, clock, 40)
+    writes = setup.ledger_entries("log_activity")
+    assert writes, "still paused 20 minutes after room came back"
+    assert min(e.at for e in writes) - room_back <= timedelta(minutes=5, seconds=80)
+
+
 # ---------------------------------------------------------------- pacing
 
 

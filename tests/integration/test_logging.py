@@ -188,6 +188,66 @@ def test_a_worker_killed_mid_batch_and_restarted_leaves_no_duplicate_and_no_gap(
     assert_each_in_org_once(org, activities)
 
 
+def meeting(rep: str, attendee: str, key: str) -> list[dict[str, Any]]:
+    """A meeting booked, and then canceled."""
+    booked = {
+        "id": key,
+        "kind": "meeting_booked",
+        "occurred_at": "2026-11-02T09:00:00+00:00",
+        "user_email": rep,
+        "subject": "Intro call",
+        "meeting": {
+            "start": "2026-11-09T10:00:00+00:00",
+            "end": "2026-11-09T10:30:00+00:00",
+            "attendees": [attendee],
+        },
+    }
+    canceled = {
+        "id": f"{key}-canceled",
+        "kind": "meeting_canceled",
+        "occurred_at": "2026-11-02T09:05:00+00:00",
+        "user_email": rep,
+        "meeting_id": key,
+    }
+    return [booked, canceled]
+
+
+@pytest.mark.parametrize("lost", ["the answer dropped", "the worker killed"])
+def test_a_meeting_canceled_after_its_write_went_unanswered_is_deleted_all_the_same(
+    new_org: OrgFactory, workspace: Connect, lost: str
+) -> None:
+    """The Event's write was carried out but its answer never came back (a dropped connection;
+    a worker killed mid-call), so its id is unknown; the cancel arrives before the write is
+    retried. Found by the fault soak: the Event stayed in the org, a canceled meeting still in
+    the rep's calendar."""
+    org = new_org("--seed", "60")
+    setup = workspace(org)
+    setup.settings(batch_delay=0)
+    known = people(org)
+    booked, canceled = meeting(sorted(known.reps)[0], known.recipients[0], "mt-unanswered")
+    setup.ingest([booked])
+    org.control("POST", "faults", {"drop_rate": 1})
+    setup.new_worker().cycle(Progress())
+    org.control("POST", "faults", {"drop_rate": 0})
+    assert setup.rows()["mt-unanswered"].attempts == 1  # to be retried after a backoff
+    if lost == "the worker killed":
+        # What a worker killed mid-call leaves: no outcome, the activity claimed for a while.
+        with setup.runtime.sessions.begin() as session:
+            outbox.mark(
+                session,
+                setup.workspace_id,
+                ["mt-unanswered"],
+                attempts=0,
+                next_attempt_at=setup.clock.now() + outbox.CLAIM,
+            )
+    assert len(records(org, "Event", "QS_Activity_Id__c = 'mt-unanswered'")) == 1
+
+    setup.ingest([canceled])
+    setup.drive()
+    assert setup.states() == {"logged": 2}
+    assert records(org, "Event", "QS_Activity_Id__c = 'mt-unanswered'") == []
+
+
 def test_writes_whose_answer_was_lost_are_retried_without_duplicates(
     new_org: OrgFactory, workspace: Connect
 ) -> None:

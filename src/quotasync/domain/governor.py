@@ -505,7 +505,10 @@ def step_episode(current: Episode | None, decision: Decision, now: datetime) -> 
     - no episode + Pause: a new episode starts (one PauseStarted);
     - open episode + Pause: it goes on, with fresh figures and the decision's reason; no event
       (a pause whose reason changes, say from the org refusing to the guard, has not ended:
-      telling the admins it had would be false);
+      telling the admins it had would be false). Its next check is the decision's once the
+      episode's own has come; before that, the earlier of the two: several workers look at one
+      pause, each with a writer of its own, and one's look must not put off the check another
+      is due for (with looks less than `MIN_LOOK` apart they would put it off for good);
     - open episode + Send: it ends (one PauseEnded);
     - Unavailable changes nothing: it is not a pause, the work takes another route.
     """
@@ -518,13 +521,10 @@ def step_episode(current: Episode | None, decision: Decision, now: datetime) -> 
     if isinstance(decision, Send):
         return _end(current, now)
     if current is not None:
+        due = current.next_check
+        next_check = decision.next_check if due <= now else min(due, decision.next_check)
         return Step(
-            replace(
-                current,
-                reason=decision.reason,
-                next_check=decision.next_check,
-                figures=decision.room,
-            )
+            replace(current, reason=decision.reason, next_check=next_check, figures=decision.room)
         )
     started = Episode(decision.api, decision.reason, now, decision.next_check, decision.room)
     return Step(started, (PauseStarted(started),))

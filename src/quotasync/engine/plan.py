@@ -14,6 +14,7 @@ from quotasync.store.outbox import (
     FAILED,
     LOGGED,
     OPEN_TRACKING_OFF,
+    PENDING,
     SKIPPED,
     UNMATCHED_PREFIXES,
 )
@@ -33,6 +34,9 @@ class Write:
     salesforce_id: str | None  # the record's id when known (needed to delete)
     activity_ids: tuple[str, ...]
     user_email: str
+    # A delete whose record may exist under an id quotasync never learned: find it by its
+    # external id first (see `unanswered`).
+    look_up: bool = False
 
 
 @dataclass
@@ -158,11 +162,29 @@ def _plan_group(
     else:
         fields = mapping.event_fields(origin, others, links)
     record_id = current_record_id(g)
-    if fields is None and not record_id:
+    look_up = fields is None and unanswered(g)
+    if fields is None and not record_id and not look_up:
         plan.done += batch_ids  # canceled before it was ever written: nothing to delete
         return
     plan.writes.append(
-        Write(g.sobject, g.key, fields, record_id, tuple(batch_ids), origin.user_email)
+        Write(g.sobject, g.key, fields, record_id, tuple(batch_ids), origin.user_email, look_up)
+    )
+
+
+def unanswered(g: Group) -> bool:
+    """Whether a write of the record may have reached Salesforce without quotasync learning
+    what became of it: one of its activities went out and is still pending, to be retried after
+    no answer (a dropped connection, a timeout) or held by the claim of a worker that died
+    mid-call. Its record may then exist with an id nobody knows, or the id last logged may be
+    stale (a deleted meeting revived by an update whose answer was lost).
+
+    Pending rows that were claimed before carry a `next_attempt_at`; the batch's own rows are
+    taken as `outbox.claim` loaded them, before this claim set it."""
+    rows = {r.id: r for r in g.rows}
+    rows.update({r.id: r for r in g.batch})
+    return any(
+        r.state == PENDING and (r.attempts > 0 or r.next_attempt_at is not None)
+        for r in rows.values()
     )
 
 

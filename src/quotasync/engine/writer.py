@@ -14,11 +14,13 @@ import json
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import requests
+from simple_salesforce import format_soql
 from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
@@ -346,9 +348,9 @@ class Writer:
     ) -> _Outcomes:
         results = results if results is not None else _Outcomes()
         upserts = _upserts_by_object(writes)
-        deletes = [w for w in writes if w.fields is None and w.salesforce_id]
+        deletes = [w for w in writes if w.fields is None and (w.salesforce_id or w.look_up)]
         for write in writes:
-            if write.fields is None and not write.salesforce_id:
+            if write.fields is None and not write.salesforce_id and not write.look_up:
                 _apply(results, write, Outcome.DONE, "")  # never written: nothing to delete
         for sobject, items in upserts.items():
             for chunk in batching.chunks(items):
@@ -365,6 +367,7 @@ class Writer:
                 )
                 if answer is not None:
                     self._record_results(chunk, answer, results)
+        deletes = self._found(deletes, results)
         for chunk in batching.chunks(deletes):
             if results.no_room is not None:
                 break
@@ -375,6 +378,32 @@ class Writer:
             if answer is not None:
                 self._record_results(chunk, answer, results, deleting=True)
         return results
+
+    def _found(self, deletes: Sequence[planning.Write], results: _Outcomes) -> list[planning.Write]:
+        """The deletes with the ids their records have now. Those whose id is in doubt (a write
+        went unanswered) are looked up by external id, one query per 200; one the org does not
+        have is done (nothing to delete), one the query could not tell about is sorted like
+        any failed call."""
+        found = [w for w in deletes if not w.look_up]
+        doubtful = [w for w in deletes if w.look_up]
+        for chunk in batching.chunks(doubtful):
+            if results.no_room is not None:
+                break
+            soql = format_soql(
+                f"SELECT Id, {mapping.EXTERNAL_ID} FROM {chunk[0].sobject} "
+                f"WHERE {mapping.EXTERNAL_ID} IN {{}}",
+                [w.key for w in chunk],
+            )
+            answer = self._call(chunk, "GET", f"query/?q={quote(soql)}", None, results)
+            if answer is None:
+                continue
+            ids = {r[mapping.EXTERNAL_ID]: r["Id"] for r in answer.get("records", [])}
+            for write in chunk:
+                if write.key in ids:
+                    found.append(replace(write, salesforce_id=ids[write.key], look_up=False))
+                else:
+                    _apply(results, write, Outcome.DONE, "")  # never written after all
+        return found
 
     def _call(
         self, chunk: Sequence[planning.Write], method: str, path: str, body: Any, results: _Outcomes

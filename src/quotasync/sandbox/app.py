@@ -53,14 +53,17 @@ async def rest_api(request: Request) -> Response:
                 }
             ],
         )
-    if org.faults.latency_ms:
-        await asyncio.sleep(org.faults.latency_ms / 1000)
+    delay = org.faults.delay()
+    if delay:
+        await asyncio.sleep(delay)
     headers: dict[str, str] = {}
     path = request.path_params.get("path", "").strip("/")
+    counted = False
     try:
         caller = org.caller(request.headers.get("authorization"))
         try:
             org.admit(caller, path)
+            counted = True
         finally:
             headers["Sforce-Limit-Info"] = org.limit_info()
         call = rest.Call(
@@ -93,7 +96,7 @@ async def rest_api(request: Request) -> Response:
         )
     finally:
         org.commit()
-    if org.faults.drop_hit():
+    if org.faults.drop_hit(counted=counted):
         request.scope["sandbox.drop"] = True
     headers.update(reply.headers)
     if reply.status == 204:

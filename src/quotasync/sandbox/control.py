@@ -119,6 +119,14 @@ async def usage(request: Request) -> Response:
     return JSONResponse(usage_body(_org(request)))
 
 
+async def counted(request: Request) -> Response:
+    """Per API type, the calls counted for each app since this start of the org, whether or not
+    they are still in the 24-hour window: a moved clock forgets none of them."""
+    org = _org(request)
+    now = org.timestamp()
+    return JSONResponse({api: org.usage.counted_by_app(api, now) for api in editions.API_TYPES})
+
+
 async def consume(request: Request) -> Response:
     org = _org(request)
     body = await _json(request)
@@ -143,22 +151,32 @@ async def load(request: Request) -> Response:
     return JSONResponse({"app": app, "api": api, "calls_per_hour": rate})
 
 
+FAULTS = ("latency_ms", "jitter_ms", "error_rate", "lock_rate", "drop_rate", "expire_sessions")
+
+
 async def faults(request: Request) -> Response:
     org = _org(request)
+    if request.method == "GET":
+        return JSONResponse({**org.faults.as_dict(), "injected": org.faults.counters()})
     body = await _json(request)
-    known = {"latency_ms", "error_rate", "lock_rate", "drop_rate", "expire_sessions"}
-    unknown = set(body) - known
+    unknown = set(body) - set(FAULTS)
     if unknown:
-        raise BadInput(f"unknown fault {sorted(unknown)[0]!r}; use {', '.join(sorted(known))}")
-    if "latency_ms" in body:
-        org.faults.latency_ms = _number(body, "latency_ms", high=60_000)
-    for key in ("error_rate", "lock_rate", "drop_rate"):
-        if key in body:
-            setattr(org.faults, key, _number(body, key, high=1))
+        raise BadInput(f"unknown fault {sorted(unknown)[0]!r}; use {', '.join(sorted(FAULTS))}")
+    # Check everything first, so a bad value changes nothing.
+    changes = {
+        key: _number(body, key, high=60_000 if key.endswith("_ms") else 1)
+        for key in FAULTS[:-1]
+        if key in body
+    }
+    for key, value in changes.items():
+        setattr(org.faults, key, value)
     expired = 0
     if body.get("expire_sessions"):
         expired = org.auth.expire_all_sessions()
-    return JSONResponse({**org.faults.as_dict(), "expired_sessions": expired})
+        org.faults.sessions_expired(expired)
+    return JSONResponse(
+        {**org.faults.as_dict(), "expired_sessions": expired, "injected": org.faults.counters()}
+    )
 
 
 async def clock(request: Request) -> Response:
@@ -198,6 +216,31 @@ async def records(request: Request) -> Response:
             results.append({"success": False, "errors": [error.as_result()]})
     status = 201 if all(r["success"] for r in results) else 400
     return JSONResponse(results, status_code=status)
+
+
+async def record(request: Request) -> Response:
+    """Change (PATCH) or delete (DELETE) one record as the admin, without spending quota: the org
+    changing under quotasync, as its people and other apps change it."""
+    org = _org(request)
+    obj = schema.find(request.path_params["type"])
+    if obj is None:
+        return JSONResponse(
+            {"error": f"unknown sObject type {request.path_params['type']!r}"}, status_code=404
+        )
+    record_id = request.path_params["id"]
+    admin = org.settings["users"]["admin"]
+    org.records.next_operation()  # one DML operation, as an admin's save in the UI would be
+    try:
+        if request.method == "DELETE":
+            changed = org.records.delete(obj, record_id, admin, org.now())
+        else:
+            body = await _json(request)
+            values = {k: v for k, v in body.items() if k != "attributes"}
+            changed = org.records.update(obj, record_id, values, admin, org.now())
+    except RecordError as error:
+        status = 404 if error.code == "NOT_FOUND" else 400
+        return JSONResponse({"success": False, "errors": [error.as_result()]}, status_code=status)
+    return JSONResponse({"id": changed["Id"], "success": True, "errors": []})
 
 
 def _inspect(org: Org, obj: schema.SObject, request: Request) -> list[dict[str, Any]]:
@@ -383,11 +426,13 @@ def _guard(handler: Any) -> Any:
 
 ROUTES = [
     Route("/__sandbox/usage", _guard(usage), methods=["GET"]),
+    Route("/__sandbox/counted", _guard(counted), methods=["GET"]),
     Route("/__sandbox/consume", _guard(consume), methods=["POST"]),
     Route("/__sandbox/load", _guard(load), methods=["POST"]),
-    Route("/__sandbox/faults", _guard(faults), methods=["POST"]),
+    Route("/__sandbox/faults", _guard(faults), methods=["GET", "POST"]),
     Route("/__sandbox/clock", _guard(clock), methods=["GET", "POST"]),
     Route("/__sandbox/records/{type}", _guard(records), methods=["GET", "POST"]),
+    Route("/__sandbox/records/{type}/{id}", _guard(record), methods=["PATCH", "DELETE"]),
     Route("/__sandbox/org", _guard(org_info), methods=["GET"]),
     Route("/__sandbox/rts", _guard(rts_state), methods=["GET", "POST"]),
     Route("/__sandbox/rts/flush", _guard(rts_flush), methods=["POST"]),

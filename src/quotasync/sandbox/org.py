@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,30 +70,74 @@ class OrgConfig:
 
 @dataclass
 class Faults:
-    """Trouble on demand: each rate is the chance per request (per record for locks)."""
+    """Trouble on demand: each rate is the chance per request (per record for locks).
+
+    Every fault that struck is counted by kind (`injected`), from the org's start: a soak can
+    tell what its client went through, not only what it asked for.
+    """
 
     latency_ms: float = 0.0
+    jitter_ms: float = 0.0  # each answer waits a further random 0..jitter_ms
     error_rate: float = 0.0
     lock_rate: float = 0.0
     drop_rate: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
+    injected: Counter[str] = field(default_factory=Counter)
 
     def lock_hit(self) -> bool:
-        return self.lock_rate > 0 and self.rng.random() < self.lock_rate
+        return self._hit(self.lock_rate, "lock")
 
     def error_hit(self) -> bool:
-        return self.error_rate > 0 and self.rng.random() < self.error_rate
+        return self._hit(self.error_rate, "server_error")
 
-    def drop_hit(self) -> bool:
-        return self.drop_rate > 0 and self.rng.random() < self.drop_rate
+    def drop_hit(self, *, counted: bool = True) -> bool:
+        """Whether to close the connection instead of answering. A request the org refused
+        before counting it (an expired session, a spent quota) is counted apart: its client,
+        left without an answer, cannot know it cost nothing."""
+        hit = self._hit(self.drop_rate, "drop")
+        if hit and not counted:
+            self.injected["drop_not_counted"] += 1
+        return hit
+
+    def delay(self) -> float:
+        """Seconds to hold this answer back: the latency plus its jitter (0: none)."""
+        if not self.latency_ms and not self.jitter_ms:
+            return 0.0
+        self.injected["delayed"] += 1
+        jitter = self.rng.uniform(0, self.jitter_ms) if self.jitter_ms else 0.0
+        return (self.latency_ms + jitter) / 1000
+
+    def sessions_expired(self, count: int) -> None:
+        self.injected["expire_sessions"] += 1
+        self.injected["expired_sessions"] += count
+
+    def _hit(self, rate: float, kind: str) -> bool:
+        if rate > 0 and self.rng.random() < rate:
+            self.injected[kind] += 1
+            return True
+        return False
 
     def as_dict(self) -> dict[str, float]:
         return {
             "latency_ms": self.latency_ms,
+            "jitter_ms": self.jitter_ms,
             "error_rate": self.error_rate,
             "lock_rate": self.lock_rate,
             "drop_rate": self.drop_rate,
         }
+
+    def counters(self) -> dict[str, int]:
+        """Faults that struck since the org started, by kind (every kind listed, 0 included)."""
+        kinds = (
+            "server_error",
+            "lock",
+            "drop",
+            "drop_not_counted",
+            "delayed",
+            "expire_sessions",
+            "expired_sessions",
+        )
+        return {kind: self.injected[kind] for kind in kinds}
 
 
 @dataclass(frozen=True)

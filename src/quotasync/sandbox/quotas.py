@@ -35,6 +35,9 @@ class UsageWindow:
     by_second: dict[tuple[str, str], dict[int, list[int]]] = field(default_factory=dict)
     totals: dict[tuple[str, str], int] = field(default_factory=dict)
     loads: dict[tuple[str, str], Load] = field(default_factory=dict)
+    # (api, app) -> calls counted since this start of the org, whether or not they are still in
+    # the window (a moved clock forgets nothing here); restored buckets are not counted again.
+    counted: dict[tuple[str, str], int] = field(default_factory=dict)
     # Buckets changed since the last `drain_changes`, for the state file.
     changed: set[tuple[str, str, int]] = field(default_factory=set)
 
@@ -45,6 +48,11 @@ class UsageWindow:
     def by_app(self, api: str, now: float) -> dict[str, int]:
         self._tick(now)
         return {app: n for (a, app), n in sorted(self.totals.items()) if a == api and n}
+
+    def counted_by_app(self, api: str, now: float) -> dict[str, int]:
+        """Calls of one type counted per app since the org started, in the window or not."""
+        self._tick(now)
+        return {app: n for (a, app), n in sorted(self.counted.items()) if a == api and n}
 
     def remaining(self, api: str, now: float) -> int:
         return self.allocations[api] - self.used(api, now)
@@ -104,6 +112,7 @@ class UsageWindow:
         self.totals[key] = self.totals.get(key, 0) + calls
         if record:
             self.changed.add((api, app, second))
+            self.counted[key] = self.counted.get(key, 0) + calls
 
     def _tick(self, now: float) -> None:
         # Expire first, so load accrued now is capped against what the window really holds.

@@ -347,6 +347,22 @@ def test_pausing_again_for_the_same_reason_sends_nothing_new() -> None:
     assert again.episode.next_check == later + timedelta(minutes=5)
 
 
+def test_a_look_before_the_check_is_due_never_puts_the_check_off() -> None:
+    # Two workers look at one pause: the second's look, a minute after the first, must not
+    # move the check the first set; once that check has come, the next look sets the next one.
+    guard = Pause(Api.DATA, Reason.ORG_GUARD, next_check=NOW + timedelta(minutes=5))
+    episode = step_episode(None, guard, NOW).episode
+    later = Pause(Api.DATA, Reason.ORG_GUARD, next_check=NOW + timedelta(minutes=6))
+    kept = step_episode(episode, later, NOW + timedelta(minutes=4, seconds=50)).episode
+    assert kept is not None and kept.next_check == NOW + timedelta(minutes=5)
+    sooner = Pause(Api.DATA, Reason.ORG_GUARD, next_check=NOW + timedelta(minutes=4))
+    moved = step_episode(kept, sooner, NOW + timedelta(minutes=3)).episode
+    assert moved is not None and moved.next_check == NOW + timedelta(minutes=4)
+    after = Pause(Api.DATA, Reason.ORG_GUARD, next_check=NOW + timedelta(minutes=11))
+    due = step_episode(moved, after, NOW + timedelta(minutes=6)).episode
+    assert due is not None and due.next_check == NOW + timedelta(minutes=11)
+
+
 def test_a_change_of_reason_goes_on_with_the_same_episode_and_tells_nobody() -> None:
     # Syncing has not resumed in between: a "resumed" email would be false, a second
     # "paused" one noise. The episode keeps its start and now names the current reason.
