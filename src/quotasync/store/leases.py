@@ -25,12 +25,13 @@ from sqlalchemy import (
     and_,
     case,
     delete,
-    insert,
     literal,
     or_,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from quotasync.store.tables import Connection, UTCDateTime, WorkerLease
@@ -49,7 +50,13 @@ def ensure(session: Session, now: datetime) -> int:
         )
     )
     if missing:
-        session.execute(insert(WorkerLease), [{"workspace_id": w, "due_at": now} for w in missing])
+        # Workers starting together may add the same rows: the second adds nothing.
+        dialect = session.get_bind().dialect.name
+        insert_ = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        session.execute(
+            insert_(WorkerLease).on_conflict_do_nothing(index_elements=["workspace_id"]),
+            [{"workspace_id": w, "due_at": now} for w in missing],
+        )
     session.execute(
         delete(WorkerLease).where(
             ~select(Connection.workspace_id)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import ClientDisconnect
 
 from quotasync import __version__
 from quotasync.ingest import Ingest
@@ -325,7 +326,12 @@ async def _body(request: Request) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise HTTPException(413, f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        # The client gave up before its body arrived: nothing was stored or acknowledged, and
+        # nobody is left to answer; not an error of quotasync's.
+        raise HTTPException(400, "the client went away before its body arrived") from None
     if len(raw) > MAX_BODY_BYTES:
         raise HTTPException(413, f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
     try:
