@@ -81,8 +81,10 @@ class Pool:
             )
             for n in range(self.options.concurrency)
         ]
+        # The heartbeat outlives the threads: a step finishing after SIGTERM keeps its lease.
+        beating = threading.Event()
         heartbeat = threading.Thread(
-            target=self._heartbeat, args=(done,), name="quotasync-leases", daemon=True
+            target=self._heartbeat, args=(beating,), name="quotasync-leases", daemon=True
         )
         for thread in [*threads, heartbeat]:
             thread.start()
@@ -97,6 +99,7 @@ class Pool:
             done.set()
             for thread in threads:
                 thread.join()
+            beating.set()
             heartbeat.join()
             retrying.transaction(
                 self.sessions, lambda session: leases.release_all(session, self.holder)
@@ -133,13 +136,16 @@ class Pool:
     def _take(self) -> str | None:
         with self._busy_lock:
             busy = set(self._busy)
-            workspace_id = retrying.transaction(
-                self.sessions,
-                lambda session: leases.take(
-                    session, self.holder, self.clock.now(), self.options.lease, skip=busy
-                ),
-            )
-            if workspace_id is not None:
+        # Not under the lock: the heartbeat must go on renewing while the store is slow. The
+        # conditional update in `take` keeps a lease one thread's.
+        workspace_id = retrying.transaction(
+            self.sessions,
+            lambda session: leases.take(
+                session, self.holder, self.clock.now(), self.options.lease, skip=busy
+            ),
+        )
+        if workspace_id is not None:
+            with self._busy_lock:
                 self._busy.add(workspace_id)
                 metrics.LEASES_HELD.set(len(self._busy))
         return workspace_id
@@ -188,7 +194,16 @@ class Pool:
                 continue
             try:
                 with self.sessions.begin() as session:
-                    leases.renew(session, self.holder, busy, self.clock.now(), self.options.lease)
+                    held = leases.renew(
+                        session, self.holder, busy, self.clock.now(), self.options.lease
+                    )
+                if held < len(busy):
+                    # A lease ran out under a running step (a stalled process, a skewed clock):
+                    # another worker may be stepping the workspace too. Batches stay claimed
+                    # and upserts idempotent, but it should not happen: say so.
+                    log.warning(
+                        "%d of %d leases ran out while their steps ran", len(busy) - held, len(busy)
+                    )
             except Exception:
                 log.exception("renewing leases failed; trying again")
 

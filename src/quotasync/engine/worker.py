@@ -130,6 +130,7 @@ class Worker:
             writer = self.writers.pop(workspace_id)
             self.checkers.pop(workspace_id, None)
             self.realtimes.pop(workspace_id, None)
+            self.sync_failed_until.pop(workspace_id, None)
             writer.close()
 
     def _check_limits(self, writer: Writer) -> None:

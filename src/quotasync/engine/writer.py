@@ -169,7 +169,7 @@ class Writer:
                 return Result(next_due=now + TROUBLE_RETRY)
             decision = governor.pause_for(reason, api, now, recheck)
         else:
-            self._resumed(now)
+            self._resumed(now, api)
             return result
         self._paused(decision, now)
         return Result(paused_until=self.paused_until, reason=self.pause_reason)
@@ -185,10 +185,12 @@ class Writer:
         engine_episodes.record(self.sessions, self.workspace.id, decision, now)
         self._open_episodes = {*(self._open_episodes or ()), decision.api}
 
-    def _resumed(self, now: datetime) -> None:
+    def _resumed(self, now: datetime, api: governor.Api) -> None:
         """A write went through: end the pauses this writer had (after a restart, any it may
         have had), which the notifier tells as "syncing resumed"."""
-        apis = PAUSING_APIS if self._open_episodes is None else self._open_episodes
+        # The API just written to is open again whoever paused it: another worker process,
+        # killed since, may have opened its episode.
+        apis = PAUSING_APIS if self._open_episodes is None else {*self._open_episodes, api}
         if apis:
             engine_episodes.resumed(self.sessions, self.workspace.id, apis, now)
         self._open_episodes = set()

@@ -33,7 +33,9 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
             engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_timeout)
         )
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A worker may run up to 64 threads, each wanting a connection at times: connections beyond
+    # the pool's five are opened when needed and closed after, instead of making threads wait.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=70)
 
 
 def _sqlite_pragmas(connection: Any, busy_timeout: float) -> None:

@@ -42,8 +42,12 @@ def passing(error: BaseException) -> bool:
     sqlstate = getattr(cause, "sqlstate", None)  # psycopg's
     if isinstance(sqlstate, str) and (sqlstate in PASSING_SQLSTATES or sqlstate.startswith("08")):
         return True
-    if type(cause).__name__ == "OperationalError" and type(cause).__module__.startswith("psycopg"):
-        return True  # the server cannot be reached, or went away: psycopg's connection errors
+    if (
+        sqlstate is None
+        and type(cause).__name__ == "OperationalError"
+        and type(cause).__module__.startswith("psycopg")
+    ):
+        return True  # no answer from the server at all: it cannot be reached, or went away
     if isinstance(cause, sqlite3.OperationalError):
         text = str(cause).lower()
         return "locked" in text or "busy" in text
