@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import plots, report
-from benchmarks.scaling import DEFAULT_DATABASE_URL, postgres_version
+from benchmarks.postgres import postgres_version
+from benchmarks.scaling import DEFAULT_DATABASE_URL
 
 BENCHMARKS = ("sandbox", "logging", "governor", "inbound", "scaling")
 HAS_QUICK = {"governor", "scaling"}

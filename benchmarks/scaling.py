@@ -45,7 +45,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -53,20 +52,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks import plots, report
 from benchmarks.governor import emails, sandbox
 from benchmarks.logging import percentile
+from benchmarks.postgres import fresh_schema, postgres_version
 from quotasync.clock import RealClock
 from quotasync.crypto import Vault
 from quotasync.engine.pool import IDLE_LOOK, Options, Pool
 from quotasync.engine.worker import Progress, Worker
 from quotasync.salesforce.connection import Connector
+from quotasync.sandbox.launcher import stop_process
 from quotasync.store import db, leases
 from quotasync.store.outbox import LOGGED
 from quotasync.store.tables import Activity, WorkerLease, Workspace
@@ -107,36 +107,6 @@ class Sizes:
 
 
 QUICK = Sizes(workspaces=4, backlog=600, cycles=200, trickle_seconds=15.0)
-
-
-# ---------------------------------------------------------------- PostgreSQL
-
-
-@contextmanager
-def fresh_schema(base_url: str) -> Iterator[str]:
-    """A URL on a schema of its own (the search_path option, as tests/databases.py does), dropped
-    afterwards with everything in it."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base_url else "?"
-    url = f"{base_url}{separator}options={quote(f'-csearch_path={schema}')}"
-    try:
-        yield url
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def postgres_version(base_url: str) -> str:
-    engine = create_engine(base_url)
-    try:
-        with engine.connect() as connection:
-            return str(connection.scalar(text("SHOW server_version"))).split()[0]
-    finally:
-        engine.dispose()
 
 
 # ---------------------------------------------------------------- (b) worker processes
@@ -405,13 +375,8 @@ class WorkerProcess:
             return self.process.wait()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: the batch in flight, then the leases back
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        # SIGTERM: the batch in flight, then the leases back.
+        stop_process(self.process, timeout=30)
         self.log.close()
 
 

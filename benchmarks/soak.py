@@ -54,21 +54,19 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote
 
 import requests
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks import report
+from benchmarks.postgres import fresh_schema
 from quotasync.clock import Clock, VirtualClock
 from quotasync.config import Settings
 from quotasync.domain import governor
@@ -76,6 +74,7 @@ from quotasync.engine import sync
 from quotasync.engine.matching import Matcher
 from quotasync.runtime import Runtime, open_runtime
 from quotasync.salesforce.connection import SandboxLogin
+from quotasync.sandbox.launcher import stop_process
 from quotasync.simulation import ActivityStream
 from quotasync.store import db, limits, mirror, workspaces
 from quotasync.store.tables import Activity, LedgerEntry, PauseEpisode
@@ -145,22 +144,6 @@ class Options:
 
 
 # ---------------------------------------------------------------- the store
-
-
-@contextmanager
-def fresh_schema(base_url: str) -> Iterator[str]:
-    """A PostgreSQL schema of the soak's own, dropped afterwards (as tests/databases.py does)."""
-    schema = f"soak_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        separator = "&" if "?" in base_url else "?"
-        yield f"{base_url}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @dataclass(frozen=True)
@@ -268,13 +251,7 @@ class Processes:
 
     def stop(self) -> None:
         for process in [*self.workers, *([self.web] if self.web else [])]:
-            if process.popen.poll() is None:
-                process.popen.terminate()
-                try:
-                    process.popen.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.popen.kill()
-                    process.popen.wait()
+            stop_process(process.popen, timeout=15)
             process.log.close()
         self.workers = []
         self.web = None
@@ -1179,7 +1156,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         root = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         root.mkdir(parents=True, exist_ok=True)
-        url = stack.enter_context(fresh_schema(args.database_url))
+        url = stack.enter_context(fresh_schema(args.database_url, prefix="soak"))
         figures = run(options, url, root)
     show(figures)
     if not args.no_write:

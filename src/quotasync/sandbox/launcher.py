@@ -25,13 +25,7 @@ class RunningSandbox:
     reader: threading.Thread | None = None
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
         # The reader sees end-of-file once the process is gone; close the pipe only after it.
         if self.reader is not None:
             self.reader.join(timeout=10)
@@ -79,3 +73,16 @@ def start(state_dir: Path, *args: str, timeout: float = 60) -> RunningSandbox:
         raise SandboxDidNotStart("the sandbox org did not start:\n" + "\n".join(output))
     config = json.loads((state_dir / "sandbox.json").read_text())
     return RunningSandbox(state_dir, process, config, output, reader)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float) -> None:
+    """SIGTERM a child process and wait for it; SIGKILL it if it is still there after
+    `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
