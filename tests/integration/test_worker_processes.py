@@ -4,6 +4,7 @@ workspaces to the other within one lease, and nothing is written twice or lost."
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -96,17 +97,13 @@ def run_and_kill(org: SandboxOrg, setups: list[Setup]) -> None:
         while time.monotonic() < deadline and len(held_by(first, "")) != 3:
             time.sleep(0.05)
         assert len(held_by(first, "")) == 3, lease_rows(first)
-        pid = f":{doomed.pid}:"
-        held = {ws for ws, row in lease_rows(first).items() if row.holder and pid in row.holder}
-        assert len(held) == 3
-        # The other process starts while the first holds everything: it must not take any.
+        # The other process starts; a lease lasts one step, so between the first's batches it
+        # may take a workspace too. Whatever the first holds when it is killed must move.
         survivor = worker(first, "--concurrency", "3")
-        time.sleep(2.0)
-        assert not held_by(first, "").difference(held)
         survivor_pid = f":{survivor.pid}:"
-        assert not any(
-            row.holder and survivor_pid in row.holder for row in lease_rows(first).values()
-        )
+        time.sleep(2.0)
+        held = held_by(first, f"{socket.gethostname()[:60]}:{doomed.pid}:")
+        assert held, lease_rows(first)
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(timeout=10)
         killed = time.monotonic()
