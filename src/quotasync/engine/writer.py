@@ -1,19 +1,21 @@
 """The writer: outbox rows → Salesforce records, one batch per step.
 
-A batch goes when 200 activities are pending or the oldest has waited `batch_delay`. Up to
-`bulk_threshold` pending activities go through sObject Collections (one call per 200 records);
-a bigger backlog goes as one Bulk API 2.0 upsert job. Every write is an upsert by
-`QS_Activity_Id__c`, so a retry after a timeout or a crash never makes a second record.
+A batch goes when a call's worth of records is pending or the oldest has waited `batch_delay`.
+It is claimed by record: every ready activity of a record goes with it, so a Task is written once
+with all the opens, clicks and replies waiting for it. Up to `bulk_threshold` pending records go
+as `/composite` requests of five sObject Collections subrequests (1,000 records, one API call
+each); a bigger backlog goes as one Bulk API 2.0 upsert job where the Bulk API is governed. Every
+write is an upsert by `QS_Activity_Id__c`, so a retry after a timeout or a crash never makes a
+second record.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -37,6 +39,7 @@ from quotasync.domain.pacing import Pacing
 from quotasync.engine import episodes as engine_episodes
 from quotasync.engine import plan as planning
 from quotasync.engine.matching import Matcher
+from quotasync.salesforce import api
 from quotasync.salesforce.connection import Client, ConnectError, Connector
 from quotasync.store import limits, mirror, outbox, retrying
 from quotasync.store.ledger import NoRoom
@@ -52,6 +55,30 @@ BULK_CLAIM = timedelta(minutes=15)
 TROUBLE_RETRY = timedelta(seconds=30)  # a failed lookup before a batch is tried again after this
 PAUSING_APIS = (governor.Api.DATA, governor.Api.BULK, governor.Api.BULK_QUERY)  # a writer's pauses
 _V = TypeVar("_V")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How much one step claims and one call carries. The default is all Salesforce allows: a
+    call's worth of records claimed whole, five collections subrequests in every composite."""
+
+    records: int = api.RECORDS_PER_CALL  # records (or, without `fold`, activities) per claim
+    per_call: int = api.MAX_HEAVY  # collections or query subrequests per call
+    fold: bool = True  # claim every ready activity of a record with it
+
+
+# The path before composite requests, kept for the logging benchmark's side-by-side: 200
+# activities a claim, one collections request a call, follow-ups written batch by batch.
+COLLECTIONS_ONLY = Shape(records=batching.COLLECTION_SIZE, per_call=1, fold=False)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One subrequest of a composite, and the writes whose outcome its answer tells."""
+
+    sub: api.Subrequest
+    writes: Sequence[planning.Write] = ()
+    deleting: bool = False
 
 
 @dataclass
@@ -88,9 +115,11 @@ class Writer:
         workspace: Workspace,
         clock: Clock,
         claim: timedelta = outbox.CLAIM,
+        shape: Shape = Shape(),
     ) -> None:
         self.connector = connector
         self.claim = claim  # how long a batch is held before another writer may take it
+        self.shape = shape
         self._claimed_until = clock.now()
         self.sessions = connector.sessions
         self.workspace = workspace
@@ -130,30 +159,28 @@ class Writer:
         if count == 0:
             return Result(next_due=retry_at)
         age = (now - oldest).total_seconds() if oldest else 0.0
-        if not batching.batch_due(count, age, batch_delay=delay):
+        if not batching.batch_due(count, age, batch_size=self.shape.records, batch_delay=delay):
             assert oldest is not None
             return Result(next_due=oldest + timedelta(seconds=delay))
         bulk = (
             bulk_governed
             and batching.channel(count, bulk_threshold=self.workspace.bulk_threshold) == "bulk"
         )
-        api = governor.Api.BULK if bulk else governor.Api.DATA
+        api_type = governor.Api.BULK if bulk else governor.Api.DATA
         recheck = limits.recheck(self.workspace)
         try:
             try:
-                result = self._write(
-                    now, BULK_JOB_LIMIT if bulk else batching.COLLECTION_SIZE, bulk
-                )
+                result = self._write(now, BULK_JOB_LIMIT if bulk else self.shape.records, bulk)
             except NoRoom as no_room:
                 if not (bulk and no_room.api in BULK_APIS):
                     raise
                 # The Bulk share or guard is spent, not the Data one: the backlog goes on
-                # through sObject Collections, 200 a call, rather than waiting.
-                api = governor.Api.DATA
-                result = self._write(now, batching.COLLECTION_SIZE, False)
+                # through composite requests rather than waiting.
+                api_type = governor.Api.DATA
+                result = self._write(now, self.shape.records, False)
         except Paused as pause:
             decision: governor.Decision = governor.pause_for(
-                governor.Reason(pause.reason), api, now, recheck
+                governor.Reason(pause.reason), api_type, now, recheck
             )
         except NoRoom as no_room:
             decision = self._until_room(no_room, now, recheck)
@@ -161,15 +188,15 @@ class Writer:
                 # Room came back between the refusal and the second look (another worker's
                 # calls left the window): not a pause, just go again.
                 return Result(next_due=now)
-        except (SalesforceError, requests.RequestException, ConnectError) as error:
+        except (SalesforceError, requests.RequestException, ConnectError, api.ApiFailure) as error:
             # Trouble before any record went (matching recipients, creating Leads): the batch
             # stays pending; some troubles are a pause, the rest a retry a little later.
             reason = self._trouble(error)
             if reason is None:
                 return Result(next_due=now + TROUBLE_RETRY)
-            decision = governor.pause_for(reason, api, now, recheck)
+            decision = governor.pause_for(reason, api_type, now, recheck)
         else:
-            self._resumed(now, api)
+            self._resumed(now, api_type)
             return result
         self._paused(decision, now)
         return Result(paused_until=self.paused_until, reason=self.pause_reason)
@@ -185,26 +212,31 @@ class Writer:
         engine_episodes.record(self.sessions, self.workspace.id, decision, now)
         self._open_episodes = {*(self._open_episodes or ()), decision.api}
 
-    def _resumed(self, now: datetime, api: governor.Api) -> None:
+    def _resumed(self, now: datetime, api_type: governor.Api) -> None:
         """A write went through: end the pauses this writer had (after a restart, any it may
         have had), which the notifier tells as "syncing resumed"."""
         # The API just written to is open again whoever paused it: another worker process,
         # killed since, may have opened its episode.
-        apis = PAUSING_APIS if self._open_episodes is None else {*self._open_episodes, api}
+        apis = PAUSING_APIS if self._open_episodes is None else {*self._open_episodes, api_type}
         if apis:
             engine_episodes.resumed(self.sessions, self.workspace.id, apis, now)
         self._open_episodes = set()
 
     def _trouble(
-        self, error: SalesforceError | requests.RequestException | ConnectError
+        self, error: SalesforceError | requests.RequestException | ConnectError | api.ApiFailure
     ) -> governor.Reason | None:
         """The pause a call's failure means, or None when trying again soon may do."""
-        if isinstance(error, ConnectError):
+        if isinstance(error, ConnectError | api.SessionLost):
             return governor.Reason.AUTH  # the grant is gone: an admin must connect again
         if isinstance(error, SalesforceExpiredSession):
-            return None if self._refreshed() else governor.Reason.AUTH
+            return None if api.renewed(self.client) else governor.Reason.AUTH
+        status, code = None, None
         if isinstance(error, SalesforceError):
-            outcome = outcomes.classify_response(error.status, _error_code(error.content))
+            status, code = error.status, api.fault(error.content).code
+        elif isinstance(error, api.Refused):
+            status, code = error.status, error.fault.code
+        if status is not None:
+            outcome = outcomes.classify_response(status, code)
             if outcome is Outcome.NO_API:
                 return governor.Reason.NO_API_ACCESS
             if outcome is Outcome.PAUSE:
@@ -238,9 +270,10 @@ class Writer:
             workspace = session.get(Workspace, self.workspace.id)
             known = no_room.api in limits.figures(session, self.workspace.id)
             if workspace is None or not known:
-                api = governor.Api(no_room.api)
                 return governor.Pause(
-                    api, governor.Reason.WORKSPACE_LIMIT, next_check=now + recheck
+                    governor.Api(no_room.api),
+                    governor.Reason.WORKSPACE_LIMIT,
+                    next_check=now + recheck,
                 )
             return limits.decision(session, workspace, no_room.api, now, batch_cost=no_room.cost)
 
@@ -251,8 +284,9 @@ class Writer:
         # A Bulk job may take minutes; a collections call a second. The claim must outlast either.
         until = now + (max(self.claim, BULK_CLAIM) if bulk else self.claim)
         self._claimed_until = until
+        claim = outbox.claim_records if self.shape.fold else outbox.claim
         with self.sessions.begin() as session:
-            batch = outbox.claim(session, self.workspace.id, now, limit, until)
+            batch = claim(session, self.workspace.id, now, limit, until)
         try:
             return self._write_claimed(now, batch, bulk)
         except BaseException:
@@ -343,106 +377,135 @@ class Writer:
         logged = [*results.logged, *plan.done]
         metrics.observe_logged((done_at - received[i]).total_seconds() for i in logged)
 
-    # ---------------------------------------------------------------- sObject Collections
+    # ---------------------------------------------------------------- composite requests
 
     def _send_collections(
         self, writes: Sequence[planning.Write], results: _Outcomes | None = None
     ) -> _Outcomes:
+        """Upserts and deletes as sObject Collections subrequests of 200 records, five to a
+        `/composite` call (one API call for up to 1,000 records)."""
         results = results if results is not None else _Outcomes()
-        upserts = _upserts_by_object(writes)
-        deletes = [w for w in writes if w.fields is None and (w.salesforce_id or w.look_up)]
         for write in writes:
             if write.fields is None and not write.salesforce_id and not write.look_up:
                 _apply(results, write, Outcome.DONE, "")  # never written: nothing to delete
-        for sobject, items in upserts.items():
-            for chunk in batching.chunks(items):
-                if results.no_room is not None:
-                    break
-                records = [{"attributes": {"type": sobject}, **(w.fields or {})} for w in chunk]
-                body = {"allOrNone": False, "records": records}
-                answer = self._call(
-                    chunk,
+        deletes = [w for w in writes if w.fields is None and (w.salesforce_id or w.look_up)]
+        parts = [
+            _Part(
+                api.Subrequest(
                     "PATCH",
                     f"composite/sobjects/{sobject}/{mapping.EXTERNAL_ID}",
-                    body,
-                    results,
-                )
-                if answer is not None:
-                    self._record_results(chunk, answer, results)
-        deletes = self._found(deletes, results)
-        for chunk in batching.chunks(deletes):
-            if results.no_room is not None:
-                break
-            ids = ",".join(w.salesforce_id or "" for w in chunk)
-            answer = self._call(
-                chunk, "DELETE", f"composite/sobjects?ids={ids}&allOrNone=false", None, results
+                    {
+                        "allOrNone": False,
+                        "records": [
+                            {"attributes": {"type": sobject}, **(w.fields or {})} for w in chunk
+                        ],
+                    },
+                ),
+                chunk,
             )
-            if answer is not None:
-                self._record_results(chunk, answer, results, deleting=True)
+            for sobject, items in _upserts_by_object(writes).items()
+            for chunk in batching.chunks(items)
+        ]
+        parts += [
+            _Part(
+                api.Subrequest(
+                    "DELETE",
+                    f"composite/sobjects?ids={','.join(w.salesforce_id or '' for w in chunk)}"
+                    "&allOrNone=false",
+                ),
+                chunk,
+                deleting=True,
+            )
+            for chunk in batching.chunks(self._found(deletes, results))
+        ]
+        for part, answer in self._composites(parts, results):
+            if answer.ok and isinstance(answer.body, list):
+                self._record_results(part.writes, answer.body, results, deleting=part.deleting)
+            else:
+                self._sub_refused(part, answer, results)
         return results
 
     def _found(self, deletes: Sequence[planning.Write], results: _Outcomes) -> list[planning.Write]:
         """The deletes with the ids their records have now. Those whose id is in doubt (a write
-        went unanswered) are looked up by external id, one query per 200; one the org does not
-        have is done (nothing to delete), one the query could not tell about is sorted like
-        any failed call."""
+        went unanswered) are looked up by external id, 200 to a query subrequest; one the org
+        does not have is done (nothing to delete), one the query could not tell about is sorted
+        like any failed call."""
         found = [w for w in deletes if not w.look_up]
-        doubtful = [w for w in deletes if w.look_up]
-        for chunk in batching.chunks(doubtful):
-            if results.no_room is not None:
-                break
-            soql = format_soql(
-                f"SELECT Id, {mapping.EXTERNAL_ID} FROM {chunk[0].sobject} "
-                f"WHERE {mapping.EXTERNAL_ID} IN {{}}",
-                [w.key for w in chunk],
+        parts = [
+            _Part(
+                api.Subrequest(
+                    "GET",
+                    "query/?q="
+                    + quote(
+                        format_soql(
+                            f"SELECT Id, {mapping.EXTERNAL_ID} FROM {chunk[0].sobject} "
+                            f"WHERE {mapping.EXTERNAL_ID} IN {{}}",
+                            [w.key for w in chunk],
+                        )
+                    ),
+                ),
+                chunk,
             )
-            answer = self._call(chunk, "GET", f"query/?q={quote(soql)}", None, results)
-            if answer is None:
+            for chunk in batching.chunks([w for w in deletes if w.look_up])
+        ]
+        for part, answer in self._composites(parts, results):
+            records = answer.body.get("records") if isinstance(answer.body, dict) else None
+            if not answer.ok or not isinstance(records, list):
+                self._sub_refused(part, answer, results)
                 continue
-            ids = {r[mapping.EXTERNAL_ID]: r["Id"] for r in answer.get("records", [])}
-            for write in chunk:
+            ids = {
+                str(r.get(mapping.EXTERNAL_ID)): str(r.get("Id"))
+                for r in records
+                if isinstance(r, dict)
+            }
+            for write in part.writes:
                 if write.key in ids:
                     found.append(replace(write, salesforce_id=ids[write.key], look_up=False))
                 else:
                     _apply(results, write, Outcome.DONE, "")  # never written after all
         return found
 
-    def _call(
-        self, chunk: Sequence[planning.Write], method: str, path: str, body: Any, results: _Outcomes
-    ) -> Any:
-        """One collections request; whole-request failures are sorted into the outcomes."""
-        users = _shares(chunk)
-        data = json.dumps(body) if body is not None else None
-        for attempt in range(2):
+    def _composites(
+        self, parts: Sequence[_Part], results: _Outcomes
+    ) -> Iterator[tuple[_Part, api.Answer]]:
+        """Each part with its answer, the parts sent as few composites as the shape allows. A
+        composite refused whole sorts all its writes; one the ledger has no room for stops the
+        rest, which stay pending, untouched."""
+        for call in self._calls(parts):
+            if results.no_room is not None:
+                return
+            writes = [w for part in call for w in part.writes]
             try:
-                with self.client.http.purpose("log_activity", users):
-                    return self.client.sf.restful(path, method=method, data=data)
-            except SalesforceExpiredSession:
-                if attempt == 0 and self._refreshed():
-                    continue  # once; a second 401 means the grant itself is gone
-                self._whole_chunk(
-                    chunk,
-                    Outcome.PAUSE,
-                    "auth: the session expired and could not be refreshed",
-                    results,
-                )
-            except SalesforceError as error:
-                self._refused(chunk, error, results)
-            except requests.RequestException as error:
-                self._whole_chunk(chunk, Outcome.RETRY, f"no answer: {error}", results)
+                with self.client.http.purpose("log_activity", _shares(writes)):
+                    answers = api.composite(self.client, [part.sub for part in call])
+            except api.SessionLost as error:
+                self._whole_chunk(writes, Outcome.PAUSE, f"auth: {error}", results)
+            except api.Refused as refused:
+                outcome = outcomes.classify_response(refused.status, refused.fault.code)
+                self._whole_chunk(writes, outcome, str(refused.fault), results)
+            except api.Unanswered as error:
+                self._whole_chunk(writes, Outcome.RETRY, str(error), results)
             except NoRoom as no_room:
-                results.no_room = no_room  # not sent: the chunk stays pending, untouched
-            return None
-        return None
+                results.no_room = no_room  # not sent
+                return
+            else:
+                yield from zip(call, answers, strict=True)
 
-    def _refreshed(self) -> bool:
-        """A new session from the refresh token; False when the org refuses it (the grant was
-        revoked or has expired), which only an admin connecting again can mend."""
-        try:
-            self.client.refresh()
-        except ConnectError:
-            return False
-        return True
+    def _calls(self, parts: Sequence[_Part]) -> list[Sequence[_Part]]:
+        calls: list[Sequence[_Part]] = []
+        for call in api.pack([part.sub for part in parts], max_heavy=self.shape.per_call):
+            start = sum(len(c) for c in calls)
+            calls.append(parts[start : start + len(call)])
+        return calls
+
+    def _sub_refused(self, part: _Part, answer: api.Answer, results: _Outcomes) -> None:
+        """A subrequest answered with an error (or with nothing a client can read)."""
+        if answer.ok:
+            self._whole_chunk(part.writes, Outcome.RETRY, "an unreadable answer", results)
+            return
+        why = answer.fault
+        outcome = outcomes.classify_response(answer.status, why.code)
+        self._whole_chunk(part.writes, outcome, str(why), results)
 
     def _whole_chunk(
         self, chunk: Sequence[planning.Write], outcome: Outcome, why: str, results: _Outcomes
@@ -454,29 +517,31 @@ class Writer:
         self, chunk: Sequence[planning.Write], error: SalesforceError, results: _Outcomes
     ) -> None:
         """The whole request was refused: sort Salesforce's answer into an outcome for each write."""
-        code = _error_code(error.content)
-        outcome = outcomes.classify_response(error.status, code)
-        self._whole_chunk(chunk, outcome, f"{code}: {_error_message(error.content)}", results)
+        why = api.fault(error.content)
+        outcome = outcomes.classify_response(error.status, why.code)
+        self._whole_chunk(chunk, outcome, str(why), results)
 
     def _record_results(
         self,
         chunk: Sequence[planning.Write],
-        answer: Any,
+        answer: Sequence[Any],
         results: _Outcomes,
         deleting: bool = False,
     ) -> None:
         for write, result in zip(chunk, answer, strict=False):
-            if result.get("success"):
+            if not isinstance(result, dict):
+                _apply(results, write, Outcome.RETRY, "an unreadable answer")
+                continue
+            if result.get("success") is True:
                 record_id = None if deleting else result.get("id")
                 for activity_id in write.activity_ids:
-                    results.logged[activity_id] = record_id or write.salesforce_id or ""
+                    results.logged[activity_id] = str(record_id or write.salesforce_id or "")
                 continue
-            error = (result.get("errors") or [{}])[0]
-            code = str(error.get("statusCode", "UNKNOWN_EXCEPTION"))
-            outcome = outcomes.classify_record_error(code)
-            if deleting and code == "ENTITY_IS_DELETED":
+            error = api.fault(result.get("errors"))
+            outcome = outcomes.classify_record_error(error.code)
+            if deleting and error.code == "ENTITY_IS_DELETED":
                 outcome = Outcome.DONE  # already gone: what a delete wanted
-            _apply(results, write, outcome, f"{code}: {error.get('message', '')}")
+            _apply(results, write, outcome, str(error))
 
     # ---------------------------------------------------------------- Bulk API 2.0
 
@@ -501,7 +566,7 @@ class Writer:
                 done = _rows(bulk.get_successful_records(job["job_id"]))
                 failed = _rows(bulk.get_failed_records(job["job_id"]))
         except SalesforceExpiredSession:
-            if self._refreshed():
+            if api.renewed(self.client):
                 self._whole_chunk(items, Outcome.RETRY, "the session expired; retrying", results)
             else:
                 self._whole_chunk(
@@ -542,28 +607,42 @@ class Writer:
     # ---------------------------------------------------------------- unmatched recipients
 
     def _create_leads(self, unknown: Mapping[str, str], users: Mapping[str, str]) -> dict[str, str]:
-        """Create a Lead per unknown recipient (collections create, 200 a call); email -> Lead id."""
+        """Create a Lead per unknown recipient (collections creates, five to a composite);
+        email -> Lead id. A call refused whole raises: the batch waits and is tried again."""
         created: dict[str, str] = {}
-        emails = sorted(unknown)
-        for chunk in batching.chunks(emails):
-            records = [
-                {
-                    "attributes": {"type": "Lead"},
-                    **mapping.lead_fields(e, unknown[e], users.get(unknown[e])),
-                }
-                for e in chunk
-            ]
-            shares = dict(Counter(unknown[e] for e in chunk))
-            total = sum(shares.values())
-            with self.client.http.purpose("create_lead", {u: n / total for u, n in shares.items()}):
-                answer = self.client.sf.restful(
+        chunks = batching.chunks(sorted(unknown))
+        parts = [
+            _Part(
+                api.Subrequest(
+                    "POST",
                     "composite/sobjects",
-                    method="POST",
-                    data=json.dumps({"allOrNone": False, "records": records}),
+                    {
+                        "allOrNone": False,
+                        "records": [
+                            {
+                                "attributes": {"type": "Lead"},
+                                **mapping.lead_fields(e, unknown[e], users.get(unknown[e])),
+                            }
+                            for e in chunk
+                        ],
+                    },
                 )
-            for email, result in zip(chunk, answer or [], strict=False):
-                if result.get("success"):
-                    created[email] = result["id"]
+            )
+            for chunk in chunks
+        ]
+        done = 0
+        for call in self._calls(parts):
+            emails = [e for chunk in chunks[done : done + len(call)] for e in chunk]
+            shares = Counter(unknown[e] for e in emails)
+            with self.client.http.purpose(
+                "create_lead", {u: n / len(emails) for u, n in shares.items()}
+            ):
+                answers = api.composite(self.client, [part.sub for part in call])
+            for chunk, answer in zip(chunks[done : done + len(call)], answers, strict=True):
+                for email, result in zip(chunk, _listed(answer), strict=False):
+                    if isinstance(result, dict) and result.get("success") and result.get("id"):
+                        created[email] = str(result["id"])
+            done += len(call)
         if created:
             with self.sessions.begin() as session:
                 mirror.put(
@@ -636,13 +715,5 @@ def _rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def _error_code(content: Any) -> str:
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return str(content[0].get("errorCode", "UNKNOWN_EXCEPTION"))
-    return "UNKNOWN_EXCEPTION"
-
-
-def _error_message(content: Any) -> str:
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return str(content[0].get("message", ""))
-    return str(content)[:500]
+def _listed(answer: api.Answer) -> list[Any]:
+    return answer.body if answer.ok and isinstance(answer.body, list) else []

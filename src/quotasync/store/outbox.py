@@ -110,22 +110,72 @@ def claim(
     PostgreSQL's row lock), so two writers never claim the same activities; without a claim,
     each of them would send the same batch and spend the share on repeats.
     """
+    _lock_workspace(session, workspace_id)
+    rows = list(
+        session.scalars(
+            select(Row).where(*_ready(workspace_id, now)).order_by(*_OLDEST).limit(limit)
+        )
+    )
+    _hold(session, workspace_id, rows, until)
+    return rows
+
+
+def claim_records(
+    session: Session, workspace_id: str, now: datetime, records: int, until: datetime
+) -> list[Row]:
+    """Like `claim`, but by record: the `records` records whose oldest ready activity is oldest,
+    with every ready activity of each. A Task written once then carries all the opens, clicks and
+    replies waiting for it, however many batches they arrived in, instead of being written again
+    for each batch that holds one of them."""
+    _lock_workspace(session, workspace_id)
+    first = func.min(Row.received_at)
+    keys = session.execute(
+        select(Row.record_type, Row.record_key)
+        .where(*_ready(workspace_id, now))
+        .group_by(Row.record_type, Row.record_key)
+        .order_by(first, func.min(Row.id))
+        .limit(records)
+    ).all()
+    wanted = {(record_type, key) for record_type, key in keys}
+    rows: list[Row] = []
+    keys_only = sorted({key for _, key in wanted})
+    for start in range(0, len(keys_only), 500):
+        rows += [
+            row
+            for row in session.scalars(
+                select(Row).where(
+                    *_ready(workspace_id, now),
+                    Row.record_key.in_(keys_only[start : start + 500]),
+                )
+            )
+            if (row.record_type, row.record_key) in wanted
+        ]
+    rows.sort(key=lambda row: (row.received_at, row.id))
+    _hold(session, workspace_id, rows, until)
+    return rows
+
+
+_OLDEST = (Row.received_at, Row.id)
+
+
+def _ready(workspace_id: str, now: datetime) -> tuple[Any, ...]:
+    return (
+        Row.workspace_id == workspace_id,
+        Row.state == PENDING,
+        or_(Row.next_attempt_at.is_(None), Row.next_attempt_at <= now),
+    )
+
+
+def _lock_workspace(session: Session, workspace_id: str) -> None:
+    """The workspace's row locked first (SQLite's write lock, PostgreSQL's row lock): two writers
+    never claim the same activities."""
     session.execute(
         update(Workspace).where(Workspace.id == workspace_id).values(name=Workspace.name)
     )
-    rows = list(
-        session.scalars(
-            select(Row)
-            .where(
-                Row.workspace_id == workspace_id,
-                Row.state == PENDING,
-                or_(Row.next_attempt_at.is_(None), Row.next_attempt_at <= now),
-            )
-            .order_by(Row.received_at, Row.id)
-            .limit(limit)
-        )
-    )
-    # One statement for the whole claim; the loaded rows keep the time they were claimed at
+
+
+def _hold(session: Session, workspace_id: str, rows: Sequence[Row], until: datetime) -> None:
+    # One statement per 500 rows; the loaded rows keep the time they were claimed at
     # (nothing reads it from them).
     for start in range(0, len(rows), 500):
         session.execute(
@@ -137,7 +187,6 @@ def claim(
             .values(next_attempt_at=until)
             .execution_options(synchronize_session=False)
         )
-    return rows
 
 
 def release(session: Session, workspace_id: str, ids: Iterable[str], until: datetime) -> None:
@@ -158,12 +207,11 @@ def release(session: Session, workspace_id: str, ids: Iterable[str], until: date
 
 
 def backlog(session: Session, workspace_id: str, now: datetime) -> tuple[int, datetime | None]:
-    """How many activities are ready to go, and when the oldest of them arrived."""
+    """How many records have activities ready to go, and when the oldest of those arrived.
+    (A record's key is the id of the activity that made it, so keys do not repeat across types.)"""
     count, oldest = session.execute(
-        select(func.count(), func.min(Row.received_at)).where(
-            Row.workspace_id == workspace_id,
-            Row.state == PENDING,
-            or_(Row.next_attempt_at.is_(None), Row.next_attempt_at <= now),
+        select(func.count(func.distinct(Row.record_key)), func.min(Row.received_at)).where(
+            *_ready(workspace_id, now)
         )
     ).one()
     return int(count), oldest

@@ -1,0 +1,198 @@
+"""Salesforce's REST protocol above the governed seam: composite requests and error bodies.
+
+A `/composite` request is one API call, whatever it carries. Salesforce allows up to 25
+subrequests in one, of which at most five may be sObject Collections or query operations (Query,
+QueryAll, the next page of a query); a collections subrequest carries up to 200 records. So one
+call can write 5 x 200 = 1,000 records, or read five query pages. `pack` cuts a list of
+subrequests into composites within those limits, in order; `composite` sends one and hands back
+each subrequest's answer. Salesforce answers a failed subrequest inside the composite's own 200;
+only a refusal of the whole request (an expired session, a spent quota, an org without API access)
+comes back as an error status, and that is raised as `Refused`, `SessionLost` or `Unanswered`.
+
+Every request still leaves through the client's `GovernedSession`: the composite is reserved in
+the ledger (one Data API call) before it is sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+
+if TYPE_CHECKING:
+    from quotasync.salesforce.connection import Client
+
+MAX_SUBREQUESTS = 25  # subrequests in one composite
+MAX_HEAVY = 5  # of which collections or query operations
+COLLECTION_SIZE = 200  # records in one sObject Collections request
+RECORDS_PER_CALL = MAX_HEAVY * COLLECTION_SIZE
+_HEAVY_PREFIXES = ("composite/sobjects", "query", "queryall")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Salesforce's error body: `[{"errorCode": ..., "message": ...}]` for a request,
+    `{"statusCode": ..., "message": ...}` for one record."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" if self.message else self.code
+
+
+def fault(body: Any) -> Fault:
+    """The first error of a body in any of Salesforce's error shapes; the body came from the
+    org, so anything else is read as an unknown error rather than trusted."""
+    first = body[0] if isinstance(body, list) and body else body
+    if isinstance(first, dict):
+        code = first.get("errorCode") or first.get("statusCode") or first.get("error")
+        message = first.get("message") or first.get("error_description") or ""
+        return Fault(str(code or "UNKNOWN_EXCEPTION"), str(message)[:1000])
+    return Fault("UNKNOWN_EXCEPTION", str(body)[:500] if body else "")
+
+
+class ApiFailure(Exception):
+    """A whole request did not go through."""
+
+
+class Refused(ApiFailure):
+    """Salesforce answered the whole request with an error status."""
+
+    def __init__(self, status: int, why: Fault) -> None:
+        super().__init__(f"{status} {why}")
+        self.status = status
+        self.fault = why
+
+
+class SessionLost(ApiFailure):
+    """The session expired and a new one could not be had: the grant is gone."""
+
+
+class Unanswered(ApiFailure):
+    """No answer, or one that cannot be read: the request may or may not have been applied."""
+
+
+@dataclass(frozen=True)
+class Subrequest:
+    """One REST request inside a composite; `path` is below `/services/data/vNN.N/`."""
+
+    method: str
+    path: str
+    body: Any = None
+
+    @property
+    def heavy(self) -> bool:
+        """A collections or query operation: Salesforce takes five of these per composite."""
+        return self.path.lower().startswith(_HEAVY_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def fault(self) -> Fault:
+        return fault(self.body)
+
+
+def pack(
+    subrequests: Sequence[Subrequest],
+    *,
+    max_heavy: int = MAX_HEAVY,
+    max_total: int = MAX_SUBREQUESTS,
+) -> list[list[Subrequest]]:
+    """`subrequests` in order, cut into composites within Salesforce's limits."""
+    if not 1 <= max_heavy <= MAX_HEAVY or not 1 <= max_total <= MAX_SUBREQUESTS:
+        raise ValueError(f"need 1..{MAX_HEAVY} heavy and 1..{MAX_SUBREQUESTS} subrequests")
+    calls: list[list[Subrequest]] = []
+    heavy = 0
+    for sub in subrequests:
+        if not calls or len(calls[-1]) == max_total or (sub.heavy and heavy == max_heavy):
+            calls.append([])
+            heavy = 0
+        calls[-1].append(sub)
+        heavy += sub.heavy
+    return calls
+
+
+def composite(
+    client: Client, subrequests: Sequence[Subrequest], *, all_or_none: bool = False
+) -> list[Answer]:
+    """Send one composite (one API call) and return each subrequest's answer, in order.
+
+    An expired session is renewed once and the request sent again; raises `SessionLost` when
+    that fails, `Refused` for any other error status, `Unanswered` when no readable answer came.
+    The ledger's `NoRoom` passes through: then nothing was sent.
+    """
+    if not subrequests or len(pack(subrequests)) != 1:
+        raise ValueError(f"{len(subrequests)} subrequests do not make one composite")
+    prefix = f"/services/data/v{client.sf.sf_version}/"
+    body = json.dumps(
+        {
+            "allOrNone": all_or_none,
+            "compositeRequest": [
+                {
+                    "method": sub.method,
+                    "url": prefix + sub.path,
+                    "referenceId": f"r{index}",
+                    **({"body": sub.body} if sub.body is not None else {}),
+                }
+                for index, sub in enumerate(subrequests)
+            ],
+        }
+    )
+    answer = _send(client, body)
+    return _answers(answer, len(subrequests))
+
+
+def _send(client: Client, body: str) -> Any:
+    for attempt in range(2):
+        try:
+            return client.sf.restful("composite", method="POST", data=body)
+        except SalesforceExpiredSession as error:
+            if attempt == 0 and renewed(client):
+                continue  # once: a second expiry in a row means the grant itself is gone
+            raise SessionLost("the session expired and could not be renewed") from error
+        except SalesforceError as error:
+            raise Refused(error.status, fault(error.content)) from error
+        except requests.RequestException as error:
+            raise Unanswered(f"no answer: {error}") from error
+        except ValueError as error:  # a 2xx whose body is not JSON
+            raise Unanswered(f"an unreadable answer: {error}") from error
+    raise AssertionError("unreachable")
+
+
+def renewed(client: Client) -> bool:
+    """A new session for the client; False when the org refuses one (revoked or expired grant),
+    which only an admin connecting again can mend."""
+    from quotasync.salesforce.connection import ConnectError
+
+    try:
+        client.refresh()
+    except ConnectError:
+        return False
+    return True
+
+
+def _answers(answer: Any, expected: int) -> list[Answer]:
+    """The composite's sub-answers, checked: the org's answer is untrusted input."""
+    items = answer.get("compositeResponse") if isinstance(answer, dict) else None
+    by_reference: dict[str, Answer] = {}
+    for item in items if isinstance(items, list) else []:
+        status = item.get("httpStatusCode") if isinstance(item, dict) else None
+        if isinstance(status, int) and not isinstance(status, bool):
+            by_reference[str(item.get("referenceId"))] = Answer(status, item.get("body"))
+    try:
+        return [by_reference[f"r{index}"] for index in range(expected)]
+    except KeyError:
+        raise Unanswered("the composite's answer lacks a subrequest's answer") from None
