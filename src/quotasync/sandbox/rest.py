@@ -33,6 +33,9 @@ from quotasync.sandbox.schema import SObject
 MAX_COLLECTION = 200
 MAX_RETRIEVE = 2000
 MAX_COMPOSITE = 25
+# Of a Composite's subrequests, at most this many may be sObject Collections or query operations
+# (Query, QueryAll, and the query-more of a `nextRecordsUrl`).
+MAX_COLLECTIONS_OR_QUERIES = 5
 
 
 @dataclass
@@ -564,28 +567,56 @@ def composite(call: Call, _: re.Match[str]) -> Reply:
         raise json_parser_error("compositeRequest must be a list")
     subrequests = body["compositeRequest"]
     if len(subrequests) > MAX_COMPOSITE:
-        raise ApiError(
-            400, "LIMIT_EXCEEDED", f"Maximum number of subrequests ({MAX_COMPOSITE}) exceeded"
-        )
+        raise _limit_exceeded(f"{MAX_COMPOSITE} operations")
+    # Known before anything runs, except for a URL that is wholly a reference: that one is
+    # counted once resolved (see `_run_subrequests`).
+    heavy = sum(_is_collection_or_query(_raw_path(sub)) for sub in subrequests)
+    if heavy > MAX_COLLECTIONS_OR_QUERIES:
+        raise _too_many_collections_or_queries()
     all_or_none = bool(body.get("allOrNone", False))
     store = call.org.records
-    if all_or_none:
-        store.begin()
+    # Always a savepoint: with allOrNone a failure undoes everything, and without it a request
+    # refused half-way (a referenced URL that made one collections or query subrequest too many)
+    # must leave no record behind either.
+    store.begin()
     try:
         out, failed = _run_subrequests(replace(call, all_or_none=all_or_none), subrequests)
     except BaseException:
-        if all_or_none:
-            store.rollback()
+        store.rollback()
         raise
-    if all_or_none:
-        if any(failed):
-            store.rollback()
-            out = [
-                o if bad else _halted(o["referenceId"]) for o, bad in zip(out, failed, strict=True)
-            ]
-        else:
-            store.release()
+    if all_or_none and any(failed):
+        store.rollback()
+        out = [o if bad else _halted(o["referenceId"]) for o, bad in zip(out, failed, strict=True)]
+    else:
+        store.release()
     return Reply(200, {"compositeResponse": out})
+
+
+def _limit_exceeded(what: str) -> ApiError:
+    # The wording a real org was seen answering 26 subrequests with; the same for the other limit.
+    return ApiError(400, "LIMIT_EXCEEDED", f"The request can\u2019t contain more than {what}.")
+
+
+def _too_many_collections_or_queries() -> ApiError:
+    return _limit_exceeded(f"{MAX_COLLECTIONS_OR_QUERIES} sObject Collections or query operations")
+
+
+_COLLECTIONS_OR_QUERY = re.compile(r"(?:composite/sobjects|query|queryAll)(?:/|\Z)")
+_VERSIONED = re.compile(r"/services/data/v(\d+\.\d)/?(.*)")
+
+
+def _is_collection_or_query(path: str | None) -> bool:
+    """sObject Collections in any method, Query, QueryAll and query-more (`query/<locator>`)."""
+    return path is not None and _COLLECTIONS_OR_QUERY.match(path) is not None
+
+
+def _raw_path(sub: Any) -> str | None:
+    """The resource a subrequest names below `/services/data/vNN.N/`, as written, before its
+    references are resolved; None when that cannot be told yet."""
+    if not isinstance(sub, dict) or not isinstance(sub.get("url"), str):
+        return None
+    match = _VERSIONED.match(urlsplit(sub["url"]).path)
+    return match[2] if match else None
 
 
 def _run_subrequests(call: Call, subrequests: list[Any]) -> tuple[list[dict[str, Any]], list[bool]]:
@@ -593,13 +624,23 @@ def _run_subrequests(call: Call, subrequests: list[Any]) -> tuple[list[dict[str,
     results: dict[str, Any] = {}
     out: list[dict[str, Any]] = []
     failed: list[bool] = []
+    collections_or_queries = 0
     for sub in subrequests:
         reference = str(sub.get("referenceId", "")) if isinstance(sub, dict) else ""
         if any(failed) and call.all_or_none:
             out.append(_halted(reference))
             failed.append(False)
             continue
-        reply = _run_subrequest(call, sub, results)
+        try:
+            sub_call = _subrequest_call(call, sub, results)
+        except ApiError as error:
+            reply = Reply(error.status, error.body())
+        else:
+            if _is_collection_or_query(sub_call.path):
+                collections_or_queries += 1
+                if collections_or_queries > MAX_COLLECTIONS_OR_QUERIES:
+                    raise _too_many_collections_or_queries()
+            reply = _answer(sub_call)
         results[reference] = reply.body
         out.append(
             {
@@ -633,29 +674,53 @@ def _halted(reference: str) -> dict[str, Any]:
     return {"body": body, "httpHeaders": {}, "httpStatusCode": 400, "referenceId": reference}
 
 
-def _run_subrequest(call: Call, sub: Any, results: dict[str, Any]) -> Reply:
+def _subrequest_call(call: Call, sub: Any, results: dict[str, Any]) -> Call:
+    """The subrequest as a call of its own, references resolved; ApiError when it is malformed."""
+    if not isinstance(sub, dict) or "url" not in sub or "method" not in sub:
+        raise json_parser_error("each subrequest needs method, url and referenceId")
+    url = _resolve_references(str(sub["url"]), results)
+    body = _resolve_in(sub.get("body"), results)
+    parts = urlsplit(url)
+    match = _VERSIONED.match(parts.path)
+    if not match or match[1] not in API_VERSIONS:
+        raise not_found()
+    sub_call = replace(
+        call,
+        method=str(sub["method"]).upper(),
+        path=match[2].rstrip("/"),
+        params=dict(parse_qsl(parts.query)),
+        body=json.dumps(body).encode() if body is not None else b"",
+        version=match[1],
+        headers=_subrequest_headers(sub),
+    )
+    if sub_call.path == "composite":
+        raise ApiError(400, "INVALID_API_INPUT", "composite cannot be nested")
+    return sub_call
+
+
+def _subrequest_headers(sub: dict[str, Any]) -> dict[str, str]:
+    """A subrequest's own `httpHeaders` (such as `Sforce-Query-Options`), keys lowercased."""
+    headers = sub.get("httpHeaders") or {}
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise json_parser_error("httpHeaders must be an object of strings")
+    return {str(k).lower(): v for k, v in headers.items()}
+
+
+def _answer(sub_call: Call) -> Reply:
     try:
-        if not isinstance(sub, dict) or "url" not in sub or "method" not in sub:
-            raise json_parser_error("each subrequest needs method, url and referenceId")
-        url = _resolve_references(str(sub["url"]), results)
-        body = _resolve_in(sub.get("body"), results)
-        parts = urlsplit(url)
-        match = re.match(r"/services/data/v(\d+\.\d)/?(.*)", parts.path)
-        if not match or match[1] not in API_VERSIONS:
-            raise not_found()
-        sub_call = replace(
-            call,
-            method=str(sub["method"]).upper(),
-            path=match[2].rstrip("/"),
-            params=dict(parse_qsl(parts.query)),
-            body=json.dumps(body).encode() if body is not None else b"",
-            version=match[1],
-        )
-        if sub_call.path == "composite":
-            raise ApiError(400, "INVALID_API_INPUT", "composite cannot be nested")
-        return dispatch(sub_call)
+        reply = dispatch(sub_call)
     except ApiError as error:
         return Reply(error.status, error.body())
+    created = _CREATE.fullmatch(sub_call.path)
+    if created and sub_call.method == "POST" and reply.status == 201:
+        # A record created by a single-record POST says where it lives, as Salesforce's does.
+        obj = sobject(created[1])
+        location = f"{sub_call.base}/sobjects/{obj.name}/{reply.body['id']}"
+        reply = replace(reply, headers={**reply.headers, "Location": location})
+    return reply
+
+
+_CREATE = re.compile(r"sobjects/(\w+)")
 
 
 def _resolve_in(body: Any, results: dict[str, Any]) -> Any:
