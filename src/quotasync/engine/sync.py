@@ -43,6 +43,7 @@ from quotasync.domain import outcomes
 from quotasync.domain.outcomes import Outcome
 from quotasync.engine.bulk_query import BulkJobFailed, BulkQuery
 from quotasync.engine.checker import LimitsChecker
+from quotasync.salesforce import api
 from quotasync.salesforce import limits as org_limits
 from quotasync.salesforce.connection import Client, ConnectError, Connector
 from quotasync.store import limits, mirror
@@ -263,11 +264,20 @@ class Syncer:
                 subrequests.append(
                     _count_request(version, sobject, run.watermark, f"{sobject}_new")
                 )
-        body = json.dumps({"allOrNone": False, "compositeRequest": subrequests})
-        answer = self._call(lambda: self.client.sf.restful("composite", method="POST", data=body))
+        answers: list[Any] = []
+        # Salesforce takes at most five query subrequests in one composite.
+        for start in range(0, len(subrequests), api.MAX_HEAVY):
+            body = json.dumps(
+                {
+                    "allOrNone": False,
+                    "compositeRequest": subrequests[start : start + api.MAX_HEAVY],
+                }
+            )
+            answer = self._call(functools.partial(self._composite, body))
+            answers += (answer or {}).get("compositeResponse", [])
         by_name = {run.report.sobject: run.report for run in runs}
         counts: dict[str, int] = {}
-        for item in (answer or {}).get("compositeResponse", []):
+        for item in answers:
             reference = str(item.get("referenceId"))
             if item.get("httpStatusCode") == 200 and isinstance(item.get("body"), dict):
                 counts[reference] = int(item["body"].get("totalSize", 0))
@@ -280,6 +290,9 @@ class Syncer:
                 run.report.counted = counts[sobject]
                 if run.watermark is not None and counts.get(f"{sobject}_new") == 0:
                     self._skip_if_unchanged(run)
+
+    def _composite(self, body: str) -> Any:
+        return self.client.sf.restful("composite", method="POST", data=body)
 
     def _skip_if_unchanged(self, run: _Run) -> None:
         """Nothing is newer than the watermark: if the mirror holds as many records of the
