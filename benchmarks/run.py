@@ -57,11 +57,14 @@ def verdict(ok: bool | None) -> str:
 
 
 def logging_calls(found: dict[str, Any]) -> Measured:
+    steady = found["steady"]
     return (
         f"{found['per_call']:,.1f} per call ({found['activities']:,} activities in "
-        f"{found['quotasync_calls']:,} calls); {found['fewer_calls']:,.0f}x fewer calls than "
-        f"the naive path's {found['naive_calls']:,}",
-        found["per_call_meets"],
+        f"{found['quotasync_calls']:,} calls); {found['fewer_than_before']:,.1f}x fewer calls "
+        f"than collections alone ({found['before_calls']:,}), {found['fewer_calls']:,.0f}x fewer "
+        f"than the naive path ({found['naive_calls']:,}); steady 0.5/s: "
+        f"{steady['0.5']['per_call']:,.1f} per call, 5/s: {steady['5']['per_call']:,.1f}",
+        found["per_call_meets"] and all(run["meets"] for run in steady.values()),
     )
 
 
@@ -132,7 +135,7 @@ def initial_load(found: dict[str, Any]) -> Measured:
 # (key, benchmark, what, target, the figures from its results)
 ROWS: list[tuple[str, str, str, str, Callable[[dict[str, Any]], Measured]]] = [
     ("(a)", "logging", "activities per Data API call, against the naive path",
-     ">= 150 per call", logging_calls),
+     ">= 500 per call in a burst; steady >= 25 (0.5/s), >= 200 (5/s)", logging_calls),
     ("(b)", "scaling", "activities/s with 1, 2, 4 worker processes on PostgreSQL, the sandbox "
      "adding 0 and 100 ms per call", ">= 3x one at 100 ms", throughput),
     ("(c)", "scaling", "1,000 workspaces, light traffic: the scheduler's cost per cycle, the "

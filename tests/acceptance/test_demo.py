@@ -67,6 +67,13 @@ def test_the_headless_demo_tells_the_whole_story_and_every_activity_is_in_the_or
     assert sorted(e["kind"] for e in summary["emails"]) == ["ended"] * 2 + ["started"] * 2
     assert len(list((tmp_path / "data" / "outbox").glob("*.eml"))) == 4
     assert summary["calls"]["data"]["log_activity"] > 0
+    # The headline figure: activities in the org per Data API call spent logging them.
+    data = summary["calls"]["data"]
+    logging_calls = sum(data.get(p, 0) for p in ("log_activity", "lookup", "create_lead"))
+    assert summary["activities_per_data_call"] == round(
+        activities["in_org_once"] / logging_calls, 1
+    )
+    assert "activities per Data API call" in story
     assert summary["calls"]["apex"]["rts_push"] > 0
     # Leads the reps saved in Salesforce reached the mirror (by push, or by the interval sync).
     assert summary["leads"]["in_the_mirror"] > 0

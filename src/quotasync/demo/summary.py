@@ -18,6 +18,8 @@ from quotasync.demo.verdict import Verdict
 from quotasync.store import mirror, outbox
 from quotasync.store.tables import LedgerEntry, Workspace
 
+LOGGING_PURPOSES = ("log_activity", "lookup", "create_lead")
+
 
 @dataclass
 class Summary:
@@ -41,6 +43,18 @@ class Summary:
         return sum(1 for r in self.round_trips if r["back_at"] is not None)
 
     @property
+    def logging_calls(self) -> int:
+        """Data API calls spent getting activities into the org: writes, recipients looked up,
+        Leads created (the mirror's sync is not counted: it serves the lookups of days)."""
+        data = self.calls.get("data", {})
+        return sum(data.get(purpose, 0) for purpose in LOGGING_PURPOSES)
+
+    @property
+    def per_data_call(self) -> float:
+        """Activities in the org per Data API call spent logging them: the headline figure."""
+        return self.verdict.once / self.logging_calls if self.logging_calls else 0.0
+
+    @property
     def ok(self) -> bool:
         """Nothing missing or twice in the org; and, for a run that reached its end (not
         stopped by Ctrl-C), nothing left unwritten either."""
@@ -60,6 +74,7 @@ class Summary:
                 "states": self.states,
             },
             "calls": self.calls,
+            "activities_per_data_call": round(self.per_data_call, 1),
             "pauses": self.pauses,
             "resumes": self.resumes,
             "rts_round_trips": self.round_trips,
@@ -157,6 +172,10 @@ def render(summary: Summary, console: Console) -> None:
         table.add_row("  waiting (not written when stopped)", f"{v.waiting:,}")
     table.add_row("  missing", f"{v.missing:,}")
     table.add_row("  duplicated", f"{v.duplicated:,}")
+    table.add_row(
+        "activities per Data API call",
+        f"{summary.per_data_call:,.1f} ({summary.logging_calls:,} calls to log them)",
+    )
     for api, purposes in summary.calls.items():
         table.add_row(f"Salesforce calls: {api}", f"{sum(purposes.values()):,}")
         for purpose, calls in sorted(purposes.items()):

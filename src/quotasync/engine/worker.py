@@ -17,7 +17,7 @@ from quotasync.engine import sync
 from quotasync.engine.checker import LimitsChecker
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.realtime import RealTime
-from quotasync.engine.writer import Writer
+from quotasync.engine.writer import Shape, Writer
 from quotasync.salesforce.connection import Connector
 from quotasync.store import outbox
 from quotasync.store.tables import Connection, Workspace
@@ -43,9 +43,11 @@ class Worker:
         clock: Clock,
         notifier: Notifier | None = None,
         claim: timedelta = outbox.CLAIM,
+        shape: Shape = Shape(),
     ) -> None:
         self.connector = connector
         self.claim = claim  # how long a writer holds a batch (a crashed worker's comes back then)
+        self.shape = shape  # what a writer's step claims and a call carries
         self.clock = clock
         self.notifier = notifier  # None: pauses are recorded, nobody is emailed
         # Per-workspace state, least recently stepped first; past `keep` workspaces the oldest
@@ -81,7 +83,7 @@ class Worker:
             writer = self.writers.get(workspace.id)
             if writer is None:
                 writer = self.writers[workspace.id] = Writer(
-                    self.connector, workspace, self.clock, self.claim
+                    self.connector, workspace, self.clock, self.claim, self.shape
                 )
             else:
                 writer.workspace = workspace  # settings may have changed

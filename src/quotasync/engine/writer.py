@@ -100,6 +100,7 @@ class _Outcomes:
     pause: bool = False
     pause_reason: str | None = None
     no_room: NoRoom | None = None  # a cap stopped the batch part-way: the rest stays pending
+    deferred: list[str] = field(default_factory=list)  # left for the next step's call
 
 
 class Paused(Exception):
@@ -325,7 +326,8 @@ class Writer:
             raise results.no_room
         if results.pause:
             raise Paused(results.pause_reason or "salesforce_refused")
-        return Result(wrote=len(batch) - len(results.retry) - len(plan.waiting))
+        unsettled = len(results.retry) + len(plan.waiting) + len(results.deferred)
+        return Result(wrote=len(batch) - unsettled)
 
     def _settle(
         self, now: datetime, batch: Sequence[Any], plan: planning.Plan, results: _Outcomes
@@ -418,7 +420,15 @@ class Writer:
             )
             for chunk in batching.chunks(self._found(deletes, results))
         ]
-        for part, answer in self._composites(parts, results):
+        # One call a step, its fullest subrequests first: what does not fit waits for the next
+        # step, where it joins the next claim's records, so every call goes out as full as the
+        # backlog allows instead of a thin last call per step.
+        parts.sort(key=lambda part: len(part.writes), reverse=True)
+        first, *rest = self._calls(parts) or [[]]
+        results.deferred += [
+            i for call in rest for part in call for w in part.writes for i in w.activity_ids
+        ]
+        for part, answer in self._composites(first, results):
             if answer.ok and isinstance(answer.body, list):
                 self._record_results(part.writes, answer.body, results, deleting=part.deleting)
             else:
