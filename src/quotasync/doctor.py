@@ -13,7 +13,6 @@ the org. The rest comes from the store: shares, pauses, Real-Time Sync pushes re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,12 +20,12 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from simple_salesforce.exceptions import SalesforceError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quotasync import usage
 from quotasync.domain import governor
+from quotasync.salesforce import api
 from quotasync.salesforce.connection import Client, ConnectError, Connector
 from quotasync.store import limits
 from quotasync.store.ledger import NoRoom
@@ -171,7 +170,7 @@ class _Answers:
 
     def error(self, reference: str) -> str:
         status, body = self.parts.get(reference, (0, None))
-        return _message(body) or f"HTTP {status}"
+        return api.fault(body).message or f"HTTP {status}"
 
 
 def _connection(connection: Connection | None) -> Check:
@@ -213,49 +212,39 @@ def _renew(client: Client) -> Check:
 
 def _ask(client: Client, workspace: Workspace, watermark: int) -> _Answers:
     connection = client.connection
-    base = f"/services/data/v{connection.api_version}"
     user_id = connection.user_id if connection.user_id.isalnum() else ""
     questions = {
-        "org": _query(base, "SELECT OrganizationType, IsSandbox FROM Organization"),
+        "org": _query("SELECT OrganizationType, IsSandbox FROM Organization"),
         "perms": _query(
-            base,
             "SELECT PermissionSet.PermissionsApiEnabled, PermissionSet.PermissionsViewSetup "
-            f"FROM PermissionSetAssignment WHERE AssigneeId = '{user_id}'",
+            f"FROM PermissionSetAssignment WHERE AssigneeId = '{user_id}'"
         ),
-        "task": f"{base}/sobjects/Task/describe",
-        "event": f"{base}/sobjects/Event/describe",
+        "task": api.Subrequest("GET", "sobjects/Task/describe"),
+        "event": api.Subrequest("GET", "sobjects/Event/describe"),
     }
     if workspace.sync_mode == "realtime":
         questions["rts"] = _query(
-            base,
             f"SELECT Id, Name, Callback_URL__c, Enabled__c FROM {SETTING} "
-            "ORDER BY LastModifiedDate DESC LIMIT 20",
+            "ORDER BY LastModifiedDate DESC LIMIT 20"
         )
-    body = {
-        "allOrNone": False,
-        "compositeRequest": [
-            {"method": "GET", "url": url, "referenceId": ref} for ref, url in questions.items()
-        ],
-    }
     answers = _Answers()
     try:
         with client.http.purpose(PURPOSE):
-            answer = client.sf.restful("composite", method="POST", data=json.dumps(body))
-        for part in (answer or {}).get("compositeResponse", []):
-            answers.parts[str(part.get("referenceId"))] = (
-                int(part.get("httpStatusCode", 0)),
-                part.get("body"),
-            )
+            replies = api.composite(client, list(questions.values()))
+        for ref, reply in zip(questions, replies, strict=True):
+            answers.parts[ref] = (reply.status, reply.body)
     except NoRoom as exc:
         answers.problem = (
             f"quotasync's {exc.api} share (or the org's 90% guard) has no room for the doctor's "
             "one call"
         )
-    except SalesforceError as error:
-        answers.refusal = _code(error.content) or f"HTTP {error.status}"
-        answers.message = _message(error.content) or str(error)
-    except requests.RequestException as exc:
-        answers.problem = f"Salesforce could not be reached ({type(exc).__name__})"
+    except api.Refused as refused:
+        answers.refusal = refused.fault.code
+        answers.message = refused.fault.message or str(refused)
+    except api.SessionLost as lost:
+        answers.refusal, answers.message = "INVALID_SESSION_ID", str(lost)
+    except api.Unanswered as exc:
+        answers.problem = f"Salesforce could not be reached ({exc})"
     reported = client.http.org_usage
     if reported is not None and answers.refusal is None and answers.problem is None:
         answers.used, answers.total = reported.used, reported.max
@@ -263,8 +252,8 @@ def _ask(client: Client, workspace: Workspace, watermark: int) -> _Answers:
     return answers
 
 
-def _query(base: str, soql: str) -> str:
-    return f"{base}/query?q={quote(soql)}"
+def _query(soql: str) -> api.Subrequest:
+    return api.Subrequest("GET", f"query?q={quote(soql)}")
 
 
 def _spent(client: Client, watermark: int) -> int:
@@ -277,16 +266,6 @@ def _spent(client: Client, watermark: int) -> int:
             )
         )
     return int(spent or 0)
-
-
-def _code(content: Any) -> str | None:
-    first = content[0] if isinstance(content, list) and content else content
-    return str(first["errorCode"]) if isinstance(first, Mapping) and "errorCode" in first else None
-
-
-def _message(content: Any) -> str:
-    first = content[0] if isinstance(content, list) and content else content
-    return str(first.get("message", "")) if isinstance(first, Mapping) else ""
 
 
 def _not_asked(answers: _Answers) -> str | None:

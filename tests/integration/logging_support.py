@@ -22,6 +22,7 @@ from quotasync.clock import Clock, ManualClock
 from quotasync.config import Settings
 from quotasync.engine.matching import Matcher
 from quotasync.engine.worker import Progress, Worker
+from quotasync.engine.writer import Shape
 from quotasync.ingest import Ingest, Summary
 from quotasync.runtime import Runtime, open_runtime
 from quotasync.salesforce.connection import SandboxLogin
@@ -110,8 +111,8 @@ class Setup:
     def ingest(self, items: Sequence[object]) -> Summary:
         return Ingest(self.runtime.sessions, self.clock).accept(self.workspace_id, items)
 
-    def new_worker(self) -> Worker:
-        self.worker = Worker(self.runtime.connector, self.clock)
+    def new_worker(self, shape: Shape = Shape()) -> Worker:
+        self.worker = Worker(self.runtime.connector, self.clock, shape=shape)
         return self.worker
 
     def run_until_idle(self) -> Progress:

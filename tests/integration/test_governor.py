@@ -15,6 +15,7 @@ from sqlalchemy import select
 from quotasync.clock import ManualClock
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.worker import Progress, Worker
+from quotasync.engine.writer import COLLECTIONS_ONLY
 from quotasync.store import limits
 from quotasync.store.tables import Connection, PauseEpisode, Workspace
 from tests.databases import postgres_url
@@ -46,7 +47,9 @@ def test_the_share_reached_pauses_the_workspace_until_its_own_calls_leave_the_wi
     activities = [a for a in stream(people(org), 8000, seed=21) if a["kind"] in EMAILS][:4000]
     setup.ingest(activities)  # 4,000 emails: 20 collections calls, more than the share leaves
 
-    worker = setup.new_worker()
+    # Calls of 200 records (the shape before composite requests): the share rules are the same
+    # whatever a call carries, and a smaller call spends the share with fewer activities.
+    worker = setup.new_worker(COLLECTIONS_ONLY)
     progress = Progress()
     for _ in range(40):
         worker.cycle(progress)
@@ -96,7 +99,8 @@ def test_four_workers_together_never_pass_the_share(
     setup.ingest(activities)
 
     def work() -> None:
-        worker, progress = Worker(setup.runtime.connector, clock), Progress()
+        worker = Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY)
+        progress = Progress()
         for _ in range(30):
             worker.cycle(progress)
             if progress.paused:
@@ -140,7 +144,9 @@ def test_other_apps_at_the_guard_pause_syncing_which_looks_again_every_recheck_a
     activities = [a for a in stream(people(org), 2000, seed=41) if a["kind"] in EMAILS][:600]
     setup.ingest(activities)
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
-    worker, progress = Worker(setup.runtime.connector, clock, notifier), Progress()
+    # Batches of 200 (a full one is due at once whatever the paced delay).
+    worker = Worker(setup.runtime.connector, clock, notifier, shape=COLLECTIONS_ONLY)
+    progress = Progress()
     worker.cycle(progress)
     assert progress.paused == {setup.workspace_id: "org_guard"}
     assert setup.ledger_calls("data", "log_activity") == 0  # not one write past the guard
@@ -193,9 +199,9 @@ def test_a_guard_pause_looked_at_by_two_workers_in_turn_still_rechecks_and_resum
         assert stored is not None
         limits.set_settings(session, stored, recheck_minutes=5)
     org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950})
-    # 300 emails: a full batch is due whatever the paced delay (the guard leaves no room).
+    # 300 emails: a full batch of 200 is due whatever the paced delay (the guard leaves no room).
     setup.ingest([a for a in stream(people(org), 1000, seed=43) if a["kind"] in EMAILS][:300])
-    turns = [Worker(setup.runtime.connector, clock) for _ in range(2)]
+    turns = [Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY) for _ in range(2)]
     progress = Progress()
     turns[0].cycle(progress)
     assert progress.paused == {setup.workspace_id: "org_guard"}

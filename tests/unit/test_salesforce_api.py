@@ -32,6 +32,7 @@ def test_queries_count_against_the_five_and_plain_subrequests_against_the_25() -
     assert sum(s.heavy for s in mixed[0]) == 5
     assert [len(call) for call in api.pack([*plain[:24], query, more])] == [25, 1]
 
+
 def test_a_smaller_shape_packs_fewer_and_an_impossible_one_is_refused() -> None:
     assert [len(call) for call in api.pack([upsert(i) for i in range(3)], max_heavy=1)] == [1] * 3
     with pytest.raises(ValueError):
@@ -44,7 +45,9 @@ def test_error_bodies_of_every_shape_read_as_a_code_and_a_message() -> None:
     request = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
     record = [{"statusCode": "STRING_TOO_LONG", "message": "Subject: too long", "fields": []}]
     oauth = {"error": "invalid_grant", "error_description": "expired access/refresh token"}
-    assert api.fault(request) == api.Fault("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+    assert api.fault(request) == api.Fault(
+        "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."
+    )
     assert str(api.fault(record)) == "STRING_TOO_LONG: Subject: too long"
     assert api.fault(oauth).code == "invalid_grant"
     # The org's answer is untrusted: anything else is an unknown error, never a crash.

@@ -15,6 +15,7 @@ from typing import Any, TypeGuard
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceRefusedRequest
 
 from quotasync.domain.governor import LIMIT_NAMES
+from quotasync.salesforce import api
 from quotasync.salesforce.connection import LIMITS_CHECK, Client
 
 PURPOSE = LIMITS_CHECK
@@ -40,7 +41,7 @@ def read(client: Client) -> dict[str, Figure]:
         return parse(_refreshed_once(client, lambda: client.sf.limits()))
     except SalesforceRefusedRequest as error:
         if _limits_closed(error.content):
-            raise LimitsClosed(_message(error.content)) from None
+            raise LimitsClosed(api.fault(error.content).message) from None
         raise
 
 
@@ -69,7 +70,7 @@ def parse(body: Any) -> dict[str, Figure]:
     out: dict[str, Figure] = {}
     if not isinstance(body, Mapping):
         return out
-    for api, name in LIMIT_NAMES.items():
+    for api_type, name in LIMIT_NAMES.items():
         entry = body.get(name)
         if not isinstance(entry, Mapping):
             continue
@@ -77,7 +78,7 @@ def parse(body: Any) -> dict[str, Figure]:
         if not _whole(maximum) or maximum < 0 or not _whole(remaining):
             continue
         # Remaining goes below zero when use passes the total (Salesforce allows some overage).
-        out[api.value] = Figure(used=max(0, maximum - remaining), max=maximum)
+        out[api_type.value] = Figure(used=max(0, maximum - remaining), max=maximum)
     return out
 
 
@@ -86,14 +87,7 @@ def _whole(value: object) -> TypeGuard[int]:
 
 
 def _limits_closed(content: Any) -> bool:
-    first = content[0] if isinstance(content, list) and content else {}
-    if not isinstance(first, dict):
+    if not isinstance(content, list):  # a request's refusal is a list of errors
         return False
-    return first.get("errorCode") == "API_DISABLED_FOR_ORG" and "limits" in str(
-        first.get("message", "")
-    )
-
-
-def _message(content: Any) -> str:
-    first = content[0] if isinstance(content, list) and content else {}
-    return str(first.get("message", "")) if isinstance(first, dict) else str(content)
+    why = api.fault(content)
+    return why.code == "API_DISABLED_FOR_ORG" and "limits" in why.message
