@@ -302,16 +302,16 @@ def postgres() -> Iterator[str]:
 def test_four_worker_processes_on_postgresql_never_pass_the_share(
     new_org: OrgFactory, postgres: str, workspace: Connect
 ) -> None:
-    org = new_org("--seed", "60", "--daily-api-requests", "300", "--session-timeout-minutes", "0")
+    org = new_org("--seed", "60", "--daily-api-requests", "100", "--session-timeout-minutes", "0")
     setup = workspace(org, database_url=postgres)
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 10)  # 30 calls
+        limits.set_share(session, ws, "data", 10)  # 10 calls
         ws.batch_delay = 0
         ws.bulk_threshold = 1_000_000
-    # 6,000 emails need 30 calls; the mirror load took 3 of the 30.
-    activities = [a for a in stream(people(org), 15000, seed=23) if a["kind"] in EMAILS][:6000]
+    # 12,000 emails need 12 calls of 1,000; the mirror load took some of the 10.
+    activities = [a for a in stream(people(org), 25000, seed=23) if a["kind"] in EMAILS][:12000]
     setup.ingest(activities)
 
     workers = [
@@ -336,9 +336,9 @@ def test_four_worker_processes_on_postgresql_never_pass_the_share(
     assert open_pause(setup) == "workspace_limit", errors
     ledger = setup.runtime.connector.ledger
     used = ledger.used(setup.workspace_id, "data", datetime.now(UTC))
-    # The org counted exactly the ledger's calls, which never passed the share of 30.
-    assert quotasync_calls(org) == used <= 30
-    assert used >= 28  # and the share was used, not left idle
+    # The org counted exactly the ledger's calls, which never passed the share of 10.
+    assert quotasync_calls(org) == used <= 10
+    assert used >= 9  # and the share was used, not left idle
     assert all(process.returncode == 0 for process in workers), errors
 
 
