@@ -57,7 +57,18 @@ def templates() -> Jinja2Templates:
     env.filters["hour"] = lambda moment: moment.strftime("%H:%M")
     env.filters["reason"] = lambda reason: REASONS.get(reason, reason.replace("_", " "))
     env.filters["api_title"] = lambda api: API_TITLES.get(api, api)
+    env.filters["duration"] = duration
+    env.filters["seconds"] = lambda value: f"{value:.2f}".rstrip("0").rstrip(".")
     return found
+
+
+def duration(seconds: float) -> str:
+    """A wait as people say it: "45 s", "4 min 10 s", "15 min", "1 h 5 min" (to the second)."""
+    hours, rest = divmod(round(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, "h"), (minutes, "min"), (secs, "s")]
+    said = " ".join(f"{amount} {unit}" for amount, unit in parts if amount)
+    return said or "0 s"
 
 
 def _percent(fraction: float | None) -> str:
@@ -221,6 +232,7 @@ def pages_router(runtime: Runtime) -> APIRouter:
         open_tracking: str | None = Form(None, max_length=5),
         recheck_minutes: str = Form("", max_length=20),
         warning_percent: str = Form("", max_length=20),
+        log_within: str = Form("", max_length=20),
         max_batch_delay: str = Form("", max_length=20),
     ) -> Response:
         auth.check_csrf(request, csrf_token)
@@ -233,7 +245,8 @@ def pages_router(runtime: Runtime) -> APIRouter:
                     workspace,
                     recheck_minutes=_whole(recheck_minutes, "The recheck interval"),
                     warning_percent=_whole(warning_percent, "The warning threshold"),
-                    max_batch_delay=_number(max_batch_delay, "The longest batch delay"),
+                    log_within=_number(log_within, "The time to log activities within"),
+                    max_batch_delay=_number(max_batch_delay, "The longest paced delay"),
                     open_tracking=open_tracking == "on",
                 )
             except (governor.SettingsError, ValueError) as exc:
