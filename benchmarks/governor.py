@@ -258,7 +258,7 @@ def governed_burst(
         workspace = session.get(Workspace, setup.workspace_id)
         assert workspace is not None
         limits.set_share(session, workspace, "data", share_percent)
-        workspace.batch_delay = 0
+        workspace.log_within = 0
         workspace.bulk_threshold = 10_000_000  # collections only: one call per 200 records
     usage = data_usage(org)
     share = governor.share_calls(usage["max"], share_percent)

@@ -303,7 +303,7 @@ class Fleet:
         for n in range(count):
             setup = connect(org, folder, url, RealClock())
             self.setups.append(setup)
-            setup.settings(batch_delay=0, bulk_threshold=10_000_000)
+            setup.settings(log_within=0, bulk_threshold=10_000_000)
             mail = emails(org, backlog, seed=1_000 + n)
             for i in range(0, len(mail), 1_000):
                 setup.ingest(mail[i : i + 1_000])

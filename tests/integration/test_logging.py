@@ -222,7 +222,7 @@ def test_a_meeting_canceled_after_its_write_went_unanswered_is_deleted_all_the_s
     the rep's calendar."""
     org = new_org("--seed", "60")
     setup = workspace(org)
-    setup.settings(batch_delay=0)
+    setup.settings(log_within=0)
     known = people(org)
     booked, canceled = meeting(sorted(known.reps)[0], known.recipients[0], "mt-unanswered")
     setup.ingest([booked])

@@ -74,7 +74,7 @@ def reach_the_share(new_org: OrgFactory, workspace: Connect, **mail: Any) -> tup
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
         limits.set_share(session, ws, "data", 10)
-        ws.batch_delay = 0
+        ws.log_within = 0
         ws.bulk_threshold = 1_000_000
         session.add(
             User(workspace_id=ws.id, email=SECOND_ADMIN, role="admin", created_at=clock.now())

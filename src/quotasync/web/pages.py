@@ -57,7 +57,6 @@ def templates() -> Jinja2Templates:
     env.filters["hour"] = lambda moment: moment.strftime("%H:%M")
     env.filters["reason"] = lambda reason: REASONS.get(reason, reason.replace("_", " "))
     env.filters["api_title"] = lambda api: API_TITLES.get(api, api)
-    env.filters["duration"] = duration
     env.filters["seconds"] = lambda value: f"{value:.2f}".rstrip("0").rstrip(".")
     return found
 
@@ -69,6 +68,17 @@ def duration(seconds: float) -> str:
     parts = [(hours, "h"), (minutes, "min"), (secs, "s")]
     said = " ".join(f"{amount} {unit}" for amount, unit in parts if amount)
     return said or "0 s"
+
+
+def holding_note(pacing: usage.Pacing | None) -> str | None:
+    """What the page says while pacing holds activities past the workspace's `log_within`,
+    in plain words; None when it does not."""
+    if pacing is None or not pacing.on:
+        return None
+    held = duration(pacing.delay)
+    if pacing.avoids_pause:
+        return f"Holding activities up to {held} so today's share lasts."
+    return f"Holding activities up to {held} (the longest allowed) to stretch today's share, which may still run out."
 
 
 def _percent(fraction: float | None) -> str:
@@ -184,6 +194,7 @@ def pages_router(runtime: Runtime) -> APIRouter:
             "can_connect": bool(runtime.settings.salesforce_client_id),
             "login_url": runtime.settings.salesforce_login_url,
             "rts_url": f"{str(request.base_url).rstrip('/')}/rts/{workspace_id}",
+            "holding": holding_note(view.apis["data"].pacing),
         }
         return render(request, "integrations.html", context, status)
 

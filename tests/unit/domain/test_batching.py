@@ -16,15 +16,15 @@ def test_a_full_batch_goes_at_once() -> None:
     assert batch_due(250, oldest_age=0.0)
 
 
-def test_a_partial_batch_waits_for_the_delay() -> None:
-    assert not batch_due(199, oldest_age=1.99)
-    assert batch_due(1, oldest_age=2.0)
+def test_a_partial_batch_waits_a_minute_unless_told_otherwise() -> None:
+    assert not batch_due(199, oldest_age=59.99)
+    assert batch_due(1, oldest_age=60.0)
 
 
-def test_batch_size_and_delay_are_settings() -> None:
+def test_batch_size_and_log_within_are_settings() -> None:
     assert batch_due(10, oldest_age=0.0, batch_size=10)
-    assert not batch_due(1, oldest_age=2.0, batch_delay=5.0)
-    assert batch_due(1, oldest_age=0.0, batch_delay=0.0)
+    assert not batch_due(1, oldest_age=2.0, log_within=5.0)
+    assert batch_due(1, oldest_age=0.0, log_within=0.0)
 
 
 def test_a_batch_size_below_one_is_refused() -> None:
@@ -36,7 +36,7 @@ def test_a_batch_size_below_one_is_refused() -> None:
 def test_a_batch_is_due_exactly_when_full_or_old_enough(
     pending: int, age: float, size: int, delay: float
 ) -> None:
-    due = batch_due(pending, oldest_age=age, batch_size=size, batch_delay=delay)
+    due = batch_due(pending, oldest_age=age, batch_size=size, log_within=delay)
     assert due == (pending >= size or (pending > 0 and age >= delay))
 
 
