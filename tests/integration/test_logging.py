@@ -156,6 +156,8 @@ def test_a_worker_killed_mid_batch_and_restarted_leaves_no_duplicate_and_no_gap(
 ) -> None:
     org = new_org("--seed", "60")
     setup = workspace(org, clock=RealClock())
+    # The least time allowed: the worker runs in real time, and the last batch is partial.
+    setup.settings(log_within=5)
     activities = stream(people(org), 1000)
     assert setup.ingest(activities).accepted == 1000
     org.control("POST", "faults", {"latency_ms": 300})
