@@ -23,8 +23,8 @@ afterwards), SQLite as well for the scheduler's cost.
     leases on PostgreSQL) steps a stand-in `Worker` whose outbox is in memory and whose steps
     sleep for what (b) measured instead of calling Salesforce (1,000 real orgs' worth of writes
     do not fit this machine); each workspace has a batch delay (`log_within`) of 2 s and a
-    trickle of arrivals (each arrival wakes its workspace with `leases.wake`, as `outbox.accept` does),
-    and a few workspaces have a backlog that never ends. Measured: how long past its own batch
+    trickle of arrivals (each arrival wakes its workspace with `leases.wake`, as
+    `outbox.accept` does), and a few workspaces have a backlog that never ends. Measured: how long past its own batch
     delay each workspace's batch waited before a step took it.
 (f) Memory. VmRSS (sampled every 0.1 s) and VmHWM (the kernel's peak) from /proc/PID/status of
     each worker process during (b).
