@@ -6,7 +6,7 @@ One run prints three groups of figures and rewrites the "governor" section of BE
 1. Overshoot under concurrency. Four worker threads (each its own `Worker`, one store, one
    workspace, as in tests/integration/test_governor.py) empty a backlog of `email_sent`
    activities through sObject Collections (200 records a call; Bulk is kept out by a huge
-   `bulk_threshold`, `batch_delay` is 0). Each writer claims the batch it takes
+   `bulk_threshold`, `log_within` is 0). Each writer claims the batch it takes
    (`store/outbox.claim`), so no two workers send the same rows. The backlog needs twice the
    calls quotasync may make, so the workers run into the limit. Two variants, each on a fresh
    org of `--org-calls` Data API calls a day:
@@ -258,7 +258,7 @@ def governed_burst(
         workspace = session.get(Workspace, setup.workspace_id)
         assert workspace is not None
         limits.set_share(session, workspace, "data", share_percent)
-        workspace.batch_delay = 0
+        workspace.log_within = 0
         workspace.bulk_threshold = 10_000_000  # collections only: one call per 200 records
     usage = data_usage(org)
     share = governor.share_calls(usage["max"], share_percent)

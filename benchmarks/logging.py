@@ -144,7 +144,7 @@ def connected(
         ).workspace
         ws.unmatched = "log_unlinked"
         if delay is not None:
-            ws.batch_delay = delay
+            ws.log_within = delay
     runtime.connector.connect_sandbox(ws.id, SandboxLogin.read(org.state_dir / "sandbox.json"))
     Matcher(runtime.sessions, ws.id, runtime.clock).load(runtime.connector.client(ws.id))
     return runtime, ws.id

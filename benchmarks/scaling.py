@@ -4,7 +4,7 @@ afterwards), SQLite as well for the scheduler's cost.
 
 (b) End-to-end throughput. One sandbox org (a daily allocation no run comes near, so no quota
     binds), `--workspaces` workspaces connected to it in one store and data dir, each with a
-    backlog of `--backlog` `email_sent` activities (`batch_delay` 0, `bulk_threshold` out of
+    backlog of `--backlog` `email_sent` activities (`log_within` 0, `bulk_threshold` out of
     reach: sObject Collections of 200, one call each). Then P `quotasync worker --until-idle
     --concurrency 1` processes (P = 1, 2, 4), and one process with `--concurrency 4`, share the
     workspaces by lease. The clock runs from the moment every process is up (their leases are
@@ -22,9 +22,9 @@ afterwards), SQLite as well for the scheduler's cost.
     (one thread, and four at once) and on SQLite. Then fairness: the real `Pool` (4 threads, real
     leases on PostgreSQL) steps a stand-in `Worker` whose outbox is in memory and whose steps
     sleep for what (b) measured instead of calling Salesforce (1,000 real orgs' worth of writes
-    do not fit this machine); each workspace has a `batch_delay` of 2 s and a trickle of
-    arrivals (each arrival wakes its workspace with `leases.wake`, as `outbox.accept` does),
-    and a few workspaces have a backlog that never ends. Measured: how long past its own batch
+    do not fit this machine); each workspace has a batch delay (`log_within`) of 2 s and a
+    trickle of arrivals (each arrival wakes its workspace with `leases.wake`, as
+    `outbox.accept` does), and a few workspaces have a backlog that never ends. Measured: how long past its own batch
     delay each workspace's batch waited before a step took it.
 (f) Memory. VmRSS (sampled every 0.1 s) and VmHWM (the kernel's peak) from /proc/PID/status of
     each worker process during (b).
@@ -303,7 +303,7 @@ class Fleet:
         for n in range(count):
             setup = connect(org, folder, url, RealClock())
             self.setups.append(setup)
-            setup.settings(batch_delay=0, bulk_threshold=10_000_000)
+            setup.settings(log_within=0, bulk_threshold=10_000_000)
             mail = emails(org, backlog, seed=1_000 + n)
             for i in range(0, len(mail), 1_000):
                 setup.ingest(mail[i : i + 1_000])
@@ -981,7 +981,7 @@ def write(r: Results) -> None:
         "## Scaling: worker processes, 1,000 workspaces, memory (`python -m benchmarks.scaling`)",
         f"PostgreSQL {r.postgres} on this machine, a fresh schema per run. (b): one sandbox org, "
         f"{r.sizes.workspaces} workspaces in one store, each with a backlog of "
-        f"{r.sizes.backlog:,} `email_sent` activities (`batch_delay` 0, sObject Collections of "
+        f"{r.sizes.backlog:,} `email_sent` activities (`log_within` 0, sObject Collections of "
         f"200), logged by `quotasync worker --until-idle` processes sharing them by lease; timed "
         "from the moment every process is up until the store holds every activity as logged, on "
         "a fresh org and store per run. `latency`: added by the sandbox to every call (it sleeps "

@@ -169,9 +169,14 @@ def open_tenants(org: SandboxOrg, runtime: Runtime, options: Options) -> list[Te
             )
             workspace = made.workspace
             # A guard pause looks again as soon as an admin may ask (5 minutes); the worker's
-            # interval sync runs every minute, so it meets the faults too.
+            # interval sync runs every minute, so it meets the faults too. Activities are logged
+            # within 5 seconds, the least allowed, so that the faults meet as many writes as
+            # they can (at the 60-second default a short soak sends too few to meet each kind).
             limits.set_settings(
-                session, workspace, recheck_minutes=int(RECHECK.total_seconds() // 60)
+                session,
+                workspace,
+                recheck_minutes=int(RECHECK.total_seconds() // 60),
+                log_within=governor.MIN_LOG_WITHIN,
             )
             workspace.sync_interval_minutes = 1
             workspace.bulk_threshold = options.bulk_threshold

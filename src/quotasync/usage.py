@@ -73,8 +73,8 @@ class Pause(Plain):
 
 @dataclass(frozen=True)
 class Pacing(Plain):
-    on: bool  # batches wait longer than the workspace's batch delay
-    delay: float
+    on: bool  # activities are held longer than the workspace's log_within
+    delay: float  # seconds the oldest activity of a batch may wait now
     avoids_pause: bool
     why: str
 
@@ -96,8 +96,8 @@ class ApiUsage(Plain):
 class Settings(Plain):
     recheck_minutes: int
     warning_percent: int
-    batch_delay: float
-    max_batch_delay: float
+    log_within: float  # seconds within which activities are logged
+    max_batch_delay: float  # how long pacing may hold them when the share would run out
     open_tracking: bool
     sync_interval_minutes: int
 
@@ -261,7 +261,7 @@ def _settings(workspace: Workspace) -> Settings:
     return Settings(
         recheck_minutes=workspace.recheck_minutes,
         warning_percent=workspace.warning_percent,
-        batch_delay=workspace.batch_delay,
+        log_within=workspace.log_within,
         max_batch_delay=workspace.max_batch_delay,
         open_tracking=workspace.open_tracking,
         sync_interval_minutes=workspace.sync_interval_minutes,

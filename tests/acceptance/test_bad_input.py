@@ -522,7 +522,12 @@ def json_texts(fields: list[str]) -> st.SearchStrategy[bytes]:
 # (method, path, the body's fields, how to read what a refused write must have left alone)
 WRITES: list[tuple[str, str, list[str], str | None]] = [
     ("PATCH", "limits", ["data", "bulk", "apex"], "limits"),
-    ("PATCH", "settings", ["recheck_minutes", "warning_percent", "max_batch_delay"], "settings"),
+    (
+        "PATCH",
+        "settings",
+        ["recheck_minutes", "warning_percent", "log_within", "max_batch_delay"],
+        "settings",
+    ),
     ("POST", "activities/retry", ["ids"], None),
     ("POST", "activities", ["id", "kind", "occurred_at", "user_email", "to"], None),
 ]
@@ -540,6 +545,7 @@ def test_every_json_write_refuses_a_bad_body_with_a_clear_4xx_and_changes_nothin
     @example(b'{"data": Infinity}')
     @example(b'{"data": 1e400}')
     @example(b'{"max_batch_delay": NaN}')
+    @example(b'{"log_within": Infinity}')
     @example(b'{"\\ud800": 1}')
     @example(b'{"ids": ["\\ud800"]}')
     def check(raw: bytes) -> None:
@@ -605,7 +611,11 @@ form_values = st.one_of(
 )
 FORMS = [
     ("POST", "integrations/share", ["api", "percent"]),
-    ("POST", "integrations/settings", ["open_tracking", "recheck_minutes", "max_batch_delay"]),
+    (
+        "POST",
+        "integrations/settings",
+        ["open_tracking", "recheck_minutes", "log_within", "max_batch_delay"],
+    ),
     ("POST", "integrations/sync-mode", ["mode", "url"]),
     ("POST", "activities/retry", ["id"]),
     ("POST", "connect", ["host", "my_domain"]),

@@ -61,6 +61,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             ).returncode
             == 0
         )
+        # The least time allowed, so that `worker --until-idle` (real time) does not wait out
+        # the 60-second default for the last batch.
+        quick = done.run("limit", "set", "--workspace", done.workspace, "--log-within", "5")
+        assert quick.returncode == 0, quick.stderr
         reps = [
             u["Email"]
             for u in org.control("GET", "records/User")
@@ -109,7 +113,7 @@ def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         org.stop()
 
 
-def test_a_new_workspace_may_use_70_percent_of_each_quota(setup: Setup) -> None:
+def test_a_new_workspace_may_use_70_percent_of_each_quota(setup: Setup, admin: Setup) -> None:
     view = setup.json("limit", "show", "--workspace", setup.workspace)
     apis = view["apis"]
     assert {api: v["share_percent"] for api, v in apis.items()} == {
@@ -117,21 +121,23 @@ def test_a_new_workspace_may_use_70_percent_of_each_quota(setup: Setup) -> None:
         "bulk": 70,
         "apex": 70,
     }
-    assert view["settings"] == {
+    # The admin fixture's workspace has its settings as created (`setup` logs within 5 s).
+    assert admin.json("limit", "show", "--workspace", admin.workspace)["settings"] == {
         "recheck_minutes": 30,
         "warning_percent": 80,
-        "batch_delay": 2.0,
-        "max_batch_delay": 300.0,
+        "log_within": 60.0,
+        "max_batch_delay": 900.0,
         "open_tracking": True,
         "sync_interval_minutes": 30,
     }
+    assert view["settings"]["log_within"] == 5.0
     assert view["sync_mode"] == "interval"  # Real-Time Sync is off until an admin turns it on
     assert {api: v["state"] for api, v in apis.items()} == dict.fromkeys(apis, "running")
     data = apis["data"]
     assert (data["available"], data["unavailable_reason"], data["pauses"]) == (True, None, [])
     # 600 activities over a few seconds are far from spending the share: no pacing.
     assert data["pacing"]["on"] is False and "fits" in data["pacing"]["why"]
-    assert data["pacing"]["delay"] == 2.0
+    assert data["pacing"]["delay"] == 5.0  # the workspace's log_within
     share = data["figures"]["share_calls"]
     assert data["figures"]["warning_calls"] == -(-share * 80 // 100)
 
@@ -218,7 +224,7 @@ def test_an_admin_sets_a_share_within_10_to_90_percent(setup: Setup) -> None:
     assert (view["data"]["share_percent"], view["bulk"]["share_percent"]) == (60, 70)
 
 
-def test_an_admin_sets_the_recheck_interval_the_warning_threshold_and_the_longest_batch_delay(
+def test_an_admin_sets_the_recheck_interval_the_warning_threshold_and_the_longest_paced_delay(
     setup: Setup,
 ) -> None:
     def set_(*args: str) -> subprocess.CompletedProcess[str]:
@@ -236,7 +242,7 @@ def test_an_admin_sets_the_recheck_interval_the_warning_threshold_and_the_longes
         (
             "--max-batch-delay",
             "1",
-        ): "The longest batch delay must be from 2 seconds (the workspace's batch delay) to 3600 seconds; got 1 seconds.",
+        ): "The longest paced delay must be from 5 seconds (the time activities are logged within) to 3600 seconds; got 1 seconds.",
         (): "nothing to set",
         ("--percent", "50"): "--api and --percent go together",
     }
@@ -248,7 +254,40 @@ def test_an_admin_sets_the_recheck_interval_the_warning_threshold_and_the_longes
     assert "looks again every 15 minutes" in done.stdout
     shown = setup.run("limit", "show", "--workspace", setup.workspace).stdout
     assert "quotasync looks again every 15 minutes" in shown
-    assert "warned past 50% of a share" in shown and "up to 600 s when paced" in shown
+    assert "warned past 50% of a share" in shown
+    assert "pacing may hold them up to 600 s when the share would otherwise run out" in shown
+
+
+def test_an_admin_chooses_how_soon_activities_are_logged_from_5_seconds_to_15_minutes(
+    setup: Setup,
+) -> None:
+    def set_(*args: str) -> subprocess.CompletedProcess[str]:
+        return setup.run("limit", "set", "--workspace", setup.workspace, *args)
+
+    for seconds in ("4", "901"):
+        refused = set_("--log-within", seconds)
+        assert refused.returncode == 2, refused.stdout
+        assert (
+            "error: Activities must be logged within 5 seconds to 15 minutes (900 seconds); "
+            f"got {seconds} seconds."
+        ) in refused.stderr
+    done = set_("--log-within", "120", "--max-batch-delay", "600")
+    assert done.returncode == 0, done.stderr
+    assert f"{setup.workspace}: activities are logged within 120 seconds" in done.stdout
+    shown = setup.run("limit", "show", "--workspace", setup.workspace)
+    assert (
+        "activities are logged within 120 s (pacing may hold them up to 600 s when the share "
+        "would otherwise run out)"
+    ) in shown.stdout
+    # Pacing never holds activities for less than log_within: the ceiling goes up first.
+    beyond = set_("--log-within", "700")
+    assert beyond.returncode == 2
+    assert "the longest paced delay (now 600 seconds) must be at least that long" in beyond.stderr
+    below = set_("--max-batch-delay", "60")
+    assert below.returncode == 2 and "must be from 120 seconds" in below.stderr
+    both = set_("--log-within", "700", "--max-batch-delay", "900")
+    assert both.returncode == 0, both.stderr
+    assert "pacing may hold activities up to 900 seconds" in both.stdout
 
 
 def test_each_member_sees_the_calls_their_activity_cost_split_by_record_count(setup: Setup) -> None:

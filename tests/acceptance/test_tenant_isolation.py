@@ -348,7 +348,12 @@ ROUTES: dict[str, Call] = {
     "POST /w/{workspace_id}/integrations/settings": Call(
         "/w/{a}/integrations/settings",
         ADMIN,
-        form={"recheck_minutes": "6", "warning_percent": "2", "max_batch_delay": "5"},
+        form={
+            "recheck_minutes": "6",
+            "warning_percent": "2",
+            "log_within": "5",
+            "max_batch_delay": "5",
+        },
     ),
     "POST /w/{workspace_id}/integrations/sync-mode": Call(
         "/w/{a}/integrations/sync-mode", ADMIN, form={"mode": "interval"}

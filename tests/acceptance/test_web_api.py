@@ -130,8 +130,12 @@ def test_a_body_that_is_not_json_is_a_422(site: Site) -> None:
     [
         {"recheck_minutes": 1},
         {"warning_percent": 0},
-        {"max_batch_delay": 0.5},  # below the batch delay of 2 s
+        {"max_batch_delay": 0.5},  # below the time activities are logged within
         {"max_batch_delay": "NaN"},
+        {"log_within": 4},
+        {"log_within": 901},
+        {"log_within": "NaN"},
+        {"log_within": 120, "max_batch_delay": 60},  # the ceiling is never below log_within
         {"open_tracking": "maybe"},
     ],
 )
@@ -140,6 +144,67 @@ def test_bad_settings_are_refused_and_nothing_changes(site: Site, body: object) 
     before = site.api("GET", url, site.admin.token).json()
     assert site.api("PATCH", url, site.admin.token, json=body).status_code == 422
     assert site.api("GET", url, site.admin.token).json() == before
+
+
+def test_an_admin_chooses_through_the_api_how_soon_activities_are_logged(site: Site) -> None:
+    url = f"/api/v1/workspaces/{site.acme}/settings"
+    before = site.api("GET", url, site.admin.token).json()
+    too_long = site.api("PATCH", url, site.admin.token, json={"log_within": 901})
+    assert too_long.status_code == 422 and "less than or equal to 900" in too_long.text
+    assert site.api("GET", url, site.admin.token).json() == before
+    try:
+        saved = site.api("PATCH", url, site.admin.token, json={"log_within": 30})
+        assert saved.status_code == 200 and saved.json()["log_within"] == 30
+        assert site.api("GET", url, site.admin.token).json() == {**before, "log_within": 30}
+        assert site.usage()["settings"]["log_within"] == 30
+        # Beyond the longest paced delay: refused, with what to do.
+        beyond = site.api(
+            "PATCH", url, site.admin.token, json={"log_within": 600, "max_batch_delay": 300}
+        )
+        assert beyond.status_code == 422 and "must be from 600 seconds" in beyond.text
+    finally:
+        site.api("PATCH", url, site.admin.token, json={"log_within": before["log_within"]})
+
+
+def test_the_settings_form_saves_how_soon_activities_are_logged(site: Site) -> None:
+    browser = site.browser_session(site.admin)
+    page = browser.get(f"{site.url}/w/{site.acme}/integrations", timeout=30)
+    before = settings(site)
+    assert isinstance(before, dict)
+    shown = f'name="log_within" min="5" max="900" step="any" value="{before["log_within"]:g}"'
+    assert "Log activities within (seconds)" in page.text and shown in page.text
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "recheck_minutes": str(before["recheck_minutes"]),
+        "warning_percent": str(before["warning_percent"]),
+        "max_batch_delay": f"{before['max_batch_delay']:g}",
+        **({"open_tracking": "on"} if before["open_tracking"] else {}),
+    }
+    try:
+        refused = browser.post(
+            f"{site.url}/w/{site.acme}/integrations/settings",
+            data={**form, "log_within": "4"},
+            timeout=30,
+        )
+        assert refused.status_code == 422 and 'role="alert"' in refused.text
+        assert "Activities must be logged within 5 seconds to 15 minutes" in refused.text
+        assert settings(site) == before
+        saved = browser.post(
+            f"{site.url}/w/{site.acme}/integrations/settings",
+            data={**form, "log_within": "45"},
+            timeout=30,
+        )
+        assert saved.status_code == 200 and "Saved: the settings apply now." in saved.text
+        assert settings(site) == {**before, "log_within": 45.0}
+        assert 'name="log_within" min="5" max="900" step="any" value="45"' in saved.text
+        assert 'name="max_batch_delay" min="45"' in saved.text
+    finally:
+        site.api(
+            "PATCH",
+            f"/api/v1/workspaces/{site.acme}/settings",
+            site.admin.token,
+            json={"log_within": before["log_within"]},
+        )
 
 
 def test_a_member_lists_only_their_own_activities(site: Site) -> None:
@@ -215,6 +280,7 @@ def test_a_bad_settings_form_changes_nothing(site: Site) -> None:
             "csrf_token": csrf_of(page.text),
             "recheck_minutes": "2",
             "warning_percent": "50",
+            "log_within": "60",
             "max_batch_delay": "100",
         },
         timeout=30,

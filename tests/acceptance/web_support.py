@@ -135,6 +135,10 @@ def serve_site(root: Path) -> Iterator[Site]:
         people = [c["Email"] for c in org.control("GET", "records/Contact")]
         stream = ActivityStream(reps, people, datetime(2026, 11, 28, tzinfo=UTC), seed=5).take(400)
         (root / "a.jsonl").write_text("".join(json.dumps(a) + "\n" for a in stream))
+        # The least time allowed, so that `worker --until-idle` (real time) does not wait out
+        # the 60-second default for the last batch.
+        quick = site.cli("limit", "set", "--workspace", site.acme, "--log-within", "5")
+        assert quick.returncode == 0, quick.stderr
         imported = site.cli("activities", "import", "--workspace", site.acme, str(root / "a.jsonl"))
         assert imported.returncode == 0, imported.stderr
         assert site.cli("worker", "--until-idle").returncode == 0

@@ -61,7 +61,7 @@ def test_a_burst_goes_out_a_thousand_records_a_call_and_each_activity_lands_once
 ) -> None:
     org = new_org("--seed", "60")
     setup = workspace(org)
-    setup.settings(batch_delay=0)
+    setup.settings(log_within=0)
     activities = stream(people(org), 4000, seed=41)
     assert setup.ingest(activities).accepted == 4000
     before = used_by_quotasync(org)
@@ -89,7 +89,7 @@ def test_every_open_and_click_waiting_for_an_email_goes_in_one_upsert_of_its_tas
     record, they are one upsert, not one per batch of 200 activities."""
     org = new_org("--seed", "60")
     setup = workspace(org)
-    setup.settings(batch_delay=0)
+    setup.settings(log_within=0)
     (email,) = emails(org, 1)
     setup.ingest([email])
     setup.drive()
@@ -109,7 +109,7 @@ def test_one_bad_record_fails_alone_and_the_others_in_its_composite_are_written(
     org = new_org("--seed", "60")
     known = people(org)
     setup = workspace(org)  # the mirror knows every Contact
-    setup.settings(batch_delay=0)
+    setup.settings(log_within=0)
     batch = emails(org, 900)
     victim = next(e["to"][0] for e in batch[450:] if e["to"][0] in known.contacts)
     # Deleted in the org after the mirror saw it: the Task naming it is refused.
@@ -132,7 +132,7 @@ def test_a_composite_refused_whole_keeps_every_record_of_it_for_later(
 ) -> None:
     org = new_org("--seed", "60")
     setup = workspace(org)
-    setup.settings(batch_delay=0)
+    setup.settings(log_within=0)
     setup.ingest(emails(org, 700))
     org.control("POST", "faults", {"error_rate": 1})
     setup.new_worker().cycle(Progress())

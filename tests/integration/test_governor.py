@@ -42,7 +42,7 @@ def test_the_share_reached_pauses_the_workspace_until_its_own_calls_leave_the_wi
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
         limits.set_share(session, ws, "data", 10)
-        ws.batch_delay = 0
+        ws.log_within = 0
         ws.bulk_threshold = 1_000_000  # collections only: one call per 200 records
     activities = [a for a in stream(people(org), 8000, seed=21) if a["kind"] in EMAILS][:4000]
     setup.ingest(activities)  # 4,000 emails: 20 collections calls, more than the share leaves
@@ -93,7 +93,7 @@ def test_four_workers_together_never_pass_the_share(
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
         limits.set_share(session, ws, "data", 10)  # 30 calls
-        ws.batch_delay = 0
+        ws.log_within = 0
         ws.bulk_threshold = 1_000_000  # collections only: one call per 200 records
     activities = [a for a in stream(people(org), 20000, seed=23) if a["kind"] in EMAILS][:8000]
     setup.ingest(activities)
@@ -138,7 +138,7 @@ def test_other_apps_at_the_guard_pause_syncing_which_looks_again_every_recheck_a
     clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
     # The admin user has View Setup: quotasync reads `/limits` for its figures.
     setup = workspace(org, clock=clock, user="admin")
-    setup.settings(batch_delay=0)
+    setup.settings(log_within=0)
     # Other apps spend 95% of the org's 1,000 calls; the guard is at 900.
     org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950})
     activities = [a for a in stream(people(org), 2000, seed=41) if a["kind"] in EMAILS][:600]
@@ -193,7 +193,7 @@ def test_a_guard_pause_looked_at_by_two_workers_in_turn_still_rechecks_and_resum
     org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
     clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
     setup = workspace(org, clock=clock, user="admin")
-    setup.settings(batch_delay=0)
+    setup.settings(log_within=0)
     with setup.runtime.sessions.begin() as session:
         stored = session.get(Workspace, setup.workspace_id)
         assert stored is not None
@@ -240,17 +240,17 @@ def test_a_guard_pause_looked_at_by_two_workers_in_turn_still_rechecks_and_resum
 def test_a_day_that_would_spend_the_share_by_midday_is_paced_and_never_pauses(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
-    # 500 calls a day, a 70% share of 350. At 2-second batches each email of the day's 700
+    # 500 calls a day, a 70% share of 350. Logged within 5 seconds, each email of the day's 700
     # (one every ~2 minutes) would be a call of its own: the share would be gone by midday.
     org = new_org("--seed", "60", "--daily-api-requests", "500", "--session-timeout-minutes", "0")
     start = datetime(2026, 11, 30, tzinfo=UTC)
     clock = ManualClock(start)
     setup = workspace(org, clock=clock)
-    # 2-second batches, which pacing may stretch up to 10 minutes: in so small an org the
-    # interval sync (48 calls a day) and the /limits budget take a fifth of the share, and the
-    # default 5 minutes would not be enough. (Without pacing, max_batch_delay=2, this day
-    # pauses at 11:02.)
-    setup.settings(max_batch_delay=600.0)
+    # Logged within 5 seconds, which pacing may stretch up to 10 minutes: in so small an org
+    # the interval sync (48 calls a day) and the /limits budget take a fifth of the share, and
+    # 5 minutes would not be enough. (Without pacing, max_batch_delay=5, this day pauses at
+    # 11:02.)
+    setup.settings(log_within=5.0, max_batch_delay=600.0)
     activities = [a for a in stream(people(org), 2000, seed=43) if a["kind"] in EMAILS][:700]
     arrivals = [start + timedelta(days=1) * i / len(activities) for i in range(len(activities))]
     worker, progress = setup.new_worker(), Progress()
@@ -308,7 +308,7 @@ def test_four_worker_processes_on_postgresql_never_pass_the_share(
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
         limits.set_share(session, ws, "data", 10)  # 10 calls
-        ws.batch_delay = 0
+        ws.log_within = 0
         ws.bulk_threshold = 1_000_000
     # 12,000 emails need 12 calls of 1,000; the mirror load took some of the 10.
     activities = [a for a in stream(people(org), 25000, seed=23) if a["kind"] in EMAILS][:12000]
@@ -361,7 +361,7 @@ def test_a_sync_user_who_loses_api_access_pauses_syncing_until_it_is_granted_aga
     org = new_org("--seed", "60", "--session-timeout-minutes", "0")
     clock = ManualClock(datetime.now(UTC))
     setup = workspace(org, clock=clock)
-    setup.settings(batch_delay=0)
+    setup.settings(log_within=0)
     with setup.runtime.sessions() as session:
         connection = session.get(Connection, setup.workspace_id)
         assert connection is not None
@@ -407,7 +407,7 @@ def test_a_revoked_grant_pauses_syncing_for_auth_and_keeps_the_work(
     org = new_org("--seed", "60")
     clock = ManualClock(datetime.now(UTC))
     setup = workspace(org, clock=clock)
-    setup.settings(batch_delay=0)
+    setup.settings(log_within=0)
     with setup.runtime.sessions() as session:
         connection = session.get(Connection, setup.workspace_id)
         assert connection is not None and connection.refresh_token_sealed is not None

@@ -156,6 +156,8 @@ def test_a_worker_killed_mid_batch_and_restarted_leaves_no_duplicate_and_no_gap(
 ) -> None:
     org = new_org("--seed", "60")
     setup = workspace(org, clock=RealClock())
+    # The least time allowed: the worker runs in real time, and the last batch is partial.
+    setup.settings(log_within=5)
     # Several calls' worth (a call carries up to 1,000 records), so one can be cut mid-way.
     activities = stream(people(org), 3000)
     assert setup.ingest(activities).accepted == 3000
@@ -223,7 +225,7 @@ def test_a_meeting_canceled_after_its_write_went_unanswered_is_deleted_all_the_s
     the rep's calendar."""
     org = new_org("--seed", "60")
     setup = workspace(org)
-    setup.settings(batch_delay=0)
+    setup.settings(log_within=0)
     known = people(org)
     booked, canceled = meeting(sorted(known.reps)[0], known.recipients[0], "mt-unanswered")
     setup.ingest([booked])
@@ -363,7 +365,7 @@ def test_lock_errors_and_server_errors_are_retried_with_backoff_until_all_is_log
 ) -> None:
     org = new_org("--seed", "60")
     setup = workspace(org)
-    setup.settings(batch_delay=0)
+    setup.settings(log_within=0)
     activities = stream(people(org), 800, seed=5)
     setup.ingest(activities)
     clock = setup.clock

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from quotasync.clock import ManualClock
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.worker import Progress, Worker
+from quotasync.engine.writer import COLLECTIONS_ONLY
 from quotasync.store import limits
 from quotasync.store.tables import Notification, PauseEpisode, User, Workspace
 from tests.integration.logging_support import Connect, Setup, people, stream
@@ -74,7 +75,7 @@ def reach_the_share(new_org: OrgFactory, workspace: Connect, **mail: Any) -> tup
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
         limits.set_share(session, ws, "data", 10)
-        ws.batch_delay = 0
+        ws.log_within = 0
         ws.bulk_threshold = 1_000_000
         session.add(
             User(workspace_id=ws.id, email=SECOND_ADMIN, role="admin", created_at=clock.now())
@@ -86,7 +87,8 @@ def reach_the_share(new_org: OrgFactory, workspace: Connect, **mail: Any) -> tup
     setup.ingest(activities)
     settings = setup.runtime.settings.model_copy(update=mail)
     notifier = Notifier(setup.runtime.sessions, settings, clock)
-    setup.worker = Worker(setup.runtime.connector, clock, notifier)
+    # Calls of 200 records (as test_governor): a smaller call spends the share sooner.
+    setup.worker = Worker(setup.runtime.connector, clock, notifier, shape=COLLECTIONS_ONLY)
     progress = Progress()
     for _ in range(40):
         setup.worker.cycle(progress)

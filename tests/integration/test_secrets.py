@@ -91,7 +91,7 @@ def test_no_secret_is_stored_or_logged_in_plain(
             secrets["first password"] = other.admin_password
 
         # Writes, then every session expires: the worker renews its own with the refresh token.
-        setup.settings(batch_delay=0)
+        setup.settings(log_within=0)
         setup.ingest(stream(people(org), 300, seed=9))
         setup.drive()
         org.control("POST", "faults", {"expire_sessions": True})

@@ -121,7 +121,7 @@ def test_a_worker_whose_postgresql_connections_keep_dropping_loses_and_repeats_n
     setup = connect(org, tmp_path, postgres, RealClock())
     try:
         activities = stream(people(org), 3000, seed=5)
-        setup.settings(batch_delay=0)
+        setup.settings(log_within=0)
         setup.ingest(activities)
         org.control("POST", "faults", {"latency_ms": 150})
         env = {**setup.cli_env(), "QUOTASYNC_CLAIM_SECONDS": "3", "QUOTASYNC_LEASE_SECONDS": "3"}

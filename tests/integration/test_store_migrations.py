@@ -99,6 +99,45 @@ def test_a_workspace_syncing_before_limits_existed_starts_at_90_percent(database
     ]
 
 
+def test_workspaces_at_the_old_2_second_delay_log_within_a_minute_and_others_keep_theirs(
+    database_url: str,
+) -> None:
+    db.upgrade(database_url, "0009")
+    rows = {  # id: (batch_delay, max_batch_delay) as the store held them
+        "ws_default": (2.0, 300.0),
+        "ws_low_ceiling": (2.0, 30.0),
+        "ws_chosen": (10.0, 300.0),
+        "ws_zero": (0.0, 600.0),
+    }
+    engine = db.make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for ws, (delay, ceiling) in rows.items():
+                connection.execute(
+                    text(
+                        "INSERT INTO workspaces (id, name, created_at, ingest_token_hash,"
+                        " open_tracking, unmatched, batch_delay, bulk_threshold,"
+                        " synced_before_limits, max_batch_delay)"
+                        " VALUES (:id, :id, '2026-11-01 00:00:00', :id, true, 'skip', :delay,"
+                        " 2000, false, :ceiling)"
+                    ),
+                    {"id": ws, "delay": delay, "ceiling": ceiling},
+                )
+        db.upgrade(database_url)
+        with engine.connect() as connection:
+            found = connection.execute(
+                text("SELECT id, log_within, max_batch_delay FROM workspaces ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in found] == [
+        ("ws_chosen", 10.0, 300.0),
+        ("ws_default", 60.0, 300.0),
+        ("ws_low_ceiling", 60.0, 60.0),  # the ceiling is never below log_within
+        ("ws_zero", 0.0, 600.0),
+    ]
+
+
 def _newest_migration() -> str:
     from alembic.script import ScriptDirectory
 

@@ -84,7 +84,7 @@ def run_and_kill(org: SandboxOrg, setups: list[Setup]) -> None:
     everything = []
     for n, setup in enumerate(setups):
         activities = stream(known, 2400, seed=100 + n)
-        setup.settings(batch_delay=0)
+        setup.settings(log_within=0)
         assert setup.ingest(activities).accepted == 2400
         everything += activities
     # Slow calls keep batches in flight, so the kill lands mid-step with leases held.
@@ -167,7 +167,7 @@ def test_sigterm_finishes_the_batch_in_flight_and_gives_the_lease_back(
     setup = connect(org, tmp_path, None, RealClock())
     try:
         activities = [a for a in stream(people(org), 3000, seed=7) if a["kind"] == "email_sent"]
-        setup.settings(batch_delay=0)
+        setup.settings(log_within=0)
         setup.ingest(activities)
         org.control("POST", "faults", {"latency_ms": 1500})
         process = worker(setup)
@@ -200,7 +200,7 @@ def test_a_big_backlog_does_not_keep_a_small_workspace_waiting(
     try:
         emails = [a for a in stream(people(org), 15000, seed=3) if a["kind"] == "email_sent"]
         for setup in (big, small):
-            setup.settings(batch_delay=0)
+            setup.settings(log_within=0)
         big.ingest(emails[:5000])
         org.control("POST", "faults", {"latency_ms": 300})
         stop = threading.Event()

@@ -115,7 +115,8 @@ def _settings_text(settings: UsageSettings) -> str:
     return (
         f"while paused, quotasync looks again every {settings.recheck_minutes} minutes; "
         f"the admins are warned past {settings.warning_percent}% of a share; "
-        f"batches wait {settings.batch_delay:g} s, up to {settings.max_batch_delay:g} s when paced"
+        f"activities are logged within {settings.log_within:g} s (pacing may hold them up to "
+        f"{settings.max_batch_delay:g} s when the share would otherwise run out)"
     )
 
 
@@ -140,16 +141,26 @@ def limit_set(
         int | None,
         typer.Option("--warning-percent", help="Warn the admins past this % of a share (1-100)."),
     ] = None,
+    log_within: Annotated[
+        float | None,
+        typer.Option(
+            "--log-within",
+            metavar="SECONDS",
+            help="Log activities within this many seconds (5 to 900; new workspaces: 60).",
+        ),
+    ] = None,
     max_batch_delay: Annotated[
         float | None,
         typer.Option(
             "--max-batch-delay",
-            help="Pacing may make batches wait up to this many seconds (batch delay to 3600).",
+            metavar="SECONDS",
+            help="When the share would otherwise run out, pacing may hold activities up to this "
+            "many seconds (from --log-within to 3600).",
         ),
     ] = None,
 ) -> None:
     """Change the workspace's quota settings: a share (10-90%), the recheck interval, the warning
-    threshold, the longest paced batch delay. Each applies at once."""
+    threshold, how soon activities are logged, the longest paced delay. Each applies at once."""
     from quotasync.domain import governor
     from quotasync.store import limits
 
@@ -157,10 +168,11 @@ def limit_set(
     ws = common.find_workspace(runtime.sessions, workspace)
     if (api is None) != (percent is None):
         common.fail("--api and --percent go together: which API type's share, and how much")
-    if api is None and (recheck_minutes, warning_percent, max_batch_delay) == (None, None, None):
+    wanted = (recheck_minutes, warning_percent, log_within, max_batch_delay)
+    if api is None and wanted == (None, None, None, None):
         common.fail(
-            "nothing to set: give --api with --percent, --recheck-minutes, --warning-percent "
-            "or --max-batch-delay"
+            "nothing to set: give --api with --percent, --recheck-minutes, --warning-percent, "
+            "--log-within or --max-batch-delay"
         )
     told = []
     with runtime.sessions.begin() as session:  # all or nothing: a refusal rolls back the rest
@@ -173,6 +185,7 @@ def limit_set(
                 ws,
                 recheck_minutes=recheck_minutes,
                 warning_percent=warning_percent,
+                log_within=log_within,
                 max_batch_delay=max_batch_delay,
             )
         except governor.SettingsError as exc:
@@ -185,7 +198,8 @@ def limit_set(
 SETTING_TEXT = {
     "recheck_minutes": "while paused, quotasync looks again every {} minutes",
     "warning_percent": "the admins are warned once use passes {}% of a share",
-    "max_batch_delay": "pacing may make batches wait up to {:g} seconds",
+    "log_within": "activities are logged within {:g} seconds",
+    "max_batch_delay": "pacing may hold activities up to {:g} seconds",
 }
 
 

@@ -2,8 +2,9 @@
 
 Pending record writes of one workspace are sent as sObject Collections upserts of up to 200
 records (one Data API call each). A batch goes as soon as it is full, or once its oldest write has
-waited `batch_delay` seconds, so a quiet workspace still sees its activity within seconds while a
-busy one packs 200 records into every call.
+waited `log_within` seconds (the workspace's freshness setting, a minute unless its admin chose
+otherwise), so a quiet workspace still sees its activity within that time while steady traffic
+gathers many activities into each call instead of spending about one call per activity.
 
 A large backlog (after a pause, say) is cheaper through one Bulk API 2.0 upsert job: it spends
 Bulk batches (one per started 10,000 records) instead of one Data call per 200 records. `channel`
@@ -18,7 +19,10 @@ from typing import Literal, TypeVar
 T = TypeVar("T")
 
 COLLECTION_SIZE = 200  # sObject Collections' limit on records per request
-BATCH_DELAY = 2.0
+LOG_WITHIN = 60.0  # seconds: a new workspace's freshness setting
+# Seconds before the freshness runs out that a batch goes (at most a fifth of it): a write takes
+# a few seconds, and "logged within a minute" means in Salesforce within the minute.
+SEND_AHEAD = 5.0
 BULK_THRESHOLD = 2_000
 BULK_RECORDS_PER_BATCH = 10_000  # how Salesforce counts DailyBulkApiBatches for Bulk 2.0 ingest
 
@@ -30,12 +34,19 @@ def batch_due(
     oldest_age: float,
     *,
     batch_size: int = COLLECTION_SIZE,
-    batch_delay: float = BATCH_DELAY,
+    log_within: float = LOG_WITHIN,
 ) -> bool:
-    """Whether a batch should go now: it is full, or its oldest write has waited long enough."""
+    """Whether a batch should go now: it is full, or its oldest write is about to have waited
+    `log_within` seconds (the writer passes the delay pacing chose, which is never shorter)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    return pending >= batch_size or (pending > 0 and oldest_age >= batch_delay)
+    return pending >= batch_size or (pending > 0 and oldest_age >= send_after(log_within))
+
+
+def send_after(log_within: float) -> float:
+    """How long the oldest write waits before its batch goes: the freshness, less the moment the
+    write itself takes, so the record is in Salesforce within `log_within`."""
+    return max(0.0, log_within - min(SEND_AHEAD, log_within / 5))
 
 
 def channel(backlog: int, *, bulk_threshold: int = BULK_THRESHOLD) -> Channel:

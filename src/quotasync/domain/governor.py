@@ -140,16 +140,37 @@ def validate_warning_at(fraction: float) -> float:
     return fraction
 
 
+# How soon an activity must be in Salesforce ("log within"): below 5 seconds a batch seldom
+# carries more than one activity, so steady traffic costs a call each; beyond 15 minutes the
+# reps, looking for a record they just made, take it for lost.
+MIN_LOG_WITHIN, MAX_LOG_WITHIN = 5.0, 900.0
 MAX_BATCH_DELAY_CEILING = 3600.0  # an hour: longer, and activities look lost to the reps
 
 
-def validate_max_batch_delay(seconds: float, batch_delay: float) -> float:
-    """The longest delay pacing may give a batch: from the batch delay to an hour."""
+def validate_log_within(seconds: float, max_batch_delay: float | None = None) -> float:
+    """How soon activities are logged: from 5 seconds to 15 minutes, and (when given) no longer
+    than the longest delay pacing may give, which is the ceiling above it."""
     # Written so that NaN fails too.
-    if not batch_delay <= seconds <= MAX_BATCH_DELAY_CEILING:
+    if not MIN_LOG_WITHIN <= seconds <= MAX_LOG_WITHIN:
         raise SettingsError(
-            f"The longest batch delay must be from {batch_delay:g} seconds (the workspace's batch "
-            f"delay) to {MAX_BATCH_DELAY_CEILING:g} seconds; got {seconds:g} seconds."
+            f"Activities must be logged within {MIN_LOG_WITHIN:g} seconds to "
+            f"{MAX_LOG_WITHIN / 60:g} minutes ({MAX_LOG_WITHIN:g} seconds); got {seconds:g} seconds."
+        )
+    if max_batch_delay is not None and seconds > max_batch_delay:
+        raise SettingsError(
+            f"To log activities within {seconds:g} seconds, the longest paced delay (now "
+            f"{max_batch_delay:g} seconds) must be at least that long: raise it as well."
+        )
+    return seconds
+
+
+def validate_max_batch_delay(seconds: float, log_within: float) -> float:
+    """The longest delay pacing may give a batch: from the workspace's `log_within` to an hour."""
+    # Written so that NaN fails too.
+    if not log_within <= seconds <= MAX_BATCH_DELAY_CEILING:
+        raise SettingsError(
+            f"The longest paced delay must be from {log_within:g} seconds (the time activities "
+            f"are logged within) to {MAX_BATCH_DELAY_CEILING:g} seconds; got {seconds:g} seconds."
         )
     return seconds
 

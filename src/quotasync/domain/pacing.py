@@ -1,7 +1,7 @@
 """Pacing: on a busy day, wait a little longer to fill each batch, so the share lasts.
 
-The writer sends a batch when it is full or its oldest write has waited `batch_delay` seconds
-(`batching.batch_due`). At a steady `rate` of arriving activities, a batch carries about
+The writer sends a batch when it is full or its oldest write has waited the workspace's
+`log_within` seconds (`batching.batch_due`), which is `base_delay` here. At a steady `rate` of arriving activities, a batch carries about
 `rate * delay` of them (at least 1, at most `batch_size`), so it spends
 
     calls per second ≈ rate / activities per call
@@ -15,9 +15,10 @@ window within `H`:
 and the rate that never runs out is the smallest of those over every `H` up to the horizon (the
 window by default). Only a few `H` need trying: just before each expiry, and the horizon itself.
 
-When the writer's rate at `base_delay` is above the bearable rate, the delay stretches to
-`1 / bearable` seconds (one call per that many seconds, each carrying what arrived meanwhile), up
-to `max_delay`. Beyond the point where batches are full a longer wait saves nothing; then
+Only when the writer's rate at `base_delay` is above the bearable rate does the delay stretch,
+to `1 / bearable` seconds (one call per that many seconds, each carrying what arrived meanwhile),
+up to `max_delay` (the workspace's `max_batch_delay`). On any other day activities are logged
+within `log_within`, as the admin chose. Beyond the point where batches are full a longer wait saves nothing; then
 `avoids_pause` is False and the usage view says a pause is likely whatever the batching.
 """
 
@@ -27,10 +28,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from quotasync.domain.batching import BATCH_DELAY, COLLECTION_SIZE
+from quotasync.domain.batching import COLLECTION_SIZE, LOG_WITHIN
 from quotasync.domain.governor import WINDOW, Ledger
 
-MAX_BATCH_DELAY = 300.0
+MAX_BATCH_DELAY = 900.0  # a new workspace's ceiling: the longest `log_within` allowed
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def paced_delay(
     rate: float,
     *,
     batch_size: int = COLLECTION_SIZE,
-    base_delay: float = BATCH_DELAY,
+    base_delay: float = LOG_WITHIN,
     max_delay: float = MAX_BATCH_DELAY,
     horizon: timedelta = WINDOW,
 ) -> Pacing:

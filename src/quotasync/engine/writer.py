@@ -1,7 +1,7 @@
 """The writer: outbox rows → Salesforce records, one batch per step.
 
-A batch goes when a call's worth of records is pending or the oldest has waited `batch_delay`.
-It is claimed by record: every ready activity of a record goes with it, so a Task is written once
+A batch goes when a call's worth of records is pending or the oldest has waited the workspace's
+`log_within` (longer only when pacing holds it so the day's share lasts). It is claimed by record: every ready activity of a record goes with it, so a Task is written once
 with all the opens, clicks and replies waiting for it. Up to `bulk_threshold` pending records go
 as `/composite` requests of five sObject Collections subrequests (1,000 records, one API call
 each); a bigger backlog goes as one Bulk API 2.0 upsert job where the Bulk API is governed. Every
@@ -156,13 +156,13 @@ class Writer:
             count, oldest = outbox.backlog(session, self.workspace.id, now)
             retry_at = outbox.next_retry(session, self.workspace.id)
             bulk_governed = self._bulk_governed(session)
-            delay = self._batch_delay(session, now) if count else self.workspace.batch_delay
+            delay = self._batch_delay(session, now) if count else self.workspace.log_within
         if count == 0:
             return Result(next_due=retry_at)
         age = (now - oldest).total_seconds() if oldest else 0.0
-        if not batching.batch_due(count, age, batch_size=self.shape.records, batch_delay=delay):
+        if not batching.batch_due(count, age, batch_size=self.shape.records, log_within=delay):
             assert oldest is not None
-            return Result(next_due=oldest + timedelta(seconds=delay))
+            return Result(next_due=oldest + timedelta(seconds=batching.send_after(delay)))
         bulk = (
             bulk_governed
             and batching.channel(count, bulk_threshold=self.workspace.bulk_threshold) == "bulk"
@@ -245,13 +245,13 @@ class Writer:
         return None
 
     def _batch_delay(self, session: Session, now: datetime) -> float:
-        """The workspace's batch delay, stretched by pacing on a day that would otherwise spend
+        """The workspace's `log_within`, stretched by pacing on a day that would otherwise spend
         the share early. Worked out again at most once a minute: it moves with the hour's rate."""
         if self._pacing_at is None or now - self._pacing_at >= PACING_EVERY:
             workspace = session.get(Workspace, self.workspace.id) or self.workspace
             self.pacing = limits.pacing(session, workspace, now)
             self._pacing_at = now
-        return self.pacing.delay if self.pacing is not None else self.workspace.batch_delay
+        return self.pacing.delay if self.pacing is not None else self.workspace.log_within
 
     def _bulk_governed(self, session: Session) -> bool:
         """Whether the Bulk API may be used: only with its figures from `/limits`, so that it is

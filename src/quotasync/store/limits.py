@@ -45,11 +45,15 @@ def set_settings(
     *,
     recheck_minutes: int | None = None,
     warning_percent: int | None = None,
+    log_within: float | None = None,
     max_batch_delay: float | None = None,
     open_tracking: bool | None = None,
 ) -> dict[str, object]:
-    """Change the governor's settings of a workspace; each is checked before any is stored
-    (governor.SettingsError says what is accepted). Returns what changed, by column."""
+    """Change the governor's settings of a workspace: the one place the pages, the JSON API and
+    the CLI save them. Each is checked before any is stored (governor.SettingsError says what is
+    accepted). Returns what changed, by column."""
+    stored = session.get(Workspace, workspace.id)
+    assert stored is not None
     changes: dict[str, object] = {}
     if recheck_minutes is not None:
         governor.validate_recheck(timedelta(minutes=recheck_minutes))
@@ -57,14 +61,16 @@ def set_settings(
     if warning_percent is not None:
         governor.validate_warning_at(warning_percent / 100)
         changes["warning_percent"] = warning_percent
+    if log_within is not None:
+        # Against the ceiling as it stands unless this change sets a new one (checked below).
+        ceiling = stored.max_batch_delay if max_batch_delay is None else None
+        changes["log_within"] = governor.validate_log_within(log_within, ceiling)
     if max_batch_delay is not None:
         changes["max_batch_delay"] = governor.validate_max_batch_delay(
-            max_batch_delay, workspace.batch_delay
+            max_batch_delay, stored.log_within if log_within is None else log_within
         )
     if open_tracking is not None:
         changes["open_tracking"] = open_tracking
-    stored = session.get(Workspace, workspace.id)
-    assert stored is not None
     for column, value in changes.items():
         setattr(stored, column, value)
     session.flush()
@@ -201,8 +207,10 @@ PACING_MARGIN = 0.9
 
 
 def pacing(session: Session, workspace: Workspace, now: datetime) -> pace.Pacing | None:
-    """The batch delay that makes the Data share (and the guard) last, at the last hour's
-    arrival rate (issue item 9); None until the org's Data figure is known."""
+    """How long a batch waits: the workspace's `log_within`, stretched (up to its
+    `max_batch_delay`) only when that would spend the Data share (or the guard's room) before the
+    window frees it, at the last hour's arrival rate (issue item 9). None until the org's Data
+    figure is known."""
     room = rooms(session, workspace, now).get("data")
     if room is None:
         return None
@@ -223,8 +231,8 @@ def pacing(session: Session, workspace: Workspace, now: datetime) -> pace.Pacing
         max(0, cap),
         now,
         arrived / RATE_WINDOW.total_seconds(),
-        base_delay=workspace.batch_delay,
-        max_delay=max(workspace.batch_delay, workspace.max_batch_delay),
+        base_delay=workspace.log_within,
+        max_delay=max(workspace.log_within, workspace.max_batch_delay),
     )
 
 

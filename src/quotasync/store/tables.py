@@ -65,7 +65,9 @@ class Workspace(Base):
     ingest_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     open_tracking: Mapped[bool] = mapped_column(Boolean, default=True)
     unmatched: Mapped[str] = mapped_column(String(20), default="skip")
-    batch_delay: Mapped[float] = mapped_column(Float, default=2.0)
+    # Seconds within which an activity is logged (5 to 900): a batch goes once its oldest
+    # activity has waited this long, unless it fills first or pacing holds it longer.
+    log_within: Mapped[float] = mapped_column(Float, default=60.0, server_default="60")
     bulk_threshold: Mapped[int] = mapped_column(Integer, default=2000)
     synced_before_limits: Mapped[bool] = mapped_column(Boolean, default=False)
     # quotasync's share of each API quota, in percent (10-90); Bulk covers ingest and query jobs.
@@ -79,8 +81,9 @@ class Workspace(Base):
     # Without it only the Data API is governed, shown and settable (rule 8).
     limits_readable: Mapped[bool | None] = mapped_column(Boolean)
     limits_next_check: Mapped[datetime | None]  # when to read `/limits` again
-    # Pacing may stretch `batch_delay` up to this many seconds so the share lasts the day.
-    max_batch_delay: Mapped[float] = mapped_column(Float, default=300.0, server_default="300")
+    # Pacing may stretch `log_within` up to this many seconds (never less than `log_within`)
+    # so the share lasts the day.
+    max_batch_delay: Mapped[float] = mapped_column(Float, default=900.0, server_default="900")
     # How the mirror follows the org: `interval` (a query of changes every
     # `sync_interval_minutes`) or `realtime` (the org pushes changes, signed with the RTS secret).
     sync_mode: Mapped[str] = mapped_column(

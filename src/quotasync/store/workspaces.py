@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotasync import crypto
+from quotasync.domain import batching
 from quotasync.store import users
 from quotasync.store.tables import User, Workspace
 
@@ -44,7 +45,7 @@ def create(session: Session, name: str, admin_email: str, now: datetime) -> NewW
         ingest_token_hash=crypto.token_hash(token),
         open_tracking=True,
         unmatched="skip",
-        batch_delay=2.0,
+        log_within=batching.LOG_WITHIN,
         bulk_threshold=2000,
         synced_before_limits=False,
     )

@@ -53,6 +53,13 @@ class SharesOut(BaseModel):
 class SettingsIn(Strict):
     recheck_minutes: int | None = Field(default=None, ge=5, le=1440)
     warning_percent: int | None = Field(default=None, ge=1, le=100)
+    log_within: float | None = Field(
+        default=None,
+        ge=governor.MIN_LOG_WITHIN,
+        le=governor.MAX_LOG_WITHIN,
+        allow_inf_nan=False,
+        description="Seconds within which activities are logged, 5 to 900.",
+    )
     max_batch_delay: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
     open_tracking: bool | None = None
 

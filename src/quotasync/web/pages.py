@@ -57,7 +57,28 @@ def templates() -> Jinja2Templates:
     env.filters["hour"] = lambda moment: moment.strftime("%H:%M")
     env.filters["reason"] = lambda reason: REASONS.get(reason, reason.replace("_", " "))
     env.filters["api_title"] = lambda api: API_TITLES.get(api, api)
+    env.filters["seconds"] = lambda value: f"{value:.2f}".rstrip("0").rstrip(".")
     return found
+
+
+def duration(seconds: float) -> str:
+    """A wait as people say it: "45 s", "4 min 10 s", "15 min", "1 h 5 min" (to the second)."""
+    hours, rest = divmod(round(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, "h"), (minutes, "min"), (secs, "s")]
+    said = " ".join(f"{amount} {unit}" for amount, unit in parts if amount)
+    return said or "0 s"
+
+
+def holding_note(pacing: usage.Pacing | None) -> str | None:
+    """What the page says while pacing holds activities past the workspace's `log_within`,
+    in plain words; None when it does not."""
+    if pacing is None or not pacing.on:
+        return None
+    held = duration(pacing.delay)
+    if pacing.avoids_pause:
+        return f"Holding activities up to {held} so today's share lasts."
+    return f"Holding activities up to {held} (the longest allowed) to stretch today's share, which may still run out."
 
 
 def _percent(fraction: float | None) -> str:
@@ -173,6 +194,7 @@ def pages_router(runtime: Runtime) -> APIRouter:
             "can_connect": bool(runtime.settings.salesforce_client_id),
             "login_url": runtime.settings.salesforce_login_url,
             "rts_url": f"{str(request.base_url).rstrip('/')}/rts/{workspace_id}",
+            "holding": holding_note(view.apis["data"].pacing),
         }
         return render(request, "integrations.html", context, status)
 
@@ -221,6 +243,7 @@ def pages_router(runtime: Runtime) -> APIRouter:
         open_tracking: str | None = Form(None, max_length=5),
         recheck_minutes: str = Form("", max_length=20),
         warning_percent: str = Form("", max_length=20),
+        log_within: str = Form("", max_length=20),
         max_batch_delay: str = Form("", max_length=20),
     ) -> Response:
         auth.check_csrf(request, csrf_token)
@@ -233,7 +256,8 @@ def pages_router(runtime: Runtime) -> APIRouter:
                     workspace,
                     recheck_minutes=_whole(recheck_minutes, "The recheck interval"),
                     warning_percent=_whole(warning_percent, "The warning threshold"),
-                    max_batch_delay=_number(max_batch_delay, "The longest batch delay"),
+                    log_within=_number(log_within, "The time to log activities within"),
+                    max_batch_delay=_number(max_batch_delay, "The longest paced delay"),
                     open_tracking=open_tracking == "on",
                 )
             except (governor.SettingsError, ValueError) as exc:

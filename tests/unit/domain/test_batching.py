@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quotasync.domain.batching import batch_due, bulk_batches, channel, chunks
+from quotasync.domain.batching import batch_due, bulk_batches, channel, chunks, send_after
 
 
 def test_nothing_pending_is_never_due() -> None:
@@ -16,15 +16,25 @@ def test_a_full_batch_goes_at_once() -> None:
     assert batch_due(250, oldest_age=0.0)
 
 
-def test_a_partial_batch_waits_for_the_delay() -> None:
-    assert not batch_due(199, oldest_age=1.99)
-    assert batch_due(1, oldest_age=2.0)
+def test_a_partial_batch_waits_a_minute_unless_told_otherwise() -> None:
+    # It goes a few seconds early, so the records are in Salesforce within the minute.
+    assert not batch_due(199, oldest_age=54.99)
+    assert batch_due(1, oldest_age=55.0)
 
 
-def test_batch_size_and_delay_are_settings() -> None:
+def test_a_batch_goes_ahead_of_its_freshness_by_the_moment_a_write_takes() -> None:
+    assert send_after(60.0) == 55.0
+    assert send_after(900.0) == 895.0
+    assert send_after(5.0) == 4.0  # never more than a fifth of the wait
+    assert send_after(0.0) == 0.0
+    for log_within in (5.0, 30.0, 60.0, 900.0):
+        assert 0.8 * log_within <= send_after(log_within) < log_within
+
+
+def test_batch_size_and_log_within_are_settings() -> None:
     assert batch_due(10, oldest_age=0.0, batch_size=10)
-    assert not batch_due(1, oldest_age=2.0, batch_delay=5.0)
-    assert batch_due(1, oldest_age=0.0, batch_delay=0.0)
+    assert not batch_due(1, oldest_age=2.0, log_within=5.0)
+    assert batch_due(1, oldest_age=0.0, log_within=0.0)
 
 
 def test_a_batch_size_below_one_is_refused() -> None:
@@ -36,8 +46,8 @@ def test_a_batch_size_below_one_is_refused() -> None:
 def test_a_batch_is_due_exactly_when_full_or_old_enough(
     pending: int, age: float, size: int, delay: float
 ) -> None:
-    due = batch_due(pending, oldest_age=age, batch_size=size, batch_delay=delay)
-    assert due == (pending >= size or (pending > 0 and age >= delay))
+    due = batch_due(pending, oldest_age=age, batch_size=size, log_within=delay)
+    assert due == (pending >= size or (pending > 0 and age >= send_after(delay)))
 
 
 def test_a_backlog_above_the_threshold_goes_through_bulk() -> None:

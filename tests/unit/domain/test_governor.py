@@ -6,9 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from quotasync.domain.batching import LOG_WITHIN
 from quotasync.domain.governor import (
     DEFAULT_RECHECK,
     LIMIT_NAMES,
+    MAX_LOG_WITHIN,
+    MIN_LOG_WITHIN,
     WINDOW,
     Api,
     Decision,
@@ -32,10 +35,12 @@ from quotasync.domain.governor import (
     room,
     share_calls,
     step_episode,
+    validate_log_within,
+    validate_max_batch_delay,
     validate_share,
     warning_due,
 )
-from quotasync.domain.pacing import bearable_rate, paced_delay
+from quotasync.domain.pacing import MAX_BATCH_DELAY, bearable_rate, paced_delay
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -102,6 +107,34 @@ def test_a_recheck_interval_out_of_range_is_refused() -> None:
     settings = new_settings(synced_before_limits=False)
     with pytest.raises(SettingsError, match="recheck interval"):
         replace(settings, recheck=timedelta(seconds=10))
+
+
+@pytest.mark.parametrize("seconds", [5, 5.0, 60, 7.5, 900])
+def test_activities_may_be_logged_within_5_seconds_to_15_minutes(seconds: float) -> None:
+    assert validate_log_within(seconds) == seconds
+    assert (MIN_LOG_WITHIN, MAX_LOG_WITHIN) == (5.0, 900.0)
+
+
+@pytest.mark.parametrize("seconds", [4, 4.99, 0, -60, 900.5, 3600, float("nan"), float("inf")])
+def test_a_log_within_outside_5_seconds_to_15_minutes_is_refused_naming_the_range(
+    seconds: float,
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        validate_log_within(seconds)
+    assert str(refused.value).startswith(
+        "Activities must be logged within 5 seconds to 15 minutes (900 seconds); got "
+    )
+
+
+def test_log_within_is_never_beyond_the_longest_paced_delay() -> None:
+    assert validate_log_within(300, max_batch_delay=300) == 300
+    with pytest.raises(SettingsError, match=r"longest paced delay \(now 300 seconds\)"):
+        validate_log_within(600, max_batch_delay=300)
+    assert validate_max_batch_delay(600, log_within=600) == 600
+    with pytest.raises(SettingsError, match=r"from 600 seconds .* to 3600 seconds; got 300"):
+        validate_max_batch_delay(300, log_within=600)
+    with pytest.raises(SettingsError, match="got nan"):
+        validate_max_batch_delay(float("nan"), log_within=60)
 
 
 def test_each_type_is_read_from_its_salesforce_limit() -> None:
@@ -427,26 +460,53 @@ def test_no_warning_without_a_share() -> None:
 # --- Pacing -------------------------------------------------------------------------------
 
 
+# These take the old 2-second delay and 300-second ceiling as the workspace's settings: the
+# arithmetic is the same for any `log_within`.
+SHORT_DELAY, SHORT_CEILING = 2.0, 300.0
+
+
 def test_a_quiet_workspace_keeps_the_short_delay() -> None:
     # 0.005 activities/s is 432 calls a day at worst: well inside a share of 700.
-    pacing = paced_delay(spread(100), 700, NOW, rate=0.005)
+    pacing = paced_delay(
+        spread(100), 700, NOW, rate=0.005, base_delay=SHORT_DELAY, max_delay=SHORT_CEILING
+    )
     assert pacing.delay == 2.0
     assert not pacing.paced
 
 
 def test_a_busy_day_fills_batches_so_the_share_lasts() -> None:
     # 2 activities/s at 2 s batches would spend 0.5 calls/s; 8,640 calls a day bear 0.1 calls/s.
-    pacing = paced_delay(Ledger(), 8_640, NOW, rate=2.0)
+    pacing = paced_delay(
+        Ledger(), 8_640, NOW, rate=2.0, base_delay=SHORT_DELAY, max_delay=SHORT_CEILING
+    )
     assert pacing.paced and pacing.avoids_pause
     assert pacing.delay == pytest.approx(10.0)
     assert "batches wait 10 s" in pacing.why
 
 
 def test_pacing_stops_at_the_maximum_delay_and_says_a_pause_is_likely() -> None:
-    pacing = paced_delay(spread(690), 700, NOW, rate=0.5)
+    pacing = paced_delay(
+        spread(690), 700, NOW, rate=0.5, base_delay=SHORT_DELAY, max_delay=SHORT_CEILING
+    )
     assert pacing.delay == 300.0
     assert not pacing.avoids_pause
     assert "pause is still likely" in pacing.why
+
+
+def test_by_default_activities_are_logged_within_a_minute_and_held_longer_only_to_last_the_day() -> (
+    None
+):
+    # 0.5 activities/s in batches of 30 (a minute's worth) spend 0.0167 calls/s, which a share
+    # of 8,640 a day (0.1 calls/s) bears: no pacing.
+    calm = paced_delay(Ledger(), 8_640, NOW, rate=0.5)
+    assert (calm.delay, calm.paced) == (LOG_WITHIN, False) == (60.0, False)
+    # A share of 864 a day bears 0.01 calls/s: batches wait 100 s, past the minute.
+    tight = paced_delay(Ledger(), 864, NOW, rate=0.5)
+    assert tight.paced and tight.avoids_pause
+    assert tight.delay == pytest.approx(100.0)
+    # Nothing left at all: held as long as the ceiling allows, 15 minutes for a new workspace.
+    spent = paced_delay(spread(700), 700, NOW, rate=0.5)
+    assert spent.delay == MAX_BATCH_DELAY == 900.0
 
 
 def test_expiring_own_calls_count_toward_what_the_share_bears() -> None:
@@ -465,6 +525,6 @@ def test_over_the_whole_window_the_share_bears_its_daily_average() -> None:
 
 @given(ledgers, st.integers(0, 5000), st.floats(0, 50))
 def test_the_paced_delay_stays_within_its_bounds(ledger: Ledger, share: int, rate: float) -> None:
-    pacing = paced_delay(ledger, share, NOW, rate)
+    pacing = paced_delay(ledger, share, NOW, rate, base_delay=SHORT_DELAY, max_delay=SHORT_CEILING)
     assert 2.0 <= pacing.delay <= 300.0
     assert pacing.paced == (pacing.delay > 2.0)
