@@ -289,6 +289,9 @@ class Room:
     own_used: int  # quotasync's calls in the window
     others_used: int  # other apps' calls, as of the last org reading
     org_used: int  # estimate: others_used + own_used
+    # The last reading showed the org at or over the guard: no room under it until a reading
+    # shows otherwise, whatever quotasync's own expiries free (`room` says why).
+    guard_held: bool = False
 
     @property
     def by_share(self) -> int:
@@ -296,7 +299,8 @@ class Room:
 
     @property
     def by_guard(self) -> int:
-        return self.guard - self.org_used
+        left = self.guard - self.org_used
+        return min(left, 0) if self.guard_held else left
 
     @property
     def calls_allowed(self) -> int:
@@ -305,8 +309,11 @@ class Room:
     @property
     def binding(self) -> Reason:
         """The limit with less room left. On a tie, the share: quotasync's own expiries free
-        both limits alike, so the share's exact resume time holds for the guard as well."""
-        return Reason.ORG_GUARD if self.by_guard < self.by_share else Reason.WORKSPACE_LIMIT
+        both limits alike, so the share's exact resume time holds for the guard as well;
+        except while the guard is held, which only a fresh reading lifts."""
+        if self.by_guard < self.by_share or (self.guard_held and self.by_guard <= self.by_share):
+            return Reason.ORG_GUARD
+        return Reason.WORKSPACE_LIMIT
 
 
 def room(ledger: Ledger, org: OrgFigures, share_percent: int, now: datetime) -> Room:
@@ -316,14 +323,31 @@ def room(ledger: Ledger, org: OrgFigures, share_percent: int, now: datetime) -> 
     others_used = (
         org.others if org.others is not None else max(0, org.used - ledger.used(org.observed_at))
     )
+    guard = guard_calls(org.max)
     return Room(
         org_max=org.max,
         share=share_calls(org.max, share_percent),
-        guard=guard_calls(org.max),
+        guard=guard,
         own_used=own_used,
         others_used=others_used,
         org_used=others_used + own_used,
+        guard_held=guard_reached(org.used, org.max),
     )
+
+
+def guard_reached(org_used: int, org_max: int) -> bool:
+    """Whether a reading shows the org at or over the guard.
+
+    Such a reading holds the guard shut until the next one. Holding other apps' use at its last
+    value is fair while it stands still; an org at 90% is more often one where another app is
+    surging, and its use then grows while quotasync's own calls leave the window. Counting
+    those expiries as room would let calls go past the guard on a figure that is already out
+    of date: a worker went on writing, syncing and probing past 90% that way, a call for each
+    of its own that left the window. The call whose answer showed the guard reached is the only
+    one past it; a reading at the recheck interval (`/limits`, or one probe call) is what may
+    open it again.
+    """
+    return org_max > 0 and org_used >= guard_calls(org_max)
 
 
 def resume_ok(figures: Room, batch_cost: int = 1) -> bool:
@@ -422,7 +446,8 @@ def _share_pause(
         Reason.WORKSPACE_LIMIT,
         next_check=next_check,
         resume_at=resume_at,
-        predicted=resume_at is not None,
+        # With the guard held as well, the share's time is only when to look again.
+        predicted=resume_at is not None and not figures.guard_held,
         room=figures,
     )
 
@@ -440,7 +465,8 @@ def _guard_pause(
     # Other apps' calls expire too, but when is unknown: only a fresh reading can tell. It is
     # due a recheck interval after the last reading, not after this look: with several
     # workers looking a moment apart, each look would otherwise push the recheck further on.
-    resume_at = _own_room_at(ledger, figures, now, batch_cost)
+    # While the reading showed the guard reached, quotasync's own expiries open nothing either.
+    resume_at = None if figures.guard_held else _own_room_at(ledger, figures, now, batch_cost)
     fresh_look = max(observed_at + recheck, now + MIN_LOOK)
     next_check = fresh_look if resume_at is None else min(resume_at, fresh_look)
     return Pause(

@@ -169,6 +169,7 @@ def rooms(session: Session, workspace: Workspace, now: datetime) -> dict[str, go
             own_used=own,
             others_used=others,
             org_used=others + own,
+            guard_held=governor.guard_reached(figure.used, figure.max),
         )
     return out
 
@@ -235,9 +236,11 @@ def caps(
     are known: its share, and what the 90% guard leaves after other apps' use (rules 1 and 2).
 
     Other apps' use is the org's figure minus quotasync's own calls at the time of the reading,
-    and is taken to stay as it was until the next reading. A `probe` (a call that only reads
-    the org's figures, as a paused guard's recheck) may pass the guard by one call once those
-    figures are a recheck interval old: without it a paused guard could never look again.
+    and is taken to stay as it was until the next reading; but a reading that showed the org at
+    or over the guard leaves no room at all until the next one (`governor.guard_reached`),
+    whatever the call is for: writes, lookups and syncs alike. A `probe` (a call that only
+    reads the org's figures, as a paused guard's recheck) may pass the guard by one call once
+    those figures are a recheck interval old: without it a paused guard could never look again.
     """
     workspace = session.get(Workspace, workspace_id)
     if workspace is None:
@@ -246,7 +249,7 @@ def caps(
     known = figures(session, workspace_id)
     out: dict[str, int] = {}
     for api, room in rooms(session, workspace, now).items():
-        by_guard = room.guard - room.others_used
+        by_guard = room.own_used + room.by_guard  # the most own calls the guard leaves
         if probe and now - known[api].observed_at >= every:
             # Other apps' use is old news: one reading may go to learn it afresh. Writes never
             # do: a write past the guard is what the guard is for. The share still holds.
