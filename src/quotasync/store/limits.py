@@ -197,6 +197,35 @@ def decision(
     )
 
 
+def activities_per_call(session: Session, workspace_id: str, now: datetime) -> tuple[float, bool]:
+    """Activities one logging call carried, on average over the last 24 hours, and whether that
+    is measured (False: no logging call yet, so a full call's `governor.FULL_CALL_RECORDS`)."""
+    calls = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
+            LedgerEntry.workspace_id == workspace_id,
+            LedgerEntry.api == "data",
+            LedgerEntry.purpose == "log_activity",
+            LedgerEntry.at > now - WINDOW,
+        )
+    )
+    logged = outbox.logged_since(session, workspace_id, now - WINDOW)
+    if not calls or not logged:
+        return float(governor.FULL_CALL_RECORDS), False
+    return logged / int(calls), True
+
+
+def written_by(
+    session: Session, workspace: Workspace, api: str, waiting: int, per_call: float, now: datetime
+) -> datetime | None:
+    """About when `waiting` activities are written under one ledger API type's limits
+    (`governor.written_by`); None when nothing can tell (no figures, the guard held)."""
+    room = rooms(session, workspace, now).get(api)
+    if room is None:
+        return None
+    entries = governor.Ledger(tuple(ledger.entries_in_window(session, workspace.id, api, now)))
+    return governor.written_by(entries, room, waiting, per_call, now)
+
+
 RATE_WINDOW = timedelta(hours=1)  # the arrival rate pacing plans for is the last hour's
 PACING_MARGIN = 0.9
 

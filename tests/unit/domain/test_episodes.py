@@ -152,9 +152,7 @@ def test_a_new_limit_hours_later_is_a_second_episode() -> None:
     assert line.episode is not None and line.episode.started_at == later
 
 
-@pytest.mark.parametrize(
-    "reason", [Reason.SALESFORCE_REFUSED, Reason.NO_API_ACCESS, Reason.AUTH]
-)
+@pytest.mark.parametrize("reason", [Reason.SALESFORCE_REFUSED, Reason.NO_API_ACCESS, Reason.AUTH])
 def test_a_pause_for_a_refusal_or_lost_access_ends_with_the_first_call_through(
     reason: Reason,
 ) -> None:
