@@ -141,6 +141,7 @@ def test_other_apps_at_the_guard_pause_syncing_which_looks_again_every_recheck_a
     setup.ingest(activities)
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
     worker, progress = Worker(setup.runtime.connector, clock, notifier), Progress()
+    setup.worker = worker  # the one that tells the admins, to the end of the backlog
     worker.cycle(progress)
     assert progress.paused == {setup.workspace_id: "org_guard"}
     assert setup.ledger_calls("data", "log_activity") == 0  # not one write past the guard

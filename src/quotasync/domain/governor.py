@@ -596,12 +596,13 @@ def _limit_lifted(current: Episode, decision: Send, now: datetime, backlog: int 
     if backlog is None or decision.room is None:
         # The work has no backlog, or no figures hold a limit any more.
         return _end(current, now)
+    # The episode keeps the figures of its last refusal: what the limit was when it held.
     if decision.room.calls_allowed < COMFORT_CALLS:
-        return Step(replace(current, figures=decision.room, room_since=None))
+        return Step(replace(current, room_since=None))
     since = current.room_since or now
     if now - since >= COMFORT_FOR:
         return _end(current, now)
-    return Step(replace(current, figures=decision.room, room_since=since))
+    return Step(replace(current, room_since=since))
 
 
 def _end(current: Episode | None, now: datetime) -> Step:

@@ -80,7 +80,9 @@ def _step(
     now: datetime,
     backlog: int | None,
 ) -> tuple[governor.Event, ...]:
-    resume_at = decision.resume_at if isinstance(decision, governor.Pause) else None
+    # A write in a limit's episode keeps what its last refusal predicted.
+    kept = row.resume_at if row is not None else None
+    resume_at = decision.resume_at if isinstance(decision, governor.Pause) else kept
     current = episodes.as_episode(row) if row is not None else None
     step = governor.step_episode(current, decision, now, backlog=backlog)
     for event in step.events:
