@@ -1,7 +1,8 @@
 """The governor: how many calls of one API type quotasync may send now, or why it must wait.
 
-Everything here is arithmetic on figures passed in (shared/DESIGN.md, rules 1-6); the store, the
-Salesforce client and the notifier call these functions and act on what they return.
+Everything here is arithmetic on figures passed in (the share, the guard, pauses, rechecks and
+the emails' episodes: docs/QUOTAS.md); the store, the Salesforce client and the notifier call
+these functions and act on what they return.
 
 The figures, for one workspace and one API type:
 
