@@ -713,6 +713,7 @@ class Scene:
     org_counted: int  # the org's count of quotasync's calls since it started
     ledger: int  # the ledger's charged calls
     seconds: float
+    spans: tuple[str, ...] = ()  # each episode: its reason, start and end in hours from the start
 
     @property
     def pairs(self) -> int:
@@ -853,9 +854,18 @@ def _run_scene(org: SandboxOrg, store: Path, epoch: datetime, hours: float, spee
             ),
             ledger=sum(calls for _, calls in charged),
             seconds=seconds,
+            spans=tuple(_span(row, epoch) for row in sorted(rows, key=lambda r: r.started_at)),
         )
     finally:
         setup.close()
+
+
+def _span(row: PauseEpisode, epoch: datetime) -> str:
+    def hours(moment: datetime) -> str:
+        return f"{(moment - epoch).total_seconds() / 3600:.1f} h"
+
+    end = hours(row.ended_at) if row.ended_at is not None else "open"
+    return f"{row.reason} {hours(row.started_at)} to {end}"
 
 
 SCENE_COLUMNS = [
@@ -901,7 +911,7 @@ def scene_words(c: Scene) -> str:
         f"every {SAMPLE_EVERY:g} s of wall time); the org's count of all of quotasync's calls "
         f"{c.org_counted:,}, the ledger's {c.ledger:,}. Written {c.written:,}, each once in the "
         f"org ({c.in_org:,} found, {c.doubled} twice), {c.pending:,} still waiting, {c.lost} lost "
-        f"({verdict(c.meets)})."
+        f"({verdict(c.meets)}). Episodes: {'; '.join(c.spans) or 'none'}."
     )
 
 
