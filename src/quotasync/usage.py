@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from quotasync.domain import governor
-from quotasync.store import episodes, limits
+from quotasync.domain import batching, governor
+from quotasync.store import episodes, limits, outbox
 from quotasync.store.tables import Connection, OrgFigure, PauseEpisode, Workspace
 
 RUNNING, PAUSED = "running", "paused"
@@ -57,6 +57,20 @@ class Figures(Plain):
 
 
 @dataclass(frozen=True)
+class Limited(Plain):
+    """A backlog meeting a limit (the share or the guard): written as room frees up, in one
+    episode. `written_by` is about when the backlog is written if nothing else spends the room:
+    what is left now goes at once, then a call each time one of quotasync's own calls leaves the
+    24-hour window, `per_call` activities a call (the last 24 hours' average when `measured`,
+    else a full call). None when nothing can tell (the guard is held until the org is read)."""
+
+    waiting: int
+    written_by: datetime | None
+    per_call: float
+    measured: bool
+
+
+@dataclass(frozen=True)
 class Pause(Plain):
     """An open pause episode of one ledger API type (Bulk has two: `bulk`, `bulk_query`)."""
 
@@ -69,6 +83,7 @@ class Pause(Plain):
     # it is a hope that depends on other apps' use.
     resume_predicted: bool
     figures: dict[str, Any]
+    limited: Limited | None = None  # a limit's episode: the backlog and when it is written
 
 
 @dataclass(frozen=True)
@@ -168,7 +183,7 @@ def _api_usage(
 ) -> ApiUsage:
     ledger_apis = limits.LEDGER_APIS[api]
     reason = unavailable_reason(workspace, api)
-    pauses = _pauses(session, workspace.id, ledger_apis)
+    pauses = _pauses(session, workspace, ledger_apis, now)
     known = [a for a in ledger_apis if a in readings.rooms]
     figures = None
     if reason is None and known:
@@ -232,12 +247,42 @@ def _figures(rooms: list[governor.Room], observed_at: datetime, warning_percent:
     )
 
 
-def _pauses(session: Session, workspace_id: str, ledger_apis: Iterable[str]) -> tuple[Pause, ...]:
-    rows = (episodes.open_episode(session, workspace_id, api) for api in ledger_apis)
-    return tuple(_pause(row) for row in rows if row is not None)
+def _pauses(
+    session: Session, workspace: Workspace, ledger_apis: Iterable[str], now: datetime
+) -> tuple[Pause, ...]:
+    rows = (episodes.open_episode(session, workspace.id, api) for api in ledger_apis)
+    return tuple(
+        _pause(row, _limited(session, workspace, row, now)) for row in rows if row is not None
+    )
 
 
-def _pause(row: PauseEpisode) -> Pause:
+# The ledger API types a backlog of activities is written with, and what one call carries when
+# it is not measured: a Bulk ingest batch is 10,000 records.
+_BACKLOG_CALL = {"data": None, "bulk": float(batching.BULK_RECORDS_PER_BATCH)}
+
+
+def _limited(
+    session: Session, workspace: Workspace, row: PauseEpisode, now: datetime
+) -> Limited | None:
+    if row.reason not in LIMIT_REASONS or row.api not in _BACKLOG_CALL:
+        return None
+    waiting = outbox.pending_count(session, workspace.id)
+    full = _BACKLOG_CALL[row.api]
+    per_call, measured = (
+        (full, False) if full else limits.activities_per_call(session, workspace.id, now)
+    )
+    return Limited(
+        waiting=waiting,
+        written_by=limits.written_by(session, workspace, row.api, waiting, per_call, now),
+        per_call=round(per_call, 1),
+        measured=measured,
+    )
+
+
+LIMIT_REASONS = frozenset(reason.value for reason in governor.FIGURE_REASONS)
+
+
+def _pause(row: PauseEpisode, limited: Limited | None = None) -> Pause:
     return Pause(
         api=row.api,
         reason=row.reason,
@@ -247,6 +292,7 @@ def _pause(row: PauseEpisode) -> Pause:
         resume_predicted=row.resume_at is not None
         and row.reason == governor.Reason.WORKSPACE_LIMIT.value,
         figures=dict(row.figures or {}),
+        limited=limited,
     )
 
 

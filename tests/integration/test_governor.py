@@ -147,6 +147,7 @@ def test_other_apps_at_the_guard_pause_syncing_which_looks_again_every_recheck_a
     # Batches of 200 (a full one is due at once whatever the paced delay).
     worker = Worker(setup.runtime.connector, clock, notifier, shape=COLLECTIONS_ONLY)
     progress = Progress()
+    setup.worker = worker  # the one that tells the admins, to the end of the backlog
     worker.cycle(progress)
     assert progress.paused == {setup.workspace_id: "org_guard"}
     assert setup.ledger_calls("data", "log_activity") == 0  # not one write past the guard
@@ -429,3 +430,76 @@ def test_a_revoked_grant_pauses_syncing_for_auth_and_keeps_the_work(
     assert setup.states() == {"pending": len(activities)}
     mails = [path.read_text() for path in (setup.data_dir / "outbox").glob("*.eml")]
     assert len(mails) == 1
+
+
+# ---------------------------------------------------------------- the guard through a surge
+
+
+def counted_calls(org: SandboxOrg, app: str = "quotasync") -> int:
+    """The calls the org has counted for an app since it started, in the window or not."""
+    return int(org.control("GET", "counted")["DailyApiRequests"].get(app, 0))
+
+
+def test_after_an_answer_shows_the_guard_reached_no_call_goes_until_a_recheck_finds_room(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    """Other apps surge to 89.9% and go on spending while quotasync's own calls of the day
+    before leave the window. Each expiry looked like room under the guard (other apps' use
+    held at its last reading), so a restarted worker went on writing, syncing and probing
+    past 90%. Now the answer that shows the guard reached is the last call until a recheck."""
+    org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
+    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
+    setup = workspace(org, clock=clock)  # the sync user: figures from Sforce-Limit-Info
+    setup.settings(
+        log_within=0, bulk_threshold=1_000_000, sync_mode="interval", sync_interval_minutes=15
+    )
+    mail = [a for a in stream(people(org), 12000, seed=45) if a["kind"] in EMAILS]
+    # A day earlier: a batch a minute for a quarter of an hour (so a call of quotasync's leaves
+    # the window every minute from 24:00), other apps at about 10% an hour later. Calls of 200
+    # records (the shape before composite requests), so 200 emails make a call.
+    worker = Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY)
+    for minute in range(15):
+        setup.ingest(mail[minute * 200 : (minute + 1) * 200])
+        worker.cycle(Progress())
+        in_step(org, clock, 60)
+    in_step(org, clock, 45 * 60)
+    org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 100})
+    setup.ingest(mail[3000:3200])
+    worker.cycle(Progress())
+    assert setup.states() == {"logged": 3200}
+
+    # 23:58: the other app jumps the org to 89.9% and keeps spending a call every two minutes.
+    # A restarted worker (nothing in memory) meets it with a backlog and a sync due.
+    surge_at = datetime.fromisoformat("2026-11-28T23:58:00+00:00")
+    in_step(org, clock, (surge_at - clock.now()).total_seconds())
+    usage = org.control("GET", "usage")["DailyApiRequests"]
+    org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 899 - usage["used"]})
+    org.control("POST", "load", {"app": "Marketing Cloud", "calls_per_hour": 30})
+    setup.ingest(mail[3200:4200])  # five calls' worth
+    before, in_window = counted_calls(org), quotasync_calls(org)
+    restarted = Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY)
+    progress = Progress()
+    for _ in range(22):  # to 00:20, while quotasync's calls of the day before leave the window
+        restarted.cycle(progress)
+        in_step(org, clock, 60)
+    # One call went past 90% (the one whose answer showed it), as the org counted...
+    sent = counted_calls(org) - before
+    assert sent <= 1
+    # ...while its calls of the day before left the window, which looked like room (other
+    # apps' use held at its reading).
+    assert quotasync_calls(org) <= in_window + sent - 15
+    assert open_pause(setup) == "org_guard"
+    assert progress.paused == {setup.workspace_id: "org_guard"}
+    assert setup.states().get("pending") == 1000
+
+    # The other app stops; the recheck a recheck interval after that answer reads the org,
+    # finds room and the backlog goes.
+    org.control("POST", "load", {"app": "Marketing Cloud", "calls_per_hour": 0})
+    for _ in range(20):
+        restarted.cycle(progress)
+        in_step(org, clock, 60)
+    writes = [e.at for e in setup.ledger_entries("log_activity") if e.at > surge_at]
+    assert writes and min(writes) >= surge_at + timedelta(minutes=30)
+    assert setup.states() == {"logged": 4200}
+    assert open_pause(setup) is None
+    assert int(org.control("GET", "usage")["DailyApiRequests"]["used"]) <= 900

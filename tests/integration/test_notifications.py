@@ -16,6 +16,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from quotasync import usage
+from quotasync.cli import limits as cli_limits
 from quotasync.clock import ManualClock
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.worker import Progress, Worker
@@ -271,3 +273,77 @@ def test_a_lower_warning_threshold_warns_the_admins_earlier(tmp_path: Path) -> N
         assert "used 12 of its share of 20 Data API calls" in body(sent)
     finally:
         setup.close()
+
+
+def test_a_backlog_that_keeps_meeting_the_share_is_one_episode_and_two_emails(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    """30 calls of emails for a 20-call share, the first sent a minute apart: a day later the
+    share frees up one call a minute, and each goes to the backlog at once. That used to be a
+    pause and a resume email per freed call; it is one episode, told once each way, and the
+    usage view says how much waits and until about when."""
+    org = new_org("--seed", "60", "--daily-api-requests", "200", "--session-timeout-minutes", "0")
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    setup = workspace(org, clock=clock)
+    with setup.runtime.sessions.begin() as session:
+        ws = session.get(Workspace, setup.workspace_id)
+        assert ws is not None
+        limits.set_share(session, ws, "data", 10)  # 20 calls; the connect's mirror load took 3
+        ws.log_within = 0
+        ws.bulk_threshold = 1_000_000
+    activities = [a for a in stream(people(org), 14000, seed=27) if a["kind"] in EMAILS][:6000]
+    assert len(activities) == 6000
+    setup.ingest(activities)
+    notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
+    # Calls of 200 activities (the shape before composite requests): the episode rules are the
+    # same whatever a call carries.
+    worker = Worker(setup.runtime.connector, clock, notifier, shape=COLLECTIONS_ONLY)
+    progress = Progress()
+    setup.worker = worker
+    for _ in range(40):  # a batch a minute until the share is spent
+        worker.cycle(progress)
+        if progress.paused:
+            break
+        clock.advance(60)
+    assert progress.paused == {setup.workspace_id: "workspace_limit"}
+    first_day = quotasync_calls(org)
+
+    # A day on, quotasync's calls leave the window one a minute, and each goes at once.
+    limited: list[usage.Limited] = []
+    started = clock.now()
+    while not worker.idle(progress):
+        due = worker.cycle(progress)
+        with setup.runtime.sessions() as session:
+            ws = session.get(Workspace, setup.workspace_id)
+            assert ws is not None
+            [*pauses] = usage.view(session, ws, clock.now()).apis["data"].pauses
+        limited += [p.limited for p in pauses if p.limited is not None]
+        assert due is not None and clock.now() < started + timedelta(hours=60)
+        clock.advance(max(0.001, (due - clock.now()).total_seconds()))
+    assert setup.states() == {"logged": 6000}
+    # 30 logging calls of 200: 17 on the first day, the rest as the share freed up.
+    assert setup.ledger_calls("data", "log_activity") == 30
+    assert quotasync_calls(org) == setup.ledger_calls("data") > first_day
+
+    # One episode, from the share's first refusal to the write that left nothing waiting.
+    [episode] = episodes(setup)
+    assert (episode.reason, episode.ended_at is not None) == ("workspace_limit", True)
+    assert episode.ended_at is not None
+    assert episode.ended_at - episode.started_at > timedelta(hours=23)
+    # Exactly one email each way (and the one warning as the share passed 80%).
+    outbox = Path(setup.data_dir) / "outbox"
+    subjects = sorted(
+        str(email.message_from_bytes(p.read_bytes())["Subject"]) for p in outbox.glob("*.eml")
+    )
+    assert [s.split(" for ")[0].split(":")[0] for s in subjects] == [
+        "quotasync has used 80% of its Data API calls share",
+        "quotasync paused syncing",
+        "quotasync resumed syncing",
+    ], subjects
+
+    # Meanwhile the view said how much waited and until about when, as the calls freed up.
+    assert limited and all(lim.written_by is not None for lim in limited)
+    assert limited[0].waiting > limited[-1].waiting > 0
+    assert limited[0].measured and limited[0].per_call == 200
+    text = cli_limits.limited_text(limited[0])
+    assert text.startswith(f"limited: {limited[0].waiting:,} waiting, written by about ")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from quotasync.runtime import Runtime
     from quotasync.store.tables import Workspace
-    from quotasync.usage import ApiUsage, Pause, UsageView
+    from quotasync.usage import ApiUsage, Limited, Pause, UsageView
     from quotasync.usage import Settings as UsageSettings
 
 limit_app = typer.Typer(
@@ -54,6 +54,9 @@ def limit_show(workspace: common.WorkspaceOption, as_json: common.JsonOption = F
     for api in view.apis.values():
         if api.available or api.pauses:  # an unavailable type's line above says all there is
             typer.echo(f"{api.api}: {_state_text(api)}")
+        for pause in api.pauses:
+            if pause.limited is not None:
+                typer.echo(f"{api.api}: {limited_text(pause.limited)}")
         if api.pacing is not None and api.pacing.on:
             typer.echo(f"{api.api}: pacing on: {api.pacing.why}")
     typer.echo(_settings_text(view.settings))
@@ -109,6 +112,22 @@ def _pause_text(api: str, pause: Pause) -> str:
     if pause.resume_predicted:
         text += f"; resumes at {_when(pause.resume_at)}"
     return text
+
+
+def limited_text(limited: Limited) -> str:
+    """'limited: N waiting, written by about T (how T is worked out)'."""
+    waiting = f"limited: {limited.waiting:,} waiting"
+    if limited.written_by is None:
+        return f"{waiting}, written when the org has room again (read at each recheck)"
+    per_call = (
+        f"{limited.per_call:,.0f} activities a call (the last 24 hours' average)"
+        if limited.measured
+        else f"a full call of {limited.per_call:,.0f} activities"
+    )
+    return (
+        f"{waiting}, written by about {_when(limited.written_by)} "
+        f"(as quotasync's calls leave the 24-hour window, at {per_call})"
+    )
 
 
 def _settings_text(settings: UsageSettings) -> str:
@@ -235,6 +254,8 @@ def usage(workspace: common.WorkspaceOption, as_json: common.JsonOption = False)
         typer.echo(f"{api.api:>5}: {_usage_text(api)}")
         for pause in api.pauses:
             typer.echo(f"{'':7}{_pause_text(api.api, pause)}")
+            if pause.limited is not None:
+                typer.echo(f"{'':7}{limited_text(pause.limited)}")
         if api.pacing is not None and api.pacing.on:
             typer.echo(f"{'':7}pacing on: {api.pacing.why}")
     typer.echo(f" sync: {_sync_text(view)}")

@@ -1,7 +1,8 @@
 """The governor: how many calls of one API type quotasync may send now, or why it must wait.
 
-Everything here is arithmetic on figures passed in (shared/DESIGN.md, rules 1-6); the store, the
-Salesforce client and the notifier call these functions and act on what they return.
+Everything here is arithmetic on figures passed in (the share, the guard, pauses, rechecks and
+the emails' episodes: docs/QUOTAS.md); the store, the Salesforce client and the notifier call
+these functions and act on what they return.
 
 The figures, for one workspace and one API type:
 
@@ -30,8 +31,10 @@ From those, `room` works out what is left under the two limits:
   rule 8), or an org without any of that type. Work that needs it uses another route.
 
 `step_episode` folds decisions into pause episodes and the events the notifier sends: one when a
-pause starts and one when it ends, never more; `warning_due` says when the once-per-window warning
-goes out.
+pause starts and one when it ends, never more. A backlog that keeps meeting the share (or the
+guard) is one episode while calls free up one by one; it ends when the backlog is written or the
+room stays comfortable (`COMFORT_CALLS` for `COMFORT_FOR`). `written_by` estimates when such a
+backlog will be written; `warning_due` says when the once-per-window warning goes out.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
-from quotasync.domain.batching import bulk_batches
+from quotasync.domain.batching import COLLECTION_SIZE, bulk_batches
 
 
 class Api(StrEnum):
@@ -310,6 +313,9 @@ class Room:
     own_used: int  # quotasync's calls in the window
     others_used: int  # other apps' calls, as of the last org reading
     org_used: int  # estimate: others_used + own_used
+    # The last reading showed the org at or over the guard: no room under it until a reading
+    # shows otherwise, whatever quotasync's own expiries free (`room` says why).
+    guard_held: bool = False
 
     @property
     def by_share(self) -> int:
@@ -317,7 +323,8 @@ class Room:
 
     @property
     def by_guard(self) -> int:
-        return self.guard - self.org_used
+        left = self.guard - self.org_used
+        return min(left, 0) if self.guard_held else left
 
     @property
     def calls_allowed(self) -> int:
@@ -326,8 +333,11 @@ class Room:
     @property
     def binding(self) -> Reason:
         """The limit with less room left. On a tie, the share: quotasync's own expiries free
-        both limits alike, so the share's exact resume time holds for the guard as well."""
-        return Reason.ORG_GUARD if self.by_guard < self.by_share else Reason.WORKSPACE_LIMIT
+        both limits alike, so the share's exact resume time holds for the guard as well;
+        except while the guard is held, which only a fresh reading lifts."""
+        if self.by_guard < self.by_share or (self.guard_held and self.by_guard <= self.by_share):
+            return Reason.ORG_GUARD
+        return Reason.WORKSPACE_LIMIT
 
 
 def room(ledger: Ledger, org: OrgFigures, share_percent: int, now: datetime) -> Room:
@@ -337,14 +347,31 @@ def room(ledger: Ledger, org: OrgFigures, share_percent: int, now: datetime) -> 
     others_used = (
         org.others if org.others is not None else max(0, org.used - ledger.used(org.observed_at))
     )
+    guard = guard_calls(org.max)
     return Room(
         org_max=org.max,
         share=share_calls(org.max, share_percent),
-        guard=guard_calls(org.max),
+        guard=guard,
         own_used=own_used,
         others_used=others_used,
         org_used=others_used + own_used,
+        guard_held=guard_reached(org.used, org.max),
     )
+
+
+def guard_reached(org_used: int, org_max: int) -> bool:
+    """Whether a reading shows the org at or over the guard.
+
+    Such a reading holds the guard shut until the next one. Holding other apps' use at its last
+    value is fair while it stands still; an org at 90% is more often one where another app is
+    surging, and its use then grows while quotasync's own calls leave the window. Counting
+    those expiries as room would let calls go past the guard on a figure that is already out
+    of date: a worker went on writing, syncing and probing past 90% that way, a call for each
+    of its own that left the window. The call whose answer showed the guard reached is the only
+    one past it; a reading at the recheck interval (`/limits`, or one probe call) is what may
+    open it again.
+    """
+    return org_max > 0 and org_used >= guard_calls(org_max)
 
 
 def resume_ok(figures: Room, batch_cost: int = 1) -> bool:
@@ -443,7 +470,8 @@ def _share_pause(
         Reason.WORKSPACE_LIMIT,
         next_check=next_check,
         resume_at=resume_at,
-        predicted=resume_at is not None,
+        # With the guard held as well, the share's time is only when to look again.
+        predicted=resume_at is not None and not figures.guard_held,
         room=figures,
     )
 
@@ -461,7 +489,8 @@ def _guard_pause(
     # Other apps' calls expire too, but when is unknown: only a fresh reading can tell. It is
     # due a recheck interval after the last reading, not after this look: with several
     # workers looking a moment apart, each look would otherwise push the recheck further on.
-    resume_at = _own_room_at(ledger, figures, now, batch_cost)
+    # While the reading showed the guard reached, quotasync's own expiries open nothing either.
+    resume_at = None if figures.guard_held else _own_room_at(ledger, figures, now, batch_cost)
     fresh_look = max(observed_at + recheck, now + MIN_LOOK)
     next_check = fresh_look if resume_at is None else min(resume_at, fresh_look)
     return Pause(
@@ -488,10 +517,22 @@ def pause_for(
 # --- Episodes and notices (rules 5 and 6) -----------------------------------------------------
 
 
+# When an episode of a limit (the share or the guard) ends: when the backlog is written, or when
+# after a write the room left has stayed at `COMFORT_CALLS` full calls or more for `COMFORT_FOR`.
+# While a backlog keeps meeting the limit, every call that frees is spent at once and the room
+# after a write is 0 or 1; a cluster of expiries (calls sent together a day before) can leave a
+# few more for a moment, but the writer spends them within minutes. Three calls kept for half an
+# hour mean the backlog no longer takes what frees: the limit has stopped holding anything back.
+COMFORT_CALLS = 3
+COMFORT_FOR = timedelta(minutes=30)
+
+
 @dataclass(frozen=True)
 class Episode:
     """One pause of one API type, from its start to its end, with the figures it started on
-    (updated while it lasts)."""
+    (updated while it lasts). For the share and the guard, an episode also covers the time the
+    backlog is sent as calls free up; `room_since` is when the room after a write last became
+    comfortable (None while it is not)."""
 
     api: Api
     reason: Reason
@@ -499,6 +540,7 @@ class Episode:
     next_check: datetime
     figures: Room | None = None
     ended_at: datetime | None = None
+    room_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -520,8 +562,13 @@ class Step:
     events: tuple[Event, ...] = field(default=())
 
 
-def step_episode(current: Episode | None, decision: Decision, now: datetime) -> Step:
+def step_episode(
+    current: Episode | None, decision: Decision, now: datetime, *, backlog: int | None = None
+) -> Step:
     """The open episode after `decision`, and the events to notify.
+
+    `backlog` is the activities still waiting after a write (None: the decision is not about a
+    backlog, as Real-Time Sync's Apex room).
 
     - no episode + Pause: a new episode starts (one PauseStarted);
     - open episode + Pause: it goes on, with fresh figures and the decision's reason; no event
@@ -530,7 +577,12 @@ def step_episode(current: Episode | None, decision: Decision, now: datetime) -> 
       episode's own has come; before that, the earlier of the two: several workers look at one
       pause, each with a writer of its own, and one's look must not put off the check another
       is due for (with looks less than `MIN_LOOK` apart they would put it off for good);
-    - open episode + Send: it ends (one PauseEnded);
+    - open episode + Send: for a refusal, lost access or a lost login, it ends (one PauseEnded):
+      a call that goes through is all those wait for. For the share or the guard, only a call
+      that freed up went: the episode goes on while a backlog waits, and ends (one PauseEnded)
+      when the backlog is written (after any decision: the last call may take the last room),
+      or when the room has stayed at `COMFORT_CALLS` or more for `COMFORT_FOR`
+      (`_limit_lifted`);
     - Unavailable changes nothing: it is not a pause, the work takes another route.
     """
     if current is not None and current.ended_at is not None:
@@ -539,22 +591,78 @@ def step_episode(current: Episode | None, decision: Decision, now: datetime) -> 
         raise ValueError(f"a {decision.api} decision cannot step a {current.api} episode")
     if isinstance(decision, Unavailable):
         return Step(current)
-    if isinstance(decision, Send):
+    if backlog == 0 and current is not None and current.reason in FIGURE_REASONS:
+        # Written: whether the last call took the last room or not, nothing waits on the limit.
         return _end(current, now)
+    if isinstance(decision, Send):
+        if current is None or current.reason not in FIGURE_REASONS:
+            return _end(current, now)
+        return _limit_lifted(current, decision, now, backlog)
     if current is not None:
         due = current.next_check
         next_check = decision.next_check if due <= now else min(due, decision.next_check)
-        return Step(
-            replace(current, reason=decision.reason, next_check=next_check, figures=decision.room)
+        kept = replace(
+            current,
+            reason=decision.reason,
+            next_check=next_check,
+            figures=decision.room,
+            room_since=None,  # the limit was met again: comfort starts over
         )
+        return Step(kept)
     started = Episode(decision.api, decision.reason, now, decision.next_check, decision.room)
     return Step(started, (PauseStarted(started),))
+
+
+def _limit_lifted(current: Episode, decision: Send, now: datetime, backlog: int | None) -> Step:
+    """A Send in an episode of the share or the guard: the end, or one more call that freed."""
+    if backlog is None or decision.room is None:
+        # The work has no backlog, or no figures hold a limit any more.
+        return _end(current, now)
+    # The episode keeps the figures of its last refusal: what the limit was when it held.
+    if decision.room.calls_allowed < COMFORT_CALLS:
+        return Step(replace(current, room_since=None))
+    since = current.room_since or now
+    if now - since >= COMFORT_FOR:
+        return _end(current, now)
+    return Step(replace(current, room_since=since))
 
 
 def _end(current: Episode | None, now: datetime) -> Step:
     if current is None:
         return Step(None)
     return Step(None, (PauseEnded(replace(current, ended_at=now)),))
+
+
+# The records one full call carries when quotasync has sent none lately to measure it by.
+FULL_CALL_RECORDS = COLLECTION_SIZE
+
+
+def written_by(
+    ledger: Ledger, figures: Room, waiting: int, per_call: float, now: datetime
+) -> datetime | None:
+    """About when a backlog of `waiting` activities is written, `per_call` a call, if nothing
+    else spends the room: what is left now goes at once, and then a call each time one of
+    quotasync's own calls leaves the window (the ledger knows when: `Ledger.falls_to`).
+
+    The calls sent meanwhile stay in the window for a day; a backlog of more than a day's room
+    takes a whole window for each day's room more. None when nothing can tell: the guard is
+    held (other apps' use must be read first) or the limit leaves no room at all.
+    """
+    if waiting <= 0:
+        return now
+    if figures.guard_held or per_call <= 0:
+        return None
+    calls = math.ceil(waiting / per_call)
+    cap = figures.own_used + min(figures.by_share, figures.by_guard)  # own calls allowed
+    if cap <= 0:
+        return None
+    if calls <= cap:
+        # Sent once enough of what is in the window now has left it.
+        return ledger.falls_to(cap - calls, now)
+    # More than the window holds: all of today's calls leave, then a window per cap more.
+    cleared = ledger.falls_to(0, now)
+    assert cleared is not None
+    return cleared + WINDOW * math.ceil((calls - cap) / cap)
 
 
 def warning_due(
@@ -564,12 +672,16 @@ def warning_due(
     now: datetime,
     *,
     warning_at: float = WARNING_AT,
+    limited: bool = False,
 ) -> bool:
     """Whether to warn the admins that use has passed `warning_at` of the share (in calls).
 
-    Once per rolling window: not again within 24 hours of the last warning.
+    Once per rolling window: not again within 24 hours of the last warning. Never while an
+    episode of the type is open (`limited`): its email said the limit was reached; the caller
+    passes the start or end of the last episode as `last_warned_at` when it is the later, so
+    that the warning does not follow a "resumed" email either.
     """
-    if share <= 0 or own_used < warning_at * share:
+    if limited or share <= 0 or own_used < warning_at * share:
         return False
     return last_warned_at is None or now - last_warned_at >= WINDOW
 

@@ -71,14 +71,8 @@ def pause_started(workspace: Workspace, episode: PauseEpisode) -> Notice:
     figures = figures_text(episode.figures, calls)
     if figures:
         lines.append(f"Figures: {figures}")
-    lines += [
-        "",
-        "Nothing is lost: new activities are still accepted and stored, and they are written,",
-        "oldest first, as soon as syncing resumes. You will get one more email then.",
-        "",
-        "What you can do:",
-        *(f"- {step}" for step in _what_to_do(workspace, episode, calls)),
-    ]
+    lines += ["", *_nothing_lost(episode), "", "What you can do:"]
+    lines += [f"- {step}" for step in _what_to_do(workspace, episode, calls)]
     return Notice(
         f"quotasync paused syncing for {workspace.name}: {episode.reason}", "\n".join(lines) + "\n"
     )
@@ -121,13 +115,38 @@ def pause_ended(workspace: Workspace, episode: PauseEpisode) -> Notice:
             "of Interval Sync; a catch-up query brought in every change made meanwhile.\n",
         )
     lasted = _duration(episode.ended_at - episode.started_at)
+    meanwhile = (
+        "Meanwhile it wrote the waiting activities, oldest first, as its calls freed up; the "
+        "backlog is written (or small enough that the limit no longer holds it back).\n"
+        if episode.reason in LIMIT_REASONS
+        else "The activities stored meanwhile are being written now, oldest first.\n"
+    )
     body = (
         f'quotasync resumed writing to Salesforce for the workspace "{workspace.name}" '
         f"at {_when(episode.ended_at)}.\n\n"
         f"It had paused at {_when(episode.started_at)} ({episode.reason}), for {lasted}. "
-        "The activities stored meanwhile are being written now, oldest first.\n"
+        + meanwhile
     )
     return Notice(f"quotasync resumed syncing for {workspace.name}", body)
+
+
+# The pauses of a limit (the share, the guard): one episode covers the whole backlog, written as
+# quotasync's calls free up, so one email says it began and one that it is over.
+LIMIT_REASONS = frozenset(reason.value for reason in governor.FIGURE_REASONS)
+
+
+def _nothing_lost(episode: PauseEpisode) -> list[str]:
+    if episode.reason in LIMIT_REASONS:
+        return [
+            "Nothing is lost: new activities are still accepted and stored. quotasync writes",
+            "them, oldest first, whenever room frees up in the 24-hour window, and sends one",
+            "more email when the backlog is written or the limit no longer holds it back; none",
+            "in between.",
+        ]
+    return [
+        "Nothing is lost: new activities are still accepted and stored, and they are written,",
+        "oldest first, as soon as syncing resumes. You will get one more email then.",
+    ]
 
 
 def share_warning(workspace: Workspace, api: str, own_used: int, share: int) -> Notice:
@@ -310,8 +329,20 @@ class Notifier:
         for api, figure in sorted(limits.figures(session, workspace.id).items()):
             share = governor.share_calls(figure.max, percents[limits.SHARE_OF.get(api, "data")])
             last = _last_warning(session, workspace.id, api)
-            last_at = last.created_at if last is not None else None
-            if governor.warning_due(own.get(api, 0), share, last_at, now, warning_at=warning_at):
+            told = [last.created_at] if last is not None else []
+            # A pause's emails told the admins more than a warning would: none while it lasts,
+            # nor in the day after it started or ended.
+            episode = _last_episode(session, workspace.id, api)
+            if episode is not None:
+                told += [episode.started_at, episode.ended_at or now]
+            if governor.warning_due(
+                own.get(api, 0),
+                share,
+                max(told, default=None),
+                now,
+                warning_at=warning_at,
+                limited=episode is not None and episode.ended_at is None,
+            ):
                 # Keyed on the warning before it: of two workers, only one follows it.
                 key = f"warning:{workspace.id}:{api}:{last.id if last is not None else 0}"
                 due.append((api, key, share_warning(workspace, api, own.get(api, 0), share)))
@@ -420,6 +451,14 @@ def _last_warning(session: Session, workspace_id: str, api: str) -> Notification
             Notification.kind == WARNING,
         )
         .order_by(Notification.id.desc())
+    ).first()
+
+
+def _last_episode(session: Session, workspace_id: str, api: str) -> PauseEpisode | None:
+    return session.scalars(
+        select(PauseEpisode)
+        .where(PauseEpisode.workspace_id == workspace_id, PauseEpisode.api == api)
+        .order_by(PauseEpisode.started_at.desc(), PauseEpisode.id.desc())
     ).first()
 
 

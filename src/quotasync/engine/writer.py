@@ -214,14 +214,14 @@ class Writer:
         self._open_episodes = {*(self._open_episodes or ()), decision.api}
 
     def _resumed(self, now: datetime, api_type: governor.Api) -> None:
-        """A write went through: end the pauses this writer had (after a restart, any it may
-        have had), which the notifier tells as "syncing resumed"."""
+        """A write went through: step the pauses this writer had (after a restart, any it may
+        have had). A refusal's ends, which the notifier tells as "syncing resumed"; a limit's
+        ends only once the backlog is written or the room stays comfortable (one episode, one
+        email each way, however many calls free up meanwhile)."""
         # The API just written to is open again whoever paused it: another worker process,
         # killed since, may have opened its episode.
         apis = PAUSING_APIS if self._open_episodes is None else {*self._open_episodes, api_type}
-        if apis:
-            engine_episodes.resumed(self.sessions, self.workspace.id, apis, now)
-        self._open_episodes = set()
+        self._open_episodes = engine_episodes.wrote(self.sessions, self.workspace.id, apis, now)
 
     def _trouble(
         self, error: SalesforceError | requests.RequestException | ConnectError | api.ApiFailure

@@ -39,6 +39,7 @@ def start(
         next_check=episode.next_check,
         resume_at=resume_at,
         figures=figures_of(episode.figures),
+        room_since=episode.room_since,
     )
     session.add(row)
     session.flush()
@@ -48,10 +49,12 @@ def start(
 def update(
     session: Session, row: PauseEpisode, episode: governor.Episode, resume_at: datetime | None
 ) -> None:
-    """The same pause, looked at again: when to look next, why, and the figures it saw."""
+    """The same pause, looked at again (or a write in it): when to look next, why, the figures
+    it saw, and since when the room has been comfortable."""
     row.reason = episode.reason.value
     row.next_check = episode.next_check
     row.resume_at = resume_at
+    row.room_since = episode.room_since
     if episode.figures is not None:
         row.figures = figures_of(episode.figures)
     session.flush()
@@ -70,6 +73,7 @@ def as_episode(row: PauseEpisode) -> governor.Episode:
         started_at=row.started_at,
         next_check=row.next_check,
         ended_at=row.ended_at,
+        room_since=row.room_since,
     )
 
 

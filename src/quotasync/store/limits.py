@@ -175,6 +175,7 @@ def rooms(session: Session, workspace: Workspace, now: datetime) -> dict[str, go
             own_used=own,
             others_used=others,
             org_used=others + own,
+            guard_held=governor.guard_reached(figure.used, figure.max),
         )
     return out
 
@@ -200,6 +201,35 @@ def decision(
         batch_cost=batch_cost,
         recheck=recheck(workspace),
     )
+
+
+def activities_per_call(session: Session, workspace_id: str, now: datetime) -> tuple[float, bool]:
+    """Activities one logging call carried, on average over the last 24 hours, and whether that
+    is measured (False: no logging call yet, so a full call's `governor.FULL_CALL_RECORDS`)."""
+    calls = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.calls), 0)).where(
+            LedgerEntry.workspace_id == workspace_id,
+            LedgerEntry.api == "data",
+            LedgerEntry.purpose == "log_activity",
+            LedgerEntry.at > now - WINDOW,
+        )
+    )
+    logged = outbox.logged_since(session, workspace_id, now - WINDOW)
+    if not calls or not logged:
+        return float(governor.FULL_CALL_RECORDS), False
+    return logged / int(calls), True
+
+
+def written_by(
+    session: Session, workspace: Workspace, api: str, waiting: int, per_call: float, now: datetime
+) -> datetime | None:
+    """About when `waiting` activities are written under one ledger API type's limits
+    (`governor.written_by`); None when nothing can tell (no figures, the guard held)."""
+    room = rooms(session, workspace, now).get(api)
+    if room is None:
+        return None
+    entries = governor.Ledger(tuple(ledger.entries_in_window(session, workspace.id, api, now)))
+    return governor.written_by(entries, room, waiting, per_call, now)
 
 
 RATE_WINDOW = timedelta(hours=1)  # the arrival rate pacing plans for is the last hour's
@@ -243,9 +273,11 @@ def caps(
     are known: its share, and what the 90% guard leaves after other apps' use (rules 1 and 2).
 
     Other apps' use is the org's figure minus quotasync's own calls at the time of the reading,
-    and is taken to stay as it was until the next reading. A `probe` (a call that only reads
-    the org's figures, as a paused guard's recheck) may pass the guard by one call once those
-    figures are a recheck interval old: without it a paused guard could never look again.
+    and is taken to stay as it was until the next reading; but a reading that showed the org at
+    or over the guard leaves no room at all until the next one (`governor.guard_reached`),
+    whatever the call is for: writes, lookups and syncs alike. A `probe` (a call that only
+    reads the org's figures, as a paused guard's recheck) may pass the guard by one call once
+    those figures are a recheck interval old: without it a paused guard could never look again.
     """
     workspace = session.get(Workspace, workspace_id)
     if workspace is None:
@@ -254,7 +286,7 @@ def caps(
     known = figures(session, workspace_id)
     out: dict[str, int] = {}
     for api, room in rooms(session, workspace, now).items():
-        by_guard = room.guard - room.others_used
+        by_guard = room.own_used + room.by_guard  # the most own calls the guard leaves
         if probe and now - known[api].observed_at >= every:
             # Other apps' use is old news: one reading may go to learn it afresh. Writes never
             # do: a write past the guard is what the guard is for. The share still holds.

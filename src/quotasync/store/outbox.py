@@ -235,6 +235,18 @@ def received_since(session: Session, workspace_id: str, since: datetime) -> int:
     )
 
 
+def logged_since(session: Session, workspace_id: str, since: datetime) -> int:
+    """Activities logged in Salesforce since a time (a batch's per-call average counts them)."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Row.workspace_id == workspace_id, Row.state == LOGGED, Row.logged_at > since
+            )
+        )
+        or 0
+    )
+
+
 def pending_count(session: Session, workspace_id: str | None = None) -> int:
     query = select(func.count()).where(Row.state == PENDING)
     if workspace_id is not None:

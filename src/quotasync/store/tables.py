@@ -294,7 +294,9 @@ class EmailLookup(Base):
 
 class PauseEpisode(Base):
     """One pause of one API type of a workspace, from the step that found no room to the first
-    write that went through again; the figures are those of the latest check."""
+    write that went through again (for the share and the guard: to the write that left the
+    backlog written, or the room comfortable for a while); the figures are those of the latest
+    check or write."""
 
     __tablename__ = "pause_episodes"
     __table_args__ = (
@@ -319,6 +321,9 @@ class PauseEpisode(Base):
     resume_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     figures: Mapped[dict[str, Any]]  # own_used, share_calls, org_used, org_max, where known
+    # Since when the room after a write has stayed comfortable (governor.COMFORT_CALLS); None
+    # while the backlog still takes every call that frees.
+    room_since: Mapped[datetime | None]
 
 
 class Notification(Base):

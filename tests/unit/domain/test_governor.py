@@ -259,10 +259,37 @@ def test_the_org_guard_pauses_when_other_apps_bring_the_org_to_90_percent() -> N
 
 
 def test_an_org_guard_pause_looks_sooner_when_own_expiries_alone_make_room() -> None:
+    # The org read 890 ten minutes ago; quotasync's 10 calls since bring it to the guard.
+    ledger = Ledger.of(
+        [(hours_ago(24) + timedelta(minutes=5), 10), (NOW - timedelta(minutes=5), 10)]
+    )
+    decision = decide(Api.DATA, ledger, org(1000, 890, NOW - timedelta(minutes=10)), 70, NOW)
+    assert isinstance(decision, Pause) and decision.reason is Reason.ORG_GUARD
+    assert decision.next_check == NOW + timedelta(minutes=5)
+    assert not decision.predicted
+
+
+def test_a_reading_at_the_guard_holds_it_until_a_fresh_reading_whatever_expires() -> None:
+    # Other apps surging: the answer that showed the org at 90% is the last call. quotasync's
+    # own expiries are not room, since other apps' use goes on growing unseen.
     ledger = Ledger.of([(hours_ago(24) + timedelta(minutes=5), 10)])
     decision = decide(Api.DATA, ledger, org(1000, used=900), 70, NOW)
     assert isinstance(decision, Pause) and decision.reason is Reason.ORG_GUARD
-    assert decision.next_check == NOW + timedelta(minutes=5)
+    assert decision.resume_at is None and decision.next_check == NOW + DEFAULT_RECHECK
+    assert decision.room is not None and decision.room.guard_held
+    after_expiries = NOW + timedelta(minutes=10)
+    held = decide(Api.DATA, ledger, org(1000, used=900), 70, after_expiries)
+    assert isinstance(held, Pause) and held.room is not None and held.room.calls_allowed == 0
+    # A reading below the guard opens it again (it costs the recheck's one call).
+    fresh = decide(Api.DATA, ledger, org(1000, 880, at=after_expiries), 70, after_expiries)
+    assert isinstance(fresh, Send) and fresh.calls_allowed == 20
+
+
+def test_with_the_guard_held_a_share_pause_looks_again_but_predicts_nothing() -> None:
+    # A 90% share spent by quotasync alone: the reading shows the org at the guard too.
+    ledger = Ledger.of([(hours_ago(24) + timedelta(minutes=5), 900)])
+    decision = decide(Api.DATA, ledger, org(1000, used=900), 90, NOW)
+    assert isinstance(decision, Pause) and decision.reason is Reason.ORG_GUARD
     assert not decision.predicted
 
 
