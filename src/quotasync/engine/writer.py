@@ -1,12 +1,13 @@
 """The writer: outbox rows → Salesforce records, one batch per step.
 
 A batch goes when a call's worth of records is pending or the oldest has waited the workspace's
-`log_within` (longer only when pacing holds it so the day's share lasts). It is claimed by record: every ready activity of a record goes with it, so a Task is written once
-with all the opens, clicks and replies waiting for it. Up to `bulk_threshold` pending records go
-as `/composite` requests of five sObject Collections subrequests (1,000 records, one API call
-each); a bigger backlog goes as one Bulk API 2.0 upsert job where the Bulk API is governed. Every
-write is an upsert by `QS_Activity_Id__c`, so a retry after a timeout or a crash never makes a
-second record.
+`log_within` (longer only when pacing holds it so the day's share lasts). It is claimed by
+record: every ready activity of a record goes with it, so a Task is written once with all the
+opens, clicks and replies waiting for it. Up to `bulk_threshold` pending records go as
+`/composite` requests of five sObject Collections subrequests (1,000 records, one API call each);
+a bigger backlog goes as one Bulk API 2.0 upsert job where the Bulk API is governed. Every write
+is an upsert by `QS_Activity_Id__c`, so a retry after a timeout or a crash never makes a second
+record.
 """
 
 from __future__ import annotations
