@@ -13,10 +13,8 @@ carries up to five query pages (`engine.pages`).
      page of 200: a look, not a fetch. Its totalSize is the org's count of that window, and its
      first rows say what is newer than the watermark. When nothing is newer and the mirror holds
      as many records of the window as the org, nothing changed: an idle interval costs that one
-     call for the five types. When every newer record is in the mirror at its SystemModstamp
-     already (Real-Time Sync pushed it), nothing is fetched either. Otherwise the records newer
-     than the watermark are fetched, or the whole window when the counts say that a record came
-     in late.
+     call for the five types. Otherwise the records from the watermark on are fetched, or the
+     whole window when the counts say that a record came in late.
 2. Fetching what is left, by whichever costs fewer calls: query pages (five to a call, pages of
    different types side by side and successive pages of one type chained in one call), or a
    Bulk API 2.0 query job (its create and one results page: two calls for 50,000 records),
@@ -314,14 +312,14 @@ class Syncer:
                 run.report.error = str(query.fault)
 
     def _judge(self, run: _Run, look: api.Page) -> None:
-        """What an interval fetches, from its look at the window: nothing, the records newer
-        than the watermark, or (a record came in late) the whole window."""
+        """What an interval fetches, from its look at the window: nothing, the records changed
+        since the watermark, or (a record came in late) the whole window."""
         watermark, since = run.watermark, run.since
         assert watermark is not None and since is not None
         sobject = run.report.sobject
         rows = [(str(r.get("Id")), mirror.modstamp(r.get("SystemModstamp"))) for r in look.records]
         stamps = [at for _, at in rows if at is not None]
-        newer = {record_id: at for record_id, at in rows if at is not None and at > watermark}
+        newer = [record_id for record_id, at in rows if at is not None and at > watermark]
         # Newest first, a page that reaches the watermark holds every record newer than it.
         whole = look.done or (
             len(stamps) == len(rows) > 0
@@ -337,12 +335,15 @@ class Syncer:
         if not whole or look.total != here + joined:
             run.report.counted = look.total
             self._fetch_after(run, since)
-        elif any(held.get(i) != at for i, at in newer.items()):
-            run.report.counted = len(newer)
-            self._fetch_after(run, watermark)
-        else:  # nothing newer, or only what the org pushed already
+        elif newer:
+            # From the watermark's own millisecond on: a record written again within the
+            # millisecond the mirror last saw keeps its SystemModstamp, and only this finds it.
+            at_least = [at for at in stamps if at >= watermark]
+            all_seen = look.done or stamps[-1] < watermark
+            run.report.counted = len(at_least) if all_seen else look.total
+            self._fetch_after(run, watermark - timedelta(milliseconds=1))
+        else:
             run.report.counted = 0
-            run.newest = max(newer.values(), default=None)
 
     def _fetch_after(self, run: _Run, after: datetime) -> None:
         sobject = run.report.sobject
