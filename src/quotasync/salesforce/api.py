@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -41,8 +41,8 @@ RECORDS_PER_CALL = MAX_HEAVY * COLLECTION_SIZE
 QUERY_PAGE = 2000  # records in a query page, at most (and unless a smaller batchSize is asked)
 MIN_BATCH_SIZE = 200  # the smallest batchSize Salesforce takes
 _HEAVY_PREFIXES = ("composite/sobjects", "query", "queryall")
+_REFERS_TO = re.compile(r"@\{r(\d+)\.")  # a reference to an earlier subrequest's answer
 # A query's next page as Salesforce names it: /services/data/vNN.N/query/<locator>.
-_REFERS_TO = re.compile(r"@\{r(\d+)\.")
 _NEXT_RECORDS = re.compile(r"/services/data/v\d+\.\d+/(query/[A-Za-z0-9_-]+)")
 
 
@@ -99,7 +99,7 @@ class Subrequest:
     method: str
     path: str
     body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()  # (name, value) pairs: a subrequest stays hashable
 
     @property
     def referenced(self) -> bool:
@@ -115,11 +115,11 @@ class Subrequest:
 
 def query(soql: str, *, all_rows: bool = False, batch_size: int | None = None) -> Subrequest:
     """The first page of a SOQL query; `all_rows` (QueryAll) takes in deleted records too."""
-    options = {}
+    options: tuple[tuple[str, str], ...] = ()
     if batch_size is not None:
         if not MIN_BATCH_SIZE <= batch_size <= QUERY_PAGE:
             raise ValueError(f"a batchSize is {MIN_BATCH_SIZE} to {QUERY_PAGE}")
-        options = {"Sforce-Query-Options": f"batchSize={batch_size}"}
+        options = (("Sforce-Query-Options", f"batchSize={batch_size}"),)
     resource = "queryAll" if all_rows else "query"
     return Subrequest("GET", f"{resource}?{urlencode({'q': soql})}", headers=options)
 
