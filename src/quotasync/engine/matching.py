@@ -56,8 +56,9 @@ class Matcher:
 
     def load(self, client: Client) -> dict[str, int]:
         """Fill the mirror with the org's people and deals: the full initial load of every
-        mirrored type (`engine.sync`), so the interval sync goes on from its watermarks. Returns
-        the live Users, Contacts and Leads the mirror then holds."""
+        mirrored type (`engine.sync`), so the interval sync goes on from its watermarks (a type
+        loaded in full within the sync interval, by a connect moments ago, only catches up).
+        Returns the live Users, Contacts and Leads the mirror then holds."""
         sync.Syncer(
             client.connector,
             self.workspace_id,
