@@ -295,6 +295,22 @@ def test_a_sync_full_right_after_connecting_fetches_nothing_the_load_fetched(
     assert_mirror_equals_org(setup, org)
 
 
+def test_connecting_the_workspace_to_another_org_loads_that_org_in_full(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    # Two sandbox orgs (they share an org id; their instances tell them apart).
+    first, second = new_org("--seed", "12"), new_org("--seed", "8")
+    setup = workspace(first)
+    login = SandboxLogin.read(second.state_dir / "sandbox.json")
+    setup.runtime.connector.connect_sandbox(setup.workspace_id, login)
+
+    # Moments after the first org's load: still a full load, for the watermarks were another's.
+    report = run(setup, full=True)
+
+    assert all(o.full for o in report.objects.values())
+    assert_mirror_equals_org(setup, second)
+
+
 def test_a_full_load_tombstones_what_the_org_no_longer_has(
     new_org: OrgFactory, workspace: Connect
 ) -> None:

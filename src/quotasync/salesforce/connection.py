@@ -302,9 +302,13 @@ class Connector:
         )
         with self.sessions.begin() as session:
             before = session.get(Connection, workspace_id)
-            if before is not None and before.org_id != connection.org_id:
-                # Another org: the mirror's watermarks say nothing about it, so the load that
-                # follows is a full one (and tombstones the other org's records).
+            if before is not None and (before.org_id, before.instance_url) != (
+                connection.org_id,
+                connection.instance_url,
+            ):
+                # Another org (or the org on another instance, which costs a load at worst): the
+                # mirror's watermarks say nothing about it, so the load that follows is a full
+                # one, and tombstones what the other org had.
                 mirror.forget_runs(session, workspace_id)
             session.merge(connection)
             # The new sync user may have View Setup where the last one had not, or the other
