@@ -24,7 +24,7 @@ from benchmarks import plots, report
 from benchmarks.postgres import postgres_version
 from benchmarks.scaling import DEFAULT_DATABASE_URL
 
-BENCHMARKS = ("sandbox", "logging", "governor", "inbound", "scaling")
+BENCHMARKS = ("sandbox", "logging", "governor", "inbound", "reads", "scaling")
 HAS_QUICK = {"governor", "scaling"}
 ROOT = Path(__file__).resolve().parent.parent
 INTRO = """# Benchmarks
@@ -132,6 +132,16 @@ def initial_load(found: dict[str, Any]) -> Measured:
     )
 
 
+def reads(found: dict[str, Any]) -> Measured:
+    calls, before = found["calls"], found["before"]
+    return (
+        f"{calls['sync']} Data API calls as the sync user (before: {before['sync']}), "
+        f"{calls['admin']} with View Setup (before: {before['admin']}); the mirror equals the org: "
+        f"{'yes' if found['mirror_equals_org'] else 'NO'}",
+        all(found["meets"].values()),
+    )
+
+
 # (key, benchmark, what, target, the figures from its results)
 ROWS: list[tuple[str, str, str, str, Callable[[dict[str, Any]], Measured]]] = [
     ("(a)", "logging", "activities per Data API call, against the naive path",
@@ -148,6 +158,8 @@ ROWS: list[tuple[str, str, str, str, Callable[[dict[str, Any]], Measured]]] = [
     ("", "sandbox", "sandbox org: sObject Collections upsert", ">= 10,000 records/s", upsert),
     ("", "inbound", "initial load of 50,000 Contacts into the mirror", "<= 10 calls",
      initial_load),
+    ("", "reads", "connect + the first full sync, 50,000 records of each type",
+     "<= 30 calls; <= 10 with View Setup", reads),
 ]  # fmt: skip
 
 

@@ -1,5 +1,6 @@
 """`quotasync sync` as an admin runs it against a sandbox org: refused before connecting, a full
-load, an incremental sync that brings another app's change, and a stop at the quota."""
+sync right after connecting that fetches nothing the load fetched, an incremental sync that
+brings another app's change, and a stop at the quota."""
 
 from __future__ import annotations
 
@@ -73,16 +74,17 @@ def test_a_workspace_not_connected_is_told_to_connect_first(setup: Setup) -> Non
 
 
 def test_a_full_load_then_an_incremental_sync_bring_the_org_and_its_changes(setup: Setup) -> None:
-    setup.connect()
+    setup.connect()  # loads the mirror: the five types' first pages in one call
     full = setup.sync("--full", "--json")
     assert full.returncode == 0, full.stderr
     report: dict[str, Any] = json.loads(full.stdout)
     assert report["complete"] and report["paused"] is None
     assert list(report["objects"]) == OBJECTS
-    contacts = report["objects"]["Contact"]
-    assert contacts["full"] and contacts["via"] == "rest" and contacts["fetched"] == 40
-    assert contacts["applied"] == 0  # connecting loaded the same records already
-    assert report["calls"] == {"data": 6}  # one count for the five types, one page each
+    # Connecting loaded every record moments ago: the first full sync goes on from that load,
+    # and fetches nothing twice.
+    for name, got in report["objects"].items():
+        assert not got["full"] and got["fetched"] == got["applied"] == 0, name
+    assert report["calls"] == {"data": 1}  # one look at the five types
 
     # Another app changes a Contact and deletes a Lead; the incremental sync brings both.
     loader: Any = setup.org.salesforce("admin", "Data Loader")
@@ -95,6 +97,7 @@ def test_a_full_load_then_an_incremental_sync_bring_the_org_and_its_changes(setu
     objects = json.loads(changed.stdout)["objects"]
     assert not objects["Contact"]["full"]
     assert objects["Contact"]["applied"] == 1 and objects["Lead"]["deleted"] == 1
+    assert objects["Contact"]["via"] == "rest"
 
     table = setup.sync()
     assert table.returncode == 0, table.stderr
@@ -102,23 +105,36 @@ def test_a_full_load_then_an_incremental_sync_bring_the_org_and_its_changes(setu
         assert heading in table.stdout
     for name in OBJECTS:
         assert name in table.stdout
-    assert "calls spent: data 1" in table.stdout  # nothing new: the count alone
+    assert "calls spent: data 1" in table.stdout  # nothing new: the look alone
 
 
 def test_a_sync_the_quota_stops_exits_non_zero_saying_so(tmp_path: Path) -> None:
-    setup = new_setup(tmp_path, "--seed", "20", "--daily-api-requests", "100")
+    setup = new_setup(tmp_path, "--seed", "20", "--daily-api-requests", "30")
     try:
-        setup.connect()  # six calls
+        setup.connect()  # one call
         limited = setup.run(
             "limit", "set", "--workspace", setup.workspace, "--api", "data", "--percent", "10"
         )
         assert limited.returncode == 0, limited.stderr
+        # An import by another app: 3 pages of new Contacts and of new Leads to fetch.
+        for sobject in ("Contact", "Lead"):
+            for start in (0, 3_000):
+                setup.org.control(
+                    "POST",
+                    f"records/{sobject}",
+                    [
+                        {"LastName": f"Buyer {n}", "Company": "Corp"}
+                        if sobject == "Lead"
+                        else {"LastName": f"Buyer {n}"}
+                        for n in range(start, start + 3_000)
+                    ],
+                )
         stopped = setup.sync("--full", "--json")
         assert stopped.returncode == 1
         assert "sync paused by the quota" in stopped.stderr
         report = json.loads(stopped.stdout)
         assert report["paused"]["reason"] == "workspace_limit"
         assert not report["complete"]
-        assert report["calls"] == {"data": 4}  # what the share of 10 left after connecting
+        assert report["calls"] == {"data": 2}  # what the share of 3 left after connecting
     finally:
         setup.org.stop()

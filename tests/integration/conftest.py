@@ -44,8 +44,8 @@ def new_org(tmp_path: Path) -> Iterator[Callable[..., SandboxOrg]]:
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Connect]:
-    """connect(org, database_url=None, clock=None, user="sync") -> a connected workspace,
-    closed afterwards.
+    """connect(org, database_url=None, clock=None, user="sync", load=True) -> a connected
+    workspace (its mirror loaded unless `load` is False), closed afterwards.
 
     Request it after `database_url`, so its engine is closed before a PostgreSQL schema is dropped.
     """
@@ -56,8 +56,9 @@ def workspace(tmp_path: Path) -> Iterator[Connect]:
         database_url: str | None = None,
         clock: Clock | None = None,
         user: str = "sync",
+        load: bool = True,
     ) -> Setup:
-        setup = connect(org, tmp_path / f"ws{len(made)}", database_url, clock, user)
+        setup = connect(org, tmp_path / f"ws{len(made)}", database_url, clock, user, load)
         made.append(setup)
         return setup
 

@@ -205,17 +205,19 @@ def connect(
     database_url: str | None = None,
     clock: Clock | None = None,
     user: str = "sync",
+    load: bool = True,
 ) -> Setup:
     """A workspace connected to the org as the quotasync app and a user (the sync user, who
-    lacks View Setup, unless told otherwise), its mirror loaded."""
+    lacks View Setup, unless told otherwise), its mirror loaded (unless `load` is False)."""
     setup = open_workspace(tmp_path, database_url, clock)
     setup.org = org
     connector = setup.runtime.connector
     login = SandboxLogin.read(org.state_dir / "sandbox.json", user)
     connector.connect_sandbox(setup.workspace_id, login)
-    Matcher(setup.runtime.sessions, setup.workspace_id, setup.clock).load(
-        connector.client(setup.workspace_id)
-    )
+    if load:
+        Matcher(setup.runtime.sessions, setup.workspace_id, setup.clock).load(
+            connector.client(setup.workspace_id)
+        )
     return setup
 
 

@@ -5,22 +5,25 @@ worker running it when due, a stop at the quota, and `mirror.apply`'s rules on t
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from quotasync.clock import ManualClock
 from quotasync.engine import sync
 from quotasync.engine.sync import Syncer, SyncReport
 from quotasync.engine.worker import Progress
+from quotasync.salesforce.connection import SandboxLogin
 from quotasync.store import limits, mirror
 from quotasync.store.tables import LedgerEntry, SyncState, Workspace
 from tests.integration.logging_support import Connect, Setup, open_workspace, records
-from tests.sandbox_process import SandboxOrg
+from tests.sandbox_process import SandboxOrg, start_sandbox
 
 OrgFactory = Callable[..., SandboxOrg]
 EPOCH = "2026-11-28T00:00:00Z"
@@ -61,16 +64,47 @@ def in_org_clock(org: SandboxOrg, seconds: float) -> None:
 
 # ---------------------------------------------------------------- the initial load
 
+MORE_CONTACTS = 24_000  # 12 pages more than the seed's: more than two calls of five pages
 
-def test_the_load_at_connect_mirrors_every_record_of_the_org_through_rest_pages(
+
+def add_records(org: SandboxOrg, sobject: str, count: int) -> None:
+    """Another app's import, through the sandbox's control API (no quota spent)."""
+    for start in range(0, count, 5_000):
+        org.control(
+            "POST",
+            f"records/{sobject}",
+            [
+                {"LastName": f"Buyer {n}", "Email": f"buyer{n}@corp.example", "Title": "CFO",
+                 "Company": f"Corp {n}"} if sobject == "Lead" else
+                {"LastName": f"Buyer {n}", "Email": f"buyer{n}@corp.example", "Title": "CFO"}
+                for n in range(start, min(count, start + 5_000))
+            ],
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def big_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxOrg]:
+    """The seed's 60 records of each type and 24,000 more Contacts: 13 query pages of them.
+    Tests on it only read."""
+    org = start_sandbox(tmp_path_factory.mktemp("big"), "--seed", "60")
+    add_records(org, "Contact", MORE_CONTACTS)
+    yield org
+    org.stop()
+
+
+def query_pages(org: SandboxOrg, sobject: str) -> int:
+    return math.ceil(len(records(org, sobject)) / 2000)
+
+
+def test_the_load_at_connect_reads_every_type_s_first_page_in_one_call(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
     org = new_org("--seed", "60")
     setup = workspace(org)
 
     assert_mirror_equals_org(setup, org)
-    # One composite request counted the five types; each then fit one REST page of 2,000.
-    assert setup.ledger_calls("data", "mirror_load") == 1 + 5
+    # One composite request carried the five types' first pages, each the whole type.
+    assert setup.ledger_calls("data", "mirror_load") == 1 == org_usage(org)
     assert setup.ledger_calls("bulk_query") == 0
     with setup.runtime.sessions() as session:
         states = mirror.states(session, setup.workspace_id)
@@ -81,60 +115,63 @@ def test_the_load_at_connect_mirrors_every_record_of_the_org_through_rest_pages(
         assert state.last_full_at == setup.clock.now(), sobject
 
 
-def test_above_the_threshold_a_bulk_query_job_loads_the_same_fields_as_rest(
-    new_org: OrgFactory, workspace: Connect
+def test_a_load_reads_five_query_pages_a_call_and_brings_every_record_once(
+    big_org: SandboxOrg, workspace: Connect
 ) -> None:
-    org = new_org("--seed", "60")
-    # The admin has View Setup: the Bulk API's figures can be read, so Bulk query jobs are governed.
-    setup = workspace(org, user="admin")
-    setup.settings(bulk_query_threshold=50)
+    # The sync user: no View Setup, so no Bulk job, however many records.
+    setup = workspace(big_org, load=False)
+    before = org_usage(big_org)
+
+    report = Syncer(
+        setup.runtime.connector, setup.workspace_id, setup.clock, purpose=sync.LOAD_PURPOSE
+    ).run(full=True)
+
+    assert report.complete and report.paused is None
+    pages = {s: query_pages(big_org, s) for s in sync.OBJECTS}
+    assert pages["Contact"] == 13 and sum(pages.values()) == 17
+    # The five first pages in one call, then the Contacts' twelve more, five to a call (each page
+    # naming the next within the call): 17 pages, 4 calls.
+    assert report.calls == {"data": math.ceil(17 / 5)} == {"data": 4}
+    assert org_usage(big_org) - before == 4 == setup.ledger_calls("data", "mirror_load")
+    assert {o.via for o in report.objects.values()} == {"rest"}
+    for sobject, got in report.objects.items():
+        assert got.fetched == got.applied == got.counted == len(records(big_org, sobject)), sobject
+    assert_mirror_equals_org(setup, big_org)
+
+
+def test_above_the_threshold_a_bulk_job_reads_a_type_in_fewer_calls_with_the_same_fields(
+    big_org: SandboxOrg, workspace: Connect
+) -> None:
+    setup = workspace(big_org)  # the sync user's load: query pages
+    # The same workspace's sync user becomes the admin, who has View Setup: the Bulk API's
+    # figures can be read, so Bulk query jobs are governed.
+    login = SandboxLogin.read(big_org.state_dir / "sandbox.json", "admin")
+    setup.runtime.connector.connect_sandbox(setup.workspace_id, login)
+    assert isinstance(setup.clock, ManualClock)
+    setup.clock.advance(31 * 60)  # past the sync interval: a full load loads in full again
 
     report = run(setup, full=True)
 
     assert report.complete and report.paused is None
+    assert all(o.full for o in report.objects.values())
     vias = {name: o.via for name, o in report.objects.items()}
     assert vias == {
-        "User": "rest",  # 23 users: under the threshold
-        "Account": "bulk",
-        "Contact": "bulk",
-        "Lead": "bulk",
-        "Opportunity": "bulk",
-    }
-    # What REST loaded at connect, Bulk found identical, typed the same: nothing changed.
+        "User": "rest", "Account": "rest", "Contact": "bulk", "Lead": "rest", "Opportunity": "rest"
+    }  # fmt: skip
+    # What query pages loaded, the Bulk job found identical, typed the same: nothing changed.
     assert {name: o.applied for name, o in report.objects.items()} == dict.fromkeys(sync.OBJECTS, 0)
-    assert_mirror_equals_org(setup, org)
-    assert report.calls["bulk_query"] == 4 == setup.ledger_calls("bulk_query", "mirror_sync")
-    # Per Bulk job: create, look at its state, one result page.
-    assert len(setup.ledger_entries("mirror_sync")) - 4 >= 1 + 1 + 4 * 3
-
-
-def test_without_view_setup_a_big_fetch_goes_as_rest_pages_rather_than_an_ungoverned_bulk_job(
-    new_org: OrgFactory, workspace: Connect
-) -> None:
-    org = new_org("--seed", "60")
-    setup = workspace(org)  # the sync user: no View Setup, only the Data API is governed
-    setup.settings(bulk_query_threshold=10)
-
-    report = run(setup, full=True)
-
-    assert report.complete
-    assert {o.via for o in report.objects.values()} == {"rest"}
-    assert setup.ledger_calls("bulk_query") == 0
+    assert_mirror_equals_org(setup, big_org)
+    # The five first pages (1), the `/limits` reading that says Bulk may go (1), and the job:
+    # its create and one page of results (2), where pages would have taken 3 more calls.
+    assert report.calls == {"data": 4, "bulk_query": 1}
+    assert setup.ledger_calls("bulk_query", "mirror_sync") == 1
 
 
 def test_the_initial_load_of_50000_contacts_takes_at_most_10_data_calls(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
     org = new_org()
-    for start in range(0, 50_000, 5_000):
-        org.control(
-            "POST",
-            "records/Contact",
-            [
-                {"LastName": f"Buyer {n}", "Email": f"buyer{n}@corp.example", "Title": "CFO"}
-                for n in range(start, start + 5_000)
-            ],
-        )
+    add_records(org, "Contact", 50_000)
     started = time.monotonic()
     setup = workspace(org, user="admin")  # connecting loads the mirror
     seconds = time.monotonic() - started
@@ -145,8 +182,32 @@ def test_the_initial_load_of_50000_contacts_takes_at_most_10_data_calls(
     print(
         f"\ninitial load of 50,000 Contacts: {data} Data calls, 1 Bulk query job, {seconds:.1f} s"
     )
-    assert data <= 10
+    # The first pages, `/limits`, the job's create and its one page of 50,000 results.
+    assert data == 1 + 1 + 2 <= 10
     assert setup.ledger_calls("bulk_query") == 1
+
+
+def test_a_query_the_org_refuses_fails_its_own_type_only(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "20")
+    setup = workspace(org, load=False)
+    # A field this org lacks, asked of the Leads: their subrequest is answered 400 INVALID_FIELD
+    # inside the composite's own 200.
+    fields = {**sync.FIELDS, "Lead": (*sync.FIELDS["Lead"], "Rating__c")}
+
+    report = Syncer(setup.runtime.connector, setup.workspace_id, setup.clock, fields=fields).run()
+
+    lead = report.objects["Lead"]
+    assert not lead.done and lead.error is not None and lead.error.startswith("INVALID_FIELD")
+    assert report.paused is None and report.error is None
+    assert [n for n, o in report.objects.items() if o.done] == [
+        "User", "Account", "Contact", "Opportunity"
+    ]  # fmt: skip
+    assert report.calls == {"data": 1}
+    assert mirrored(setup, "Lead") == {}
+    assert set(mirrored(setup, "Contact")) == {r["Id"] for r in records(org, "Contact")}
+    assert watermarks(setup)["Lead"] is None  # the next run loads the Leads again
 
 
 # ---------------------------------------------------------------- the interval sync
@@ -216,6 +277,40 @@ def test_updates_and_deletes_made_by_another_app_reach_the_mirror_and_a_rerun_ch
     assert usage["quotasync"] == setup.ledger_calls("data") and usage["Data Loader"] > 0
 
 
+def test_a_sync_full_right_after_connecting_fetches_nothing_the_load_fetched(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    org = new_org("--seed", "40")
+    setup = workspace(org)  # connecting loaded the mirror, in one call
+
+    report = run(setup, full=True)
+
+    # Loaded moments ago: the sync goes on from the load's watermarks, one look at the five
+    # types in one call, and fetches nothing.
+    assert report.complete
+    assert not any(o.full for o in report.objects.values())
+    assert sum(o.fetched for o in report.objects.values()) == 0
+    assert report.calls == {"data": 1}
+    assert setup.ledger_calls("data") == 1 + 1 == org_usage(org)
+    assert_mirror_equals_org(setup, org)
+
+
+def test_connecting_the_workspace_to_another_org_loads_that_org_in_full(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    # Two sandbox orgs (they share an org id; their instances tell them apart).
+    first, second = new_org("--seed", "12"), new_org("--seed", "8")
+    setup = workspace(first)
+    login = SandboxLogin.read(second.state_dir / "sandbox.json")
+    setup.runtime.connector.connect_sandbox(setup.workspace_id, login)
+
+    # Moments after the first org's load: still a full load, for the watermarks were another's.
+    report = run(setup, full=True)
+
+    assert all(o.full for o in report.objects.values())
+    assert_mirror_equals_org(setup, second)
+
+
 def test_a_full_load_tombstones_what_the_org_no_longer_has(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
@@ -224,32 +319,38 @@ def test_a_full_load_tombstones_what_the_org_no_longer_has(
     gone = records(org, "Contact")[3]
     loader: Any = org.salesforce("admin", "Data Loader")
     loader.Contact.delete(gone["Id"])
+    assert isinstance(setup.clock, ManualClock)
+    setup.clock.advance(31 * 60)  # the load at connect is older than the sync interval
 
     report = run(setup, full=True)
 
-    assert report.objects["Contact"].deleted == 1
+    assert report.objects["Contact"].full and report.objects["Contact"].deleted == 1
     assert gone["Id"] not in mirrored(setup, "Contact")
     assert mirrored(setup, "Contact", live=False)[gone["Id"]].is_deleted
     assert_mirror_equals_org(setup, org)
 
 
-def test_an_object_above_the_threshold_syncs_its_changes_and_deletes_through_a_bulk_query_all(
+def test_many_changes_come_through_a_bulk_query_all_with_the_deletes(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
     org = new_org("--seed", "40")
     setup = workspace(org, user="admin")
-    setup.settings(bulk_query_threshold=5)
     loader: Any = org.salesforce("admin", "Data Loader")
     leads = records(org, "Lead")
     for lead in leads[:3]:
         loader.Lead.delete(lead["Id"])
+    add_records(org, "Lead", 24_000)  # an import: 12 pages of changes, more than 2 calls hold
 
-    report = run(setup)  # the seed is minutes old: the lookback takes in every record
+    report = run(setup)
 
     assert report.complete
-    assert report.objects["Lead"].via == "bulk" and report.objects["Lead"].deleted == 3
+    got = report.objects["Lead"]
+    assert not got.full and got.via == "bulk" and got.deleted == 3
+    assert got.counted == len(records(org, "Lead", "IsDeleted = true OR IsDeleted = false")) + 3
     assert_mirror_equals_org(setup, org)
     assert {lead["Id"] for lead in leads[:3]} <= set(mirrored(setup, "Lead", live=False))
+    # The looks (1), `/limits` (1), and the job: its create and one page of results (2).
+    assert report.calls == {"data": 4, "bulk_query": 1}
 
 
 # ---------------------------------------------------------------- the quota
@@ -258,35 +359,36 @@ def test_an_object_above_the_threshold_syncs_its_changes_and_deletes_through_a_b
 def test_a_sync_the_quota_stops_keeps_what_it_applied_and_moves_only_finished_watermarks(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
-    org = new_org("--seed", "20", "--daily-api-requests", "100")
-    setup = workspace(org)  # connecting spent 6 calls
-    loader: Any = org.salesforce("admin", "Data Loader")
-    changed = {s: records(org, s)[0]["Id"] for s in ("Account", "Contact", "Lead", "Opportunity")}
+    org = new_org("--seed", "20", "--daily-api-requests", "30")
+    setup = workspace(org)  # connecting spent 1 call
+    changed = {s: records(org, s)[0]["Id"] for s in ("Account", "Opportunity")}
     for sobject, record_id in changed.items():
-        getattr(loader, sobject).update(record_id, {"Description": "changed by Data Loader"})
+        org.control("PATCH", f"records/{sobject}/{record_id}", {"Description": "changed"})
+    add_records(org, "Contact", 6_000)  # 3 pages of new Contacts
+    add_records(org, "Lead", 6_000)  # and of Leads
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 10)  # 10 calls: 4 left
+        limits.set_share(session, ws, "data", 10)  # 3 calls: 2 left
     before = watermarks(setup)
+    contacts_before = len(mirrored(setup, "Contact"))
 
     report = run(setup)
 
-    # The count, then a page each for Account, Contact and Lead; the Opportunity's would pass
-    # the share, and is not sent.
+    # The looks; then the changed Account and Opportunity with the first pages of the Contacts
+    # (two of them) and the Leads. The pages after those would pass the share, and are not sent.
     assert report.paused is not None and report.paused.reason == "workspace_limit"
     assert "paused by the quota" in report.paused.message
     done = [n for n, o in report.objects.items() if o.done]
-    assert done == ["User", "Account", "Contact", "Lead"]
-    assert setup.ledger_calls("data") == 10 == org_usage(org)
-    assert report.calls == {"data": 4}
+    assert done == ["User", "Account", "Opportunity"]
+    assert setup.ledger_calls("data") == 3 == org_usage(org)
+    assert report.calls == {"data": 2}
     after = watermarks(setup)
-    assert after["Contact"] > before["Contact"]  # type: ignore[operator]
-    assert after["Opportunity"] == before["Opportunity"]
-    # The Opportunity's change is not in the mirror yet: the next run brings it.
-    deal = mirrored(setup, "Opportunity")[changed["Opportunity"]]
-    in_org = {r["Id"]: r for r in records(org, "Opportunity")}[changed["Opportunity"]]
-    assert deal.modstamp < mirror.modstamp(in_org["SystemModstamp"])
+    assert after["Account"] > before["Account"]  # type: ignore[operator]
+    assert after["Contact"] == before["Contact"] and after["Lead"] == before["Lead"]
+    # What was applied stays: two pages of Contacts and one of Leads; the next run goes on.
+    assert report.objects["Contact"].fetched == 4_000 and report.objects["Lead"].fetched == 2_000
+    assert contacts_before < len(mirrored(setup, "Contact")) < len(records(org, "Contact"))
 
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
@@ -297,7 +399,8 @@ def test_a_sync_the_quota_stops_keeps_what_it_applied_and_moves_only_finished_wa
 
 
 def org_usage(org: SandboxOrg) -> int:
-    return int(org.control("GET", "usage")["DailyApiRequests"]["by_app"]["quotasync"])
+    """The calls the org counted for quotasync."""
+    return int(org.control("GET", "usage")["DailyApiRequests"]["by_app"].get("quotasync", 0))
 
 
 # ---------------------------------------------------------------- the worker

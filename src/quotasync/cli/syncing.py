@@ -22,7 +22,11 @@ def sync(
     workspace: common.WorkspaceOption,
     full: Annotated[
         bool,
-        typer.Option("--full", help="Load every record again, not only the changes."),
+        typer.Option(
+            "--full",
+            help="Load every record again, not only the changes (except types loaded in full "
+            "within the sync interval, as `connect` does: those go on from that load).",
+        ),
     ] = False,
     as_json: common.JsonOption = False,
 ) -> None:

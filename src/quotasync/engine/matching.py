@@ -1,25 +1,40 @@
 """Matching emails to Salesforce records: the mirror first, then the org in batches.
 
-Recipient email → Contact, else Lead; the rep's email → User (for OwnerId). An email the mirror
-does not know is looked up with one SOQL `IN` query per 100 emails and the answer is kept, found or
-not, so the same email never costs a call twice within `UNKNOWN_TTL`.
+Recipient email → Contact, else Lead; the rep's email → User (for OwnerId). The emails the mirror
+does not know are looked up with SOQL `IN` queries of up to 100 emails each, Contacts, Leads and
+Users side by side: up to five queries go in one `/composite` call (`engine.pages`), so a batch's
+unknown recipients and reps usually cost one call. Leads are asked for every unknown recipient
+at once rather than after the Contacts' answer (a Contact still wins): the Leads that turn out
+not to be needed only go into the mirror, where the sync would bring them anyway. The answer is
+kept, found or not, so the same email never costs a call twice within `UNKNOWN_TTL`.
+
+Why 100 emails: a query subrequest is a GET, and Salesforce takes URLs of up to 16,384
+characters. 100 typical addresses make a URL of about 4,000; a batch is also cut short where its
+URL-encoded SOQL would pass `LOOKUP_URL_CHARS`, so 100 long addresses (up to 254 characters each,
+tripled by encoding) never make a URL the org refuses. More per query would save no call while
+five queries of 100 fit one call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
+from urllib.parse import quote_plus
 
 from simple_salesforce.format import format_soql
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
-from quotasync.engine import sync
+from quotasync.engine import pages, sync
+from quotasync.salesforce import api
 from quotasync.salesforce.connection import Client
 from quotasync.store import mirror
 
-LOOKUP_BATCH = 100
+LOOKUP_BATCH = 100  # emails per IN query
+LOOKUP_URL_CHARS = 8_000  # URL-encoded SOQL of one lookup, at most: half of what the org takes
+_EMAIL_CHARS = LOOKUP_URL_CHARS - 1_000  # the rest is for the SELECT list
 UNKNOWN_TTL = timedelta(hours=6)
 PEOPLE = ("Contact", "Lead")
 # The mirror's fields (with SystemModstamp), so a lookup's answer is a mirror row like any other.
@@ -41,8 +56,9 @@ class Matcher:
 
     def load(self, client: Client) -> dict[str, int]:
         """Fill the mirror with the org's people and deals: the full initial load of every
-        mirrored type (`engine.sync`), so the interval sync goes on from its watermarks. Returns
-        the live Users, Contacts and Leads the mirror then holds."""
+        mirrored type (`engine.sync`), so the interval sync goes on from its watermarks (a type
+        loaded in full within the sync interval, by a connect moments ago, only catches up).
+        Returns the live Users, Contacts and Leads the mirror then holds."""
         sync.Syncer(
             client.connector,
             self.workspace_id,
@@ -72,36 +88,59 @@ class Matcher:
                 self.clock.now(),
                 UNKNOWN_TTL,
             )
-        self._look_up(client, PEOPLE, unknown_people - cached, matches.people, matches)
-        self._look_up(client, ("User",), unknown_users - cached, matches.users, matches)
+        self._look_up(client, unknown_people - cached, unknown_users - cached, matches)
         return matches
 
-    def _look_up(
-        self,
-        client: Client,
-        sobjects: tuple[str, ...],
-        emails: set[str],
-        into: dict[str, str],
-        matches: Matches,
-    ) -> None:
-        remaining = set(emails)
-        for sobject in sobjects:
-            ordered = sorted(remaining)
-            for start in range(0, len(ordered), LOOKUP_BATCH):
-                batch = ordered[start : start + LOOKUP_BATCH]
-                soql = format_soql(
-                    f"SELECT {_FIELDS[sobject]} FROM {sobject} WHERE Email IN {{}}", batch
-                )
-                with client.http.purpose("lookup"):
-                    records = client.sf.query_all(soql)["records"]
-                matches.lookups += 1
-                with self.sessions.begin() as session:
-                    mirror.put(session, self.workspace_id, sobject, records, self.clock.now())
-                for record in sorted(records, key=lambda r: r["Id"]):
-                    email = str(record.get("Email") or "").lower()
-                    if email in remaining:
-                        into.setdefault(email, record["Id"])
-            remaining -= set(into)
-        if remaining:
+    def _look_up(self, client: Client, people: set[str], reps: set[str], matches: Matches) -> None:
+        """Ask the org about emails the mirror does not know: recipients among Contacts and
+        Leads, reps among Users, up to five `IN` queries a call."""
+        asked = [(sobject, batch) for sobject in PEOPLE for batch in _batches(people)]
+        asked += [("User", batch) for batch in _batches(reps)]
+        if not asked:
+            return
+        queries = {pages.Paged(api.query(_lookup_soql(s, batch))): s for s, batch in asked}
+        found: dict[str, list[dict[str, Any]]] = {sobject: [] for sobject in (*PEOPLE, "User")}
+
+        def take(query: pages.Paged, page: api.Page) -> None:
+            found[queries[query]].extend(page.records)
+
+        with client.http.purpose("lookup"):
+            matches.lookups += pages.read(client, list(queries), take)
+        for query in queries:
+            if query.fault is not None:
+                raise api.Refused(query.status or 400, query.fault)
+        with self.sessions.begin() as session:
+            for sobject, records in found.items():
+                mirror.put(session, self.workspace_id, sobject, records, self.clock.now())
+        for sobject, emails, into in (
+            *((s, people, matches.people) for s in PEOPLE),  # a Contact before a Lead
+            ("User", reps, matches.users),
+        ):
+            for record in sorted(found[sobject], key=lambda r: str(r.get("Id"))):
+                email = str(record.get("Email") or "").lower()
+                if email in emails:
+                    into.setdefault(email, str(record["Id"]))
+        unknown = (people - set(matches.people)) | (reps - set(matches.users))
+        if unknown:
             with self.sessions.begin() as session:
-                mirror.remember_unknown(session, self.workspace_id, remaining, self.clock.now())
+                mirror.remember_unknown(session, self.workspace_id, unknown, self.clock.now())
+
+
+def _lookup_soql(sobject: str, emails: list[str]) -> str:
+    return format_soql(f"SELECT {_FIELDS[sobject]} FROM {sobject} WHERE Email IN {{}}", emails)
+
+
+def _batches(emails: set[str]) -> Iterator[list[str]]:
+    """The emails in sorted batches of `LOOKUP_BATCH`, each cut short where its query's
+    URL-encoded SOQL would pass `LOOKUP_URL_CHARS`."""
+    batch: list[str] = []
+    length = 0
+    for email in sorted(emails):
+        size = len(quote_plus(f"'{email}',"))
+        if batch and (len(batch) == LOOKUP_BATCH or length + size > _EMAIL_CHARS):
+            yield batch
+            batch, length = [], 0
+        batch.append(email)
+        length += size
+    if batch:
+        yield batch

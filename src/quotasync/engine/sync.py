@@ -1,54 +1,68 @@
 """Following the org into the mirror: the initial load and the interval sync.
 
-One run looks at each mirrored type (User, Account, Contact, Lead, Opportunity):
+One run looks at each mirrored type (User, Account, Contact, Lead, Opportunity), and reads as
+many query pages per call as Salesforce allows: a `/composite` request is one API call and
+carries up to five query pages (`engine.pages`).
 
-1. Counting first: `SELECT COUNT()`s for every type in a single composite request (one call).
-   A type with no watermark yet (or every type, with `full`) counts everything. The others count,
-   through `queryAll` so that deleted records count too, the records changed since their
-   watermark less a two-minute lookback (a record committed late carries an earlier
-   SystemModstamp), and those changed after the watermark itself. When none is after it and the
-   mirror holds as many records of the lookback window as the org, nothing changed: an idle
-   interval costs that one call.
-2. Fetching what was counted: above the workspace's `bulk_query_threshold` a Bulk API 2.0 query
-   job, where the Bulk API is governed (its figures known from `/limits`); else REST pages of
-   2,000. An interval run fetches deleted rows too (`queryAll`), which become tombstones.
+1. The first call: for each type, one query subrequest, five types to a call.
+   - A type with no watermark yet (a full load) asks for its records' first page, which also
+     says how many there are (totalSize).
+   - A type with a watermark asks, through `queryAll` so that deleted records count too, for the
+     Ids and SystemModstamps of the records changed since the watermark less a two-minute
+     lookback (a record committed late carries an earlier SystemModstamp), newest first, in a
+     page of 200: a look, not a fetch. Its totalSize is the org's count of that window, and its
+     first rows say what is newer than the watermark. When nothing is newer and the mirror holds
+     as many records of the window as the org, nothing changed: an idle interval costs that one
+     call for the five types. Otherwise the records from the watermark on are fetched, or the
+     whole window when the counts say that a record came in late.
+2. Fetching what is left, by whichever costs fewer calls: query pages (five to a call, pages of
+   different types side by side and successive pages of one type chained in one call), or a
+   Bulk API 2.0 query job (its create and one results page: two calls for 50,000 records),
+   where the Bulk API is governed (its figures known from `/limits`) and the type has more than
+   the workspace's `bulk_query_threshold` records to fetch. Jobs are created first, so they run
+   in the org while the pages are read.
 3. Applying through `mirror.apply` (newer-or-equal SystemModstamp wins, so a repeat changes
    nothing), a page or a chunk per transaction. The watermark moves only for a type fetched and
    applied through; a full load also tombstones what the org no longer has.
 
+A full load asked for (`full`) within the workspace's sync interval of the type's last full load
+goes on from that load's watermarks instead: `quotasync connect` loads the mirror, and the first
+`quotasync sync --full` after it fetches only what changed since.
+
 Every call goes through the governed session. When the quota has no room (`NoRoom`) or Salesforce
 refuses for its limit, the run stops and says the sync is paused; what was applied stays, and
-the next run starts again from the watermarks.
+the next run starts again from the watermarks. A type whose query the org answers with an error
+(a field it lacks) is reported failed; the other types go on.
 """
 
 from __future__ import annotations
 
-import functools
-import json
+import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import requests
-from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+from simple_salesforce.exceptions import SalesforceError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quotasync.clock import Clock
 from quotasync.domain import outcomes
 from quotasync.domain.outcomes import Outcome
-from quotasync.engine.bulk_query import BulkJobFailed, BulkQuery
+from quotasync.engine import pages
+from quotasync.engine.bulk_query import BulkJobFailed, BulkQuery, Job
 from quotasync.engine.checker import LimitsChecker
 from quotasync.salesforce import api
 from quotasync.salesforce import limits as org_limits
 from quotasync.salesforce.connection import Client, ConnectError, Connector
 from quotasync.store import limits, mirror
 from quotasync.store.ledger import NoRoom
-from quotasync.store.tables import LedgerEntry, Workspace
+from quotasync.store.tables import LedgerEntry, SyncState, Workspace
 
 log = logging.getLogger("quotasync.sync")
 
@@ -81,6 +95,10 @@ _BOOLEANS = frozenset({"IsActive", "IsConverted", "IsClosed", "IsDeleted"})
 _NUMBERS = frozenset({"Amount"})
 _DATETIMES = frozenset({"SystemModstamp"})
 
+PROBE_PAGE = api.MIN_BATCH_SIZE  # Ids and SystemModstamps an interval's first look reads
+BULK_JOB_CALLS = 2  # a Bulk query job that fits one results page: its create and that page
+BULK_APIS = ("bulk", "bulk_query")
+
 
 def select_list(sobject: str) -> str:
     return ", ".join(FIELDS[sobject])
@@ -90,7 +108,7 @@ def select_list(sobject: str) -> str:
 class ObjectReport:
     sobject: str
     full: bool  # a full load (no watermark yet, or asked for)
-    counted: int | None = None
+    counted: int | None = None  # records to fetch, as the org counted them (None: not known)
     via: str | None = None  # rest | bulk; None when there was nothing to fetch
     fetched: int = 0
     applied: int = 0  # records the mirror changed for
@@ -129,16 +147,7 @@ class SyncReport:
 Progress = Callable[[ObjectReport], None]
 
 
-class _Stop(Exception):
-    """The run cannot go on: the quota or Salesforce said no, or the connection failed."""
-
-    def __init__(self, paused: Paused | None = None, error: str | None = None) -> None:
-        super().__init__(paused.message if paused is not None else error)
-        self.paused = paused
-        self.error = error
-
-
-@dataclass
+@dataclass(eq=False)
 class _Run:
     """One type's part of a run."""
 
@@ -147,6 +156,10 @@ class _Run:
     since: datetime | None  # fetch changes after this (the watermark less the lookback)
     seen: set[str] = field(default_factory=set)  # ids a full load saw (for the sweep)
     newest: datetime | None = None  # the newest SystemModstamp applied
+    look: pages.Paged | None = None  # an interval's first look (Ids and SystemModstamps)
+    fetch: pages.Paged | None = None  # the query that reads its records by pages
+    soql: str = ""  # the same query, for a Bulk job
+    job: Job | None = None  # the Bulk job reading its records instead
 
 
 def next_due(session: Session, workspace: Workspace, now: datetime) -> datetime | None:
@@ -171,6 +184,16 @@ def due(session: Session, workspace: Workspace, now: datetime) -> bool:
     return at is not None and at <= now
 
 
+def loaded_lately(state: SyncState, now: datetime, within: timedelta) -> bool:
+    """Whether the type's last full load finished less than `within` ago: a full load asked for
+    now would fetch the same records again, so the sync goes on from its watermark instead."""
+    return (
+        state.watermark is not None
+        and state.last_full_at is not None
+        and now - state.last_full_at < within
+    )
+
+
 class Syncer:
     def __init__(
         self,
@@ -181,6 +204,7 @@ class Syncer:
         client: Client | None = None,
         purpose: str = PURPOSE,
         objects: Sequence[str] = OBJECTS,
+        fields: Mapping[str, Sequence[str]] = FIELDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.connector = connector
@@ -189,7 +213,8 @@ class Syncer:
         self.clock = clock
         self.purpose = purpose
         self.objects = tuple(objects)
-        self.sleep = sleep  # between looks at a Bulk job's state
+        self.fields = fields  # what each type is read with
+        self.sleep = sleep  # while a Bulk job runs
         self._client = client
         self._bulk_allowed: bool | None = None
         self._purposes = {purpose}
@@ -204,8 +229,9 @@ class Syncer:
     def run(
         self, full: bool = False, on_progress: Progress | None = None, *, due_only: bool = False
     ) -> SyncReport:
-        """Sync each type once. With `due_only` (the worker), only the types whose interval has
-        passed, each taken by this run alone."""
+        """Sync each type once: in full with `full` (unless it was loaded in full within the
+        sync interval), from its watermark otherwise. With `due_only` (the worker), only the
+        types whose interval has passed, each taken by this run alone."""
         self._bulk_allowed = None
         client = self.client  # not connected: ConnectError, before anything is noted
         now = self.clock.now()
@@ -213,34 +239,37 @@ class Syncer:
             workspace = session.get(Workspace, self.workspace_id)
             if workspace is None:
                 raise ConnectError(f"workspace {self.workspace_id} does not exist")
-            every = timedelta(minutes=workspace.sync_interval_minutes) if due_only else None
-            taken = mirror.start_runs(session, self.workspace_id, self.objects, now, every)
+            interval = timedelta(minutes=workspace.sync_interval_minutes)
+            taken = mirror.start_runs(
+                session, self.workspace_id, self.objects, now, interval if due_only else None
+            )
             known = mirror.states(session, self.workspace_id)
             threshold = workspace.bulk_query_threshold
             first_entry = session.scalar(select(func.max(LedgerEntry.id))) or 0
         runs = []
         for sobject in taken:
-            watermark = None if full else known[sobject].watermark
+            state = known[sobject]
+            again = full and not loaded_lately(state, now, interval)
+            watermark = None if again else state.watermark
             since = watermark - LOOKBACK if watermark is not None else None
             runs.append(_Run(ObjectReport(sobject, full=since is None), watermark, since))
         report = SyncReport({r.report.sobject: r.report for r in runs})
         progress = on_progress or (lambda _: None)
         try:
             with client.http.purpose(self.purpose):
-                self._count(runs)
                 for run in runs:
                     progress(run.report)
-                    self._sync(run, threshold, progress)
+                self._first_look(runs, progress)
+                self._fetch(runs, threshold, progress)
         except NoRoom as no_room:
             report.paused = self._paused(no_room)
-        except SalesforceError as error:
-            outcome = outcomes.classify_response(error.status, _code(error.content))
-            report.paused, report.error = _stopped(error, outcome)
-        except _Stop as stop:
-            report.paused, report.error = stop.paused, stop.error
-        except ConnectError as error:  # a refresh the org refused, in the middle of a Bulk job
+        except api.Refused as refused:
+            report.paused, report.error = _stopped(refused.status, refused.fault)
+        except SalesforceError as error:  # a Bulk request
+            report.paused, report.error = _stopped(error.status, api.fault(error.content))
+        except (api.SessionLost, ConnectError) as error:  # a grant the org no longer honours
             report.paused = Paused("auth", str(error))
-        except requests.RequestException as error:
+        except (api.Unanswered, requests.RequestException) as error:
             report.error = f"no answer from Salesforce: {error}"
         if report.paused is not None or report.error is not None:
             log.info(
@@ -249,110 +278,171 @@ class Syncer:
         report.calls = self._spent(first_entry)
         return report
 
-    # ---------------------------------------------------------------- 1. counting
+    # ---------------------------------------------------------------- 1. the first call
 
-    def _count(self, runs: Sequence[_Run]) -> None:
-        """Every type's COUNT()s in one composite request."""
-        if not runs:
-            return
-        version = self.client.connection.api_version
-        subrequests = []
+    def _first_look(self, runs: Sequence[_Run], progress: Progress) -> None:
+        """A full load's first page, an interval's look at what changed: one subrequest each,
+        five to a call."""
+        queries: dict[pages.Paged, _Run] = {}
         for run in runs:
             sobject = run.report.sobject
-            subrequests.append(_count_request(version, sobject, run.since, sobject))
-            if run.watermark is not None:
-                subrequests.append(
-                    _count_request(version, sobject, run.watermark, f"{sobject}_new")
+            if run.report.full:
+                run.soql = _soql(sobject, self._select_list(sobject), None)
+                run.fetch = pages.Paged(api.query(run.soql), eager=True)
+                queries[run.fetch] = run
+            else:
+                look = api.query(
+                    _look_soql(sobject, run.since), all_rows=True, batch_size=PROBE_PAGE
                 )
-        answers: list[Any] = []
-        # Salesforce takes at most five query subrequests in one composite.
-        for start in range(0, len(subrequests), api.MAX_HEAVY):
-            body = json.dumps(
-                {
-                    "allOrNone": False,
-                    "compositeRequest": subrequests[start : start + api.MAX_HEAVY],
-                }
-            )
-            answer = self._call(functools.partial(self._composite, body))
-            answers += (answer or {}).get("compositeResponse", [])
-        by_name = {run.report.sobject: run.report for run in runs}
-        counts: dict[str, int] = {}
-        for item in answers:
-            reference = str(item.get("referenceId"))
-            if item.get("httpStatusCode") == 200 and isinstance(item.get("body"), dict):
-                counts[reference] = int(item["body"].get("totalSize", 0))
-            elif reference.removesuffix("_new") in by_name:
-                failed = by_name[reference.removesuffix("_new")]
-                failed.error = _message(item.get("body")) or "not counted"
-        for run in runs:
-            sobject = run.report.sobject
-            if run.report.error is None and sobject in counts:
-                run.report.counted = counts[sobject]
-                if run.watermark is not None and counts.get(f"{sobject}_new") == 0:
-                    self._skip_if_unchanged(run)
+                run.look = pages.Paged(look)
+                queries[run.look] = run
 
-    def _composite(self, body: str) -> Any:
-        return self.client.sf.restful("composite", method="POST", data=body)
+        def take(query: pages.Paged, page: api.Page) -> None:
+            run = queries[query]
+            if query is run.look:
+                query.done = True  # one page is the whole look
+                self._judge(run, page)
+            else:
+                self._take_page(run, page, progress)
 
-    def _skip_if_unchanged(self, run: _Run) -> None:
-        """Nothing is newer than the watermark: if the mirror holds as many records of the
-        lookback window as the org does, no record came in late either, and none is fetched."""
+        while pages.step(self.client, [q for q in queries if q.total is None], take):
+            pass
+        for query, run in queries.items():
+            if query.fault is not None:
+                run.report.error = str(query.fault)
+
+    def _judge(self, run: _Run, look: api.Page) -> None:
+        """What an interval fetches, from its look at the window: nothing, the records changed
+        since the watermark, or (a record came in late) the whole window."""
+        watermark, since = run.watermark, run.since
+        assert watermark is not None and since is not None
+        sobject = run.report.sobject
+        rows = [(str(r.get("Id")), mirror.modstamp(r.get("SystemModstamp"))) for r in look.records]
+        stamps = [at for _, at in rows if at is not None]
+        newer = [record_id for record_id, at in rows if at is not None and at > watermark]
+        # Newest first, a page that reaches the watermark holds every record newer than it.
+        whole = look.done or (
+            len(stamps) == len(rows) > 0
+            and all(a >= b for a, b in itertools.pairwise(stamps))
+            and stamps[-1] <= watermark
+        )
         with self.sessions() as session:
-            here = mirror.count(session, self.workspace_id, run.report.sobject, since=run.since)
-        if here == run.report.counted:
+            here = mirror.count(session, self.workspace_id, sobject, since=since)
+            held = mirror.modstamps(session, self.workspace_id, sobject, newer)
+        # A newer record the mirror holds outside the window moves into it; one it does not hold
+        # joins it. If the org's window holds more than that, a record came in late.
+        joined = sum(1 for i in newer if (held.get(i) or since) <= since)
+        if not whole or look.total != here + joined:
+            run.report.counted = look.total
+            self._fetch_after(run, since)
+        elif newer:
+            # From the watermark's own millisecond on: a record written again within the
+            # millisecond the mirror last saw keeps its SystemModstamp, and only this finds it.
+            at_least = [at for at in stamps if at >= watermark]
+            all_seen = look.done or stamps[-1] < watermark
+            run.report.counted = len(at_least) if all_seen else look.total
+            self._fetch_after(run, watermark - timedelta(milliseconds=1))
+        else:
             run.report.counted = 0
 
-    # ---------------------------------------------------------------- 2. and 3. one type
+    def _fetch_after(self, run: _Run, after: datetime) -> None:
+        sobject = run.report.sobject
+        run.soql = _soql(sobject, self._select_list(sobject), after)
+        counted = run.report.counted or 0
+        run.fetch = pages.Paged(api.query(run.soql, all_rows=True), eager=counted > api.QUERY_PAGE)
 
-    def _sync(self, run: _Run, threshold: int, progress: Progress) -> None:
-        report = run.report
-        if report.counted is None:
-            return  # its count failed: told in the report, tried again next run
+    def _select_list(self, sobject: str) -> str:
+        return ", ".join(self.fields[sobject])
+
+    # ---------------------------------------------------------------- 2. and 3. the records
+
+    def _fetch(self, runs: Sequence[_Run], threshold: int, progress: Progress) -> None:
+        """Bulk jobs for the types they read in fewer calls, started first; then the pages of
+        the others, five to a call; then the jobs' results."""
+        going: list[_Run] = []
+        for run in runs:
+            if run.report.error is not None:
+                continue  # its first call failed: told in the report, tried again next run
+            if run.fetch is None or run.fetch.done:
+                self._finish(run, progress)
+            else:
+                going.append(run)
+        for run in going:
+            if self._by_bulk(run, threshold):
+                self._start_job(run)
+        paged = {run.fetch: run for run in going if run.job is None and run.fetch is not None}
+
+        def take(query: pages.Paged, page: api.Page) -> None:
+            run = paged[query]
+            self._take_page(run, page, progress)
+            if query.done:
+                self._finish(run, progress)
+
+        while pages.step(self.client, list(paged), take):
+            pass
+        for query, run in paged.items():
+            if query.fault is not None:
+                run.report.error = str(query.fault)
+        for run in going:
+            if run.job is not None:
+                self._read_job(run, progress)
+
+    def _by_bulk(self, run: _Run, threshold: int) -> bool:
+        """Whether a Bulk query job reads the type's records in fewer calls than pages would."""
+        assert run.fetch is not None
+        query = run.fetch
+        counted = run.report.counted or 0
+        left = counted - query.taken if query.total is None else query.total - query.taken
+        calls_by_pages = math.ceil(math.ceil(left / api.QUERY_PAGE) / api.MAX_HEAVY)
+        return counted > threshold and calls_by_pages > BULK_JOB_CALLS and self._bulk_governed()
+
+    def _start_job(self, run: _Run) -> None:
         try:
-            if report.counted > threshold and self._bulk_governed():
-                try:
-                    self._fetch_bulk(run, progress)
-                except NoRoom as no_room:
-                    if no_room.api not in ("bulk", "bulk_query") or report.fetched:
-                        raise
-                    # The Bulk share or guard is spent, not the Data one: REST pages will do.
-                    self._fetch_rest(run, progress)
-            elif report.counted > 0:
-                self._fetch_rest(run, progress)
+            run.job = self._bulk().start(run.soql, include_deleted=not run.report.full)
+        except NoRoom as no_room:
+            if no_room.api not in BULK_APIS:
+                raise
+            return  # the Bulk share or guard is spent, not the Data one: pages will do
         except BulkJobFailed as failed:
-            report.error = str(failed)
+            run.report.error = str(failed)
             return
         except SalesforceError as error:
-            if outcomes.classify_response(error.status, _code(error.content)) is not Outcome.FAILED:
-                raise  # the limit, no API access, a 5xx: the whole run stops
-            report.error = f"{_code(error.content)}: {_message(error.content)}"
+            self._failed(run, error)
             return
-        self._finish(run)
-        progress(report)
-
-    def _fetch_rest(self, run: _Run, progress: Progress) -> None:
-        run.report.via = "rest"
-        soql = _soql(run.report.sobject, select_list(run.report.sobject), run.since)
-        deleted_too = run.since is not None
-        page = self._call(lambda: self.client.sf.query(soql, include_deleted=deleted_too))
-        while True:
-            self._take(run, page.get("records") or [])
-            progress(run.report)
-            next_url = page.get("nextRecordsUrl")
-            if page.get("done", True) or not next_url:
-                return
-            page = self._call(functools.partial(self._more, str(next_url)))
-
-    def _more(self, next_url: str) -> Any:
-        return self.client.sf.query_more(next_url, identifier_is_url=True)
-
-    def _fetch_bulk(self, run: _Run, progress: Progress) -> None:
         run.report.via = "bulk"
-        soql = _soql(run.report.sobject, select_list(run.report.sobject), run.since)
-        query = BulkQuery(self.client, sleep=self.sleep)
-        for chunk in query.rows(soql, include_deleted=run.since is not None):
-            self._take(run, [_typed(row) for row in chunk])
-            progress(run.report)
+
+    def _read_job(self, run: _Run, progress: Progress) -> None:
+        assert run.job is not None
+        try:
+            for chunk in self._bulk().rows(run.job):
+                self._take(run, [_typed(row) for row in chunk])
+                progress(run.report)
+        except BulkJobFailed as failed:
+            run.report.error = str(failed)
+            return
+        except SalesforceError as error:
+            self._failed(run, error)
+            return
+        self._finish(run, progress)
+
+    def _bulk(self) -> BulkQuery:
+        return BulkQuery(self.client, clock=self.clock, sleep=self.sleep)
+
+    def _failed(self, run: _Run, error: SalesforceError) -> None:
+        """A Bulk request's error: the type's own (a query the org cannot run), else the run's
+        (the limit, no API access, a 5xx)."""
+        why = api.fault(error.content)
+        if outcomes.classify_response(error.status, why.code) is not Outcome.FAILED:
+            raise error
+        run.report.error = str(why)
+
+    def _take_page(self, run: _Run, page: api.Page, progress: Progress) -> None:
+        if page.total and run.report.via is None:
+            run.report.via = "rest"
+        if run.report.full:
+            run.report.counted = page.total
+        self._take(run, page.records)
+        progress(run.report)
 
     def _take(self, run: _Run, rows: Sequence[Mapping[str, Any]]) -> None:
         """Apply one page or chunk, in a transaction of its own."""
@@ -372,7 +462,7 @@ class Syncer:
             if stamp is not None and (run.newest is None or stamp > run.newest):
                 run.newest = stamp
 
-    def _finish(self, run: _Run) -> None:
+    def _finish(self, run: _Run, progress: Progress) -> None:
         report = run.report
         with self.sessions.begin() as session:
             if report.full:
@@ -389,13 +479,14 @@ class Syncer:
                 self.clock.now() if report.full else None,
             )
         report.done = True
+        progress(report)
 
     # ---------------------------------------------------------------- governance
 
     def _bulk_governed(self) -> bool:
         """Whether a Bulk query job may go: only with the Bulk figures known (from `/limits`), so
         that it is governed by the share and the guard like Data calls. Without View Setup the
-        sync user cannot read them (rule 8), and big fetches go as REST pages."""
+        sync user cannot read them (rule 8), and big fetches go as query pages."""
         if self._bulk_allowed is None:
             self._purposes.add(org_limits.PURPOSE)
             LimitsChecker(self.sessions, self.workspace_id, self.clock, lambda: self.client).step()
@@ -423,25 +514,6 @@ class Syncer:
             "the next interval tries again",
         )
 
-    def _call(self, request: Callable[[], Any]) -> Any:
-        """One REST request; an expired session is refreshed once. Connection failures and a
-        grant that cannot be refreshed stop the run."""
-        for attempt in range(2):
-            try:
-                return request()
-            except SalesforceExpiredSession:
-                if attempt:
-                    raise _Stop(
-                        Paused("auth", "the session expired again after a refresh")
-                    ) from None
-                try:
-                    self.client.refresh()
-                except ConnectError as error:
-                    raise _Stop(Paused("auth", str(error))) from None
-            except requests.RequestException as error:
-                raise _Stop(error=f"no answer from Salesforce: {error}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
     def _spent(self, after_entry: int) -> dict[str, int]:
         """The calls this run's requests cost, by API type, from the ledger."""
         with self.sessions() as session:
@@ -458,7 +530,7 @@ class Syncer:
         return {api: int(calls) for api, calls in rows if calls}
 
 
-def _soql(sobject: str, what: str, after: datetime | None) -> str:
+def _soql(sobject: str, what: str, after: datetime | None, *, newest_first: bool = False) -> str:
     soql = f"SELECT {what} FROM {sobject}"
     if after is not None:
         # SystemModstamp is shown to the millisecond: "after t" is "at t + 1 ms or later", which
@@ -466,20 +538,14 @@ def _soql(sobject: str, what: str, after: datetime | None) -> str:
         start = after + timedelta(milliseconds=1)
         literal = start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond // 1000:03d}Z"
         soql += f" WHERE SystemModstamp >= {literal}"
+    if newest_first:
+        soql += " ORDER BY SystemModstamp DESC"
     return soql
 
 
-def _count_request(
-    version: str, sobject: str, after: datetime | None, reference: str
-) -> dict[str, str]:
-    """A composite subrequest counting one type's records; with `after`, deleted ones too."""
-    resource = "query" if after is None else "queryAll"
-    query = urlencode({"q": _soql(sobject, "COUNT()", after)})
-    return {
-        "method": "GET",
-        "url": f"/services/data/v{version}/{resource}?{query}",
-        "referenceId": reference,
-    }
+def _look_soql(sobject: str, since: datetime | None) -> str:
+    """An interval's look at a type's window: Ids and SystemModstamps, newest first."""
+    return _soql(sobject, "Id, SystemModstamp", since, newest_first=True)
 
 
 def _typed(row: Mapping[str, str]) -> dict[str, Any]:
@@ -506,28 +572,16 @@ def _deleted(row: Mapping[str, Any]) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
-def _stopped(error: SalesforceError, outcome: Outcome) -> tuple[Paused | None, str | None]:
-    code, message = _code(error.content), _message(error.content)
+def _stopped(status: int, why: api.Fault) -> tuple[Paused | None, str | None]:
+    """What a refusal of a whole request means for the run: a pause, or an error."""
+    outcome = outcomes.classify_response(status, why.code)
     if outcome is Outcome.PAUSE:
-        return Paused("salesforce_refused", f"Salesforce refused: {code}: {message}"), None
+        return Paused("salesforce_refused", f"Salesforce refused: {why}"), None
     if outcome is Outcome.NO_API:
-        return Paused("no_api_access", f"{code}: {message}"), None
+        return Paused("no_api_access", str(why)), None
     if outcome is Outcome.REAUTH:
-        return Paused("auth", f"{code}: {message}"), None
-    return None, f"{code}: {message}"  # a 5xx or a timeout: the next run may fare better
-
-
-def _code(content: Any) -> str:
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return str(content[0].get("errorCode", "UNKNOWN_EXCEPTION"))
-    return "UNKNOWN_EXCEPTION"
-
-
-def _message(content: Any) -> str:
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        first = content[0]
-        return str(first.get("message", "")) or str(first.get("errorCode", ""))
-    return "" if content is None else str(content)[:500]
+        return Paused("auth", str(why)), None
+    return None, str(why)  # a 5xx or a timeout: the next run may fare better
 
 
 def live_counts(session: Session, workspace_id: str, sobjects: Iterable[str]) -> dict[str, int]:

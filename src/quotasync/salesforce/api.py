@@ -9,6 +9,12 @@ each subrequest's answer. Salesforce answers a failed subrequest inside the comp
 only a refusal of the whole request (an expired session, a spent quota, an org without API access)
 comes back as an error status, and that is raised as `Refused`, `SessionLost` or `Unanswered`.
 
+Reading goes the same way: `query` makes a Query or QueryAll subrequest (with its own
+`Sforce-Query-Options: batchSize=N` when asked), `more` the next page of a query from its
+`nextRecordsUrl`, and `next_page` the next page of the query answered just before it in the same
+composite (a reference to that answer's `nextRecordsUrl`), so that one call can read five
+successive pages of one query; `page` reads a query's answer.
+
 Every request still leaves through the client's `GovernedSession`: the composite is reserved in
 the ledger (one Data API call) before it is sent.
 """
@@ -16,9 +22,11 @@ the ledger (one Data API call) before it is sent.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import requests
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
@@ -30,7 +38,12 @@ MAX_SUBREQUESTS = 25  # subrequests in one composite
 MAX_HEAVY = 5  # of which collections or query operations
 COLLECTION_SIZE = 200  # records in one sObject Collections request
 RECORDS_PER_CALL = MAX_HEAVY * COLLECTION_SIZE
+QUERY_PAGE = 2000  # records in a query page, at most (and unless a smaller batchSize is asked)
+MIN_BATCH_SIZE = 200  # the smallest batchSize Salesforce takes
 _HEAVY_PREFIXES = ("composite/sobjects", "query", "queryall")
+_REFERS_TO = re.compile(r"@\{r(\d+)\.")  # a reference to an earlier subrequest's answer
+# A query's next page as Salesforce names it: /services/data/vNN.N/query/<locator>.
+_NEXT_RECORDS = re.compile(r"/services/data/v\d+\.\d+/(query/[A-Za-z0-9_-]+)")
 
 
 @dataclass(frozen=True)
@@ -79,16 +92,81 @@ class Unanswered(ApiFailure):
 
 @dataclass(frozen=True)
 class Subrequest:
-    """One REST request inside a composite; `path` is below `/services/data/vNN.N/`."""
+    """One REST request inside a composite; `path` is below `/services/data/vNN.N/`, or a
+    reference to an earlier answer's value that is a whole URL (`@{r0.nextRecordsUrl}`).
+    `headers` are the subrequest's own (`Sforce-Query-Options`)."""
 
     method: str
     path: str
     body: Any = None
+    headers: tuple[tuple[str, str], ...] = ()  # (name, value) pairs: a subrequest stays hashable
+
+    @property
+    def referenced(self) -> bool:
+        return self.path.startswith("@{")
 
     @property
     def heavy(self) -> bool:
-        """A collections or query operation: Salesforce takes five of these per composite."""
-        return self.path.lower().startswith(_HEAVY_PREFIXES)
+        """A collections or query operation: Salesforce takes five of these per composite. A
+        referenced URL counts as one: it is a query's next page wherever this module makes one,
+        and Salesforce counts it once it is resolved."""
+        return self.referenced or self.path.lower().startswith(_HEAVY_PREFIXES)
+
+
+def query(soql: str, *, all_rows: bool = False, batch_size: int | None = None) -> Subrequest:
+    """The first page of a SOQL query; `all_rows` (QueryAll) takes in deleted records too."""
+    options: tuple[tuple[str, str], ...] = ()
+    if batch_size is not None:
+        if not MIN_BATCH_SIZE <= batch_size <= QUERY_PAGE:
+            raise ValueError(f"a batchSize is {MIN_BATCH_SIZE} to {QUERY_PAGE}")
+        options = (("Sforce-Query-Options", f"batchSize={batch_size}"),)
+    resource = "queryAll" if all_rows else "query"
+    return Subrequest("GET", f"{resource}?{urlencode({'q': soql})}", headers=options)
+
+
+def more(next_records_url: str) -> Subrequest:
+    """The page a query's `nextRecordsUrl` names. The URL came from the org: anything but a
+    query page's path is refused (ValueError), so it cannot steer the request elsewhere."""
+    found = _NEXT_RECORDS.fullmatch(next_records_url)
+    if found is None:
+        raise ValueError(f"not a query's next page: {next_records_url[:200]!r}")
+    return Subrequest("GET", found[1])
+
+
+def next_page(index: int) -> Subrequest:
+    """The next page of the query the composite's subrequest number `index` (from 0) answered:
+    it must come later in the same composite. When that answer was the last page, this one is
+    answered with an error (no value to refer to), which the caller reads as "no more"."""
+    return Subrequest("GET", f"@{{{_reference(index)}.nextRecordsUrl}}")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a query's answer."""
+
+    total: int  # the query's totalSize: every record it matches, on all its pages
+    records: list[dict[str, Any]]
+    next_url: str | None  # None: this was the last page
+
+    @property
+    def done(self) -> bool:
+        return self.next_url is None
+
+
+def page(body: Any) -> Page | None:
+    """A query answer's page, or None when the body is not one (the org's answer is untrusted)."""
+    if not isinstance(body, dict):
+        return None
+    total, records = body.get("totalSize"), body.get("records")
+    if not isinstance(total, int) or isinstance(total, bool) or not isinstance(records, list):
+        return None
+    if not all(isinstance(r, dict) for r in records):
+        return None
+    next_url = body.get("nextRecordsUrl")
+    done = body.get("done", True) is not False or not next_url
+    if not done and (not isinstance(next_url, str) or _NEXT_RECORDS.fullmatch(next_url) is None):
+        return None
+    return Page(total, records, None if done else str(next_url))
 
 
 @dataclass(frozen=True)
@@ -136,6 +214,10 @@ def composite(
     """
     if not subrequests or len(pack(subrequests)) != 1:
         raise ValueError(f"{len(subrequests)} subrequests do not make one composite")
+    for index, sub in enumerate(subrequests):
+        refers_to = _REFERS_TO.match(sub.path)
+        if sub.referenced and (refers_to is None or int(refers_to[1]) >= index):
+            raise ValueError(f"subrequest {index} refers to no earlier answer: {sub.path}")
     prefix = f"/services/data/v{client.sf.sf_version}/"
     body = json.dumps(
         {
@@ -143,9 +225,10 @@ def composite(
             "compositeRequest": [
                 {
                     "method": sub.method,
-                    "url": prefix + sub.path,
-                    "referenceId": f"r{index}",
+                    "url": sub.path if sub.referenced else prefix + sub.path,
+                    "referenceId": _reference(index),
                     **({"body": sub.body} if sub.body is not None else {}),
+                    **({"httpHeaders": dict(sub.headers)} if sub.headers else {}),
                 }
                 for index, sub in enumerate(subrequests)
             ],
@@ -153,6 +236,10 @@ def composite(
     )
     answer = _send(client, body)
     return _answers(answer, len(subrequests))
+
+
+def _reference(index: int) -> str:
+    return f"r{index}"
 
 
 def _send(client: Client, body: str) -> Any:
@@ -193,6 +280,6 @@ def _answers(answer: Any, expected: int) -> list[Answer]:
         if isinstance(status, int) and not isinstance(status, bool):
             by_reference[str(item.get("referenceId"))] = Answer(status, item.get("body"))
     try:
-        return [by_reference[f"r{index}"] for index in range(expected)]
+        return [by_reference[_reference(index)] for index in range(expected)]
     except KeyError:
         raise Unanswered("the composite's answer lacks a subrequest's answer") from None

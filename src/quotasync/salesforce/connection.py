@@ -23,7 +23,7 @@ from quotasync.clock import Clock
 from quotasync.crypto import Vault
 from quotasync.salesforce import oauth_flows
 from quotasync.salesforce.session import GovernedSession, OrgUsage
-from quotasync.store import limits
+from quotasync.store import limits, mirror
 from quotasync.store.ledger import Ledger
 from quotasync.store.tables import Connection, Workspace
 
@@ -301,6 +301,15 @@ class Connector:
             connected_at=self.clock.now(),
         )
         with self.sessions.begin() as session:
+            before = session.get(Connection, workspace_id)
+            if before is not None and (before.org_id, before.instance_url) != (
+                connection.org_id,
+                connection.instance_url,
+            ):
+                # Another org (or the org on another instance, which costs a load at worst): the
+                # mirror's watermarks say nothing about it, so the load that follows is a full
+                # one, and tombstones what the other org had.
+                mirror.forget_runs(session, workspace_id)
             session.merge(connection)
             # The new sync user may have View Setup where the last one had not, or the other
             # way round: ask `/limits` again on the worker's next cycle.

@@ -283,6 +283,26 @@ def count(
     return int(session.scalar(query) or 0)
 
 
+def modstamps(
+    session: Session, workspace_id: str, sobject: str, ids: Iterable[str]
+) -> dict[str, datetime | None]:
+    """Record id -> the SystemModstamp the mirror holds, for those of `ids` it holds (tombstones
+    included)."""
+    wanted = sorted(set(ids))
+    found: dict[str, datetime | None] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        rows = session.execute(
+            select(MirrorRecord.salesforce_id, MirrorRecord.modstamp).where(
+                MirrorRecord.workspace_id == workspace_id,
+                MirrorRecord.sobject == sobject,
+                _among(session, MirrorRecord.salesforce_id, chunk),
+            )
+        ).all()
+        found.update({record_id: stamp for record_id, stamp in rows})
+    return found
+
+
 def records(
     session: Session, workspace_id: str, sobject: str, *, live: bool = True
 ) -> dict[str, MirrorRecord]:
@@ -393,6 +413,15 @@ def finish_run(
         state.watermark = watermark
     if full_at is not None:
         state.last_full_at = full_at
+
+
+def forget_runs(session: Session, workspace_id: str) -> None:
+    """Forget how far the sync has come (another org): the next sync loads every type in full."""
+    session.execute(
+        update(SyncState)
+        .where(SyncState.workspace_id == workspace_id)
+        .values(watermark=None, last_full_at=None)
+    )
 
 
 # ---------------------------------------------------------------- emails the org does not know
