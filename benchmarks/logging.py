@@ -34,6 +34,7 @@ from simple_salesforce.format import format_soql
 from sqlalchemy import select
 
 from benchmarks import plots, report
+from quotasync.clock import make_clock
 from quotasync.config import Settings
 from quotasync.engine.matching import Matcher
 from quotasync.engine.worker import Worker
@@ -130,14 +131,9 @@ def naive(org: SandboxOrg, stream: list[dict[str, Any]]) -> tuple[int, float]:
 def connected(
     org: SandboxOrg, data_dir: Path, name: str, *, delay: float | None = None, speed: float = 0
 ) -> tuple[Runtime, str]:
-    runtime = open_runtime(
-        Settings(
-            data_dir=data_dir,
-            database_url=None,
-            clock_speed=speed or None,
-            clock_epoch=STREAM_START.isoformat() if speed else None,
-        )
-    )
+    # The org's clock and quotasync's agree: the same speed from the same epoch.
+    clock = make_clock(speed, STREAM_START.isoformat()) if speed else None
+    runtime = open_runtime(Settings(data_dir=data_dir, database_url=None), clock)
     with runtime.sessions.begin() as session:
         ws = workspaces.create(
             session, name, f"admin@{name.lower()}.example", runtime.clock.now()
@@ -299,6 +295,26 @@ def run_sizes(sizes: Sequence[int]) -> None:
     write_series(points)
 
 
+def steady_arrivals(
+    root: Path, steady_minutes: float, speed: float
+) -> dict[float, tuple[list[float], int]]:
+    """(d): each steady rate against one org on a virtual clock."""
+    runs = {}
+    clocked = start_org(root / "virtual", speed=speed)
+    try:
+        reps, recipients = people(clocked)
+        for index, rate in enumerate(STEADY_TARGETS):
+            arriving = ActivityStream(reps, recipients, STREAM_START, seed=12 + index).take(
+                int(steady_minutes * 60 * rate) + 10
+            )
+            runs[rate] = steady(
+                clocked, root / f"steady-{index}", arriving, rate, steady_minutes, speed
+            )
+    finally:
+        clocked.stop()
+    return runs
+
+
 def run(activities: int, steady_minutes: float, speed: float, sizes: Sequence[int]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -314,18 +330,7 @@ def run(activities: int, steady_minutes: float, speed: float, sizes: Sequence[in
             points = series(org, root, sizes)
         finally:
             org.stop()
-        steady_runs = {}
-        clocked = start_org(root / "virtual", speed=speed)
-        try:
-            for index, rate in enumerate(STEADY_TARGETS):
-                arriving = ActivityStream(reps, recipients, STREAM_START, seed=12 + index).take(
-                    int(steady_minutes * 60 * rate) + 10
-                )
-                steady_runs[rate] = steady(
-                    clocked, root / f"steady-{index}", arriving, rate, steady_minutes, speed
-                )
-        finally:
-            clocked.stop()
+        steady_runs = steady_arrivals(root, steady_minutes, speed)
     per_call = activities / qs_calls if qs_calls else 0.0
     columns = ["path", "Data API calls", "activities per call", "time", "vs naive", "vs before"]
     rows = [
