@@ -34,7 +34,7 @@ def quotasync_calls(org: SandboxOrg) -> int:
 def test_the_share_reached_pauses_the_workspace_until_its_own_calls_leave_the_window(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
-    # An org of 200 calls; a 10% share is 20 calls, of which the connect's mirror load took 3.
+    # An org of 200 calls; a 10% share is 20 calls, of which the connect's mirror load took one.
     org = new_org("--seed", "60", "--daily-api-requests", "200", "--session-timeout-minutes", "0")
     clock = ManualClock(datetime.now(UTC))
     setup = workspace(org, clock=clock)
@@ -44,8 +44,10 @@ def test_the_share_reached_pauses_the_workspace_until_its_own_calls_leave_the_wi
         limits.set_share(session, ws, "data", 10)
         ws.log_within = 0
         ws.bulk_threshold = 1_000_000  # collections only: one call per 200 records
-    activities = [a for a in stream(people(org), 8000, seed=21) if a["kind"] in EMAILS][:4000]
-    setup.ingest(activities)  # 4,000 emails: 20 collections calls, more than the share leaves
+    activities = [a for a in stream(people(org), 9000, seed=21) if a["kind"] in EMAILS][:4400]
+    # 4,400 emails: 22 calls of 200, more than the share leaves; full batches remain when it is
+    # spent (a partial one would be held by pacing, which sees the share gone, before it tried).
+    setup.ingest(activities)
 
     # Calls of 200 records (the shape before composite requests): the share rules are the same
     # whatever a call carries, and a smaller call spends the share with fewer activities.
@@ -495,7 +497,9 @@ def test_after_an_answer_shows_the_guard_reached_no_call_goes_until_a_recheck_fi
     # The other app stops; the recheck a recheck interval after that answer reads the org,
     # finds room and the backlog goes.
     org.control("POST", "load", {"app": "Marketing Cloud", "calls_per_hour": 0})
-    for _ in range(20):
+    # (To 01:10, past 01:00, when the other app's calls of the day before leave the window:
+    # the room after the surge holds only what quotasync's own expired calls freed.)
+    for _ in range(50):
         restarted.cycle(progress)
         in_step(org, clock, 60)
     writes = [e.at for e in setup.ledger_entries("log_activity") if e.at > surge_at]

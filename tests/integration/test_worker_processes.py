@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from quotasync.clock import RealClock
 from quotasync.engine.pool import Options, Pool
 from quotasync.engine.worker import Worker
+from quotasync.salesforce import api
 from quotasync.store.tables import Activity as Row
 from quotasync.store.tables import WorkerLease
 from tests.databases import postgres_url
@@ -172,13 +173,15 @@ def test_sigterm_finishes_the_batch_in_flight_and_gives_the_lease_back(
         org.control("POST", "faults", {"latency_ms": 1500})
         process = worker(setup)
         wait_for(lambda: call_in_flight(setup), 60, "a write to be in flight")
-        assert claimed(setup) == 200  # one batch claimed and on its way
+        batch = api.RECORDS_PER_CALL  # one email, one record: a call's worth
+        assert len(activities) > batch
+        assert claimed(setup) == batch  # one batch claimed and on its way
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
         assert process.returncode == 0, err
-        assert "worker stopped: 200 activities settled" in out
+        assert f"worker stopped: {batch:,} activities settled" in out
         # The batch went through and was recorded; nothing is left claimed or leased.
-        assert setup.states() == {"logged": 200, "pending": len(activities) - 200}
+        assert setup.states() == {"logged": batch, "pending": len(activities) - batch}
         assert claimed(setup) == 0
         assert not held_by(setup, "")
         org.control("POST", "faults", {"latency_ms": 0})
