@@ -981,24 +981,6 @@ def run_scene(hours: float, speed: float) -> list[Scene]:
         },
     )
     return scenes
-    title = "## Sustained limit (`python -m benchmarks.governor --scene-only`)"
-    table = report.markdown_table(SCENE_COLUMNS, [scene_row(scene)])
-    report.write_section("sustained", "\n\n".join([title, table, scene_words(scene)]))
-    report.save_results(
-        "sustained",
-        {
-            "emails": scene.emails,
-            "pairs": scene.pairs,
-            "episodes_started": scene.started,
-            "written": scene.written,
-            "max_window": scene.max_window,
-            "share": scene.share,
-            "lost": scene.lost,
-            "doubled": scene.doubled,
-            "meets": scene.meets,
-        },
-    )
-    return scene
 
 
 # ---------------------------------------------------------------- the report
