@@ -196,15 +196,15 @@ def test_sigterm_finishes_the_batch_in_flight_and_gives_the_lease_back(
 def test_a_big_backlog_does_not_keep_a_small_workspace_waiting(
     new_org: Callable[..., SandboxOrg], tmp_path: Path
 ) -> None:
-    """One worker thread, one workspace with 5,000 emails queued, another that receives ten
-    later: the ten go at the next turn, long before the backlog is through."""
+    """One worker thread, one workspace with 10,000 emails queued (ten calls of 1,000), another
+    that receives ten later: the ten go at the next turn, long before the backlog is through."""
     org = new_org("--seed", "60", "--session-timeout-minutes", "0")
     big, small = (connect(org, tmp_path, None, RealClock()) for _ in range(2))
     try:
-        emails = [a for a in stream(people(org), 15000, seed=3) if a["kind"] == "email_sent"]
+        emails = [a for a in stream(people(org), 25000, seed=3) if a["kind"] == "email_sent"]
         for setup in (big, small):
             setup.settings(log_within=0)
-        big.ingest(emails[:5000])
+        big.ingest(emails[:10000])
         org.control("POST", "faults", {"latency_ms": 300})
         stop = threading.Event()
         worker = Worker(big.runtime.connector, big.clock)
@@ -215,15 +215,15 @@ def test_a_big_backlog_does_not_keep_a_small_workspace_waiting(
         runner = threading.Thread(target=pool.run, args=(stop,))
         runner.start()
         try:
-            wait_for(lambda: big.states().get("logged", 0) >= 400, 60, "the backlog to start")
-            small.ingest(emails[5000:5010])
+            wait_for(lambda: big.states().get("logged", 0) >= 1000, 60, "the backlog to start")
+            small.ingest(emails[10000:10010])
             wait_for(lambda: small.states() == {"logged": 10}, 30, "the small workspace's ten")
             behind = big.states().get("pending", 0)
         finally:
             stop.set()
             runner.join(timeout=30)
-        # The ten waited for at most the batch in flight and one more, not for 25 batches.
-        assert behind >= 5000 - 400 - 3 * 200, behind
+        # The ten waited for at most the batch in flight and one more, not for ten batches.
+        assert behind >= 10000 - 1000 - 3 * 1000, behind
         assert len(worker.writers) == 1  # only the last stepped workspace is kept
     finally:
         big.close()
