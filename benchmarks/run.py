@@ -142,6 +142,17 @@ def reads(found: dict[str, Any]) -> Measured:
     )
 
 
+def sustained(found: dict[str, Any]) -> Measured:
+    twice, stated = found["100000"], found["20000"]
+    return (
+        f"{twice['emails']} emails for a backlog of twice the share (100,000 activities, "
+        f"{twice['written']:,} written, at most {twice['max_window']} calls in a window for a "
+        f"share of {twice['share']}); the first-measured 20,000: {stated['emails']} (it no "
+        "longer meets the share)",
+        twice["meets"] and stated["meets"],
+    )
+
+
 # (key, benchmark, what, target, the figures from its results)
 ROWS: list[tuple[str, str, str, str, Callable[[dict[str, Any]], Measured]]] = [
     ("(a)", "logging", "activities per Data API call, against the naive path",
@@ -155,6 +166,8 @@ ROWS: list[tuple[str, str, str, str, Callable[[dict[str, Any]], Measured]]] = [
     ("(e)", "governor", "resume delay after a pause", "0 s; <= 30 min", resume),
     ("(f)", "scaling", "worker memory, `quotasync worker --concurrency 4` during (b)",
      "<= 150 MB", memory),
+    ("", "sustained", "emails over 43 h while a backlog keeps meeting the share (500 calls a "
+     "day, 10%, 600x)", "<= 6 (34 before)", sustained),
     ("", "sandbox", "sandbox org: sObject Collections upsert", ">= 10,000 records/s", upsert),
     ("", "inbound", "initial load of 50,000 Contacts into the mirror", "<= 10 calls",
      initial_load),
