@@ -19,6 +19,10 @@ from typing import Literal, TypeVar
 T = TypeVar("T")
 
 COLLECTION_SIZE = 200  # sObject Collections' limit on records per request
+# Salesforce takes five collections (or query) subrequests in one `/composite`, which counts as
+# one API call: what one call can write.
+COLLECTIONS_PER_CALL = 5
+RECORDS_PER_CALL = COLLECTIONS_PER_CALL * COLLECTION_SIZE
 LOG_WITHIN = 60.0  # seconds: a new workspace's freshness setting
 # Seconds before the freshness runs out that a batch goes (at most a fifth of it): a write takes
 # a few seconds, and "logged within a minute" means in Salesforce within the minute.

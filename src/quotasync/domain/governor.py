@@ -46,7 +46,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
-from quotasync.domain.batching import COLLECTION_SIZE, bulk_batches
+from quotasync.domain.batching import RECORDS_PER_CALL, bulk_batches
 
 
 class Api(StrEnum):
@@ -634,7 +634,7 @@ def _end(current: Episode | None, now: datetime) -> Step:
 
 
 # The records one full call carries when quotasync has sent none lately to measure it by.
-FULL_CALL_RECORDS = COLLECTION_SIZE
+FULL_CALL_RECORDS = RECORDS_PER_CALL
 
 
 def written_by(

@@ -403,10 +403,7 @@ class Syncer:
             if no_room.api not in BULK_APIS:
                 raise
             return  # the Bulk share or guard is spent, not the Data one: pages will do
-        except BulkJobFailed as failed:
-            run.report.error = str(failed)
-            return
-        except SalesforceError as error:
+        except (BulkJobFailed, SalesforceError) as error:
             self._failed(run, error)
             return
         run.report.via = "bulk"
@@ -417,10 +414,7 @@ class Syncer:
             for chunk in self._bulk().rows(run.job):
                 self._take(run, [_typed(row) for row in chunk])
                 progress(run.report)
-        except BulkJobFailed as failed:
-            run.report.error = str(failed)
-            return
-        except SalesforceError as error:
+        except (BulkJobFailed, SalesforceError) as error:
             self._failed(run, error)
             return
         self._finish(run, progress)
@@ -428,9 +422,12 @@ class Syncer:
     def _bulk(self) -> BulkQuery:
         return BulkQuery(self.client, clock=self.clock, sleep=self.sleep)
 
-    def _failed(self, run: _Run, error: SalesforceError) -> None:
-        """A Bulk request's error: the type's own (a query the org cannot run), else the run's
-        (the limit, no API access, a 5xx)."""
+    def _failed(self, run: _Run, error: BulkJobFailed | SalesforceError) -> None:
+        """A Bulk job's failure or request's error: the type's own (a job that failed, a query
+        the org cannot run), else the run's (the limit, no API access, a 5xx)."""
+        if isinstance(error, BulkJobFailed):
+            run.report.error = str(error)
+            return
         why = api.fault(error.content)
         if outcomes.classify_response(error.status, why.code) is not Outcome.FAILED:
             raise error

@@ -250,7 +250,7 @@ class Writer:
         the share early. Worked out again at most once a minute: it moves with the hour's rate."""
         if self._pacing_at is None or now - self._pacing_at >= PACING_EVERY:
             workspace = session.get(Workspace, self.workspace.id) or self.workspace
-            self.pacing = limits.pacing(session, workspace, now)
+            self.pacing = limits.pacing(session, workspace, now, self.shape.records)
             self._pacing_at = now
         return self.pacing.delay if self.pacing is not None else self.workspace.log_within
 
@@ -492,8 +492,7 @@ class Writer:
             except api.SessionLost as error:
                 self._whole_chunk(writes, Outcome.PAUSE, f"auth: {error}", results)
             except api.Refused as refused:
-                outcome = outcomes.classify_response(refused.status, refused.fault.code)
-                self._whole_chunk(writes, outcome, str(refused.fault), results)
+                self._refused(writes, refused.status, refused.fault, results)
             except api.Unanswered as error:
                 self._whole_chunk(writes, Outcome.RETRY, str(error), results)
             except NoRoom as no_room:
@@ -514,9 +513,7 @@ class Writer:
         if answer.ok:
             self._whole_chunk(part.writes, Outcome.RETRY, "an unreadable answer", results)
             return
-        why = answer.fault
-        outcome = outcomes.classify_response(answer.status, why.code)
-        self._whole_chunk(part.writes, outcome, str(why), results)
+        self._refused(part.writes, answer.status, answer.fault, results)
 
     def _whole_chunk(
         self, chunk: Sequence[planning.Write], outcome: Outcome, why: str, results: _Outcomes
@@ -525,11 +522,11 @@ class Writer:
             _apply(results, write, outcome, why)
 
     def _refused(
-        self, chunk: Sequence[planning.Write], error: SalesforceError, results: _Outcomes
+        self, chunk: Sequence[planning.Write], status: int, why: api.Fault, results: _Outcomes
     ) -> None:
-        """The whole request was refused: sort Salesforce's answer into an outcome for each write."""
-        why = api.fault(error.content)
-        outcome = outcomes.classify_response(error.status, why.code)
+        """A request (or subrequest) was refused whole: sort Salesforce's answer into an outcome
+        for each of its writes."""
+        outcome = outcomes.classify_response(status, why.code)
         self._whole_chunk(chunk, outcome, str(why), results)
 
     def _record_results(
@@ -585,7 +582,7 @@ class Writer:
                 )
             return
         except SalesforceError as error:
-            self._refused(items, error, results)
+            self._refused(items, error.status, api.fault(error.content), results)
             return
         except NoRoom as no_room:
             results.no_room = no_room

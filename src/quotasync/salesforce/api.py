@@ -31,13 +31,17 @@ from urllib.parse import urlencode
 import requests
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
+from quotasync.domain import batching
+
 if TYPE_CHECKING:
     from quotasync.salesforce.connection import Client
 
 MAX_SUBREQUESTS = 25  # subrequests in one composite
-MAX_HEAVY = 5  # of which collections or query operations
-COLLECTION_SIZE = 200  # records in one sObject Collections request
-RECORDS_PER_CALL = MAX_HEAVY * COLLECTION_SIZE
+# Of those, the collections or query operations (five), the records one collections request
+# carries (200), and so the records one call can write: the domain's figures, Salesforce's limits.
+MAX_HEAVY = batching.COLLECTIONS_PER_CALL
+COLLECTION_SIZE = batching.COLLECTION_SIZE
+RECORDS_PER_CALL = batching.RECORDS_PER_CALL
 QUERY_PAGE = 2000  # records in a query page, at most (and unless a smaller batchSize is asked)
 MIN_BATCH_SIZE = 200  # the smallest batchSize Salesforce takes
 _HEAVY_PREFIXES = ("composite/sobjects", "query", "queryall")

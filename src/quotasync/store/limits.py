@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from quotasync.domain import checking, governor
+from quotasync.domain import batching, checking, governor
 from quotasync.domain import pacing as pace
 from quotasync.store import history, ledger, outbox
 from quotasync.store.tables import LedgerEntry, LedgerShare, OrgFigure, Workspace
@@ -236,11 +236,16 @@ RATE_WINDOW = timedelta(hours=1)  # the arrival rate pacing plans for is the las
 PACING_MARGIN = 0.9
 
 
-def pacing(session: Session, workspace: Workspace, now: datetime) -> pace.Pacing | None:
+def pacing(
+    session: Session,
+    workspace: Workspace,
+    now: datetime,
+    batch_size: int = batching.RECORDS_PER_CALL,
+) -> pace.Pacing | None:
     """How long a batch waits: the workspace's `log_within`, stretched (up to its
     `max_batch_delay`) only when that would spend the Data share (or the guard's room) before the
-    window frees it, at the last hour's arrival rate (issue item 9). None until the org's Data
-    figure is known."""
+    window frees it, at the last hour's arrival rate, for calls of up to `batch_size` records.
+    None until the org's Data figure is known."""
     room = rooms(session, workspace, now).get("data")
     if room is None:
         return None
@@ -261,6 +266,7 @@ def pacing(session: Session, workspace: Workspace, now: datetime) -> pace.Pacing
         max(0, cap),
         now,
         arrived / RATE_WINDOW.total_seconds(),
+        batch_size=batch_size,
         base_delay=workspace.log_within,
         max_delay=max(workspace.log_within, workspace.max_batch_delay),
     )
