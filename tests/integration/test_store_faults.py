@@ -152,7 +152,8 @@ def test_a_worker_whose_postgresql_connections_keep_dropping_loses_and_repeats_n
                         ).all()
                     )
                 time.sleep(1.0)
-            assert process.poll() is None, "the worker died"
+            if process.poll() is not None:
+                raise AssertionError(f"the worker died: {process.communicate()[1][-3000:]}")
         finally:
             process.send_signal(signal.SIGTERM)
             _out, err = process.communicate(timeout=30)
