@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.acceptance.web_support import csrf_of
+from tests.processes import finish, spawn
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
 CLI = [sys.executable, "-m", "quotasync.cli"]
@@ -94,17 +95,11 @@ def test_the_doctor_refuses_a_workspace_that_does_not_exist(setup: Setup) -> Non
 
 
 def test_the_doctor_page_shows_each_check_with_its_status_and_fix(setup: Setup) -> None:
-    server = subprocess.Popen(
-        [*CLI, "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=setup.env,
-    )
+    server = spawn([*CLI, "serve", "--port", "0"], setup.env, stdout_pipe=True)
     try:
         assert server.stdout is not None
         found = re.search(r"serving on (http://\S+)", server.stdout.readline())
-        assert found, server.stderr.read() if server.stderr else ""
+        assert found, "serve printed no address"
         url = found.group(1)
         browser = requests.Session()
         form = browser.get(f"{url}/signin", timeout=30)
@@ -131,7 +126,7 @@ def test_the_doctor_page_shows_each_check_with_its_status_and_fix(setup: Setup) 
         )
     finally:
         server.terminate()
-        server.communicate(timeout=30)
+        finish(server)
     assert signed_in.status_code == 200 and signed_in.url.endswith("/doctor")
     assert ran.status_code == 200
     page = ran.text

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from quotasync.simulation import ActivityStream
+from tests.processes import finish, spawn
 from tests.sandbox_process import start_sandbox
 
 CLI = [sys.executable, "-m", "quotasync.cli"]
@@ -57,9 +58,7 @@ def test_the_worker_pauses_at_the_share_and_writes_the_admins_a_notice(tmp_path:
             == 0
         )
 
-        worker = subprocess.Popen(
-            [*CLI, "worker"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
+        worker = spawn([*CLI, "worker"], env)
         outbox = tmp_path / "data" / "outbox"
         deadline = time.monotonic() + 60
         # The pause's notice (the 80% warning may come first).
@@ -68,7 +67,7 @@ def test_the_worker_pauses_at_the_share_and_writes_the_admins_a_notice(tmp_path:
         ):
             time.sleep(0.5)
         worker.send_signal(signal.SIGTERM)
-        _out, err = worker.communicate(timeout=60)
+        _out, err = finish(worker, timeout=60)
         assert worker.returncode == 0, err
         # 10% of 60 calls: six, one of which the connect's mirror load spent.
         assert org.control("GET", "usage")["DailyApiRequests"]["by_app"]["quotasync"] == 6

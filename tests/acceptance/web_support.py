@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from quotasync.simulation import ActivityStream
+from tests.processes import finish, spawn
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
 CLI = [sys.executable, "-m", "quotasync.cli"]
@@ -155,23 +156,19 @@ def serve_site(root: Path) -> Iterator[Site]:
         # From here on every command sees the same, still moment.
         env["QUOTASYNC_CLOCK_SPEED"] = "0"
         env["QUOTASYNC_CLOCK_EPOCH"] = datetime.now(UTC).isoformat()
-        server = subprocess.Popen(
-            [*CLI, "serve", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        server = spawn([*CLI, "serve", "--port", "0"], env, stdout_pipe=True)
         assert server.stdout is not None
         line = server.stdout.readline()
         found = re.search(r"serving on (http://\S+)", line)
-        assert found, f"serve said {line!r}: {server.stderr.read() if server.stderr else ''}"
+        if not found:
+            server.terminate()
+            raise AssertionError(f"serve said {line!r}: {finish(server)[1]}")
         site.url = found.group(1)
         yield site
     finally:
         if server is not None:
             server.terminate()
-            server.communicate(timeout=30)  # waits, and closes its pipes
+            finish(server)  # waits, and closes its files
         org.stop()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from tests.databases import postgres_url
 from tests.integration.logging_support import CLI, Connect, Setup, people, records, stream
 from tests.integration.test_auth import sobject
 from tests.integration.test_logging import OrgFactory, assert_each_in_org_once
+from tests.processes import finish, spawn
 from tests.sandbox_process import SandboxOrg
 
 EMAILS = {"email_sent"}
@@ -317,16 +317,7 @@ def test_four_worker_processes_on_postgresql_never_pass_the_share(
     activities = [a for a in stream(people(org), 25000, seed=23) if a["kind"] in EMAILS][:12000]
     setup.ingest(activities)
 
-    workers = [
-        subprocess.Popen(
-            [*CLI, "worker"],
-            env=setup.cli_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
+    workers = [spawn([*CLI, "worker"], setup.cli_env()) for _ in range(4)]
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not open_pause(setup):
@@ -335,7 +326,7 @@ def test_four_worker_processes_on_postgresql_never_pass_the_share(
     finally:
         for process in workers:
             process.send_signal(signal.SIGTERM)
-        errors = [process.communicate(timeout=30)[1] for process in workers]
+        errors = [finish(process)[1] for process in workers]
     assert open_pause(setup) == "workspace_limit", errors
     ledger = setup.runtime.connector.ledger
     used = ledger.used(setup.workspace_id, "data", datetime.now(UTC))

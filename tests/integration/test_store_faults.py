@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import signal
 import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from tests.databases import postgres_url
 from tests.integration.logging_support import CLI, connect, people, stream
 from tests.integration.test_governor import quotasync_calls
 from tests.integration.test_logging import assert_each_in_org_once
+from tests.processes import finish, spawn
 from tests.sandbox_process import SandboxOrg
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -120,45 +120,46 @@ def test_a_worker_whose_postgresql_connections_keep_dropping_loses_and_repeats_n
     org = new_org("--seed", "60", "--session-timeout-minutes", "0")
     setup = connect(org, tmp_path, postgres, RealClock())
     try:
-        # Five or more calls of up to 1,000 records, each held 2.5 s by the org: the work lasts
-        # past ten of the once-a-second drops, however fast the machine.
+        # Several calls of up to 1,000 records, each held 1.5 s by the org, so that drops land
+        # in every part of a step: claiming, waiting on the org, recording the answers.
         activities = stream(people(org), 8000, seed=5)
         setup.settings(log_within=0)
         setup.ingest(activities)
-        org.control("POST", "faults", {"latency_ms": 2500})
-        env = {**setup.cli_env(), "QUOTASYNC_CLAIM_SECONDS": "3", "QUOTASYNC_LEASE_SECONDS": "3"}
+        org.control("POST", "faults", {"latency_ms": 1500})
+        env = {**setup.cli_env(), "QUOTASYNC_CLAIM_SECONDS": "10", "QUOTASYNC_LEASE_SECONDS": "10"}
         env["QUOTASYNC_DATABASE_URL"] = f"{postgres}&application_name=qs_dropped"
-        process = subprocess.Popen(
-            [*CLI, "worker", "--concurrency", "2"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = spawn([*CLI, "worker", "--until-idle", "--concurrency", "2"], env)
         admin = create_engine(postgres)
-        ended = 0
+        rounds = 0
         try:
-            deadline = time.monotonic() + 100
-            while time.monotonic() < deadline and setup.states() != {"logged": 8000}:
-                # Every second the server ends all of the worker's connections, in whatever
-                # transaction they are.
-                with admin.begin() as other:
-                    ended += len(
-                        other.execute(
-                            text(
-                                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                "WHERE application_name = 'qs_dropped'"
-                            )
-                        ).all()
-                    )
-                time.sleep(1.0)
-            if process.poll() is not None:
-                raise AssertionError(f"the worker died: {process.communicate()[1][-3000:]}")
+            # The server ends all of the worker's connections, in whatever transaction they are,
+            # over and over; after three drops with nothing logged in between it lets one step
+            # through, so the worker ends by itself however slow the machine (no wall-clock
+            # bound: the worker exits when nothing is pending, the test's timeout is the net).
+            logged, fruitless = 0, 0
+            while process.poll() is None:
+                now_logged = setup.states().get("logged", 0)
+                if now_logged > logged:
+                    logged, fruitless = now_logged, 0
+                if fruitless < 3:
+                    with admin.begin() as other:
+                        hit = len(
+                            other.execute(
+                                text(
+                                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE application_name = 'qs_dropped'"
+                                )
+                            ).all()
+                        )
+                    rounds += 1 if hit else 0
+                    fruitless += 1
+                time.sleep(0.5)  # paces the faults; nothing is timed
         finally:
-            process.send_signal(signal.SIGTERM)
-            _out, err = process.communicate(timeout=30)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
             admin.dispose()
-        assert ended >= 10, ended
+        _out, err = finish(process)
+        assert rounds >= 5, (rounds, err[-3000:])
         assert setup.states() == {"logged": 8000}, err[-3000:]
         assert process.returncode == 0, err[-3000:]
         # The ended connections struck (a transaction run again, or a step tried again later).
@@ -171,7 +172,7 @@ def test_a_worker_whose_postgresql_connections_keep_dropping_loses_and_repeats_n
 
 
 def test_an_ingest_the_store_cannot_take_is_refused_with_503_and_nothing_half_kept(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     runtime = runtime_in(tmp_path / "data")
     with runtime.sessions.begin() as session:
@@ -186,9 +187,8 @@ def test_an_ingest_the_store_cannot_take_is_refused_with_503_and_nothing_half_ke
         other = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
         other.execute("BEGIN EXCLUSIVE")  # another process holds the store for good
         try:
-            started = time.monotonic()
-            refused = requests.post(url, json=ITEMS[:10], headers=headers, timeout=60)
-            took = time.monotonic() - started
+            with caplog.at_level(logging.WARNING, logger="quotasync.store"):
+                refused = requests.post(url, json=ITEMS[:10], headers=headers, timeout=60)
             # Meanwhile the app goes on answering: storing waits in a worker thread.
             assert requests.get(f"{served.url}/openapi.json", timeout=5).status_code == 200
         finally:
@@ -197,7 +197,8 @@ def test_an_ingest_the_store_cannot_take_is_refused_with_503_and_nothing_half_ke
         assert refused.status_code == 503, refused.text
         assert refused.headers["Retry-After"] == "5"
         assert "nothing was saved" in refused.json()["detail"]
-        assert 2 < took < 30
+        # It was tried again, as often as a transaction is, before the answer was given.
+        assert caplog.text.count("trying the transaction again") == retrying.ATTEMPTS - 1
         assert served.stored_ids(made.workspace.id) == []
         # The email product tries again: everything is taken, once.
         again = requests.post(url, json=ITEMS[:10], headers=headers, timeout=60)
