@@ -47,7 +47,7 @@ One run prints three groups of figures and rewrites the "governor" section of BE
    sync user without charge (the sandbox's refusal carries `Sforce-Limit-Info` too). A stale
    look is a writer's look that decided on a figure a recheck interval old or older. Pause
    episodes are counted from the pause's start to its end: one pause should stay one episode
-   (rule 6: one email when it starts, one when it ends).
+   (RULES.md, Tell the admins: one email when it starts, one when it ends).
 3. Resume delay. (a) For the share pause: the predicted `writers[ws].resume_at` against the
    ledger time of the first `log_activity` call after the pause (target 0 s). (b) For each
    guard pause: room returns one minute after the org's figure is next read (the other app's

@@ -1,6 +1,6 @@
 """Real-Time Sync: the org's pushes reach the mirror, forged and stale ones do not, and when the
 Apex quota is spent the workspace rolls over to Interval Sync and comes back by itself
-(issue 5, items 4 and 5; rule 7)."""
+(RULES.md: Real-Time Sync falls back)."""
 
 from __future__ import annotations
 

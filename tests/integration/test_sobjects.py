@@ -19,7 +19,8 @@ CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
 def checksum(id15: str) -> str:
-    """SALESFORCE.md's algorithm, written out independently of the sandbox's ids.py."""
+    """Salesforce's id checksum (a letter for each five characters, from which of them are
+    upper case), written out independently of the sandbox's ids.py."""
     out = ""
     for chunk in (id15[0:5], id15[5:10], id15[10:15]):
         bits = sum(1 << i for i, ch in enumerate(chunk) if ch.isascii() and ch.isupper())

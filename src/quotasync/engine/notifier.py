@@ -1,4 +1,4 @@
-"""Telling the admins (rule 6): one email when a pause starts, one when it ends, and a warning
+"""Telling the admins (RULES.md: Tell the admins): one email when a pause starts, one when it ends, and a warning
 once per 24 hours when quotasync's use passes the workspace's warning threshold (80% of its share
 unless an admin set another).
 
@@ -79,7 +79,7 @@ def pause_started(workspace: Workspace, episode: PauseEpisode) -> Notice:
 
 
 def rollover_started(workspace: Workspace, episode: PauseEpisode) -> Notice:
-    """Apex has no room: Real-Time Sync hands over to Interval Sync (rule 7)."""
+    """Apex has no room: Real-Time Sync hands over to Interval Sync (RULES.md: Real-Time Sync falls back)."""
     calls = API_NAMES["apex"]
     lines = [
         f'Real-Time Sync for the workspace "{workspace.name}" is off since '

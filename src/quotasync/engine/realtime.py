@@ -1,4 +1,4 @@
-"""Real-Time Sync and its rollover to Interval Sync (rule 7).
+"""Real-Time Sync and its rollover to Interval Sync (RULES.md: Real-Time Sync falls back).
 
 With Real-Time Sync on, the org's trigger pushes each change of a mirrored record to quotasync
 (`POST /rts/{workspace}`), spending one async Apex execution per push. quotasync switches it on

@@ -1,4 +1,4 @@
-"""What a request to Salesforce costs, known before it is sent (shared/DESIGN.md, rule 3)."""
+"""What a request to Salesforce costs, known before it is sent (docs/RULES.md: No overshoot)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 The call goes through the governed session like any other (purpose `limits_check`), so it is
 ledgered and counted against the share. `/limits` needs "View Setup and Configuration"; without
 it the org answers 403 `API_DISABLED_FOR_ORG` with "limits resource is not enabled"
-(shared/SALESFORCE.md), which is told apart here from the same code for an org without API access.
+(docs/SANDBOX.md lists the answers), which is told apart here from the same code for an org without API access.
 """
 
 from __future__ import annotations
