@@ -19,9 +19,9 @@ import ssl
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -275,7 +275,11 @@ class OutboxMailer:
     def send(self, messages: Sequence[EmailMessage]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         for message in messages:
-            name = f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
+            # Named for the message's own Date (the injected clock's), so the files sort as the
+            # story happened, also on a virtual clock.
+            sent = parsedate_to_datetime(message["Date"]) if message["Date"] else None
+            stamp = (sent or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
+            name = f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
             (self.directory / name).write_bytes(bytes(message))
 
 

@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -66,7 +65,7 @@ def connect_router(runtime: Runtime) -> APIRouter:
             "verifier": verifier,
             "workspace": workspace_id,
             "login_url": login_url,
-            "started": time.time(),
+            "started": runtime.clock.timestamp(),
         }
         target = oauth_flows.authorize_url(
             login_url,
@@ -91,7 +90,7 @@ def connect_router(runtime: Runtime) -> APIRouter:
             or not state
             # Compared as bytes: compare_digest refuses str beyond ASCII (a 500, not a 400).
             or not hmac.compare_digest(str(flow.get("state", "")).encode(), state.encode())
-            or not _fresh(flow.get("started"))
+            or not _fresh(flow.get("started"), runtime.clock.timestamp())
         ):
             raise HTTPException(
                 400, "this sign-in to Salesforce was not started here, or was used already"
@@ -128,8 +127,8 @@ def _told(request: Request, back: str, message: str) -> Response:
     return RedirectResponse(back, 303)
 
 
-def _fresh(started: object) -> bool:
-    return isinstance(started, float | int) and 0 <= time.time() - started <= FLOW_MINUTES * 60
+def _fresh(started: object, now: float) -> bool:
+    return isinstance(started, float | int) and 0 <= now - started <= FLOW_MINUTES * 60
 
 
 def _login_url(host: str, my_domain: str, default: str) -> str:
