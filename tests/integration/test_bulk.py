@@ -329,19 +329,19 @@ def test_a_bad_query_job_is_refused(sf: Any, definition: Any, code: str) -> None
 # ---------------------------------------------------------------- volume
 
 
-def test_an_ingest_of_25000_rows_succeeds_quickly(new_org: Callable[..., SandboxOrg]) -> None:
+def test_an_ingest_of_25000_rows_succeeds_in_three_batches(
+    new_org: Callable[..., SandboxOrg],
+) -> None:
     org = new_org()
     sf: Any = org.salesforce()
     records = [
         {"Subject": f"bulk {n}", "Priority": "Low", "QS_Activity_Id__c": f"vol-{n:05d}"}
         for n in range(25_000)
     ]
-    started = time.monotonic()
+    # How fast is measured by `python -m benchmarks.sandbox`, not here.
     (result,) = sf.bulk2.Task.insert(records=records, wait=0.1)
-    elapsed = time.monotonic() - started
     assert result["numberRecordsProcessed"] == 25_000
     assert result["numberRecordsFailed"] == 0
-    assert elapsed < 10, f"25,000 rows took {elapsed:.1f} s"
     assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == 25_000
     successes = rows_of(sf.bulk2.Task.get_successful_records(result["job_id"]))
     assert len(successes) == 25_000

@@ -77,10 +77,12 @@ def test_latency_delays_every_response_until_it_is_reset(new_org: OrgFactory) ->
     started = time.monotonic()
     sf.query(ORG_QUERY)
     assert time.monotonic() - started >= 0.4
+    assert org.control("GET", "faults")["injected"]["delayed"] == 1
     org.control("POST", "faults", {"latency_ms": 0})
-    started = time.monotonic()
     sf.query(ORG_QUERY)
-    assert time.monotonic() - started < 0.4
+    # Reset: the answer was not held (the org counts each answer it delays; a stopwatch would
+    # also count the machine's other work).
+    assert org.control("GET", "faults")["injected"]["delayed"] == 1
 
 
 def test_an_error_rate_of_one_answers_server_unavailable_and_is_not_counted(
@@ -166,15 +168,13 @@ def test_jitter_spreads_the_latency_of_each_answer_over_a_range(new_org: OrgFact
         started = time.monotonic()
         sf.query(ORG_QUERY)
         took.append(time.monotonic() - started)
-    # Never sooner than the latency, never much later than latency + jitter, and not all alike.
+    # Never sooner than the latency, and not all alike (eight draws from 400 ms all within
+    # 50 ms of each other: about one run in a quarter of a million).
     assert min(took) >= 0.1
-    assert max(took) < 0.5 + 0.3
     assert max(took) - min(took) > 0.05, took
     assert org.control("GET", "faults")["injected"]["delayed"] == 8
     org.control("POST", "faults", {"latency_ms": 0, "jitter_ms": 0})
-    started = time.monotonic()
     sf.query(ORG_QUERY)
-    assert time.monotonic() - started < 0.1
     assert org.control("GET", "faults")["injected"]["delayed"] == 8
 
 
