@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import func, select
@@ -214,16 +214,16 @@ def _ask(client: Client, workspace: Workspace, watermark: int) -> _Answers:
     connection = client.connection
     user_id = connection.user_id if connection.user_id.isalnum() else ""
     questions = {
-        "org": _query("SELECT OrganizationType, IsSandbox FROM Organization"),
-        "perms": _query(
+        "org": api.query("SELECT OrganizationType, IsSandbox FROM Organization"),
+        "perms": api.query(
             "SELECT PermissionSet.PermissionsApiEnabled, PermissionSet.PermissionsViewSetup "
             f"FROM PermissionSetAssignment WHERE AssigneeId = '{user_id}'"
         ),
-        "task": api.Subrequest("GET", "sobjects/Task/describe"),
-        "event": api.Subrequest("GET", "sobjects/Event/describe"),
+        "task": api.describe("Task"),
+        "event": api.describe("Event"),
     }
     if workspace.sync_mode == "realtime":
-        questions["rts"] = _query(
+        questions["rts"] = api.query(
             f"SELECT Id, Name, Callback_URL__c, Enabled__c FROM {SETTING} "
             "ORDER BY LastModifiedDate DESC LIMIT 20"
         )
@@ -250,10 +250,6 @@ def _ask(client: Client, workspace: Workspace, watermark: int) -> _Answers:
         answers.used, answers.total = reported.used, reported.max
     answers.calls = _spent(client, watermark)
     return answers
-
-
-def _query(soql: str) -> api.Subrequest:
-    return api.Subrequest("GET", f"query?q={quote(soql)}")
 
 
 def _spent(client: Client, watermark: int) -> int:

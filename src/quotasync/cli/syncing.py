@@ -95,11 +95,11 @@ def _print_sync(report: SyncReport) -> None:
 
 def _salesforce_trouble() -> tuple[type[Exception], ...]:
     import requests
-    from simple_salesforce.exceptions import SalesforceError
 
+    from quotasync.salesforce.api import ApiFailure
     from quotasync.store.ledger import NoRoom
 
-    return (SalesforceError, NoRoom, requests.RequestException)
+    return (ApiFailure, NoRoom, requests.RequestException)
 
 
 @rts_app.command("on")

@@ -20,7 +20,6 @@ The worker steps `RealTime` for every workspace that has Real-Time Sync set up:
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -28,13 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
-from simple_salesforce.exceptions import SalesforceError
 from sqlalchemy.orm import Session
 
 from quotasync.clock import Clock
 from quotasync.domain import governor
 from quotasync.engine import episodes as engine_episodes
 from quotasync.engine.sync import Syncer
+from quotasync.salesforce import api
 from quotasync.salesforce.connection import Client, ConnectError, Connector
 from quotasync.store import episodes, limits
 from quotasync.store.ledger import NoRoom
@@ -145,7 +144,7 @@ class RealTime:
                 if isinstance(decision, governor.Send):
                     return self._roll_back(decision, now)
                 engine_episodes.record(self.sessions, self.workspace_id, decision, now)
-        except (NoRoom, SalesforceError, requests.RequestException, ConnectError) as error:
+        except (NoRoom, api.ApiFailure, requests.RequestException, ConnectError) as error:
             # The switch could not be written to the org: try again at the next step.
             log.warning("workspace %s: Real-Time Sync switch failed: %s", self.workspace_id, error)
         return None
@@ -191,23 +190,14 @@ class RealTime:
         client = self._client()
         with client.http.purpose(PURPOSE):
             if setting_id is None:
-                found = client.sf.query(
-                    f"SELECT Id FROM {SETTING} ORDER BY LastModifiedDate DESC LIMIT 1"
-                )["records"]
+                found = api.first_page(
+                    client, f"SELECT Id FROM {SETTING} ORDER BY LastModifiedDate DESC LIMIT 1"
+                ).records
                 if found:
                     setting_id = str(found[0]["Id"])
             if setting_id is None:
-                created = client.sf.restful(
-                    f"sobjects/{SETTING}",
-                    method="POST",
-                    data=_json({"Name": "quotasync", **values}),
-                )
-                if not isinstance(created, dict) or "id" not in created:
-                    raise ConnectError(f"the org did not create the {SETTING} record: {created}")
-                return str(created["id"])
-            client.sf.restful(
-                f"sobjects/{SETTING}/{setting_id}", method="PATCH", data=_json(values)
-            )
+                return api.create_record(client, SETTING, {"Name": "quotasync", **values})
+            api.update_record(client, SETTING, setting_id, values)
         return setting_id
 
     def _workspace(self, session: Session) -> Workspace:
@@ -215,7 +205,3 @@ class RealTime:
         if workspace is None:
             raise ConnectError(f"workspace {self.workspace_id} does not exist")
         return workspace
-
-
-def _json(values: dict[str, object]) -> str:
-    return json.dumps(values)

@@ -47,7 +47,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
-from simple_salesforce.exceptions import SalesforceError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -55,10 +54,11 @@ from quotasync.clock import Clock
 from quotasync.domain import outcomes
 from quotasync.domain.outcomes import Outcome
 from quotasync.engine import pages
-from quotasync.engine.bulk_query import BulkJobFailed, BulkQuery, Job
+from quotasync.engine.bulk_query import BulkQuery
 from quotasync.engine.checker import LimitsChecker
 from quotasync.salesforce import api
 from quotasync.salesforce import limits as org_limits
+from quotasync.salesforce.bulk import Job, JobFailed
 from quotasync.salesforce.connection import Client, ConnectError, Connector
 from quotasync.store import limits, mirror
 from quotasync.store.ledger import NoRoom
@@ -265,8 +265,6 @@ class Syncer:
             report.paused = self._paused(no_room)
         except api.Refused as refused:
             report.paused, report.error = _stopped(refused.status, refused.fault)
-        except SalesforceError as error:  # a Bulk request
-            report.paused, report.error = _stopped(error.status, api.fault(error.content))
         except (api.SessionLost, ConnectError) as error:  # a grant the org no longer honours
             report.paused = Paused("auth", str(error))
         except (api.Unanswered, requests.RequestException) as error:
@@ -403,7 +401,7 @@ class Syncer:
             if no_room.api not in BULK_APIS:
                 raise
             return  # the Bulk share or guard is spent, not the Data one: pages will do
-        except (BulkJobFailed, SalesforceError) as error:
+        except (JobFailed, api.Refused) as error:
             self._failed(run, error)
             return
         run.report.via = "bulk"
@@ -414,7 +412,7 @@ class Syncer:
             for chunk in self._bulk().rows(run.job):
                 self._take(run, [_typed(row) for row in chunk])
                 progress(run.report)
-        except (BulkJobFailed, SalesforceError) as error:
+        except (JobFailed, api.Refused) as error:
             self._failed(run, error)
             return
         self._finish(run, progress)
@@ -422,16 +420,15 @@ class Syncer:
     def _bulk(self) -> BulkQuery:
         return BulkQuery(self.client, clock=self.clock, sleep=self.sleep)
 
-    def _failed(self, run: _Run, error: BulkJobFailed | SalesforceError) -> None:
+    def _failed(self, run: _Run, error: JobFailed | api.Refused) -> None:
         """A Bulk job's failure or request's error: the type's own (a job that failed, a query
         the org cannot run), else the run's (the limit, no API access, a 5xx)."""
-        if isinstance(error, BulkJobFailed):
+        if isinstance(error, JobFailed):
             run.report.error = str(error)
             return
-        why = api.fault(error.content)
-        if outcomes.classify_response(error.status, why.code) is not Outcome.FAILED:
+        if outcomes.classify_response(error.status, error.fault.code) is not Outcome.FAILED:
             raise error
-        run.report.error = str(why)
+        run.report.error = str(error.fault)
 
     def _take_page(self, run: _Run, page: api.Page, progress: Progress) -> None:
         if page.total and run.report.via is None:

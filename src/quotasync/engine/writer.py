@@ -12,23 +12,16 @@ record.
 
 from __future__ import annotations
 
-import csv
-import io
 import random
+import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import requests
 from simple_salesforce import format_soql
-from simple_salesforce.exceptions import (
-    SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceOperationError,
-)
 from sqlalchemy.orm import Session
 
 from quotasync import metrics
@@ -40,7 +33,7 @@ from quotasync.domain.pacing import Pacing
 from quotasync.engine import episodes as engine_episodes
 from quotasync.engine import plan as planning
 from quotasync.engine.matching import Matcher
-from quotasync.salesforce import api
+from quotasync.salesforce import api, bulk
 from quotasync.salesforce.connection import Client, ConnectError, Connector
 from quotasync.store import limits, mirror, outbox, retrying
 from quotasync.store.ledger import NoRoom
@@ -53,6 +46,9 @@ WAIT_RECHECK = timedelta(seconds=30)  # how often such a follow-up looks for its
 BULK_APIS = ("bulk", "bulk_query")
 PACING_EVERY = timedelta(minutes=1)
 BULK_CLAIM = timedelta(minutes=15)
+# How long the writer waits on a Bulk job before aborting it: well within the claim, so that no
+# other writer takes its records while it runs; they are written again later.
+BULK_WAIT = timedelta(minutes=10)
 TROUBLE_RETRY = timedelta(seconds=30)  # a failed lookup before a batch is tried again after this
 PAUSING_APIS = (governor.Api.DATA, governor.Api.BULK, governor.Api.BULK_QUERY)  # a writer's pauses
 _V = TypeVar("_V")
@@ -118,8 +114,10 @@ class Writer:
         clock: Clock,
         claim: timedelta = outbox.CLAIM,
         shape: Shape = Shape(),
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.connector = connector
+        self.sleep = sleep  # while a Bulk job runs
         self.claim = claim  # how long a batch is held before another writer may take it
         self.shape = shape
         self._claimed_until = clock.now()
@@ -190,7 +188,7 @@ class Writer:
                 # Room came back between the refusal and the second look (another worker's
                 # calls left the window): not a pause, just go again.
                 return Result(next_due=now)
-        except (SalesforceError, requests.RequestException, ConnectError, api.ApiFailure) as error:
+        except (requests.RequestException, ConnectError, api.ApiFailure) as error:
             # Trouble before any record went (matching recipients, creating Leads): the batch
             # stays pending; some troubles are a pause, the rest a retry a little later.
             reason = self._trouble(error)
@@ -225,20 +223,13 @@ class Writer:
         self._open_episodes = engine_episodes.wrote(self.sessions, self.workspace.id, apis, now)
 
     def _trouble(
-        self, error: SalesforceError | requests.RequestException | ConnectError | api.ApiFailure
+        self, error: requests.RequestException | ConnectError | api.ApiFailure
     ) -> governor.Reason | None:
         """The pause a call's failure means, or None when trying again soon may do."""
         if isinstance(error, ConnectError | api.SessionLost):
             return governor.Reason.AUTH  # the grant is gone: an admin must connect again
-        if isinstance(error, SalesforceExpiredSession):
-            return None if api.renewed(self.client) else governor.Reason.AUTH
-        status, code = None, None
-        if isinstance(error, SalesforceError):
-            status, code = error.status, api.fault(error.content).code
-        elif isinstance(error, api.Refused):
-            status, code = error.status, error.fault.code
-        if status is not None:
-            outcome = outcomes.classify_response(status, code)
+        if isinstance(error, api.Refused):
+            outcome = outcomes.classify_response(error.status, error.fault.code)
             if outcome is Outcome.NO_API:
                 return governor.Reason.NO_API_ACCESS
             if outcome is Outcome.PAUSE:
@@ -394,15 +385,8 @@ class Writer:
         deletes = [w for w in writes if w.fields is None and (w.salesforce_id or w.look_up)]
         parts = [
             _Part(
-                api.Subrequest(
-                    "PATCH",
-                    f"composite/sobjects/{sobject}/{mapping.EXTERNAL_ID}",
-                    {
-                        "allOrNone": False,
-                        "records": [
-                            {"attributes": {"type": sobject}, **(w.fields or {})} for w in chunk
-                        ],
-                    },
+                api.upsert_collection(
+                    sobject, mapping.EXTERNAL_ID, [w.fields or {} for w in chunk]
                 ),
                 chunk,
             )
@@ -411,11 +395,7 @@ class Writer:
         ]
         parts += [
             _Part(
-                api.Subrequest(
-                    "DELETE",
-                    f"composite/sobjects?ids={','.join(w.salesforce_id or '' for w in chunk)}"
-                    "&allOrNone=false",
-                ),
+                api.delete_collection([w.salesforce_id or "" for w in chunk]),
                 chunk,
                 deleting=True,
             )
@@ -444,16 +424,12 @@ class Writer:
         found = [w for w in deletes if not w.look_up]
         parts = [
             _Part(
-                api.Subrequest(
-                    "GET",
-                    "query/?q="
-                    + quote(
-                        format_soql(
-                            f"SELECT Id, {mapping.EXTERNAL_ID} FROM {chunk[0].sobject} "
-                            f"WHERE {mapping.EXTERNAL_ID} IN {{}}",
-                            [w.key for w in chunk],
-                        )
-                    ),
+                api.query(
+                    format_soql(
+                        f"SELECT Id, {mapping.EXTERNAL_ID} FROM {chunk[0].sobject} "
+                        f"WHERE {mapping.EXTERNAL_ID} IN {{}}",
+                        [w.key for w in chunk],
+                    )
                 ),
                 chunk,
             )
@@ -536,20 +512,14 @@ class Writer:
         results: _Outcomes,
         deleting: bool = False,
     ) -> None:
-        for write, result in zip(chunk, answer, strict=False):
-            if not isinstance(result, dict):
+        for write, item in zip(chunk, answer, strict=False):
+            saved = api.saved(item)
+            if saved is None:
                 _apply(results, write, Outcome.RETRY, "an unreadable answer")
-                continue
-            if result.get("success") is True:
-                record_id = None if deleting else result.get("id")
-                for activity_id in write.activity_ids:
-                    results.logged[activity_id] = str(record_id or write.salesforce_id or "")
-                continue
-            error = api.fault(result.get("errors"))
-            outcome = outcomes.classify_record_error(error.code)
-            if deleting and error.code == "ENTITY_IS_DELETED":
-                outcome = Outcome.DONE  # already gone: what a delete wanted
-            _apply(results, write, outcome, str(error))
+            elif deleting and (saved.fault is None or saved.fault.code == "ENTITY_IS_DELETED"):
+                _apply(results, write, Outcome.DONE, "")  # gone, or already gone: what it wanted
+            else:
+                _saved(results, write, saved)
 
     # ---------------------------------------------------------------- Bulk API 2.0
 
@@ -563,53 +533,34 @@ class Writer:
         return results
 
     def _bulk_job(self, sobject: str, items: Sequence[planning.Write], results: _Outcomes) -> None:
-        columns = sorted({name for w in items for name in (w.fields or {})})
-        # An empty cell leaves a field as it is, which is what an absent key means in an upsert.
-        records = [{c: _csv_value((w.fields or {}).get(c)) for c in columns} for w in items]
-        by_key = {w.key: w for w in items}
-        bulk = getattr(self.client.sf.bulk2, sobject)
         try:
             with self.client.http.purpose("log_activity", _shares(items)):
-                job = bulk.upsert(records=records, external_id_field=mapping.EXTERNAL_ID, wait=1)[0]
-                done = _rows(bulk.get_successful_records(job["job_id"]))
-                failed = _rows(bulk.get_failed_records(job["job_id"]))
-        except SalesforceExpiredSession:
-            if api.renewed(self.client):
-                self._whole_chunk(items, Outcome.RETRY, "the session expired; retrying", results)
-            else:
-                self._whole_chunk(
-                    items, Outcome.PAUSE, "auth: the grant was revoked or expired", results
+                saved = bulk.upsert(
+                    self.client,
+                    sobject,
+                    mapping.EXTERNAL_ID,
+                    [w.fields or {} for w in items],
+                    clock=self.clock,
+                    sleep=self.sleep,
+                    give_up_after=BULK_WAIT.total_seconds(),
                 )
+        except api.SessionLost as error:
+            self._whole_chunk(items, Outcome.PAUSE, f"auth: {error}", results)
             return
-        except SalesforceError as error:
-            self._refused(items, error.status, api.fault(error.content), results)
+        except api.Refused as refused:
+            self._refused(items, refused.status, refused.fault, results)
             return
         except NoRoom as no_room:
             results.no_room = no_room
             return
-        except (requests.RequestException, SalesforceOperationError) as error:
-            # No answer, or a job that failed or timed out: the whole job is tried again later.
+        except (api.Unanswered, bulk.JobFailed) as error:
+            # No answer, or a job that failed or ran too long: the whole job is tried again later.
             self._whole_chunk(items, Outcome.RETRY, f"Bulk job did not finish: {error}", results)
             return
-        seen = set()
-        for row in done:
-            write = by_key.get(row.get(mapping.EXTERNAL_ID, ""))
-            if write is not None:
-                seen.add(write.key)
-                _apply(results, write, Outcome.DONE, "", row.get("sf__Id"))
-        for row in failed:
-            write = by_key.get(row.get(mapping.EXTERNAL_ID, ""))
-            if write is not None:
-                seen.add(write.key)
-                message = row.get("sf__Error", "")
-                _apply(
-                    results,
-                    write,
-                    outcomes.classify_record_error(message.split(":", 1)[0]),
-                    message,
-                )
         for write in items:
-            if write.key not in seen:
+            if write.key in saved:
+                _saved(results, write, saved[write.key])
+            else:  # the job did not process it
                 _apply(results, write, Outcome.RETRY, "not in the Bulk job's results")
 
     # ---------------------------------------------------------------- unmatched recipients
@@ -621,19 +572,9 @@ class Writer:
         chunks = batching.chunks(sorted(unknown))
         parts = [
             _Part(
-                api.Subrequest(
-                    "POST",
-                    "composite/sobjects",
-                    {
-                        "allOrNone": False,
-                        "records": [
-                            {
-                                "attributes": {"type": "Lead"},
-                                **mapping.lead_fields(e, unknown[e], users.get(unknown[e])),
-                            }
-                            for e in chunk
-                        ],
-                    },
+                api.create_collection(
+                    "Lead",
+                    [mapping.lead_fields(e, unknown[e], users.get(unknown[e])) for e in chunk],
                 )
             )
             for chunk in chunks
@@ -647,9 +588,10 @@ class Writer:
             ):
                 answers = api.composite(self.client, [part.sub for part in call])
             for chunk, answer in zip(chunks[done : done + len(call)], answers, strict=True):
-                for email, result in zip(chunk, _listed(answer), strict=False):
-                    if isinstance(result, dict) and result.get("success") and result.get("id"):
-                        created[email] = str(result["id"])
+                for email, item in zip(chunk, _listed(answer), strict=False):
+                    saved = api.saved(item)
+                    if saved is not None and saved.ok and saved.record_id:
+                        created[email] = saved.record_id
             done += len(call)
         if created:
             with self.sessions.begin() as session:
@@ -688,6 +630,15 @@ def _apply(
             results.retry.append(activity_id)
 
 
+def _saved(results: _Outcomes, write: planning.Write, saved: api.Saved) -> None:
+    """A record's own result, from a collections answer or a Bulk job's."""
+    if saved.fault is None:
+        _apply(results, write, Outcome.DONE, "", saved.record_id)
+    else:
+        outcome = outcomes.classify_record_error(saved.fault.code)
+        _apply(results, write, outcome, str(saved.fault))
+
+
 def _grouped(values: Mapping[str, _V]) -> dict[_V, list[str]]:
     """activity id -> value, turned into value -> activity ids."""
     groups: dict[_V, list[str]] = {}
@@ -709,18 +660,6 @@ def _shares(writes: Sequence[planning.Write]) -> dict[str, float]:
     counts = Counter(w.user_email for w in writes)
     total = sum(counts.values()) or 1
     return {user: n / total for user, n in counts.items()}
-
-
-def _csv_value(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
 
 
 def _listed(answer: api.Answer) -> list[Any]:

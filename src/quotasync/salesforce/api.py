@@ -15,8 +15,14 @@ Reading goes the same way: `query` makes a Query or QueryAll subrequest (with it
 composite (a reference to that answer's `nextRecordsUrl`), so that one call can read five
 successive pages of one query; `page` reads a query's answer.
 
-Every request still leaves through the client's `GovernedSession`: the composite is reserved in
-the ledger (one Data API call) before it is sent.
+Writing and reading records: `upsert_collection`, `create_collection` and `delete_collection` make
+sObject Collections subrequests (up to 200 records each), `saved` reads each record's result in
+their answers, and `describe` asks for an object's fields. Outside a composite, `create_record`
+and `update_record` write one record and `first_page` reads a query's first page, one request
+each; the Bulk API 2.0's jobs are in `salesforce.bulk`.
+
+Every request leaves through `send`, and so through the client's `GovernedSession`: it is reserved
+in the ledger (a Data API call, and what else it spends) before it is sent.
 """
 
 from __future__ import annotations
@@ -26,10 +32,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import requests
-from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
 from quotasync.domain import batching
 
@@ -48,6 +53,8 @@ _HEAVY_PREFIXES = ("composite/sobjects", "query", "queryall")
 _REFERS_TO = re.compile(r"@\{r(\d+)\.")  # a reference to an earlier subrequest's answer
 # A query's next page as Salesforce names it: /services/data/vNN.N/query/<locator>.
 _NEXT_RECORDS = re.compile(r"/services/data/v\d+\.\d+/(query/[A-Za-z0-9_-]+)")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # an sObject's or a field's API name
+JSON = "application/json"
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,73 @@ def next_page(index: int) -> Subrequest:
     return Subrequest("GET", f"@{{{_reference(index)}.nextRecordsUrl}}")
 
 
+def upsert_collection(
+    sobject: str, external_id: str, records: Sequence[dict[str, Any]]
+) -> Subrequest:
+    """Upsert up to 200 records of one type by an external id field; each record's result comes
+    back on its own (`allOrNone` false), in order."""
+    path = f"composite/sobjects/{_name(sobject)}/{_name(external_id)}"
+    return Subrequest("PATCH", path, _collection(sobject, records))
+
+
+def create_collection(sobject: str, records: Sequence[dict[str, Any]]) -> Subrequest:
+    """Create up to 200 records of one type, each with its own result."""
+    return Subrequest("POST", "composite/sobjects", _collection(sobject, records))
+
+
+def delete_collection(ids: Sequence[str]) -> Subrequest:
+    """Delete up to 200 records by id, each with its own result."""
+    _fits(ids)
+    listed = ",".join(quote(i, safe="") for i in ids)
+    return Subrequest("DELETE", f"composite/sobjects?ids={listed}&allOrNone=false")
+
+
+def describe(sobject: str) -> Subrequest:
+    """An object's description: its fields and what the user may do with them."""
+    return Subrequest("GET", f"sobjects/{_name(sobject)}/describe")
+
+
+def _collection(sobject: str, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    _fits(records)
+    typed = {"type": _name(sobject)}
+    return {"allOrNone": False, "records": [{"attributes": typed, **r} for r in records]}
+
+
+def _fits(records: Sequence[Any]) -> None:
+    if not 1 <= len(records) <= COLLECTION_SIZE:
+        raise ValueError(f"a collection holds 1 to {COLLECTION_SIZE} records, not {len(records)}")
+
+
+def _name(name: str) -> str:
+    """An API name, checked: it goes into a path."""
+    if _NAME.fullmatch(name) is None:
+        raise ValueError(f"not an API name: {name[:80]!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One record's result in a write: its id, or the fault that kept it out."""
+
+    record_id: str | None
+    fault: Fault | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.fault is None
+
+
+def saved(item: Any) -> Saved | None:
+    """A collections answer's result for one record (`{"success": true, "id": ...}` or
+    `{"success": false, "errors": [...]}`); None when it is not one."""
+    if not isinstance(item, dict):
+        return None
+    if item.get("success") is True:
+        record_id = item.get("id")
+        return Saved(str(record_id) if record_id else None)
+    return Saved(None, fault(item.get("errors")))
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a query's answer."""
@@ -238,28 +312,51 @@ def composite(
             ],
         }
     )
-    answer = _send(client, body)
-    return _answers(answer, len(subrequests))
+    return _answers(_json(send(client, "POST", "composite", data=body)), len(subrequests))
 
 
 def _reference(index: int) -> str:
     return f"r{index}"
 
 
-def _send(client: Client, body: str) -> Any:
+def send(
+    client: Client,
+    method: str,
+    path: str,
+    *,
+    data: str | bytes | None = None,
+    params: dict[str, Any] | None = None,
+    content_type: str = JSON,
+    accept: str = JSON,
+    stream: bool = False,
+) -> requests.Response:
+    """One REST request to `path` below `/services/data/vNN.N/`, through the governed session.
+
+    An expired session (401) is renewed once and the request sent again; raises `SessionLost`
+    when that fails, `Refused` with the body's fault for any other status from 300 on,
+    `Unanswered` when no answer came. The ledger's `NoRoom` passes through: nothing was sent.
+    """
     for attempt in range(2):
+        sf = client.sf  # renewed: a new session id
+        headers = {
+            "Authorization": f"Bearer {sf.session_id}",
+            "Content-Type": content_type,
+            "Accept": accept,
+        }
         try:
-            return client.sf.restful("composite", method="POST", data=body)
-        except SalesforceExpiredSession as error:
-            if attempt == 0 and renewed(client):
-                continue  # once: a second expiry in a row means the grant itself is gone
-            raise SessionLost("the session expired and could not be renewed") from error
-        except SalesforceError as error:
-            raise Refused(error.status, fault(error.content)) from error
+            response = client.http.request(
+                method, sf.base_url + path, headers=headers, data=data, params=params, stream=stream
+            )
         except requests.RequestException as error:
             raise Unanswered(f"no answer: {error}") from error
-        except ValueError as error:  # a 2xx whose body is not JSON
-            raise Unanswered(f"an unreadable answer: {error}") from error
+        if response.status_code < 300:
+            return response
+        with response:
+            if response.status_code != 401:
+                raise Refused(response.status_code, fault(_body(response)))
+        if attempt == 0 and renewed(client):
+            continue  # once: a second expiry in a row means the grant itself is gone
+        raise SessionLost("the session expired and could not be renewed")
     raise AssertionError("unreachable")
 
 
@@ -273,6 +370,45 @@ def renewed(client: Client) -> bool:
     except ConnectError:
         return False
     return True
+
+
+def _body(response: requests.Response) -> Any:
+    """An error answer's body: JSON when it is, its text otherwise."""
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _json(response: requests.Response) -> Any:
+    """A 2xx answer's JSON body."""
+    try:
+        return response.json()
+    except ValueError as error:
+        raise Unanswered(f"an unreadable answer: {error}") from error
+
+
+def create_record(client: Client, sobject: str, fields: dict[str, Any]) -> str:
+    """Create one record (one call); its id."""
+    answer = _json(send(client, "POST", f"sobjects/{_name(sobject)}", data=json.dumps(fields)))
+    record_id = answer.get("id") if isinstance(answer, dict) else None
+    if not isinstance(record_id, str) or not record_id:
+        raise Unanswered(f"the org's answer names no new {sobject} record")
+    return record_id
+
+
+def update_record(client: Client, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+    """Update one record's fields (one call)."""
+    path = f"sobjects/{_name(sobject)}/{quote(record_id, safe='')}"
+    send(client, "PATCH", path, data=json.dumps(fields)).close()
+
+
+def first_page(client: Client, soql: str) -> Page:
+    """A query's first page, asked for on its own (one call)."""
+    answer = page(_json(send(client, "GET", "query/", params={"q": soql})))
+    if answer is None:
+        raise Unanswered("the org's answer is not a query page")
+    return answer
 
 
 def _answers(answer: Any, expected: int) -> list[Answer]:

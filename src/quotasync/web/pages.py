@@ -16,7 +16,6 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from requests import RequestException
-from simple_salesforce.exceptions import SalesforceError
 from sqlalchemy.orm import Session
 
 from quotasync import timeline, usage
@@ -24,6 +23,7 @@ from quotasync.domain import governor
 from quotasync.domain.activities import Kind
 from quotasync.engine import realtime
 from quotasync.runtime import Runtime
+from quotasync.salesforce.api import ApiFailure
 from quotasync.salesforce.connection import ConnectError
 from quotasync.store import limits, outbox, users
 from quotasync.store.ledger import NoRoom
@@ -293,7 +293,7 @@ def pages_router(runtime: Runtime) -> APIRouter:
         except realtime.RealTimeUnavailable as exc:
             error = f"Real-Time Sync is not on: {exc}"
             return integrations_page(request, workspace_id, error=error, status=409)
-        except (ConnectError, SalesforceError, NoRoom, RequestException) as exc:
+        except (ConnectError, ApiFailure, NoRoom, RequestException) as exc:
             error = f"Salesforce did not take the change: {exc}"
             return integrations_page(request, workspace_id, error=error, status=502)
         return RedirectResponse(f"/w/{workspace_id}/integrations?saved=mode-{mode}", 303)
