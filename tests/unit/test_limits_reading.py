@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from quotasync.domain.governor import LIMIT_NAMES, Api
+from quotasync.salesforce import api
 from quotasync.salesforce.limits import Figure, _limits_closed, parse
 
 
@@ -149,7 +150,7 @@ def test_used_is_max_less_remaining_never_below_zero(maximum: int, remaining: in
 
 def test_limits_without_view_setup_are_told_apart() -> None:
     content = [{"message": "limits resource is not enabled", "errorCode": "API_DISABLED_FOR_ORG"}]
-    assert _limits_closed(content)
+    assert _limits_closed(api.fault(content))
 
 
 def test_an_org_without_api_access_is_not_mistaken_for_closed_limits() -> None:
@@ -159,7 +160,7 @@ def test_an_org_without_api_access_is_not_mistaken_for_closed_limits() -> None:
             "errorCode": "API_DISABLED_FOR_ORG",
         }
     ]
-    assert not _limits_closed(content)
+    assert not _limits_closed(api.fault(content))
 
 
 @pytest.mark.parametrize(
@@ -171,7 +172,6 @@ def test_an_org_without_api_access_is_not_mistaken_for_closed_limits() -> None:
         [],
         ["API_DISABLED_FOR_ORG"],
         [None],
-        {"message": "limits resource is not enabled", "errorCode": "API_DISABLED_FOR_ORG"},
         [{"errorCode": "API_DISABLED_FOR_ORG"}],
         [{"message": "limits resource is not enabled"}],
         [{"message": "limits resource is not enabled", "errorCode": "INSUFFICIENT_ACCESS"}],
@@ -180,9 +180,9 @@ def test_an_org_without_api_access_is_not_mistaken_for_closed_limits() -> None:
     ],
 )
 def test_other_refusals_are_not_closed_limits(content: object) -> None:
-    assert not _limits_closed(content)
+    assert not _limits_closed(api.fault(content))
 
 
 @given(json_values)
 def test_telling_closed_limits_apart_never_raises(content: object) -> None:
-    assert isinstance(_limits_closed(content), bool)
+    assert isinstance(_limits_closed(api.fault(content)), bool)

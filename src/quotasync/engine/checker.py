@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
-from simple_salesforce.exceptions import SalesforceError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.domain import checking
 from quotasync.salesforce import limits as org_limits
+from quotasync.salesforce.api import ApiFailure
 from quotasync.salesforce.connection import Client, ConnectError
 from quotasync.store import limits
 from quotasync.store.ledger import NoRoom
@@ -77,7 +77,7 @@ class LimitsChecker:
         except NoRoom:
             # Not even one call fits: a pause is on, and its own recheck brings this back.
             return self._later(None, now, checking.MIN_INTERVAL)
-        except (SalesforceError, requests.RequestException, ConnectError) as error:
+        except (ApiFailure, requests.RequestException, ConnectError) as error:
             # The writer meets the same trouble and pauses with the reason; try again soon.
             log.warning("workspace %s: /limits could not be read: %s", self.workspace_id, error)
             return self._later(None, now, checking.MIN_INTERVAL)

@@ -8,11 +8,9 @@ it the org answers 403 `API_DISABLED_FOR_ORG` with "limits resource is not enabl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
-
-from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceRefusedRequest
 
 from quotasync.domain.governor import LIMIT_NAMES
 from quotasync.salesforce import api
@@ -34,35 +32,26 @@ class LimitsClosed(Exception):
 def read(client: Client) -> dict[str, Figure]:
     """The org's figures per ledger API type (data, bulk, bulk_query, apex) that it reports.
 
-    Raises LimitsClosed without View Setup; other refusals propagate as simple-salesforce's
-    exceptions. An expired session is refreshed once.
+    Raises LimitsClosed without View Setup; other failures as `api.send` raises them (an expired
+    session is renewed once there).
     """
     try:
-        return parse(_refreshed_once(client, lambda: client.sf.limits()))
-    except SalesforceRefusedRequest as error:
-        if _limits_closed(error.content):
-            raise LimitsClosed(api.fault(error.content).message) from None
+        with client.http.purpose(PURPOSE), api.send(client, "GET", "limits") as answer:
+            return parse(answer.json())
+    except api.Refused as refused:
+        if _limits_closed(refused.fault):
+            raise LimitsClosed(refused.fault.message) from None
         raise
+    except ValueError as error:  # not JSON: an answer that cannot be read
+        raise api.Unanswered(f"/limits answered something that is not JSON: {error}") from None
 
 
 def probe(client: Client) -> None:
     """One cheap Data call (the API's resource list) whose answer carries `Sforce-Limit-Info`:
     how a sync user without View Setup reads the org's Data figure while a pause rechecks. The
     governed session keeps the figure it reports."""
-    _refreshed_once(client, lambda: client.sf.restful(""))
-
-
-def _refreshed_once(client: Client, call: Callable[[], Any]) -> Any:
-    """`call` as a `limits_check`; after an expired session, refreshed and called once more.
-
-    `call` reads `client.sf` when it runs, so the retry goes on the refreshed session."""
-    try:
-        with client.http.purpose(PURPOSE):
-            return call()
-    except SalesforceExpiredSession:
-        client.refresh()
     with client.http.purpose(PURPOSE):
-        return call()
+        api.send(client, "GET", "").close()
 
 
 def parse(body: Any) -> dict[str, Figure]:
@@ -86,8 +75,7 @@ def _whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _limits_closed(content: Any) -> bool:
-    if not isinstance(content, list):  # a request's refusal is a list of errors
-        return False
-    why = api.fault(content)
+def _limits_closed(why: api.Fault) -> bool:
+    """The refusal of `/limits` to a user without View Setup, told apart from the same code for
+    an org without API access ("The REST API is not enabled for this Organization")."""
     return why.code == "API_DISABLED_FOR_ORG" and "limits" in why.message

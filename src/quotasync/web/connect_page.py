@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from requests import RequestException
-from simple_salesforce.exceptions import SalesforceError
 
 from quotasync.runtime import Runtime
 from quotasync.salesforce import oauth_flows
+from quotasync.salesforce.api import ApiFailure
 from quotasync.salesforce.connection import ConnectError
 from quotasync.store.ledger import NoRoom
 from quotasync.web import auth
@@ -114,7 +114,7 @@ def connect_router(runtime: Runtime) -> APIRouter:
                 ca_file=settings.salesforce_ca_file,
                 code_verifier=str(flow["verifier"]),
             )
-        except (ConnectError, SalesforceError, NoRoom, RequestException) as exc:
+        except (ConnectError, ApiFailure, NoRoom, RequestException) as exc:
             return _told(request, back, f"Salesforce did not connect: {exc}")
         request.session[FLASH] = {"text": f"Connected to Salesforce as {connection.username}."}
         return RedirectResponse(back, 303)
