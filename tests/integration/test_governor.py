@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from quotasync.clock import ManualClock
+from quotasync.domain import governor
+from quotasync.engine.checker import LimitsChecker
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.worker import Progress, Worker
 from quotasync.engine.writer import COLLECTIONS_ONLY
@@ -232,6 +234,170 @@ def test_a_guard_pause_looked_at_by_two_workers_in_turn_still_rechecks_and_resum
     writes = setup.ledger_entries("log_activity")
     assert writes, "still paused 20 minutes after room came back"
     assert min(e.at for e in writes) - room_back <= timedelta(minutes=5, seconds=80)
+
+
+@pytest.mark.parametrize("user", ["admin", "sync"])
+def test_a_guard_reached_between_batches_is_rechecked_and_writing_resumes_within_a_recheck(
+    new_org: OrgFactory, workspace: Connect, user: str
+) -> None:
+    """Activities arrive steadily and the other app jumps the org past 90% between two batches:
+    the answer to a write shows it. Pacing, seeing no room under the guard, held the next batch
+    for its longest delay (15 minutes) instead of letting it meet the guard, so no pause opened
+    and nothing rechecked the room; the other app's calls left the window and quotasync wrote
+    again only when that delay ran out, 13 minutes later (the fault soak: 399 and 816 virtual s
+    where a recheck and a look allow 460). The batch now meets the guard, and the pause's
+    recheck finds the room."""
+    org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
+    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
+    setup = workspace(org, clock=clock, user=user)
+    setup.settings(log_within=5)  # as the soak: every minute's arrivals make a batch
+    with setup.runtime.sessions.begin() as session:
+        stored = session.get(Workspace, setup.workspace_id)
+        assert stored is not None
+        limits.set_settings(session, stored, recheck_minutes=5)
+    recheck = timedelta(minutes=5)
+    mail = iter([a for a in stream(people(org), 1000, seed=47) if a["kind"] in EMAILS])
+    worker = Worker(setup.runtime.connector, clock)
+    progress = Progress()
+    arrived = []
+
+    def minute() -> None:
+        """A minute: two activities arrive and the workspace is looked at (the worker pool looks
+        at every workspace at least once a minute)."""
+        arrived.extend([next(mail), next(mail)])
+        setup.ingest(arrived[-2:])
+        in_step(org, clock, 60)
+        worker.cycle(progress)
+
+    for _ in range(5):
+        minute()
+    assert setup.states() == {"logged": 10}
+
+    # The other app jumps the org to 95%; the next batch's answer shows it.
+    usage = org.control("GET", "usage")["DailyApiRequests"]
+    org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950 - usage["used"]})
+    minute()
+    guard_seen = max(e.at for e in setup.ledger_entries("log_activity"))
+    assert setup.states() == {"logged": 12}
+    for _ in range(2):
+        minute()
+    assert setup.states() == {"logged": 12, "pending": 4}  # not one write past the guard
+
+    # Two and a half minutes after: the other app's calls leave the org's window (its clock
+    # moves a day on, as in the soak). The pause's recheck finds the room.
+    in_step(org, clock, 30)
+    org.control("POST", "clock", {"advance_seconds": 24 * 3600 + 60})
+    room_back = clock.now()
+    for _ in range(20):
+        minute()
+        if setup.states().get("pending", 0) == 0:
+            break
+    after = [e.at for e in setup.ledger_entries("log_activity") if e.at > guard_seen]
+    assert after, "not written 20 minutes after room came back"
+    # At the latest a recheck after the reading that showed the guard, and the writer's look.
+    assert min(after) - room_back <= recheck + governor.MIN_LOOK
+    assert min(after) >= guard_seen + recheck  # the guard held until that recheck
+    # Nothing lost, nothing written twice, and the pause is over.
+    assert open_pause(setup) is None and setup.states() == {"logged": len(arrived)}
+    assert_each_in_org_once(org, arrived)
+    with setup.runtime.sessions() as session:
+        reasons = session.scalars(
+            select(PauseEpisode.reason).where(PauseEpisode.workspace_id == setup.workspace_id)
+        ).all()
+    assert reasons == ["org_guard"]  # one pause, one episode
+
+
+def test_a_guard_pause_rechecks_even_when_the_first_limits_reading_failed(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    """The workspace's first `/limits` reading found the org unavailable, so whether the sync
+    user may read `/limits` is not known yet. The guard's recheck waited for the next scheduled
+    reading instead, which the guard itself put off 5 minutes (the fault soak: a write 4
+    minutes past the recheck). The recheck reads `/limits`, which tells that as well."""
+    org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
+    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
+    setup = workspace(org, clock=clock, user="admin")
+    setup.settings(log_within=5)
+    with setup.runtime.sessions.begin() as session:
+        stored = session.get(Workspace, setup.workspace_id)
+        assert stored is not None
+        limits.set_settings(session, stored, recheck_minutes=5)
+    recheck = timedelta(minutes=5)
+    connector = setup.runtime.connector
+    org.control("POST", "faults", {"error_rate": 1})
+    checked = LimitsChecker(
+        setup.runtime.sessions,
+        setup.workspace_id,
+        clock,
+        lambda: connector.client(setup.workspace_id),
+    ).step()
+    org.control("POST", "faults", {"error_rate": 0})
+    assert checked is not None and checked.readable is None  # next scheduled in 5 minutes
+    org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950})
+    mail = iter([a for a in stream(people(org), 1000, seed=51) if a["kind"] in EMAILS])
+    worker = Worker(connector, clock)
+    progress = Progress()
+    arrived = []
+
+    def minute() -> None:
+        arrived.extend([next(mail), next(mail)])
+        setup.ingest(arrived[-2:])
+        in_step(org, clock, 60)
+        worker.cycle(progress)
+
+    minute()  # the first write's answer shows the guard reached
+    guard_seen = max(e.at for e in setup.ledger_entries("log_activity"))
+    minute()  # the next batch meets the guard: paused
+    assert open_pause(setup) == "org_guard"
+    in_step(org, clock, 30)
+    org.control("POST", "clock", {"advance_seconds": 24 * 3600 + 60})  # room comes back
+    room_back = clock.now()
+    for _ in range(15):
+        minute()
+        if setup.states().get("pending", 0) == 0:
+            break
+    after = [e.at for e in setup.ledger_entries("log_activity") if e.at > guard_seen]
+    assert after and min(after) - room_back <= recheck + governor.MIN_LOOK
+    assert setup.states() == {"logged": len(arrived)}
+
+
+def test_the_guard_recheck_a_first_worker_is_due_for_wakes_a_second_one_that_looked_since(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    """A second worker looks at a guard pause just before its recheck: its own writer would look
+    again a minute on (`governor.MIN_LOOK`), a minute after the recheck the first one's pause
+    is due for. That worker's step asks to be looked at again at the recheck, and the reading
+    made then wakes its writer: the recheck that finds room writes in the same step."""
+    org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
+    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
+    setup = workspace(org, clock=clock, user="admin")
+    setup.settings(log_within=0)
+    with setup.runtime.sessions.begin() as session:
+        stored = session.get(Workspace, setup.workspace_id)
+        assert stored is not None
+        limits.set_settings(session, stored, recheck_minutes=5)
+    org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950})
+    setup.ingest([a for a in stream(people(org), 200, seed=49) if a["kind"] in EMAILS][:20])
+    first, second = (Worker(setup.runtime.connector, clock) for _ in range(2))
+    progress = Progress()
+    first.cycle(progress)  # the reading shows the guard reached: paused
+    read_at = clock.now()
+    recheck = read_at + timedelta(minutes=5)
+    assert progress.paused == {setup.workspace_id: "org_guard"}
+
+    # 4:10 on, the second worker's first look: its writer would look again at 5:10.
+    in_step(org, clock, 250)
+    due = second.cycle(progress)
+    assert second.writers[setup.workspace_id].paused_until == clock.now() + governor.MIN_LOOK
+    assert due == recheck  # ...but the workspace is due at the recheck
+
+    # Room comes back; at the recheck the second worker reads the org and writes at once.
+    in_step(org, clock, 10)
+    org.control("POST", "clock", {"advance_seconds": 24 * 3600})
+    in_step(org, clock, (recheck - clock.now()).total_seconds())
+    second.cycle(progress)
+    assert setup.ledger_calls("data", "limits_check") == 2
+    assert [e.at for e in setup.ledger_entries("log_activity")] == [recheck]
 
 
 # ---------------------------------------------------------------- pacing

@@ -20,6 +20,12 @@ to `1 / bearable` seconds (one call per that many seconds, each carrying what ar
 up to `max_delay` (the workspace's `max_batch_delay`). On any other day activities are logged
 within `log_within`, as the admin chose. Beyond the point where batches are full a longer wait saves nothing; then
 `avoids_pause` is False and the usage view says a pause is likely whatever the batching.
+
+Never while the guard is held (a reading showed the org at 90%): then no rate is bearable, and
+stretching the delay would only keep the next batch from meeting the guard. Nothing but that
+batch's pause rechecks the room (rule 5), so a held batch outlasted other apps' calls by up to
+`max_delay` (measured: 13 minutes where a 5-minute recheck was due). The batch goes at
+`base_delay`, meets the guard, and its pause looks again every recheck interval.
 """
 
 from __future__ import annotations
@@ -80,13 +86,21 @@ def paced_delay(
     base_delay: float = LOG_WITHIN,
     max_delay: float = MAX_BATCH_DELAY,
     horizon: timedelta = WINDOW,
+    guard_held: bool = False,
 ) -> Pacing:
-    """The batch delay for a writer receiving `rate` activities per second (see module doc)."""
+    """The batch delay for a writer receiving `rate` activities per second (see module doc);
+    `guard_held`: the last reading showed the org at the guard."""
     if base_delay < 0 or max_delay < base_delay:
         raise ValueError(f"need 0 <= base_delay <= max_delay, got {base_delay}, {max_delay}")
     if horizon <= timedelta(0):
         raise ValueError(f"horizon must be positive, got {horizon}")
     spend = calls_per_second(rate, base_delay, batch_size)
+    if guard_held:
+        why = (
+            "the org is at the 90% guard: batches are not held longer, their pause rechecks "
+            "for room"
+        )
+        return Pacing(base_delay, False, spend == 0, spend, 0.0, why)
     bearable = bearable_rate(ledger, share, now, horizon)
     if spend <= bearable:
         why = f"{spend:.3g} calls/s fits the {bearable:.3g} calls/s the share can bear"

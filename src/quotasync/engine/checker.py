@@ -144,6 +144,14 @@ class LimitsChecker:
             workspace.limits_next_check = now + wait
         return Checked(readable, now + wait, {})
 
+    def recheck_at(self) -> datetime | None:
+        """When an org-guard pause next wants a fresh reading (`_recheck_at`), if any. The worker
+        is looked at then whatever its own writer's pause says: another worker's writer may have
+        set that recheck, a moment before this one's own look ends."""
+        with self.sessions() as session:
+            workspace = session.get(Workspace, self.workspace_id)
+            return _recheck_at(session, workspace) if workspace is not None else None
+
 
 SCHEDULED, RECHECK = "scheduled", "recheck"
 
@@ -154,18 +162,27 @@ def _due(session: Session, workspace: Workspace, now: datetime) -> str | None:
     scheduled = workspace.limits_next_check
     if scheduled is None or scheduled <= now:
         return SCHEDULED
-    if workspace.limits_readable is None:
-        return None  # the scheduled first reading will tell which way to read
+    # Even before a first reading has told whether `/limits` is open (it failed: the org did
+    # not answer): the recheck then reads `/limits`, which tells that too. Left to the schedule,
+    # the guard's recheck waited for the next scheduled reading, which the guard itself puts
+    # off (measured in the fault soak: 4 minutes past the recheck).
+    recheck = _recheck_at(session, workspace)
+    return RECHECK if recheck is not None and recheck <= now else None
+
+
+def _recheck_at(session: Session, workspace: Workspace) -> datetime | None:
+    """The earliest recheck of an open org-guard pause whose figure is older than that recheck:
+    when that pause wants a fresh reading (None: no such pause)."""
     known = limits.figures(session, workspace.id)
-    for episode in session.scalars(
-        select(PauseEpisode).where(
-            PauseEpisode.workspace_id == workspace.id,
-            PauseEpisode.ended_at.is_(None),
-            PauseEpisode.reason == "org_guard",
-            PauseEpisode.next_check <= now,
+    due = [
+        episode.next_check
+        for episode in session.scalars(
+            select(PauseEpisode).where(
+                PauseEpisode.workspace_id == workspace.id,
+                PauseEpisode.ended_at.is_(None),
+                PauseEpisode.reason == "org_guard",
+            )
         )
-    ):
-        figure = known.get(episode.api)
-        if figure is None or figure.observed_at < episode.next_check:
-            return RECHECK
-    return None
+        if (figure := known.get(episode.api)) is None or figure.observed_at < episode.next_check
+    ]
+    return min(due, default=None)

@@ -116,6 +116,13 @@ class Worker:
                 progress.paused.pop(workspace.id, None)
         if result.paused_until is not None:
             due.append(result.paused_until)
+        checker = self.checkers.get(workspace.id)
+        if result.reason == "org_guard" and checker is not None:
+            # The guard's recheck may come before this writer's own look (another worker's
+            # writer set it): the workspace is looked at then, and the reading wakes the writer.
+            recheck = checker.recheck_at()
+            if recheck is not None and recheck > self.clock.now():
+                due.append(recheck)
         if result.wrote:
             due.append(self.clock.now())  # more may be waiting right behind this batch
         elif result.next_due is not None:

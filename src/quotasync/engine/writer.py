@@ -128,6 +128,9 @@ class Writer:
         self.paused_until: datetime | None = None  # when to look again
         self.pause_reason: str | None = None
         self.resume_at: datetime | None = None  # when room returns, where the governor can tell
+        # An org-guard pause: its API type and when the figure it paused on was read. A newer
+        # reading (the recheck's, made by the checker just before) ends the wait at once.
+        self._guard_reading: tuple[str, datetime] | None = None
         self._client: Client | None = None
         self._random = random.Random()
         # API types with an episode this writer opened; None until it knows (after a restart).
@@ -149,7 +152,7 @@ class Writer:
 
     def step(self) -> Result:
         now = self.clock.now()
-        if self.paused_until is not None and now < self.paused_until:
+        if self.paused_until is not None and now < self.paused_until and not self._read_since():
             return Result(paused_until=self.paused_until, reason=self.pause_reason)
         with self.sessions() as session:
             count, oldest = outbox.backlog(session, self.workspace.id, now)
@@ -209,8 +212,25 @@ class Writer:
             return  # Unavailable: the work takes another route; nothing to hold or tell
         self.paused_until, self.pause_reason = decision.next_check, decision.reason.value
         self.resume_at = decision.resume_at if decision.predicted else None
+        self._guard_reading = None
+        if decision.reason is governor.Reason.ORG_GUARD:
+            with self.sessions() as session:
+                figure = limits.figures(session, self.workspace.id).get(decision.api.value)
+            if figure is not None:
+                self._guard_reading = (decision.api.value, figure.observed_at)
         engine_episodes.record(self.sessions, self.workspace.id, decision, now)
         self._open_episodes = {*(self._open_episodes or ()), decision.api}
+
+    def _read_since(self) -> bool:
+        """Whether the org-guard pause's figure has been read again since it paused: the
+        recheck it waits for has come, whoever's look set it (another worker's writer may have
+        set it a little before this one's own look was due)."""
+        if self._guard_reading is None:
+            return False
+        api_type, paused_on = self._guard_reading
+        with self.sessions() as session:
+            figure = limits.figures(session, self.workspace.id).get(api_type)
+        return figure is not None and figure.observed_at > paused_on
 
     def _resumed(self, now: datetime, api_type: governor.Api) -> None:
         """A write went through: step the pauses this writer had (after a restart, any it may
@@ -273,7 +293,7 @@ class Writer:
     # ---------------------------------------------------------------- one batch
 
     def _write(self, now: datetime, limit: int, bulk: bool) -> Result:
-        self.paused_until = self.pause_reason = self.resume_at = None
+        self.paused_until = self.pause_reason = self.resume_at = self._guard_reading = None
         # A Bulk job may take minutes; a collections call a second. The claim must outlast either.
         until = now + (max(self.claim, BULK_CLAIM) if bulk else self.claim)
         self._claimed_until = until

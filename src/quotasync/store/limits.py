@@ -244,8 +244,9 @@ def pacing(
 ) -> pace.Pacing | None:
     """How long a batch waits: the workspace's `log_within`, stretched (up to its
     `max_batch_delay`) only when that would spend the Data share (or the guard's room) before the
-    window frees it, at the last hour's arrival rate, for calls of up to `batch_size` records.
-    None until the org's Data figure is known."""
+    window frees it, at the last hour's arrival rate, for calls of up to `batch_size` records;
+    never while the guard is held (`pace.paced_delay`). None until the org's Data figure is
+    known."""
     room = rooms(session, workspace, now).get("data")
     if room is None:
         return None
@@ -269,6 +270,7 @@ def pacing(
         batch_size=batch_size,
         base_delay=workspace.log_within,
         max_delay=max(workspace.log_within, workspace.max_batch_delay),
+        guard_held=room.guard_held,
     )
 
 

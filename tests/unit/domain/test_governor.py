@@ -536,6 +536,16 @@ def test_by_default_activities_are_logged_within_a_minute_and_held_longer_only_t
     assert spent.delay == MAX_BATCH_DELAY == 900.0
 
 
+def test_a_held_guard_is_not_paced_the_batch_meets_it_and_its_pause_rechecks() -> None:
+    # The same busy day as above would wait the whole ceiling; with the guard held, the delay
+    # the admin chose, so the batch meets the guard and opens the pause that looks again.
+    held = paced_delay(spread(700), 700, NOW, rate=0.5, guard_held=True)
+    assert (held.delay, held.paced, held.avoids_pause) == (LOG_WITHIN, False, False)
+    assert "guard" in held.why
+    # Nothing arriving: nothing to pause, nothing said to be likely.
+    assert paced_delay(Ledger(), 700, NOW, rate=0.0, guard_held=True).avoids_pause
+
+
 def test_expiring_own_calls_count_toward_what_the_share_bears() -> None:
     recent = Ledger.of([(hours_ago(1), 600)])
     old = Ledger.of([(hours_ago(23), 600)])
