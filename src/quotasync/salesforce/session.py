@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 
 from quotasync.clock import Clock
-from quotasync.salesforce import costs
+from quotasync.salesforce import api, costs
 from quotasync.store.ledger import Call, Ledger
 
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
@@ -148,11 +148,10 @@ def _uncharged(response: requests.Response) -> frozenset[str]:
     if response.status_code not in (401, 403):
         return frozenset()
     try:
-        body = response.json()
+        why = api.fault(response.json())
     except ValueError:
         return frozenset()
-    first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
-    code, message = first.get("errorCode"), str(first.get("message", ""))
+    code, message = why.code, why.message
     if code in _UNCHARGED_CODES or (
         code == "REQUEST_LIMIT_EXCEEDED" and message.startswith("TotalRequests")
     ):
