@@ -25,6 +25,9 @@ from quotasync.runtime import open_runtime
 from quotasync.store.tables import Connection
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
+# Its module-scoped org and workspaces are built once: the module's tests share one worker.
+pytestmark = pytest.mark.xdist_group("connect_cli")
+
 CLI = [sys.executable, "-m", "quotasync.cli"]
 
 

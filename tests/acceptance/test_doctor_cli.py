@@ -20,6 +20,9 @@ from tests.acceptance.web_support import csrf_of
 from tests.processes import finish, spawn
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
+# Its module-scoped org and workspaces are built once: the module's tests share one worker.
+pytestmark = pytest.mark.xdist_group("doctor_cli")
+
 CLI = [sys.executable, "-m", "quotasync.cli"]
 
 

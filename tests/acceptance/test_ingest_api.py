@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 import requests
 
+# Its module-scoped org and workspaces are built once: the module's tests share one worker.
+pytestmark = pytest.mark.xdist_group("ingest_api")
+
 CLI = [sys.executable, "-m", "quotasync.cli"]
 
 

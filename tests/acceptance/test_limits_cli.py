@@ -20,6 +20,9 @@ from quotasync.store import db
 from quotasync.store.tables import PauseEpisode
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
+# Its module-scoped org and workspaces are built once: the module's tests share one worker.
+pytestmark = pytest.mark.xdist_group("limits_cli")
+
 CLI = [sys.executable, "-m", "quotasync.cli"]
 VIEW_SETUP = "the sync user needs the View Setup and Configuration permission"
 

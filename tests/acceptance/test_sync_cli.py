@@ -17,6 +17,9 @@ import pytest
 
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
+# Its module-scoped org and workspaces are built once: the module's tests share one worker.
+pytestmark = pytest.mark.xdist_group("sync_cli")
+
 CLI = [sys.executable, "-m", "quotasync.cli"]
 OBJECTS = ["User", "Account", "Contact", "Lead", "Opportunity"]
 

@@ -40,6 +40,9 @@ from tests.acceptance.served_app import NOW, Served, runtime_in, serve
 from tests.acceptance.web_support import csrf_of
 from tests.unit.domain.builders import payload
 
+# Its module-scoped org and workspaces are built once: the module's tests share one worker.
+pytestmark = pytest.mark.xdist_group("tenant_isolation")
+
 NOBODY = "ws_0000000000000000"  # a workspace id that does not exist
 
 # Workspace A's marker strings, each found nowhere else.
