@@ -63,7 +63,7 @@ def pause_started(workspace: Workspace, episode: PauseEpisode) -> Notice:
         return rollover_started(workspace, episode)
     calls = API_NAMES.get(episode.api, episode.api)
     lines = [
-        f'quotasync has paused writing to Salesforce for the workspace "{workspace.name}" '
+        f'quotasync has paused syncing with Salesforce for the workspace "{workspace.name}" '
         f"since {_when(episode.started_at)}.",
         "",
         f"Why: {_why(episode.reason, calls)} ({episode.reason}).",
@@ -122,7 +122,7 @@ def pause_ended(workspace: Workspace, episode: PauseEpisode) -> Notice:
         else "The activities stored meanwhile are being written now, oldest first.\n"
     )
     body = (
-        f'quotasync resumed writing to Salesforce for the workspace "{workspace.name}" '
+        f'quotasync resumed syncing with Salesforce for the workspace "{workspace.name}" '
         f"at {_when(episode.ended_at)}.\n\n"
         f"It had paused at {_when(episode.started_at)} ({episode.reason}), for {lasted}. "
         + meanwhile
@@ -141,11 +141,12 @@ def _nothing_lost(episode: PauseEpisode) -> list[str]:
             "Nothing is lost: new activities are still accepted and stored. quotasync writes",
             "them, oldest first, whenever room frees up in the 24-hour window, and sends one",
             "more email when the backlog is written or the limit no longer holds it back; none",
-            "in between.",
+            "in between. Changes made in the org meanwhile reach quotasync when it has room.",
         ]
     return [
         "Nothing is lost: new activities are still accepted and stored, and they are written,",
-        "oldest first, as soon as syncing resumes. You will get one more email then.",
+        "oldest first, as soon as syncing resumes, when the org's changes made meanwhile are",
+        "read too. You will get one more email then.",
     ]
 
 

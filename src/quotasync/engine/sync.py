@@ -31,8 +31,11 @@ goes on from that load's watermarks instead: `quotasync connect` loads the mirro
 
 Every call goes through the governed session. When the quota has no room (`NoRoom`) or Salesforce
 refuses for its limit, the run stops and says the sync is paused; what was applied stays, and
-the next run starts again from the watermarks. A type whose query the org answers with an error
-(a field it lacks) is reported failed; the other types go on.
+the next run starts again from the watermarks. A run the quota stopped does not count as the
+types' run: those it did not finish are due again at once, and the worker holds them in the
+workspace's pause (`Writer.hold`), whose looks say when they go (RULES.md: Recheck and resume).
+A type whose query the org answers with an error (a field it lacks) is reported failed; the
+other types go on.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quotasync.clock import Clock
-from quotasync.domain import outcomes
+from quotasync.domain import governor, outcomes
 from quotasync.domain.outcomes import Outcome
 from quotasync.engine import pages
 from quotasync.engine.bulk_query import BulkQuery
@@ -128,6 +131,7 @@ class SyncReport:
     objects: dict[str, ObjectReport] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)  # API type -> calls spent by the run
     paused: Paused | None = None  # the quota (or Salesforce) stopped the run
+    no_room: NoRoom | None = None  # the cap's refusal that stopped it, for the worker's pause
     error: str | None = None  # the run stopped on a failure that a later run may not meet
 
     @property
@@ -240,6 +244,7 @@ class Syncer:
             if workspace is None:
                 raise ConnectError(f"workspace {self.workspace_id} does not exist")
             interval = timedelta(minutes=workspace.sync_interval_minutes)
+            before = mirror.last_runs(session, self.workspace_id)  # given back if stopped
             taken = mirror.start_runs(
                 session, self.workspace_id, self.objects, now, interval if due_only else None
             )
@@ -262,7 +267,12 @@ class Syncer:
                 self._first_look(runs, progress)
                 self._fetch(runs, threshold, progress)
         except NoRoom as no_room:
-            report.paused = self._paused(no_room)
+            report.paused, report.no_room = self._paused(no_room), no_room
+            unfinished = {
+                r.report.sobject: before.get(r.report.sobject) for r in runs if not r.report.done
+            }
+            with self.sessions.begin() as session:
+                mirror.withdraw_runs(session, self.workspace_id, unfinished, now)
         except api.Refused as refused:
             report.paused, report.error = _stopped(refused.status, refused.fault)
         except (api.SessionLost, ConnectError) as error:  # a grant the org no longer honours
@@ -494,18 +504,22 @@ class Syncer:
         return self._bulk_allowed
 
     def _paused(self, no_room: NoRoom) -> Paused:
-        """Why a cap stopped the run: the workspace's share, or the org's 90% guard."""
-        now = self.clock.now()
+        """Why a cap stopped the run: the workspace's share, or the org's 90% guard, as the
+        governor tells it (the same decision the worker's pause records)."""
         with self.sessions() as session:
-            workspace = session.get(Workspace, self.workspace_id)
-            room = limits.rooms(session, workspace, now).get(no_room.api) if workspace else None
-        share = room.share if room is not None else no_room.cap
-        reason = "workspace_limit" if no_room.used + no_room.cost > share else "org_guard"
+            decision = limits.until_room(session, self.workspace_id, no_room, self.clock.now())
+        reason = (
+            decision.reason
+            if isinstance(decision, governor.Pause)
+            # Room again by the time it looks (calls left the window meanwhile): quotasync's
+            # own calls leaving is what frees the share, the likelier of the two.
+            else governor.Reason.WORKSPACE_LIMIT
+        )
         return Paused(
-            reason,
+            reason.value,
             f"sync paused by the quota: {no_room.api} has no room "
             f"({no_room.used:,} of {no_room.cap:,} calls quotasync may make are spent); "
-            "the next interval tries again",
+            "the worker runs it again when the pause finds room",
         )
 
     def _spent(self, after_entry: int) -> dict[str, int]:

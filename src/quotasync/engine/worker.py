@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from quotasync.clock import Clock
+from quotasync.domain import governor
 from quotasync.engine import sync
 from quotasync.engine.checker import LimitsChecker
 from quotasync.engine.notifier import Notifier
@@ -166,8 +167,10 @@ class Worker:
 
     def _sync(self, writer: Writer) -> datetime | None:
         """Run the mirror sync when it is due (hourly in Real-Time mode, to catch pushes the org
-        could not send); returns when it is due
-        next. A failure is logged, never raised: the next interval tries again."""
+        could not send); returns when it is due next. While the workspace is paused, the sync
+        waits for the pause's look as a batch does; a sync a cap refuses opens (or goes on with)
+        that pause, through the writer's path (RULES.md: Pause, don't drop, Recheck and resume,
+        Tell the admins). A failure is logged, never raised: the next interval tries again."""
         workspace = writer.workspace
         now = self.clock.now()
         with self.connector.sessions() as session:
@@ -177,6 +180,8 @@ class Worker:
             next_due = failed_until
         if next_due is None or next_due > now:
             return next_due
+        if writer.holding(now):
+            return writer.paused_until  # its calls would be refused (or pass the guard) now
         try:
             report = sync.Syncer(
                 self.connector, workspace.id, self.clock, client=writer.client
@@ -184,19 +189,29 @@ class Worker:
         except Exception:
             log.exception("workspace %s: the interval sync failed", workspace.id)
             # Whatever it was, it is not tried again in a tight loop.
-            self.sync_failed_until[workspace.id] = now + timedelta(
-                minutes=workspace.sync_interval_minutes
+            return self._sync_later(workspace, now)
+        if report.paused is not None:
+            log.info("workspace %s: %s", workspace.id, report.paused.message)
+        for failed in (o for o in report.objects.values() if o.error):
+            log.warning(
+                "workspace %s: %s not synced: %s", workspace.id, failed.sobject, failed.error
             )
-            return self.sync_failed_until[workspace.id]
-        else:
-            if report.paused is not None:
-                log.info("workspace %s: %s", workspace.id, report.paused.message)
-            for failed in (o for o in report.objects.values() if o.error):
-                log.warning(
-                    "workspace %s: %s not synced: %s", workspace.id, failed.sobject, failed.error
-                )
+        if report.no_room is not None:
+            # The types it did not finish are due again: the pause's look says when they go.
+            held = writer.hold(report.no_room)
+            if held.paused_until is None and held.next_due is None:
+                return self._sync_later(workspace, now)  # no pause to wait on: an interval
+            return held.paused_until or held.next_due
+        if report.paused is None and report.calls:
+            writer.went(governor.Api.DATA)  # its calls went: a pause of the type is over
         with self.connector.sessions() as session:
             return sync.next_due(session, workspace, self.clock.now())
+
+    def _sync_later(self, workspace: Workspace, now: datetime) -> datetime:
+        self.sync_failed_until[workspace.id] = now + timedelta(
+            minutes=workspace.sync_interval_minutes
+        )
+        return self.sync_failed_until[workspace.id]
 
     def idle(self, progress: Progress) -> bool:
         """Nothing pending for any connected workspace, and none paused.

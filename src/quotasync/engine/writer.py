@@ -152,7 +152,7 @@ class Writer:
 
     def step(self) -> Result:
         now = self.clock.now()
-        if self.paused_until is not None and now < self.paused_until and not self._read_since():
+        if self.holding(now):
             return Result(paused_until=self.paused_until, reason=self.pause_reason)
         with self.sessions() as session:
             count, oldest = outbox.backlog(session, self.workspace.id, now)
@@ -186,7 +186,7 @@ class Writer:
                 governor.Reason(pause.reason), api_type, now, recheck
             )
         except NoRoom as no_room:
-            decision = self._until_room(no_room, now, recheck)
+            decision = self._until_room(no_room, now)
             if isinstance(decision, governor.Send):
                 # Room came back between the refusal and the second look (another worker's
                 # calls left the window): not a pause, just go again.
@@ -205,6 +205,32 @@ class Writer:
         return Result(paused_until=self.paused_until, reason=self.pause_reason)
 
     # ---------------------------------------------------------------- pauses and episodes
+
+    def holding(self, now: datetime) -> bool:
+        """Whether the workspace's pause holds its work now: its next look has not come, and no
+        reading has come since an org-guard pause (`_read_since`). The mirror sync waits on it
+        as a batch does (RULES.md: Pause, don't drop)."""
+        return self.paused_until is not None and now < self.paused_until and not self._read_since()
+
+    def hold(self, no_room: NoRoom) -> Result:
+        """The workspace's other work (the mirror sync) was refused by a cap: the same pause and
+        episode as a batch that meets it, so the recheck, the looks and the emails apply to it
+        (RULES.md: Recheck and resume, Tell the admins). With room again by the governor's look
+        (another worker's calls left the window), not a pause: due again now."""
+        now = self.clock.now()
+        decision = self._until_room(no_room, now)
+        if isinstance(decision, governor.Send):
+            return Result(next_due=now)
+        if isinstance(decision, governor.Unavailable):
+            return Result()  # the org has none of the type: nothing to hold or tell
+        self._paused(decision, now)
+        return Result(paused_until=self.paused_until, reason=self.pause_reason)
+
+    def went(self, api_type: governor.Api) -> None:
+        """The workspace's other work went through (a sync's calls were sent): the pause is over
+        as after a batch written, and its episodes are stepped the same way."""
+        self.paused_until = self.pause_reason = self.resume_at = self._guard_reading = None
+        self._resumed(self.clock.now(), api_type)
 
     def _paused(self, decision: governor.Decision, now: datetime) -> None:
         """Hold the writer until the decision's next check, and keep the pause's episode."""
@@ -276,19 +302,10 @@ class Writer:
             and "bulk" in limits.figures(session, self.workspace.id)
         )
 
-    def _until_room(self, no_room: NoRoom, now: datetime, recheck: timedelta) -> governor.Decision:
-        """A cap was reached: the governor says why and when to look again. For the workspace's
-        own share that is exactly when enough of its calls leave the window, with no check call."""
+    def _until_room(self, no_room: NoRoom, now: datetime) -> governor.Decision:
+        """A cap was reached: the governor says why and when to look again (`limits.until_room`)."""
         with self.sessions() as session:
-            workspace = session.get(Workspace, self.workspace.id)
-            known = no_room.api in limits.figures(session, self.workspace.id)
-            if workspace is None or not known:
-                return governor.Pause(
-                    governor.Api(no_room.api),
-                    governor.Reason.WORKSPACE_LIMIT,
-                    next_check=now + recheck,
-                )
-            return limits.decision(session, workspace, no_room.api, now, batch_cost=no_room.cost)
+            return limits.until_room(session, self.workspace.id, no_room, now)
 
     # ---------------------------------------------------------------- one batch
 

@@ -203,6 +203,23 @@ def decision(
     )
 
 
+def until_room(
+    session: Session, workspace_id: str, no_room: ledger.NoRoom, now: datetime
+) -> governor.Decision:
+    """Why a reservation was refused (`NoRoom`) and when to look again, whatever the call was
+    for (a batch, the mirror sync): the governor's decision on the refused type. For the
+    workspace's own share that is exactly when enough of its calls leave the window, with no
+    check call. Without the type's figures (or the workspace), the share's pause at the recheck."""
+    workspace = session.get(Workspace, workspace_id)
+    if workspace is None or no_room.api not in figures(session, workspace_id):
+        return governor.Pause(
+            governor.Api(no_room.api),
+            governor.Reason.WORKSPACE_LIMIT,
+            next_check=now + (recheck(workspace) if workspace else governor.DEFAULT_RECHECK),
+        )
+    return decision(session, workspace, no_room.api, now, batch_cost=no_room.cost)
+
+
 def activities_per_call(session: Session, workspace_id: str, now: datetime) -> tuple[float, bool]:
     """Activities one logging call carried, on average over the last 24 hours, and whether that
     is measured (False: no logging call yet, so a full call's `governor.FULL_CALL_RECORDS`)."""

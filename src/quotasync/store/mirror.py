@@ -364,6 +364,16 @@ def states(session: Session, workspace_id: str) -> dict[str, SyncState]:
     return {row.sobject: row for row in rows}
 
 
+def last_runs(session: Session, workspace_id: str) -> dict[str, datetime | None]:
+    """When each type's last sync started (the values only: the states stay unloaded)."""
+    rows = session.execute(
+        select(SyncState.sobject, SyncState.last_run_at).where(
+            SyncState.workspace_id == workspace_id
+        )
+    )
+    return {sobject: at for sobject, at in rows}
+
+
 def start_runs(
     session: Session,
     workspace_id: str,
@@ -395,6 +405,28 @@ def start_runs(
         if session.execute(query.values(last_run_at=now)).rowcount == 1:  # type: ignore[attr-defined]
             taken.append(sobject)
     return taken
+
+
+def withdraw_runs(
+    session: Session,
+    workspace_id: str,
+    before: Mapping[str, datetime | None],
+    started: datetime,
+) -> None:
+    """A run that started at `started` stopped before these types were through (the quota had
+    no room): each one's start mark goes back to `before` (its last run's start), so the type is
+    due as it was, and the pause that stopped the run says when it goes again rather than the
+    sync interval. A type another run has started since keeps that run's mark."""
+    for sobject, last_run_at in before.items():
+        session.execute(
+            update(SyncState)
+            .where(
+                SyncState.workspace_id == workspace_id,
+                SyncState.sobject == sobject,
+                SyncState.last_run_at == started,
+            )
+            .values(last_run_at=last_run_at)
+        )
 
 
 def finish_run(
