@@ -61,15 +61,32 @@ def calls_per_second(rate: float, delay: float, batch_size: int = COLLECTION_SIZ
 
 
 def bearable_rate(ledger: Ledger, share: int, now: datetime, horizon: timedelta = WINDOW) -> float:
-    """The highest steady calls per second that never exhausts the share within `horizon`."""
+    """The highest steady calls per second that never exhausts the share within `horizon`.
+
+    At each moment a counted call leaves the window, the room is what is left now plus what has
+    left by then; the bearable rate is the least of those rooms over their spans. The calls are
+    walked once in the order they leave (a ledger of a busy day holds thousands)."""
     left = max(0, share - ledger.used(now))
     end = now + horizon
+    leaving = sorted(
+        (at + WINDOW, calls) for at, calls in ledger.entries if now - WINDOW < at <= now
+    )
     expiries = sorted({at + WINDOW for at, _ in ledger.entries if now < at + WINDOW < end})
-    # Just before an expiry its calls are not back yet; hence `until` a hair earlier.
-    candidates = [
-        (left + ledger.expiring(now, moment - _TICK), moment - now) for moment in expiries
-    ]
-    candidates.append((left + ledger.expiring(now, end), horizon))
+    candidates: list[tuple[int, timedelta]] = []
+    freed, next_out = 0, 0
+
+    def free_until(until: datetime) -> None:
+        nonlocal freed, next_out
+        while next_out < len(leaving) and leaving[next_out][0] <= until:
+            freed += leaving[next_out][1]
+            next_out += 1
+
+    for moment in expiries:
+        # Just before an expiry its calls are not back yet; hence a hair earlier.
+        free_until(moment - _TICK)
+        candidates.append((left + freed, moment - now))
+    free_until(end)
+    candidates.append((left + freed, horizon))
     return min(calls / span.total_seconds() for calls, span in candidates)
 
 

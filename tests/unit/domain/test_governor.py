@@ -560,6 +560,27 @@ def test_over_the_whole_window_the_share_bears_its_daily_average() -> None:
     assert bearable_rate(Ledger.of([(hours_ago(23), 600)]), 864, NOW) == pytest.approx(0.01)
 
 
+def _bearable_by_definition(ledger: Ledger, share: int, now: datetime, horizon: timedelta) -> float:
+    """The rate as its definition says it, one moment at a time (quadratic: for checking)."""
+    left = max(0, share - ledger.used(now))
+    end = now + horizon
+    tick = timedelta(microseconds=1)
+    moments = sorted({at + WINDOW for at, _ in ledger.entries if now < at + WINDOW < end})
+    rooms = [(left + ledger.expiring(now, m - tick), m - now) for m in moments]
+    rooms.append((left + ledger.expiring(now, end), horizon))
+    return min(calls / span.total_seconds() for calls, span in rooms)
+
+
+@given(ledgers, st.integers(0, 5000), st.integers(1, 24 * 60))
+def test_the_bearable_rate_is_the_least_room_over_its_span_at_each_expiry(
+    ledger: Ledger, share: int, horizon_minutes: int
+) -> None:
+    horizon = timedelta(minutes=horizon_minutes)
+    assert bearable_rate(ledger, share, NOW, horizon) == _bearable_by_definition(
+        ledger, share, NOW, horizon
+    )
+
+
 @given(ledgers, st.integers(0, 5000), st.floats(0, 50))
 def test_the_paced_delay_stays_within_its_bounds(ledger: Ledger, share: int, rate: float) -> None:
     pacing = paced_delay(ledger, share, NOW, rate, base_delay=SHORT_DELAY, max_delay=SHORT_CEILING)
