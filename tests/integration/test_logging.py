@@ -162,8 +162,9 @@ def test_a_worker_killed_mid_batch_and_restarted_leaves_no_duplicate_and_no_gap(
     activities = stream(people(org), 3000)
     assert setup.ingest(activities).accepted == 3000
     org.control("POST", "faults", {"latency_ms": 300})
-    # The killed worker's batch stays claimed this long; then the restarted worker takes it.
-    env = {**setup.cli_env(), "QUOTASYNC_CLAIM_SECONDS": "3"}
+    # The killed worker's batch stays claimed, and its workspace leased, this long; then the
+    # restarted worker takes them.
+    env = {**setup.cli_env(), "QUOTASYNC_CLAIM_SECONDS": "3", "QUOTASYNC_LEASE_SECONDS": "3"}
     worker = subprocess.Popen(
         [*CLI, "worker"],
         env=env,
