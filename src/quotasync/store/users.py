@@ -5,6 +5,7 @@ Passwords are kept as argon2id hashes and API tokens as SHA-256 hashes: neither 
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass
@@ -25,7 +26,13 @@ MAX_PASSWORD = 1024  # argon2 takes any length; a bound keeps a hostile form fro
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 _hasher = PasswordHasher()
 # Verified when nobody has the email, so a wrong email takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check an unknown email's password against, so that it costs what a known one
+    does; made on first need (argon2 at import cost every CLI command a tenth of a second)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class UserError(ValueError):
@@ -94,7 +101,7 @@ def sign_in(session: Session, email: str, password: str) -> list[User]:
     rows = session.scalars(select(User).where(User.email == address).order_by(User.id)).all()
     matched = [row for row in rows if _verifies(row.password_hash, password)]
     if not rows:
-        _verifies(_DUMMY_HASH, password)
+        _verifies(_dummy_hash(), password)
     return matched
 
 
