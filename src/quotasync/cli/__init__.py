@@ -45,5 +45,20 @@ app.add_typer(syncing.rts_app, name="rts")
 app.add_typer(users.user_app, name="user")
 
 
+def _one_line_summaries(typer_app: typer.Typer) -> None:
+    """Each command's summary in a `--help` list is its docstring's first paragraph on one line:
+    Typer keeps the docstring's hard line breaks there, which come out as ragged rows."""
+    for command in typer_app.registered_commands:
+        doc = command.help or (command.callback.__doc__ if command.callback else None)
+        if command.short_help is None and doc:
+            command.short_help = " ".join(doc.strip().split("\n\n")[0].split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _one_line_summaries(group.typer_instance)
+
+
+_one_line_summaries(app)
+
+
 def main() -> None:
     app()
