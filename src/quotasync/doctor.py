@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from quotasync import usage
 from quotasync.domain import governor
+from quotasync.domain.realtime import SyncMode
 from quotasync.salesforce import api
 from quotasync.salesforce.connection import Client, ConnectError, Connector
 from quotasync.store import limits
@@ -222,7 +223,7 @@ def _ask(client: Client, workspace: Workspace, watermark: int) -> _Answers:
         "task": api.describe("Task"),
         "event": api.describe("Event"),
     }
-    if workspace.sync_mode == "realtime":
+    if workspace.sync_mode == SyncMode.REALTIME:
         questions["rts"] = api.query(
             f"SELECT Id, Name, Callback_URL__c, Enabled__c FROM {SETTING} "
             "ORDER BY LastModifiedDate DESC LIMIT 20"
@@ -556,7 +557,7 @@ def _realtime(
     callback_url: str | None,
 ) -> Check:
     name = "realtime"
-    if workspace.sync_mode != "realtime":
+    if workspace.sync_mode != SyncMode.REALTIME:
         if workspace.rts_setting_id is not None:
             detail = (
                 "rolled over to Interval Sync: no Apex room; changes are fetched every "

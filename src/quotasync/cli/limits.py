@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from quotasync.cli import common
+from quotasync.domain.realtime import SyncMode
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -269,7 +270,7 @@ def usage(workspace: common.WorkspaceOption, as_json: common.JsonOption = False)
 
 
 def _sync_text(view: UsageView) -> str:
-    if view.sync_mode == "realtime":
+    if view.sync_mode == SyncMode.REALTIME:
         return "Real-Time Sync (the org pushes changes; each push spends one async Apex execution)"
     rolled = any(p.reason for p in view.apis["apex"].pauses)
     return f"Interval Sync every {view.settings.sync_interval_minutes} minutes" + (

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from quotasync.clock import Clock
 from quotasync.demo.watch import Snapshot
+from quotasync.domain.realtime import SyncMode
 
 
 class Show:
@@ -65,7 +66,7 @@ class Show:
     def status(self, snapshot: Snapshot, accepted: int) -> None:
         paused = snapshot.paused()
         writing = f"paused: {paused[0].reason}" if paused else "writing"
-        sync = "Real-Time" if snapshot.mode == "realtime" else "Interval"
+        sync = "Real-Time" if snapshot.mode == SyncMode.REALTIME else "Interval"
         self.live.update(
             Text(
                 f"{self.stamp()} │ {accepted:,} accepted, {snapshot.logged:,} in the org, "

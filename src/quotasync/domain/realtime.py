@@ -22,7 +22,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
+
+
+class SyncMode(StrEnum):
+    """How a workspace's mirror follows the org: pushed by the org's Apex as records change, or
+    read by a query of the changes every sync interval (stored as its value)."""
+
+    REALTIME = "realtime"
+    INTERVAL = "interval"
+
 
 TOLERANCE = timedelta(minutes=5)
 PUSHED_OBJECTS = frozenset({"Contact", "Lead", "Account", "Opportunity"})

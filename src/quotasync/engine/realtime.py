@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from quotasync.clock import Clock
 from quotasync.domain import governor
+from quotasync.domain.realtime import SyncMode
 from quotasync.engine import episodes as engine_episodes
 from quotasync.engine.sync import Syncer
 from quotasync.salesforce import api
@@ -41,7 +42,6 @@ from quotasync.store.tables import Workspace
 
 log = logging.getLogger("quotasync.realtime")
 
-REALTIME, INTERVAL = "realtime", "interval"
 SETTING = "QS_Sync_Setting__c"
 PURPOSE = "rts_switch"
 
@@ -105,8 +105,8 @@ class RealTime:
         with self.sessions.begin() as session:
             workspace = self._workspace(session)
             workspace.rts_setting_id = setting_id
-            workspace.sync_mode = REALTIME
-        return Switch(REALTIME, now)
+            workspace.sync_mode = SyncMode.REALTIME
+        return Switch(SyncMode.REALTIME, now)
 
     def disable(self) -> Switch:
         """Switch Real-Time Sync off for good: pushing stops, interval sync takes over."""
@@ -116,10 +116,10 @@ class RealTime:
             self._write_setting({"Enabled__c": False})
         with self.sessions.begin() as session:
             workspace = self._workspace(session)
-            workspace.sync_mode = INTERVAL
+            workspace.sync_mode = SyncMode.INTERVAL
             workspace.rts_setting_id = None
             workspace.rts_secret_sealed = None
-        return Switch(INTERVAL, self.clock.now(), "switched off")
+        return Switch(SyncMode.INTERVAL, self.clock.now(), "switched off")
 
     # ---------------------------------------------------------------- the worker's step
 
@@ -135,9 +135,9 @@ class RealTime:
             rolled_over = episodes.open_episode(session, self.workspace_id, "apex") is not None
             decision = self._apex_decision(session, workspace, now)
         try:
-            if mode == REALTIME and isinstance(decision, governor.Pause):
+            if mode == SyncMode.REALTIME and isinstance(decision, governor.Pause):
                 return self._roll_over(decision, now)
-            if mode == INTERVAL and rolled_over:
+            if mode == SyncMode.INTERVAL and rolled_over:
                 if self._looked_at is not None and now - self._looked_at < every:
                     return None  # looked at the room this interval already
                 self._looked_at = now
@@ -152,7 +152,7 @@ class RealTime:
     def _roll_over(self, decision: governor.Pause, now: datetime) -> Switch:
         self._write_setting({"Enabled__c": False})
         with self.sessions.begin() as session:
-            self._workspace(session).sync_mode = INTERVAL
+            self._workspace(session).sync_mode = SyncMode.INTERVAL
         engine_episodes.record(self.sessions, self.workspace_id, decision, now)
         self._looked_at = now
         log.info(
@@ -160,7 +160,7 @@ class RealTime:
             self.workspace_id,
             decision.reason.value,
         )
-        return Switch(INTERVAL, now, decision.reason.value)
+        return Switch(SyncMode.INTERVAL, now, decision.reason.value)
 
     def _roll_back(self, decision: governor.Send, now: datetime) -> Switch:
         # Pushing first, the catch-up second: a change made in between comes one way or both.
@@ -169,12 +169,12 @@ class RealTime:
         if not report.complete:
             # The catch-up stopped (quota, error): stay on intervals; pushes are harmless.
             log.info("workspace %s: catch-up incomplete, staying on intervals", self.workspace_id)
-            return Switch(INTERVAL, now, "catch-up incomplete")
+            return Switch(SyncMode.INTERVAL, now, "catch-up incomplete")
         with self.sessions.begin() as session:
-            self._workspace(session).sync_mode = REALTIME
+            self._workspace(session).sync_mode = SyncMode.REALTIME
         engine_episodes.record(self.sessions, self.workspace_id, decision, now)
         log.info("workspace %s: Real-Time Sync is back", self.workspace_id)
-        return Switch(REALTIME, now)
+        return Switch(SyncMode.REALTIME, now)
 
     # ---------------------------------------------------------------- helpers
 

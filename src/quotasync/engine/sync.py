@@ -56,6 +56,7 @@ from sqlalchemy.orm import Session
 from quotasync.clock import Clock
 from quotasync.domain import governor, outcomes
 from quotasync.domain.outcomes import Outcome
+from quotasync.domain.realtime import SyncMode
 from quotasync.engine import pages
 from quotasync.engine.bulk_query import BulkQuery
 from quotasync.engine.checker import LimitsChecker
@@ -69,8 +70,6 @@ from quotasync.store.tables import LedgerEntry, SyncState, Workspace
 
 log = logging.getLogger("quotasync.sync")
 
-INTERVAL = "interval"
-REALTIME = "realtime"
 LOOKBACK = timedelta(minutes=2)
 RECONCILE = timedelta(hours=1)  # how often Real-Time mode checks that no push was missed
 PURPOSE = "mirror_sync"
@@ -173,7 +172,7 @@ def next_due(session: Session, workspace: Workspace, now: datetime) -> datetime 
     no rollover: the reconciling sync (one call when nothing changed) catches such changes up."""
     every = (
         timedelta(minutes=workspace.sync_interval_minutes)
-        if workspace.sync_mode == INTERVAL
+        if workspace.sync_mode == SyncMode.INTERVAL
         else RECONCILE
     )
     known = mirror.states(session, workspace.id)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from quotasync.domain import batching, checking, governor
 from quotasync.domain import pacing as pace
+from quotasync.domain.realtime import SyncMode
 from quotasync.store import history, ledger, outbox
 from quotasync.store.tables import LedgerEntry, LedgerShare, OrgFigure, Workspace
 
@@ -271,7 +272,7 @@ def pacing(
     # the share that `/limits` readings may take (they are not the writer's to pace).
     cap = min(room.share, room.guard - room.others_used)
     cap -= int(room.share * checking.CHECK_BUDGET)
-    if workspace.sync_mode == "interval":
+    if workspace.sync_mode == SyncMode.INTERVAL:
         # Interval sync looks at the org once an interval (one composite call when nothing
         # changed): that part of the share is not the writer's either.
         cap -= int(WINDOW / timedelta(minutes=workspace.sync_interval_minutes))

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from quotasync.domain.realtime import SyncMode
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime
@@ -87,7 +89,7 @@ class Workspace(Base):
     # How the mirror follows the org: `interval` (a query of changes every
     # `sync_interval_minutes`) or `realtime` (the org pushes changes, signed with the RTS secret).
     sync_mode: Mapped[str] = mapped_column(
-        String(10), default="interval", server_default="interval"
+        String(10), default=SyncMode.INTERVAL.value, server_default=SyncMode.INTERVAL.value
     )
     rts_secret_sealed: Mapped[str | None] = mapped_column(Text)
     rts_setting_id: Mapped[str | None] = mapped_column(String(18))  # the org's RTS setting record

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from quotasync import timeline, usage
 from quotasync.domain import governor
 from quotasync.domain.activities import Kind
+from quotasync.domain.realtime import SyncMode
 from quotasync.engine import realtime
 from quotasync.runtime import Runtime
 from quotasync.salesforce.api import ApiFailure
@@ -280,16 +281,16 @@ def pages_router(runtime: Runtime) -> APIRouter:
         auth.check_csrf(request, csrf_token)
         with runtime.sessions() as session:
             auth.require_admin(member_page(session, request, workspace_id))
-        if mode not in (realtime.REALTIME, realtime.INTERVAL):
+        if mode not in tuple(SyncMode):
             return integrations_page(
                 request, workspace_id, error="The sync mode is realtime or interval.", status=422
             )
-        if mode == realtime.REALTIME and not url.startswith(("http://", "https://")):
+        if mode == SyncMode.REALTIME and not url.startswith(("http://", "https://")):
             error = f"The push URL must be an http(s) URL; got {url!r}."
             return integrations_page(request, workspace_id, error=error, status=422)
         switch = realtime.RealTime(runtime.connector, workspace_id, runtime.clock)
         try:
-            switch.enable(url) if mode == realtime.REALTIME else switch.disable()
+            switch.enable(url) if mode == SyncMode.REALTIME else switch.disable()
         except realtime.RealTimeUnavailable as exc:
             error = f"Real-Time Sync is not on: {exc}"
             return integrations_page(request, workspace_id, error=error, status=409)
