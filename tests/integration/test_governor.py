@@ -33,6 +33,22 @@ def quotasync_calls(org: SandboxOrg) -> int:
     return int(org.control("GET", "usage")["DailyApiRequests"]["by_app"].get("quotasync", 0))
 
 
+def guarded_org(
+    new_org: OrgFactory, workspace: Connect, *, user: str, log_within: int
+) -> tuple[SandboxOrg, ManualClock, Setup]:
+    """An org of 1,000 Data calls a day on a still clock, and a workspace connected to it as
+    `user` whose pauses recheck every 5 minutes: the scene of the guard tests."""
+    org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
+    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
+    setup = workspace(org, clock=clock, user=user)
+    setup.settings(log_within=log_within)
+    with setup.runtime.sessions.begin() as session:
+        stored = session.get(Workspace, setup.workspace_id)
+        assert stored is not None
+        limits.set_settings(session, stored, recheck_minutes=5)
+    return org, clock, setup
+
+
 def test_the_share_reached_pauses_the_workspace_until_its_own_calls_leave_the_window(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
@@ -195,14 +211,7 @@ def test_a_guard_pause_looked_at_by_two_workers_in_turn_still_rechecks_and_resum
     """Worker processes take a workspace in turns (leases), each with a writer of its own. A
     look by one must not put off the recheck the other's pause is due for: found by the fault
     soak, where the guard pause outlived the other apps' calls until the activity stopped."""
-    org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
-    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
-    setup = workspace(org, clock=clock, user="admin")
-    setup.settings(log_within=0)
-    with setup.runtime.sessions.begin() as session:
-        stored = session.get(Workspace, setup.workspace_id)
-        assert stored is not None
-        limits.set_settings(session, stored, recheck_minutes=5)
+    org, clock, setup = guarded_org(new_org, workspace, user="admin", log_within=0)
     org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950})
     # 300 emails: a full batch of 200 is due whatever the paced delay (the guard leaves no room).
     setup.ingest([a for a in stream(people(org), 1000, seed=43) if a["kind"] in EMAILS][:300])
@@ -247,14 +256,9 @@ def test_a_guard_reached_between_batches_is_rechecked_and_writing_resumes_within
     again only when that delay ran out, 13 minutes later (the fault soak: 399 and 816 virtual s
     where a recheck and a look allow 460). The batch now meets the guard, and the pause's
     recheck finds the room."""
-    org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
-    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
-    setup = workspace(org, clock=clock, user=user)
-    setup.settings(log_within=5)  # as the soak: every minute's arrivals make a batch
-    with setup.runtime.sessions.begin() as session:
-        stored = session.get(Workspace, setup.workspace_id)
-        assert stored is not None
-        limits.set_settings(session, stored, recheck_minutes=5)
+    org, clock, setup = guarded_org(
+        new_org, workspace, user=user, log_within=5
+    )  # as the soak: every minute's arrivals make a batch
     recheck = timedelta(minutes=5)
     mail = iter([a for a in stream(people(org), 1000, seed=47) if a["kind"] in EMAILS])
     worker = Worker(setup.runtime.connector, clock)
@@ -314,14 +318,7 @@ def test_a_guard_pause_rechecks_even_when_the_first_limits_reading_failed(
     user may read `/limits` is not known yet. The guard's recheck waited for the next scheduled
     reading instead, which the guard itself put off 5 minutes (the fault soak: a write 4
     minutes past the recheck). The recheck reads `/limits`, which tells that as well."""
-    org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
-    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
-    setup = workspace(org, clock=clock, user="admin")
-    setup.settings(log_within=5)
-    with setup.runtime.sessions.begin() as session:
-        stored = session.get(Workspace, setup.workspace_id)
-        assert stored is not None
-        limits.set_settings(session, stored, recheck_minutes=5)
+    org, clock, setup = guarded_org(new_org, workspace, user="admin", log_within=5)
     recheck = timedelta(minutes=5)
     connector = setup.runtime.connector
     org.control("POST", "faults", {"error_rate": 1})
@@ -368,14 +365,7 @@ def test_the_guard_recheck_a_first_worker_is_due_for_wakes_a_second_one_that_loo
     again a minute on (`governor.MIN_LOOK`), a minute after the recheck the first one's pause
     is due for. That worker's step asks to be looked at again at the recheck, and the reading
     made then wakes its writer: the recheck that finds room writes in the same step."""
-    org = new_org("--seed", "60", "--daily-api-requests", "1000", "--speed", "0", "--epoch", EPOCH)
-    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
-    setup = workspace(org, clock=clock, user="admin")
-    setup.settings(log_within=0)
-    with setup.runtime.sessions.begin() as session:
-        stored = session.get(Workspace, setup.workspace_id)
-        assert stored is not None
-        limits.set_settings(session, stored, recheck_minutes=5)
+    org, clock, setup = guarded_org(new_org, workspace, user="admin", log_within=0)
     org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950})
     setup.ingest([a for a in stream(people(org), 200, seed=49) if a["kind"] in EMAILS][:20])
     first, second = (Worker(setup.runtime.connector, clock) for _ in range(2))

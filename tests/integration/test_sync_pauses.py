@@ -13,18 +13,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from quotasync.clock import ManualClock
 from quotasync.domain import governor
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.worker import Progress, Worker
 from quotasync.store import limits
-from quotasync.store.tables import PauseEpisode, Workspace
+from quotasync.store.tables import Workspace
 from tests.integration.logging_support import Connect, Setup, records
 from tests.integration.test_governor import EPOCH, in_step, open_pause
 from tests.integration.test_logging import OrgFactory
 from tests.integration.test_mirror_sync import assert_mirror_equals_org, mirrored
+from tests.integration.test_notifications import episodes
 
 T0 = datetime.fromisoformat(EPOCH.replace("Z", "+00:00"))
 
@@ -33,17 +33,6 @@ def subjects(setup: Setup) -> list[str]:
     """The emails the admins got (no mail server: the data dir's outbox), oldest first."""
     outbox = sorted((Path(setup.data_dir) / "outbox").glob("*.eml"))
     return [str(email.message_from_bytes(p.read_bytes())["Subject"]) for p in outbox]
-
-
-def episodes(setup: Setup) -> list[PauseEpisode]:
-    with setup.runtime.sessions() as session:
-        return list(
-            session.scalars(
-                select(PauseEpisode)
-                .where(PauseEpisode.workspace_id == setup.workspace_id)
-                .order_by(PauseEpisode.id)
-            )
-        )
 
 
 def set_recheck(setup: Setup, minutes: int) -> None:
