@@ -208,8 +208,8 @@ def _api_usage(
 def unavailable_reason(workspace: Workspace, api: str) -> str | None:
     """Why an API type's figures cannot be shown; None when they can.
 
-    Data figures come with every Data response, so Data is always available. Bulk and Apex
-    figures only come from `/limits`, which needs View Setup (RULES.md: Without View Setup, Data only).
+    Data figures come with every Data response, so Data is always available. Bulk and Apex figures
+    only come from `/limits`, which needs View Setup (RULES.md: Without View Setup, Data only).
     """
     if api == "data" or workspace.limits_readable is True:
         return None
@@ -219,8 +219,9 @@ def unavailable_reason(workspace: Workspace, api: str) -> str | None:
 def share_refusal(workspace: Workspace, api: str) -> str | None:
     """Why an admin may not set this type's share; None when they may.
 
-    Without View Setup only the Data share can be set (RULES.md: Without View Setup, Data only). Before quotasync has asked
-    whether `/limits` answers, nothing is refused: the admin may be setting up ahead of it.
+    Without View Setup only the Data share can be set (RULES.md: Without View Setup, Data only).
+    Before quotasync has asked whether `/limits` answers, nothing is refused: the admin may be
+    setting up ahead of it.
     """
     if api not in limits.SHARE_COLUMNS or unavailable_reason(workspace, api) != VIEW_SETUP_NEEDED:
         return None  # an unknown type is refused, with the types named, when it is set

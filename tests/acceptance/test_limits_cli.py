@@ -1,5 +1,6 @@
 """`quotasync limit` and `quotasync usage` as an admin runs them, against a sandbox org: a
-workspace whose sync user lacks View Setup (Data only, RULES.md: Without View Setup, Data only), and one synced as the org's admin."""
+workspace whose sync user lacks View Setup (RULES.md: Without View Setup, Data only),
+and one synced as the org's admin."""
 
 from __future__ import annotations
 

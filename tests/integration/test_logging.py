@@ -580,8 +580,9 @@ def test_a_big_backlog_goes_through_one_bulk_job_and_still_yields_one_record_per
     for key, want in expected_tasks(activities).items():
         assert tasks[key][0]["QS_Opens__c"] == want.opens, key
 
-    # Without View Setup the Bulk figures are closed, so Bulk is not used (RULES.md: Without View Setup, Data only): the same
-    # kind of backlog goes through sObject Collections, governed by the Data share.
+    # Without View Setup the Bulk figures are closed, so Bulk is not used (RULES.md: Without View
+    # Setup, Data only): the same kind of backlog goes through sObject Collections, governed by the
+    # Data share.
     data_only = workspace(org)
     data_only.settings(bulk_threshold=500)
     more = [a for a in stream(people(org), 3000, seed=31) if a["kind"] in EMAIL_KINDS][:1000]

@@ -1,5 +1,6 @@
-"""RULES.md, Tell the admins: the admins hear once when a pause starts, once when it ends, and once when use passes
-80% of the share; the episodes behind those emails are kept (issue: the quota governor, 5 and 6)."""
+"""RULES.md, Tell the admins: the admins hear once when a pause starts, once when it ends, and once
+when use passes 80% of the share; the episodes behind those emails are kept (issue: the quota
+governor, 5 and 6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The text of the admins' emails (RULES.md: Tell the admins): the reason, the figures, and what to do."""
+"""The text of the admins' emails (RULES.md: Tell the admins): the reason, the figures, and what to
+do."""
 
 from __future__ import annotations
 

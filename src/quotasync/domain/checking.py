@@ -11,7 +11,8 @@ share like any other, so the interval adapts to how much a fresh figure matters:
 
 Whatever the distances, checking spends at most `CHECK_BUDGET` of the Data share over a day, so a
 small share is not eaten by checking: with a share of 200 calls a day, 10 readings at most. A pause
-that is looking again (RULES.md: Recheck and resume) reads at its own recheck times; this schedule is for the rest.
+that is looking again (RULES.md: Recheck and resume) reads at its own recheck times; this schedule
+is for the rest.
 """
 
 from __future__ import annotations

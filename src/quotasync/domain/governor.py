@@ -28,7 +28,8 @@ From those, `room` works out what is left under the two limits:
   the ledger knows without spending a call. For `org_guard`, other apps' use is unknown, so the
   governor looks again every recheck interval (sooner if its own expiries alone would make room).
 - `Unavailable`: no figures for a type other than Data (the sync user cannot read `/limits`,
-  RULES.md: Without View Setup, Data only), or an org without any of that type. Work that needs it uses another route.
+  RULES.md: Without View Setup, Data only), or an org without any of that type. Work that needs it
+  uses another route.
 
 `step_episode` folds decisions into pause episodes and the events the notifier sends: one when a
 pause starts and one when it ends, never more. A backlog that keeps meeting the share (or the
@@ -92,7 +93,7 @@ WARNING_AT = 0.80
 MIN_LOOK = timedelta(minutes=1)
 
 
-# --- Settings (RULES.md: Workspace share) ---------------------------------------------------------
+# --- Settings (RULES.md: Workspace share) --------------------------------------------------------
 
 
 class ShareError(ValueError):
@@ -206,7 +207,7 @@ def new_settings(*, synced_before_limits: bool) -> Settings:
     return Settings(shares={api: share for api in Api})
 
 
-# --- Costs (RULES.md: No overshoot) ---------------------------------------------------------------------------
+# --- Costs (RULES.md: No overshoot) --------------------------------------------------------------
 
 
 def call_cost(api: Api, *, records: int = 0) -> int:
@@ -412,7 +413,8 @@ class Pause:
 
 @dataclass(frozen=True)
 class Unavailable:
-    """No figures for this type (RULES.md: Without View Setup, Data only), or the org has none of it: use another route."""
+    """No figures for this type (RULES.md: Without View Setup, Data only), or the org has none of
+    it: use another route."""
 
     api: Api
 
@@ -462,8 +464,9 @@ def _share_pause(
     api: Api, ledger: Ledger, figures: Room, now: datetime, batch_cost: int, recheck: timedelta
 ) -> Pause:
     resume_at = _own_room_at(ledger, figures, now, batch_cost)
-    # RULES.md, Recheck and resume: looked at again at least every recheck interval (the admin may raise the share),
-    # which costs nothing: the check is this function again, not a call to Salesforce.
+    # RULES.md, Recheck and resume: looked at again at least every recheck interval (the admin may
+    # raise the share), which costs nothing: the check is this function again, not a call to
+    # Salesforce.
     next_check = _next_check(resume_at, now, recheck)
     return Pause(
         api,
@@ -514,7 +517,7 @@ def pause_for(
     return Pause(api, reason, next_check=now + recheck, refresh_figures=True)
 
 
-# --- Episodes and notices (RULES.md: Recheck and resume, Tell the admins) -----------------------------------------------------
+# --- Episodes and notices (RULES.md: Recheck and resume, Tell the admins) ------------------------
 
 
 # When an episode of a limit (the share or the guard) ends: when the backlog is written, or when

@@ -23,9 +23,9 @@ within `log_within`, as the admin chose. Beyond the point where batches are full
 
 Never while the guard is held (a reading showed the org at 90%): then no rate is bearable, and
 stretching the delay would only keep the next batch from meeting the guard. Nothing but that
-batch's pause rechecks the room (RULES.md: Recheck and resume), so a held batch outlasted other apps' calls by up to
-`max_delay` (measured: 13 minutes where a 5-minute recheck was due). The batch goes at
-`base_delay`, meets the guard, and its pause looks again every recheck interval.
+batch's pause rechecks the room (RULES.md: Recheck and resume), so a held batch outlasted other
+apps' calls by up to `max_delay` (measured: 13 minutes where a 5-minute recheck was due). The batch
+goes at `base_delay`, meets the guard, and its pause looks again every recheck interval.
 """
 
 from __future__ import annotations

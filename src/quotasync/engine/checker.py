@@ -1,13 +1,15 @@
 """The `/limits` reader of one workspace: when it is due, one reading, and what it tells.
 
 Due at the adaptive time `domain.checking` chose after the last reading (5 to 60 minutes), and at
-every recheck of an `org_guard` pause (RULES.md: Recheck and resume), so the pause decides on fresh figures. The worker
-steps it before the writer, so a batch never goes on figures older than the reading that was due.
+every recheck of an `org_guard` pause (RULES.md: Recheck and resume), so the pause decides on fresh
+figures. The worker steps it before the writer, so a batch never goes on figures older than the
+reading that was due.
 
-A sync user without View Setup cannot read `/limits` (RULES.md: Without View Setup, Data only): the workspace is marked so, only the
-Data API is governed (from `Sforce-Limit-Info`), and the permission is asked about again every
-`checking.MAX_INTERVAL`, which costs nothing (the org does not count that refusal). Such a
-workspace's guard recheck is one cheap Data call whose answer carries the Data figure.
+A sync user without View Setup cannot read `/limits` (RULES.md: Without View Setup, Data only): the
+workspace is marked so, only the Data API is governed (from `Sforce-Limit-Info`), and the
+permission is asked about again every `checking.MAX_INTERVAL`, which costs nothing (the org does
+not count that refusal). Such a workspace's guard recheck is one cheap Data call whose answer
+carries the Data figure.
 """
 
 from __future__ import annotations
@@ -128,7 +130,8 @@ class LimitsChecker:
             workspace.limits_readable = False
             workspace.limits_next_check = now + checking.MAX_INTERVAL
             # Bulk and Apex figures read before the permission was taken away would go stale
-            # unseen; without them those types are unavailable, as RULES.md's "Without View Setup, Data only" says.
+            # unseen; without them those types are unavailable, as RULES.md's "Without View Setup,
+            # Data only" says.
             for row in session.scalars(
                 select(OrgFigure).where(
                     OrgFigure.workspace_id == self.workspace_id, OrgFigure.api != "data"

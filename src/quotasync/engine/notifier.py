@@ -1,6 +1,6 @@
-"""Telling the admins (RULES.md: Tell the admins): one email when a pause starts, one when it ends, and a warning
-once per 24 hours when quotasync's use passes the workspace's warning threshold (80% of its share
-unless an admin set another).
+"""Telling the admins (RULES.md: Tell the admins): one email when a pause starts, one when it ends,
+and a warning once per 24 hours when quotasync's use passes the workspace's warning threshold (80%
+of its share unless an admin set another).
 
 The pause episodes in the store say what to tell; the `notifications` table says what was told.
 A notice is claimed there (a row under a unique key) before it is sent, so two workers, or one
@@ -79,7 +79,8 @@ def pause_started(workspace: Workspace, episode: PauseEpisode) -> Notice:
 
 
 def rollover_started(workspace: Workspace, episode: PauseEpisode) -> Notice:
-    """Apex has no room: Real-Time Sync hands over to Interval Sync (RULES.md: Real-Time Sync falls back)."""
+    """Apex has no room: Real-Time Sync hands over to Interval Sync (RULES.md: Real-Time Sync falls
+    back)."""
     calls = API_NAMES["apex"]
     lines = [
         f'Real-Time Sync for the workspace "{workspace.name}" is off since '

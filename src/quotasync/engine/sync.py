@@ -488,8 +488,9 @@ class Syncer:
 
     def _bulk_governed(self) -> bool:
         """Whether a Bulk query job may go: only with the Bulk figures known (from `/limits`), so
-        that it is governed by the share and the guard like Data calls. Without View Setup the
-        sync user cannot read them (RULES.md: Without View Setup, Data only), and big fetches go as query pages."""
+        that it is governed by the share and the guard like Data calls. Without View Setup the sync
+        user cannot read them (RULES.md: Without View Setup, Data only), and big fetches go as
+        query pages."""
         if self._bulk_allowed is None:
             self._purposes.add(org_limits.PURPOSE)
             LimitsChecker(self.sessions, self.workspace_id, self.clock, lambda: self.client).step()

@@ -294,7 +294,8 @@ class Writer:
     def _bulk_governed(self, session: Session) -> bool:
         """Whether the Bulk API may be used: only with its figures from `/limits`, so that it is
         governed by the share and the guard like the Data API. Without View Setup the sync user
-        cannot read them (RULES.md: Without View Setup, Data only), and the backlog goes through sObject Collections."""
+        cannot read them (RULES.md: Without View Setup, Data only), and the backlog goes through
+        sObject Collections."""
         workspace = session.get(Workspace, self.workspace.id)
         return (
             workspace is not None

@@ -295,8 +295,9 @@ def pacing(
 def caps(
     session: Session, workspace_id: str, now: datetime, *, probe: bool = False
 ) -> dict[str, int]:
-    """The most calls quotasync may have in the window, per ledger API type whose org figures
-    are known: its share, and what the 90% guard leaves after other apps' use (RULES.md: Workspace share, Global guard).
+    """The most calls quotasync may have in the window, per ledger API type whose org figures are
+    known: its share, and what the 90% guard leaves after other apps' use (RULES.md: Workspace
+    share, Global guard).
 
     Other apps' use is the org's figure minus quotasync's own calls at the time of the reading,
     and is taken to stay as it was until the next reading; but a reading that showed the org at

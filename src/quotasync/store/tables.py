@@ -76,11 +76,13 @@ class Workspace(Base):
     share_data: Mapped[int] = mapped_column(Integer, default=70, server_default="70")
     share_bulk: Mapped[int] = mapped_column(Integer, default=70, server_default="70")
     share_apex: Mapped[int] = mapped_column(Integer, default=70, server_default="70")
-    # A pause looks again at least this often (RULES.md: Recheck and resume); admins are warned past this % of a share.
+    # A pause looks again at least this often (RULES.md: Recheck and resume); admins are warned
+    # past this % of a share.
     recheck_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     warning_percent: Mapped[int] = mapped_column(Integer, default=80, server_default="80")
     # Whether the sync user can read `/limits` (View Setup): None until quotasync has asked.
-    # Without it only the Data API is governed, shown and settable (RULES.md: Without View Setup, Data only).
+    # Without it only the Data API is governed, shown and settable (RULES.md: Without View Setup,
+    # Data only).
     limits_readable: Mapped[bool | None] = mapped_column(Boolean)
     limits_next_check: Mapped[datetime | None]  # when to read `/limits` again
     # Pacing may stretch `log_within` up to this many seconds (never less than `log_within`)

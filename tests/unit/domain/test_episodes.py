@@ -1,5 +1,6 @@
 """Pause episodes on a virtual timeline: one episode, one email each way, per sustained limit
-(RULES.md: Tell the admins). Each test feeds `step_episode` the decisions a writer meets, with time passed in."""
+(RULES.md: Tell the admins). Each test feeds `step_episode` the decisions a writer meets, with time
+passed in."""
 
 from __future__ import annotations
 
