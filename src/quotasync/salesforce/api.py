@@ -312,7 +312,7 @@ def composite(
             ],
         }
     )
-    return _answers(_json(send(client, "POST", "composite", data=body)), len(subrequests))
+    return _answers(json_of(send(client, "POST", "composite", data=body)), len(subrequests))
 
 
 def _reference(index: int) -> str:
@@ -353,7 +353,7 @@ def send(
             return response
         with response:
             if response.status_code != 401:
-                raise Refused(response.status_code, fault(_body(response)))
+                raise Refused(response.status_code, fault(error_body(response)))
         if attempt == 0 and renewed(client):
             continue  # once: a second expiry in a row means the grant itself is gone
         raise SessionLost("the session expired and could not be renewed")
@@ -372,7 +372,7 @@ def renewed(client: Client) -> bool:
     return True
 
 
-def _body(response: requests.Response) -> Any:
+def error_body(response: requests.Response) -> Any:
     """An error answer's body: JSON when it is, its text otherwise."""
     try:
         return response.json()
@@ -380,7 +380,7 @@ def _body(response: requests.Response) -> Any:
         return response.text
 
 
-def _json(response: requests.Response) -> Any:
+def json_of(response: requests.Response) -> Any:
     """A 2xx answer's JSON body."""
     try:
         return response.json()
@@ -390,7 +390,7 @@ def _json(response: requests.Response) -> Any:
 
 def create_record(client: Client, sobject: str, fields: dict[str, Any]) -> str:
     """Create one record (one call); its id."""
-    answer = _json(send(client, "POST", f"sobjects/{_name(sobject)}", data=json.dumps(fields)))
+    answer = json_of(send(client, "POST", f"sobjects/{_name(sobject)}", data=json.dumps(fields)))
     record_id = answer.get("id") if isinstance(answer, dict) else None
     if not isinstance(record_id, str) or not record_id:
         raise Unanswered(f"the org's answer names no new {sobject} record")
@@ -405,7 +405,7 @@ def update_record(client: Client, sobject: str, record_id: str, fields: dict[str
 
 def first_page(client: Client, soql: str) -> Page:
     """A query's first page, asked for on its own (one call)."""
-    answer = page(_json(send(client, "GET", "query/", params={"q": soql})))
+    answer = page(json_of(send(client, "GET", "query/", params={"q": soql})))
     if answer is None:
         raise Unanswered("the org's answer is not a query page")
     return answer

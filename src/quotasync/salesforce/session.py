@@ -147,10 +147,7 @@ def _uncharged(response: requests.Response) -> frozenset[str]:
         return _ALL  # the org was unavailable: nothing was served, nothing counted
     if response.status_code not in (401, 403):
         return frozenset()
-    try:
-        why = api.fault(response.json())
-    except ValueError:
-        return frozenset()
+    why = api.fault(api.error_body(response))  # a body that is not JSON is no code of these
     code, message = why.code, why.message
     if code in _UNCHARGED_CODES or (
         code == "REQUEST_LIMIT_EXCEEDED" and message.startswith("TotalRequests")
