@@ -130,7 +130,8 @@ class SyncReport:
     objects: dict[str, ObjectReport] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)  # API type -> calls spent by the run
     paused: Paused | None = None  # the quota (or Salesforce) stopped the run
-    no_room: NoRoom | None = None  # the cap's refusal that stopped it, for the worker's pause
+    # The governor's decision on the cap that stopped it, which the worker's pause records.
+    held: governor.Decision | None = None
     error: str | None = None  # the run stopped on a failure that a later run may not meet
 
     @property
@@ -266,7 +267,7 @@ class Syncer:
                 self._first_look(runs, progress)
                 self._fetch(runs, threshold, progress)
         except NoRoom as no_room:
-            report.paused, report.no_room = self._paused(no_room), no_room
+            report.paused, report.held = self._paused(no_room)
             unfinished = {
                 r.report.sobject: before.get(r.report.sobject) for r in runs if not r.report.done
             }
@@ -503,9 +504,9 @@ class Syncer:
                 )
         return self._bulk_allowed
 
-    def _paused(self, no_room: NoRoom) -> Paused:
+    def _paused(self, no_room: NoRoom) -> tuple[Paused, governor.Decision]:
         """Why a cap stopped the run: the workspace's share, or the org's 90% guard, as the
-        governor tells it (the same decision the worker's pause records)."""
+        governor tells it; and that decision, which the worker's pause records."""
         with self.sessions() as session:
             decision = limits.until_room(session, self.workspace_id, no_room, self.clock.now())
         reason = (
@@ -515,12 +516,13 @@ class Syncer:
             # own calls leaving is what frees the share, the likelier of the two.
             else governor.Reason.WORKSPACE_LIMIT
         )
-        return Paused(
+        paused = Paused(
             reason.value,
             f"sync paused by the quota: {no_room.api} has no room "
             f"({no_room.used:,} of {no_room.cap:,} calls quotasync may make are spent); "
             "the worker runs it again when the pause finds room",
         )
+        return paused, decision
 
     def _spent(self, after_entry: int) -> dict[str, int]:
         """The calls this run's requests cost, by API type, from the ledger."""

@@ -196,9 +196,9 @@ class Worker:
             log.warning(
                 "workspace %s: %s not synced: %s", workspace.id, failed.sobject, failed.error
             )
-        if report.no_room is not None:
+        if report.held is not None:
             # The types it did not finish are due again: the pause's look says when they go.
-            held = writer.hold(report.no_room)
+            held = writer.hold(report.held)
             if held.paused_until is None and held.next_due is None:
                 return self._sync_later(workspace, now)  # no pause to wait on: an interval
             return held.paused_until or held.next_due

@@ -212,13 +212,13 @@ class Writer:
         as a batch does (RULES.md: Pause, don't drop)."""
         return self.paused_until is not None and now < self.paused_until and not self._read_since()
 
-    def hold(self, no_room: NoRoom) -> Result:
-        """The workspace's other work (the mirror sync) was refused by a cap: the same pause and
-        episode as a batch that meets it, so the recheck, the looks and the emails apply to it
-        (RULES.md: Recheck and resume, Tell the admins). With room again by the governor's look
-        (another worker's calls left the window), not a pause: due again now."""
+    def hold(self, decision: governor.Decision) -> Result:
+        """The workspace's other work (the mirror sync) was refused by a cap, and the governor
+        decided on it (`limits.until_room`): the same pause and episode as a batch that meets it,
+        so the recheck, the looks and the emails apply to it (RULES.md: Recheck and resume, Tell
+        the admins). With room again by the governor's look (another worker's calls left the
+        window), not a pause: due again now."""
         now = self.clock.now()
-        decision = self._until_room(no_room, now)
         if isinstance(decision, governor.Send):
             return Result(next_due=now)
         if isinstance(decision, governor.Unavailable):
