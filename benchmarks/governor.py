@@ -176,6 +176,7 @@ def sandbox(root: Path, name: str, org_calls: int) -> Iterator[SandboxOrg]:
         # move it, which is how a 24-hour window rolls in a benchmark.
         "--speed",
         "1",
+        process=True,
     )
     try:
         yield org
@@ -770,6 +771,7 @@ def sustained_limit(root: Path, hours: float, speed: float, backlog: int) -> Sce
         f"{speed:g}",
         "--epoch",
         epoch.isoformat().replace("+00:00", "Z"),
+        process=True,
     )
     try:
         return _run_scene(org, root / "store-sustained", epoch, hours, speed, backlog)

@@ -99,6 +99,7 @@ def sandbox(root: Path, name: str, *args: str) -> Iterator[SandboxOrg]:
         "--session-timeout-minutes",
         "0",
         *args,
+        process=True,
     )
     try:
         yield org

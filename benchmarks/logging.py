@@ -235,6 +235,7 @@ def start_org(root: Path, speed: float = 0) -> SandboxOrg:
         "--session-timeout-minutes",
         "0",
         *clock,
+        process=True,
     )
 
 

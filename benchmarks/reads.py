@@ -173,7 +173,7 @@ def run(records: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         started = time.perf_counter()
-        org = start_sandbox(root / "org", "--seed", str(records), timeout=1800)
+        org = start_sandbox(root / "org", "--seed", str(records), timeout=1800, process=True)
         seeding = time.perf_counter() - started
         try:
             counts = {s: len(org.control("GET", f"records/{s}")) for s in sync.OBJECTS}

@@ -66,7 +66,9 @@ def check(response: requests.Response, status: int = 200) -> requests.Response:
 
 def run(seconds: float, clients: int, bulk_rows: int) -> None:
     with tempfile.TemporaryDirectory() as state:
-        org = start_sandbox(Path(state), "--seed", "2100", "--daily-api-requests", "50000000")
+        org = start_sandbox(
+            Path(state), "--seed", "2100", "--daily-api-requests", "50000000", process=True
+        )
         try:
             measure(org, seconds, clients, bulk_rows)
         finally:

@@ -917,6 +917,7 @@ def run(options: Options, database_url: str, root: Path) -> Figures:
         str(options.speed),
         "--epoch",
         epoch.isoformat(),
+        process=True,
     )
     with ExitStack() as stack:
         stack.callback(org.stop)

@@ -1,22 +1,36 @@
-"""Running a sandbox org as a real subprocess (`quotasync sandbox`) for tests and benchmarks."""
+"""Running a sandbox org for tests and benchmarks: served from a thread of the test process (the
+same app, TLS and socket as `quotasync sandbox`, without a hundred interpreters to start), or as a
+real `quotasync sandbox` subprocess where a test needs the process itself."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
+import typer
 from simple_salesforce import Salesforce
 from simple_salesforce.login import token_login
 
-from quotasync.sandbox import launcher
-from quotasync.sandbox.launcher import RunningSandbox
+from quotasync.cli import app as cli_app
+from quotasync.cli import common, serving
+from quotasync.sandbox import launcher, server
 
 
 @dataclass
-class SandboxOrg(RunningSandbox):
+class SandboxOrg:
     """A running sandbox org with what tests need to talk to it."""
+
+    state_dir: Path
+    config: dict[str, Any]
+    _stop: Callable[[], None]
+    output: list[str] = field(default_factory=list)  # what a subprocess printed, so far
+
+    def stop(self) -> None:
+        self._stop()
 
     @property
     def instance_url(self) -> str:
@@ -81,9 +95,33 @@ class SandboxOrg(RunningSandbox):
         return response.json()
 
 
-def start_sandbox(state_dir: Path, *args: str, timeout: float = 60) -> SandboxOrg:
-    """Start `quotasync sandbox` and wait for its `sandbox ready:` line."""
-    running = launcher.start(state_dir, *args, timeout=timeout)
-    return SandboxOrg(
-        running.state_dir, running.process, running.config, running.output, running.reader
+def start_sandbox(
+    state_dir: Path, *args: str, timeout: float = 60, process: bool = False
+) -> SandboxOrg:
+    """Start an org with `quotasync sandbox`'s options `args` and wait until it listens: in a
+    thread of this process, or (`process=True`) as a subprocess that printed `sandbox ready:`."""
+    if process:
+        running = launcher.start(state_dir, *args, timeout=timeout)
+        return SandboxOrg(running.state_dir, running.config, running.stop, running.output)
+    command = typer.main.get_command(cli_app)
+    assert isinstance(command, typer.core.TyperGroup)
+    options = (
+        command.commands["sandbox"]
+        .make_context("sandbox", ["--state-dir", str(state_dir), *args])
+        .params
     )
+    config = serving.org_config(
+        options["edition"],
+        options["licenses"],
+        options["daily_api_requests"],
+        options["seed"],
+        options["rts_callback"],
+        options["rts_secret"],
+        options["session_timeout_minutes"],
+    )
+    clock = common.clock(options["speed"], options["epoch"])
+    prepared = server.prepare(state_dir, config, clock, options["host"], options["port"])
+    serving_org = server.InThread(prepared)
+    serving_org.start(timeout)
+    described = json.loads((state_dir / "sandbox.json").read_text())
+    return SandboxOrg(state_dir, described, serving_org.stop)

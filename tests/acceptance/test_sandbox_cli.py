@@ -18,7 +18,7 @@ def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]
 
 
 def test_the_sandbox_prints_its_url_and_writes_sandbox_json(tmp_path: Path) -> None:
-    org = start_sandbox(tmp_path / "org", "--edition", "developer", "--licenses", "2")
+    org = start_sandbox(tmp_path / "org", "--edition", "developer", "--licenses", "2", process=True)
     try:
         ready = next(line for line in org.output if line.startswith("sandbox ready:"))
         assert ready == f"sandbox ready: {org.instance_url}"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from quotasync.cli import common
 from quotasync.sandbox.editions import EDITIONS
+
+if TYPE_CHECKING:
+    from quotasync.sandbox.org import OrgConfig
 
 
 def sandbox(
@@ -58,7 +61,37 @@ def sandbox(
     ] = 120.0,
 ) -> None:
     """Run a Salesforce org on this machine (HTTPS, its own CA), for tests, benchmarks and demos."""
-    from quotasync.sandbox import rts, server
+    from quotasync.sandbox import server
+
+    config = org_config(
+        edition,
+        licenses,
+        daily_api_requests,
+        seed,
+        rts_callback,
+        rts_secret,
+        session_timeout_minutes,
+    )
+    try:
+        server.run(state_dir, config, common.clock(speed, epoch), host=host, port=port)
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        typer.echo(f"error: cannot serve on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def org_config(
+    edition: str | None,
+    licenses: int | None,
+    daily_api_requests: int | None,
+    seed: int,
+    rts_callback: str | None,
+    rts_secret: str | None,
+    session_timeout_minutes: float,
+) -> OrgConfig:
+    """The org `quotasync sandbox`'s options describe, or a BadParameter naming the option."""
+    from quotasync.sandbox import rts
     from quotasync.sandbox.org import OrgConfig
 
     if edition is not None and edition not in EDITIONS:
@@ -74,7 +107,7 @@ def sandbox(
             raise typer.BadParameter("needs --rts-callback too", param_hint="--rts-secret")
         if not 1 <= len(rts_secret) <= 255:
             raise typer.BadParameter("1 to 255 characters", param_hint="--rts-secret")
-    config = OrgConfig(
+    return OrgConfig(
         edition=edition,
         licenses=licenses,
         daily_api_requests=daily_api_requests,
@@ -83,13 +116,6 @@ def sandbox(
         rts_secret=rts_secret,
         session_timeout_minutes=session_timeout_minutes,
     )
-    try:
-        server.run(state_dir, config, common.clock(speed, epoch), host=host, port=port)
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        typer.echo(f"error: cannot serve on {host}:{port}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 def demo(

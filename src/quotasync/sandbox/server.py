@@ -8,6 +8,9 @@ import logging
 import secrets
 import socket
 import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,26 +106,50 @@ def _seeded_rts(org: Org) -> dict[str, Any]:
     return {"rts_setting_id": seeded["Id"], "rts_secret": seeded.get("Secret__c")}
 
 
-def run(
+@dataclass
+class Prepared:
+    """An org with its state loaded, its socket bound and `sandbox.json` written: ready to serve."""
+
+    org: Org
+    server: _Server
+    sock: socket.socket
+
+    async def serve(self, ready: Callable[[], None]) -> None:
+        """Serve until the server is told to exit; `ready` is called once it listens."""
+        task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        while not self.server.started:
+            if task.done():
+                await task
+                return
+            await asyncio.sleep(0.01)
+        ready()
+        await task
+
+
+def prepare(
     state_dir: Path,
     config: OrgConfig,
     clock: Clock,
     host: str = "127.0.0.1",
     port: int = 0,
     log_level: str = "warning",
-) -> None:
+) -> Prepared:
+    """Load (or make) the org in `state_dir`, bind its socket and describe it in `sandbox.json`.
+
+    Raises ClockWentBack when the state was saved at a later moment than `clock` says, and
+    OSError when the address cannot be bound."""
     state_dir.mkdir(parents=True, exist_ok=True)
     ca_file, cert_file, key_file = tls.ensure_certificates(state_dir, host)
+    org = Org(state_dir, config, clock)
     try:
-        org = Org(state_dir, config, clock)
-    except ClockWentBack as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
-    admin_token = org.settings.get("admin_token")
-    if admin_token is None:
-        admin_token = org.settings["admin_token"] = secrets.token_urlsafe(32)
-        org.settings_changed()
-    sock = bind(host, port)
+        admin_token = org.settings.get("admin_token")
+        if admin_token is None:
+            admin_token = org.settings["admin_token"] = secrets.token_urlsafe(32)
+            org.settings_changed()
+        sock = bind(host, port)
+    except BaseException:
+        org.close()
+        raise
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     org.base_url = f"https://{shown_host}:{bound_port}"
@@ -143,20 +170,56 @@ def run(
         # close_notify wait, and SIGTERM takes half a minute.
         timeout_graceful_shutdown=2,
     )
-    server = _Server(server_config)
+    return Prepared(org, _Server(server_config), sock)
 
-    async def serve() -> None:
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if task.done():
-                await task
-                return
-            await asyncio.sleep(0.01)
-        print(f"sandbox ready: {org.base_url}", flush=True)
-        await task
 
+def run(
+    state_dir: Path,
+    config: OrgConfig,
+    clock: Clock,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+) -> None:
+    """`quotasync sandbox`: serve in this process until interrupted, saying `sandbox ready:`."""
+    try:
+        prepared = prepare(state_dir, config, clock, host, port, log_level)
+    except ClockWentBack as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    org = prepared.org
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
-        asyncio.run(serve())
+        asyncio.run(prepared.serve(lambda: print(f"sandbox ready: {org.base_url}", flush=True)))
     finally:
         org.close()
+
+
+class InThread:
+    """An org served from a thread of the calling process: the same app, TLS and socket as
+    `quotasync sandbox`, without a process to start (tests and benchmarks that start many orgs)."""
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sandbox-org", daemon=True)
+
+    def start(self, timeout: float) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout) or self._failure is not None:
+            self.stop()
+            raise RuntimeError(f"the sandbox org did not start: {self._failure!r}")
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.prepared.serve(self._ready.set))
+        except BaseException as exc:  # reported to start(); the thread has no one else to tell
+            self._failure = exc
+        finally:
+            self.prepared.org.close()
+            self._ready.set()
+
+    def stop(self, timeout: float = 30) -> None:
+        self.prepared.server.should_exit = True
+        self._thread.join(timeout)
