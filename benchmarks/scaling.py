@@ -415,7 +415,7 @@ def throughput_run(
                 for worker in workers:
                     worker.up.wait(60)
                 time.sleep(0.5)  # past the metrics line: into the pool's loop
-                watch = Watch([w.process.pid for w in workers], org.process.pid)
+                watch = Watch([w.process.pid for w in workers], org.pid)
                 total = len(fleet.ids)
                 watch.start()
                 fleet.gate(closed=False)

@@ -5,6 +5,7 @@ real `quotasync sandbox` subprocess where a test needs the process itself."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ class SandboxOrg:
     config: dict[str, Any]
     _stop: Callable[[], None]
     output: list[str] = field(default_factory=list)  # what a subprocess printed, so far
+    pid: int = field(default_factory=os.getpid)  # the process serving it
 
     def stop(self) -> None:
         self._stop()
@@ -102,7 +104,9 @@ def start_sandbox(
     thread of this process, or (`process=True`) as a subprocess that printed `sandbox ready:`."""
     if process:
         running = launcher.start(state_dir, *args, timeout=timeout)
-        return SandboxOrg(running.state_dir, running.config, running.stop, running.output)
+        return SandboxOrg(
+            running.state_dir, running.config, running.stop, running.output, running.process.pid
+        )
     command = typer.main.get_command(cli_app)
     assert isinstance(command, typer.core.TyperGroup)
     options = (
