@@ -4,6 +4,8 @@ changes nothing."""
 
 from __future__ import annotations
 
+import html
+import re
 import sqlite3
 from pathlib import Path
 
@@ -92,6 +94,40 @@ def test_an_admin_sets_a_share_and_it_applies_at_once(site: Site) -> None:
         assert site.usage()["apis"]["data"]["share_percent"] == 55
     finally:
         site.api("PATCH", url, site.admin.token, json={"data": before["data"]})
+
+
+def test_a_share_the_sync_user_cannot_govern_is_refused_alike_by_the_page_the_api_and_the_cli(
+    site: Site,
+) -> None:
+    """One implementation (services/shares.py): Globex syncs as a user without View Setup, so
+    its Bulk share cannot be set, and each entry point says the same sentence its own way."""
+    url = f"/api/v1/workspaces/{site.globex}/limits"
+    before = site.api("GET", url, site.outsider.token).json()
+    by_api = site.api("PATCH", url, site.outsider.token, json={"data": 40, "bulk": 50})
+    assert by_api.status_code == 422
+    said = by_api.json()["detail"]
+    assert said.startswith("The bulk share cannot be set: ") and "View Setup" in said
+
+    browser = site.browser_session(site.outsider)
+    page = browser.get(f"{site.url}/w/{site.globex}/integrations", timeout=30)
+    by_page = browser.post(
+        f"{site.url}/w/{site.globex}/integrations/share",
+        data={"api": "bulk", "percent": "50", "csrf_token": csrf_of(page.text)},
+        timeout=30,
+    )
+    assert by_page.status_code == 422
+    alert = re.search(
+        r'<p class="notice error" role="alert" id="form-error">([^<]*)</p>', by_page.text
+    )
+    assert alert is not None and html.unescape(alert.group(1)) == said
+
+    by_cli = site.cli(
+        "limit", "set", "--workspace", site.globex, "--api", "bulk", "--percent", "50"
+    )
+    assert by_cli.returncode == 2
+    assert by_cli.stderr.strip() == f"error: {said}"
+    # Refused whole: not even the API's valid Data share was stored.
+    assert site.api("GET", url, site.outsider.token).json() == before
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,10 @@ flow's authorization code with PKCE, and revoking the tokens when a workspace di
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,11 +20,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from pydantic import SecretStr
 from simple_salesforce.exceptions import SalesforceExpiredSession
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from quotasync.clock import RealClock
 from quotasync.config import Settings
+from quotasync.engine import sync
 from quotasync.runtime import Runtime, open_runtime
 from quotasync.salesforce import oauth_flows
 from quotasync.salesforce.connection import (
@@ -31,9 +37,12 @@ from quotasync.salesforce.connection import (
 )
 from quotasync.store import workspaces
 from quotasync.store.tables import Connection, LedgerEntry
+from tests.acceptance.served_app import serve
+from tests.acceptance.web_support import csrf_of
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
 REDIRECT = "http://127.0.0.1:8765/oauth/callback"  # nothing listens: the Location header is enough
+CLI = [sys.executable, "-m", "quotasync.cli"]
 
 
 # ---------------------------------------------------------------- fixtures
@@ -446,6 +455,96 @@ def test_an_unsupported_challenge_method_is_sent_back_to_the_redirect_uri(
     query = parse_qs(urlsplit(answer.headers["location"]).query)
     assert query["error"] == ["invalid_request"]
     assert query["state"] == ["s"]
+
+
+def test_the_connect_button_loads_the_mirror_as_quotasync_connect_does(
+    org: SandboxOrg, tmp_path: Path
+) -> None:
+    """One implementation of connecting (services/connecting.py): the page's web-server flow and
+    `quotasync connect` leave the same mirror, each load ledgered as the mirror's load."""
+    app = org.app()
+    database_url = f"sqlite:///{tmp_path / 'quotasync.db'}"
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        salesforce_client_id=app["client_id"],
+        salesforce_client_secret=SecretStr(app["client_secret"]),
+        salesforce_login_url=org.config["login_url"],
+        salesforce_ca_file=org.config["ca_file"],
+        public_url=REDIRECT.removesuffix("/oauth/callback"),
+    )
+    runtime = open_runtime(settings, RealClock())
+    with runtime.sessions.begin() as session:
+        on_page = workspaces.create(session, "Web", "admin@web.io", datetime.now(UTC))
+        on_cli = workspaces.create(session, "Cli", "admin@cli.io", datetime.now(UTC))
+        page_id, cli_id = on_page.workspace.id, on_cli.workspace.id
+        password = on_page.admin_password
+
+    env = {
+        **os.environ,
+        "QUOTASYNC_DATA_DIR": str(tmp_path),
+        "QUOTASYNC_DATABASE_URL": database_url,
+    }
+    by_cli = subprocess.run(
+        [
+            *CLI,
+            *("connect", "--workspace", cli_id, "--user", "admin", "--json"),
+            *("--sandbox", str(org.state_dir / "sandbox.json")),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert by_cli.returncode == 0, by_cli.stderr
+    cli_mirror = json.loads(by_cli.stdout)["mirror"]
+    assert cli_mirror["Contact"] == 5
+
+    with serve(runtime) as served:
+        browser = requests.Session()
+        signin = browser.get(f"{served.url}/signin", timeout=30)
+        signed = browser.post(
+            f"{served.url}/signin",
+            data={
+                "email": "admin@web.io",
+                "password": password,
+                "csrf_token": csrf_of(signin.text),
+                "next": "/",
+            },
+            timeout=30,
+        )
+        assert signed.status_code == 200
+        started = browser.post(
+            f"{served.url}/w/{page_id}/connect",
+            data={"csrf_token": csrf_of(signed.text), "host": "default"},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert started.status_code == 303
+        back = consent(org, started.headers["location"], handle="admin")
+        called = browser.get(
+            f"{served.url}/oauth/callback", params=back, allow_redirects=False, timeout=30
+        )
+        assert called.status_code == 303
+        page = browser.get(f"{served.url}{called.headers['location']}", timeout=30)
+        assert f"Connected to Salesforce as {org.user('admin')['username']}." in page.text
+
+        with runtime.sessions() as session:
+            page_mirror = sync.live_counts(session, page_id, cli_mirror)
+            loads = {
+                workspace_id: session.scalar(
+                    select(func.count())
+                    .select_from(LedgerEntry)
+                    .where(
+                        LedgerEntry.workspace_id == workspace_id,
+                        LedgerEntry.purpose == sync.LOAD_PURPOSE,
+                    )
+                )
+                for workspace_id in (page_id, cli_id)
+            }
+    assert page_mirror == cli_mirror
+    assert loads[cli_id]  # the load spent calls, ledgered as such
+    assert loads[page_id] == loads[cli_id]
 
 
 # ---------------------------------------------------------------- disconnecting

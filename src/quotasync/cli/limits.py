@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from rich.table import Table
-    from sqlalchemy.orm import Session
 
     from quotasync.runtime import Runtime
     from quotasync.store.tables import Workspace
@@ -182,7 +181,8 @@ def limit_set(
     """Change the workspace's quota settings: a share (10-90%), the recheck interval, the warning
     threshold, how soon activities are logged, the longest paced delay. Each applies at once."""
     from quotasync.domain import governor
-    from quotasync.store import limits
+    from quotasync.services import shares
+    from quotasync.services.workspace import NoSuchWorkspace
 
     runtime = common.runtime()
     ws = common.find_workspace(runtime.sessions, workspace)
@@ -194,23 +194,25 @@ def limit_set(
             "nothing to set: give --api with --percent, --recheck-minutes, --warning-percent, "
             "--log-within or --max-batch-delay"
         )
-    told = []
-    with runtime.sessions.begin() as session:  # all or nothing: a refusal rolls back the rest
-        if api is not None and percent is not None:
-            value = _set_share(session, ws, api, percent)
-            told.append(f"quotasync may use {value}% of the org's {api} quota")
-        try:
-            changes = limits.set_settings(
-                session,
-                ws,
-                recheck_minutes=recheck_minutes,
-                warning_percent=warning_percent,
-                log_within=log_within,
-                max_batch_delay=max_batch_delay,
-            )
-        except governor.SettingsError as exc:
-            common.fail(str(exc))
-    told.extend(SETTING_TEXT[column].format(value) for column, value in changes.items())
+    share: dict[str, object] = {}
+    if api is not None and percent is not None:
+        # A whole number as typed ("-5" said back as -5); anything else as the text it is.
+        share[api] = int(percent) if percent.strip().lstrip("-").isdigit() else percent
+    settings = shares.SettingsChange(
+        recheck_minutes=recheck_minutes,
+        warning_percent=warning_percent,
+        log_within=log_within,
+        max_batch_delay=max_batch_delay,
+    )
+    try:  # all or nothing: a refusal stores none of the rest
+        changed = shares.change(runtime.sessions, ws.id, shares=share, settings=settings)
+    except (governor.ShareError, governor.SettingsError, NoSuchWorkspace) as exc:
+        common.fail(str(exc))
+    told = [
+        f"quotasync may use {value}% of the org's {api_name} quota"
+        for api_name, value in changed.set_shares.items()
+    ]
+    told.extend(SETTING_TEXT[column].format(value) for column, value in changed.settings.items())
     for text in told:
         typer.echo(f"{ws.id}: {text}")
 
@@ -221,21 +223,6 @@ SETTING_TEXT = {
     "log_within": "activities are logged within {:g} seconds",
     "max_batch_delay": "pacing may hold activities up to {:g} seconds",
 }
-
-
-def _set_share(session: Session, ws: Workspace, api: str, percent: str) -> int:
-    from quotasync import usage
-    from quotasync.domain.governor import ShareError
-    from quotasync.store import limits
-
-    refusal = usage.share_refusal(ws, api)
-    if refusal is not None:
-        common.fail(refusal)
-    try:
-        given: object = int(percent) if percent.strip().lstrip("-").isdigit() else percent
-        return limits.set_share(session, ws, api, given)
-    except ShareError as exc:
-        common.fail(str(exc))
 
 
 def usage(workspace: common.WorkspaceOption, as_json: common.JsonOption = False) -> None:

@@ -112,15 +112,17 @@ def rts_on(
 ) -> None:
     """Switch Real-Time Sync on: a new secret, the org's setting record pointing at --url, and a
     catch-up sync. When the Apex quota runs out it rolls over to Interval Sync and back."""
-    from quotasync.engine.realtime import RealTime, RealTimeUnavailable
+    from quotasync.domain.realtime import SyncMode
+    from quotasync.engine.realtime import RealTimeUnavailable
     from quotasync.salesforce.connection import ConnectError
+    from quotasync.services import sync_mode
 
     runtime = common.runtime()
     ws = common.find_workspace(runtime.sessions, workspace)
-    if not url.startswith(("http://", "https://")):
-        common.fail(f"--url must be an http(s) URL; got {url!r}")
     try:
-        RealTime(runtime.connector, ws.id, runtime.clock).enable(url)
+        sync_mode.switch(runtime.connector, runtime.clock, ws.id, SyncMode.REALTIME, url)
+    except sync_mode.NotAPushUrl as exc:
+        common.fail(f"--url must be an http(s) URL; got {exc.url!r}")
     except (RealTimeUnavailable, ConnectError) as exc:
         common.fail(f"Real-Time Sync is not on: {exc}")
     except _salesforce_trouble() as exc:
@@ -131,13 +133,14 @@ def rts_on(
 @rts_app.command("off")
 def rts_off(workspace: common.WorkspaceOption) -> None:
     """Switch Real-Time Sync off: the org stops pushing, Interval Sync keeps the mirror."""
-    from quotasync.engine.realtime import RealTime
+    from quotasync.domain.realtime import SyncMode
     from quotasync.salesforce.connection import ConnectError
+    from quotasync.services import sync_mode
 
     runtime = common.runtime()
     ws = common.find_workspace(runtime.sessions, workspace)
     try:
-        RealTime(runtime.connector, ws.id, runtime.clock).disable()
+        sync_mode.switch(runtime.connector, runtime.clock, ws.id, SyncMode.INTERVAL)
     except ConnectError as exc:
         common.fail(str(exc))
     except _salesforce_trouble() as exc:

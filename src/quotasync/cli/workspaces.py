@@ -127,8 +127,8 @@ def connect(
     """Connect a workspace to its org and load the org's people into the mirror: with the JWT
     bearer flow (--login-url, --client-id, --private-key, --username) or, for a sandbox org, with
     --sandbox DIR/sandbox.json."""
-    from quotasync.engine.matching import Matcher
     from quotasync.salesforce.connection import ConnectError, SandboxLogin, read_private_key
+    from quotasync.services import connecting
 
     jwt_given = {
         name: value
@@ -161,30 +161,31 @@ def connect(
 
     runtime = common.runtime()
     ws = common.find_workspace(runtime.sessions, workspace)
-    connector = runtime.connector
     try:
+        flow: connecting.Flow
         if sandbox is not None:
-            login = SandboxLogin.read(sandbox, user or SANDBOX_USER)
-            connection = connector.connect_sandbox(ws.id, login)
+            flow = connecting.SandboxFlow(SandboxLogin.read(sandbox, user or SANDBOX_USER))
         else:
             assert login_url and client_id and private_key and username  # checked above
-            connection = connector.connect_jwt(
-                ws.id,
+            flow = connecting.JwtFlow(
                 login_url=login_url,
                 client_id=client_id,
                 private_key=read_private_key(private_key),
                 username=username,
                 ca_file=str(ca_file.resolve()) if ca_file else None,
             )
-        loaded = Matcher(runtime.sessions, ws.id, runtime.clock).load(connector.client(ws.id))
+        connected = connecting.connect(
+            runtime.sessions, runtime.connector, runtime.clock, ws.id, flow
+        )
     except ConnectError as exc:
         common.fail(str(exc))
+    connection, loaded = connected.connection, connected.mirror
     out = {
         "workspace": ws.id,
         "instance_url": connection.instance_url,
         "org_id": connection.org_id,
         "username": connection.username,
-        "flow": "password" if sandbox is not None else "jwt_bearer",
+        "flow": flow.name,
         "mirror": loaded,
     }
     if as_json:

@@ -27,13 +27,22 @@ from quotasync import __version__
 from quotasync.ingest import Ingest
 from quotasync.runtime import Runtime
 from quotasync.store import mirror, retrying, workspaces
-from quotasync.web import auth, pages
-from quotasync.web.api import api_router
-from quotasync.web.connect_page import connect_router
-from quotasync.web.doctor_page import doctor_router
-from quotasync.web.metrics_route import metrics_router
-from quotasync.web.outbox_page import outbox_router
-from quotasync.web.rts import rts_router
+from quotasync.web import (
+    activities_page,
+    api,
+    auth,
+    connect_page,
+    doctor_page,
+    home_page,
+    integrations_page,
+    metrics_route,
+    outbox_page,
+    pages,
+    rts,
+    settings_page,
+    signin_page,
+    state,
+)
 
 MAX_ITEMS = 1000
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -101,13 +110,21 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
 
     ingest = Ingest(runtime.sessions, runtime.clock)
-    app.include_router(rts_router(runtime))
-    app.include_router(api_router(runtime))
-    app.include_router(pages.pages_router(runtime))
-    app.include_router(connect_router(runtime))
-    app.include_router(outbox_router(runtime))
-    app.include_router(doctor_router(runtime))
-    app.include_router(metrics_router(runtime))
+    state.install(app, runtime)  # what the routers' handlers find through web/state.py
+    for module in (
+        rts,
+        api,
+        home_page,
+        signin_page,
+        integrations_page,
+        settings_page,
+        activities_page,
+        connect_page,
+        outbox_page,
+        doctor_page,
+        metrics_route,
+    ):
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.add_middleware(
         SessionMiddleware,

@@ -3,7 +3,8 @@
 The admin picks the login host and is sent to Salesforce's consent page; Salesforce sends them
 back to `/oauth/callback` with a code, which is exchanged for tokens (stored sealed). The user who
 approves becomes the workspace's sync user: quotasync acts as them. The flow's state and PKCE
-verifier wait in the admin's signed session cookie and are used once.
+verifier wait in the admin's signed session cookie and are used once. Once connected, the mirror
+is loaded as `quotasync connect` loads it (services/connecting.py).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from requests import RequestException
 
-from quotasync.runtime import Runtime
 from quotasync.salesforce import oauth_flows
 from quotasync.salesforce.api import ApiFailure
 from quotasync.salesforce.connection import ConnectError
+from quotasync.services import connecting
 from quotasync.store.ledger import NoRoom
 from quotasync.web import auth
+from quotasync.web.state import RuntimeDep
 
 MY_DOMAIN = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.salesforce\.com")
 FLOW_MINUTES = 10  # a consent left open longer than this starts again
@@ -36,90 +38,98 @@ LOGIN_HOSTS = {
 }
 
 
-def connect_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)
+
+
+@router.post("/w/{workspace_id}/connect")
+def start(
+    request: Request,
+    workspace_id: str,
+    runtime: RuntimeDep,
+    csrf_token: str = Form(""),
+    host: str = Form("default", max_length=20),
+    my_domain: str = Form("", max_length=300),
+) -> Response:
+    auth.check_csrf(request, csrf_token)
     settings = runtime.settings
-
-    @router.post("/w/{workspace_id}/connect")
-    def start(
-        request: Request,
-        workspace_id: str,
-        csrf_token: str = Form(""),
-        host: str = Form("default", max_length=20),
-        my_domain: str = Form("", max_length=300),
-    ) -> Response:
-        auth.check_csrf(request, csrf_token)
-        with runtime.sessions() as session:
-            auth.require_admin(auth.page_viewer(session, request, workspace_id))
-        if not settings.salesforce_client_id:
-            raise HTTPException(
-                409,
-                "quotasync has no connected app to connect with: set "
-                "QUOTASYNC_SALESFORCE_CLIENT_ID (see docs/CONNECTING.md)",
-            )
-        login_url = _login_url(host, my_domain, settings.salesforce_login_url)
-        verifier = secrets.token_urlsafe(64)
-        state = secrets.token_urlsafe(32)
-        request.session[SESSION_FLOW] = {
-            "state": state,
-            "verifier": verifier,
-            "workspace": workspace_id,
-            "login_url": login_url,
-            "started": runtime.clock.timestamp(),
-        }
-        target = oauth_flows.authorize_url(
-            login_url,
-            settings.salesforce_client_id,
-            _callback(request, settings.public_url),
-            state,
-            code_challenge=_challenge(verifier),
+    with runtime.sessions() as session:
+        auth.require_admin(auth.page_viewer(session, request, workspace_id))
+    if not settings.salesforce_client_id:
+        raise HTTPException(
+            409,
+            "quotasync has no connected app to connect with: set "
+            "QUOTASYNC_SALESFORCE_CLIENT_ID (see docs/CONNECTING.md)",
         )
-        return RedirectResponse(target, 303)
+    login_url = _login_url(host, my_domain, settings.salesforce_login_url)
+    verifier = secrets.token_urlsafe(64)
+    state = secrets.token_urlsafe(32)
+    request.session[SESSION_FLOW] = {
+        "state": state,
+        "verifier": verifier,
+        "workspace": workspace_id,
+        "login_url": login_url,
+        "started": runtime.clock.timestamp(),
+    }
+    target = oauth_flows.authorize_url(
+        login_url,
+        settings.salesforce_client_id,
+        _callback(request, settings.public_url),
+        state,
+        code_challenge=_challenge(verifier),
+    )
+    return RedirectResponse(target, 303)
 
-    @router.get("/oauth/callback")
-    def callback(
-        request: Request,
-        state: str = "",
-        code: str = "",
-        error: str = "",
-        error_description: str = "",
-    ) -> Response:
-        flow = request.session.pop(SESSION_FLOW, None)
-        if (
-            not isinstance(flow, dict)
-            or not state
-            # Compared as bytes: compare_digest refuses str beyond ASCII (a 500, not a 400).
-            or not hmac.compare_digest(str(flow.get("state", "")).encode(), state.encode())
-            or not _fresh(flow.get("started"), runtime.clock.timestamp())
-        ):
-            raise HTTPException(
-                400, "this sign-in to Salesforce was not started here, or was used already"
-            )
-        workspace_id = str(flow["workspace"])
-        with runtime.sessions() as session:
-            auth.require_admin(auth.page_viewer(session, request, workspace_id))
-        back = f"/w/{workspace_id}/integrations"
-        if error:
-            return _told(request, back, f"Salesforce did not connect: {error_description or error}")
-        try:
-            connection = runtime.connector.connect_authorization_code(
-                workspace_id,
-                login_url=str(flow["login_url"]),
-                client_id=settings.salesforce_client_id or "",
-                client_secret=settings.salesforce_client_secret.get_secret_value()
-                if settings.salesforce_client_secret
-                else None,
-                code=code,
-                redirect_uri=_callback(request, settings.public_url),
-                ca_file=settings.salesforce_ca_file,
-                code_verifier=str(flow["verifier"]),
-            )
-        except (ConnectError, ApiFailure, NoRoom, RequestException) as exc:
-            return _told(request, back, f"Salesforce did not connect: {exc}")
-        request.session[FLASH] = {"text": f"Connected to Salesforce as {connection.username}."}
-        return RedirectResponse(back, 303)
 
-    return router
+@router.get("/oauth/callback")
+def callback(
+    request: Request,
+    runtime: RuntimeDep,
+    state: str = "",
+    code: str = "",
+    error: str = "",
+    error_description: str = "",
+) -> Response:
+    """Where Salesforce's consent page sends the admin back: the code is exchanged, and the
+    workspace connected and its mirror loaded as `quotasync connect` does (services/connecting.py).
+    """
+    settings = runtime.settings
+    flow = request.session.pop(SESSION_FLOW, None)
+    if (
+        not isinstance(flow, dict)
+        or not state
+        # Compared as bytes: compare_digest refuses str beyond ASCII (a 500, not a 400).
+        or not hmac.compare_digest(str(flow.get("state", "")).encode(), state.encode())
+        or not _fresh(flow.get("started"), runtime.clock.timestamp())
+    ):
+        raise HTTPException(
+            400, "this sign-in to Salesforce was not started here, or was used already"
+        )
+    workspace_id = str(flow["workspace"])
+    with runtime.sessions() as session:
+        auth.require_admin(auth.page_viewer(session, request, workspace_id))
+    back = f"/w/{workspace_id}/integrations"
+    if error:
+        return _told(request, back, f"Salesforce did not connect: {error_description or error}")
+    code_flow = connecting.CodeFlow(
+        login_url=str(flow["login_url"]),
+        client_id=settings.salesforce_client_id or "",
+        client_secret=settings.salesforce_client_secret.get_secret_value()
+        if settings.salesforce_client_secret
+        else None,
+        code=code,
+        redirect_uri=_callback(request, settings.public_url),
+        ca_file=settings.salesforce_ca_file,
+        code_verifier=str(flow["verifier"]),
+    )
+    try:
+        connected = connecting.connect(
+            runtime.sessions, runtime.connector, runtime.clock, workspace_id, code_flow
+        )
+    except (ConnectError, ApiFailure, NoRoom, RequestException) as exc:
+        return _told(request, back, f"Salesforce did not connect: {exc}")
+    username = connected.connection.username
+    request.session[FLASH] = {"text": f"Connected to Salesforce as {username}."}
+    return RedirectResponse(back, 303)
 
 
 def _told(request: Request, back: str, message: str) -> Response:

@@ -14,44 +14,46 @@ from quotasync import doctor
 from quotasync.runtime import Runtime
 from quotasync.store.tables import Workspace
 from quotasync.web import auth, pages
+from quotasync.web.state import RuntimeDep
 
 SUMMARY_CLASS = {"pass": "notice", "warn": "notice warn", "fail": "notice error"}
 
 
-def doctor_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
-    jinja = pages.templates()
+router = APIRouter(include_in_schema=False)
 
-    def render(request: Request, workspace_id: str, run: bool) -> HTMLResponse:
-        with runtime.sessions() as session:
-            viewer = auth.require_admin(auth.page_viewer(session, request, workspace_id))
-            workspace = session.get(Workspace, workspace_id)
-            if workspace is None:
-                raise HTTPException(403, "you are not a member of this workspace")
-            name = workspace.name
-        report = None
-        if run:
-            push_url = f"{str(request.base_url).rstrip('/')}/rts/{workspace_id}"
-            report = doctor.run(runtime.connector, workspace_id, push_url)
-        context = {
-            "viewer": viewer,
-            "workspace_name": name,
-            "workspace_id": workspace_id,
-            "page": "doctor",
-            "report": report,
-            "markers": doctor.MARKERS,
-            "summary_class": SUMMARY_CLASS[report.status] if report else "",
-            "csrf": auth.csrf_token(request),
-        }
-        return jinja.TemplateResponse(request, "doctor.html", context)
 
-    @router.get("/w/{workspace_id}/doctor")
-    def doctor_page(request: Request, workspace_id: str) -> HTMLResponse:
-        return render(request, workspace_id, run=False)
+@router.get("/w/{workspace_id}/doctor")
+def doctor_page(request: Request, workspace_id: str, runtime: RuntimeDep) -> HTMLResponse:
+    return _render(runtime, request, workspace_id, run=False)
 
-    @router.post("/w/{workspace_id}/doctor")
-    def run_doctor(request: Request, workspace_id: str, csrf_token: str = Form("")) -> HTMLResponse:
-        auth.check_csrf(request, csrf_token)
-        return render(request, workspace_id, run=True)
 
-    return router
+@router.post("/w/{workspace_id}/doctor")
+def run_doctor(
+    request: Request, workspace_id: str, runtime: RuntimeDep, csrf_token: str = Form("")
+) -> HTMLResponse:
+    auth.check_csrf(request, csrf_token)
+    return _render(runtime, request, workspace_id, run=True)
+
+
+def _render(runtime: Runtime, request: Request, workspace_id: str, run: bool) -> HTMLResponse:
+    with runtime.sessions() as session:
+        viewer = auth.require_admin(auth.page_viewer(session, request, workspace_id))
+        workspace = session.get(Workspace, workspace_id)
+        if workspace is None:
+            raise HTTPException(403, "you are not a member of this workspace")
+        name = workspace.name
+    report = None
+    if run:
+        push_url = f"{str(request.base_url).rstrip('/')}/rts/{workspace_id}"
+        report = doctor.run(runtime.connector, workspace_id, push_url)
+    context = {
+        "viewer": viewer,
+        "workspace_name": name,
+        "workspace_id": workspace_id,
+        "page": "doctor",
+        "report": report,
+        "markers": doctor.MARKERS,
+        "summary_class": SUMMARY_CLASS[report.status] if report else "",
+        "csrf": auth.csrf_token(request),
+    }
+    return pages.templates().TemplateResponse(request, "doctor.html", context)

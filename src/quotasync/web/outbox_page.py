@@ -24,9 +24,9 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from quotasync.engine.notifier import WORKSPACE_HEADER
-from quotasync.runtime import Runtime
 from quotasync.store.tables import User, Workspace
 from quotasync.web import auth, pages
+from quotasync.web.state import RuntimeDep
 
 SHOWN = 200  # the newest message files read; older ones stay on disk
 
@@ -41,36 +41,32 @@ class Notice:
     to: list[str] = field(default_factory=list)
 
 
-def outbox_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
-    @router.get("/w/{workspace_id}/outbox")
-    def outbox(request: Request, workspace_id: str) -> HTMLResponse:
-        with runtime.sessions() as session:
-            viewer = auth.require_admin(auth.page_viewer(session, request, workspace_id))
-            workspace = session.get(Workspace, workspace_id)
-            if workspace is None:  # a member's row outlived its workspace: nothing to show
-                raise HTTPException(403, "you are not a member of this workspace")
-            admins = set(
-                session.scalars(
-                    select(User.email).where(
-                        User.workspace_id == workspace_id, User.role == "admin"
-                    )
-                )
+
+@router.get("/w/{workspace_id}/outbox")
+def outbox(request: Request, workspace_id: str, runtime: RuntimeDep) -> HTMLResponse:
+    with runtime.sessions() as session:
+        viewer = auth.require_admin(auth.page_viewer(session, request, workspace_id))
+        workspace = session.get(Workspace, workspace_id)
+        if workspace is None:  # a member's row outlived its workspace: nothing to show
+            raise HTTPException(403, "you are not a member of this workspace")
+        admins = set(
+            session.scalars(
+                select(User.email).where(User.workspace_id == workspace_id, User.role == "admin")
             )
-        directory = runtime.settings.outbox_dir
-        context: dict[str, Any] = {
-            "viewer": viewer,
-            "workspace_name": workspace.name,
-            "page": "outbox",
-            "csrf": auth.csrf_token(request),
-            "notices": notices(directory, admins, workspace_id, workspace.name),
-            "directory": str(directory),
-            "smtp_host": runtime.settings.smtp_host,
-        }
-        return pages.templates().TemplateResponse(request, "outbox.html", context)
-
-    return router
+        )
+    directory = runtime.settings.outbox_dir
+    context: dict[str, Any] = {
+        "viewer": viewer,
+        "workspace_name": workspace.name,
+        "page": "outbox",
+        "csrf": auth.csrf_token(request),
+        "notices": notices(directory, admins, workspace_id, workspace.name),
+        "directory": str(directory),
+        "smtp_host": runtime.settings.smtp_host,
+    }
+    return pages.templates().TemplateResponse(request, "outbox.html", context)
 
 
 def notices(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quotasync.usage import Pacing
-from quotasync.web.pages import duration, holding_note
+from quotasync.web.integrations_page import duration, holding_note
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,111 @@
+"""Connecting a workspace to its org, by whichever flow, then loading the org's people and deals
+into the mirror: `quotasync connect` (JWT bearer, or a sandbox's password grant) and the
+Integrations page's Connect Salesforce (the web-server flow) have the same effects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from quotasync.clock import Clock
+from quotasync.engine.matching import Matcher
+from quotasync.store.tables import Connection
+
+if TYPE_CHECKING:
+    from quotasync.salesforce.connection import Connector, SandboxLogin
+
+
+class Flow(Protocol):
+    """How a connection is made; `name` is said in `quotasync connect --json`."""
+
+    @property
+    def name(self) -> str: ...
+
+    def open(self, connector: Connector, workspace_id: str) -> Connection: ...
+
+
+@dataclass(frozen=True)
+class SandboxFlow:
+    """A sandbox org's own app and user, with the password grant."""
+
+    login: SandboxLogin
+    name: str = "password"
+
+    def open(self, connector: Connector, workspace_id: str) -> Connection:
+        return connector.connect_sandbox(workspace_id, self.login)
+
+
+@dataclass(frozen=True)
+class JwtFlow:
+    """The JWT bearer flow: the connected app's certificate and its private key here."""
+
+    login_url: str
+    client_id: str
+    private_key: str
+    username: str
+    ca_file: str | None = None
+    name: str = "jwt_bearer"
+
+    def open(self, connector: Connector, workspace_id: str) -> Connection:
+        return connector.connect_jwt(
+            workspace_id,
+            login_url=self.login_url,
+            client_id=self.client_id,
+            private_key=self.private_key,
+            username=self.username,
+            ca_file=self.ca_file,
+        )
+
+
+@dataclass(frozen=True)
+class CodeFlow:
+    """The web-server flow's authorization code (with its PKCE verifier), from the consent page."""
+
+    login_url: str
+    client_id: str
+    client_secret: str | None
+    code: str
+    redirect_uri: str
+    ca_file: str | None = None
+    code_verifier: str | None = None
+    name: str = "authorization_code"
+
+    def open(self, connector: Connector, workspace_id: str) -> Connection:
+        return connector.connect_authorization_code(
+            workspace_id,
+            login_url=self.login_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            code=self.code,
+            redirect_uri=self.redirect_uri,
+            ca_file=self.ca_file,
+            code_verifier=self.code_verifier,
+        )
+
+
+@dataclass(frozen=True)
+class Connected:
+    connection: Connection
+    mirror: dict[str, int]  # the live Users, Contacts and Leads the mirror holds after the load
+
+
+def connect(
+    sessions: sessionmaker[Session],
+    connector: Connector,
+    clock: Clock,
+    workspace_id: str,
+    flow: Flow,
+) -> Connected:
+    """Connect the workspace by `flow`, then load the mirror in full (engine/matching.py), so
+    that the people lookup answers and the interval sync goes on from the load's watermarks.
+
+    Raises what connecting raises: ConnectError with a message for the admin, or a failure of
+    the calls themselves (ApiFailure, NoRoom, requests' RequestException). A load the quota or
+    the org stops part way is not an error: the interval sync finishes it.
+    """
+    connection = flow.open(connector, workspace_id)
+    loaded = Matcher(sessions, workspace_id, clock).load(connector.client(workspace_id))
+    return Connected(connection, loaded)
