@@ -127,8 +127,9 @@ def connect(
     """Connect a workspace to its org and load the org's people into the mirror: with the JWT
     bearer flow (--login-url, --client-id, --private-key, --username) or, for a sandbox org, with
     --sandbox DIR/sandbox.json."""
+    from quotasync import errors
     from quotasync.engine.matching import Matcher
-    from quotasync.salesforce.connection import ConnectError, SandboxLogin, read_private_key
+    from quotasync.salesforce.connection import SandboxLogin, read_private_key
 
     jwt_given = {
         name: value
@@ -177,7 +178,7 @@ def connect(
                 ca_file=str(ca_file.resolve()) if ca_file else None,
             )
         loaded = Matcher(runtime.sessions, ws.id, runtime.clock).load(connector.client(ws.id))
-    except ConnectError as exc:
+    except (errors.InvalidInput, errors.SalesforceError, errors.NotConnected) as exc:
         common.fail(str(exc))
     out = {
         "workspace": ws.id,
@@ -210,13 +211,13 @@ def disconnect(
 ) -> None:
     """Disconnect a workspace from its org: revoke its tokens at the org, then forget the
     connection. The worker stops syncing it until it is connected again."""
-    from quotasync.salesforce.connection import ConnectError
+    from quotasync import errors
 
     runtime = common.runtime()
     ws = common.find_workspace(runtime.sessions, workspace)
     try:
         done = runtime.connector.disconnect(ws.id, revoke=revoke)
-    except ConnectError as exc:
+    except (errors.NotConnected, errors.SalesforceError) as exc:
         common.fail(str(exc))
     out = {
         "workspace": ws.id,

@@ -17,13 +17,10 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from requests import RequestException
 
+from quotasync import errors
 from quotasync.runtime import Runtime
 from quotasync.salesforce import oauth_flows
-from quotasync.salesforce.api import ApiFailure
-from quotasync.salesforce.connection import ConnectError
-from quotasync.store.ledger import NoRoom
 from quotasync.web import auth
 
 MY_DOMAIN = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.salesforce\.com")
@@ -114,7 +111,7 @@ def connect_router(runtime: Runtime) -> APIRouter:
                 ca_file=settings.salesforce_ca_file,
                 code_verifier=str(flow["verifier"]),
             )
-        except (ConnectError, ApiFailure, NoRoom, RequestException) as exc:
+        except (errors.SalesforceError, errors.InvalidInput, errors.QuotaExhausted) as exc:
             return _told(request, back, f"Salesforce did not connect: {exc}")
         request.session[FLASH] = {"text": f"Connected to Salesforce as {connection.username}."}
         return RedirectResponse(back, 303)

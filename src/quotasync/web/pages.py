@@ -15,19 +15,15 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from requests import RequestException
 from sqlalchemy.orm import Session
 
-from quotasync import timeline, usage
+from quotasync import errors, timeline, usage
 from quotasync.domain import governor
 from quotasync.domain.activities import Kind
 from quotasync.domain.realtime import SyncMode
 from quotasync.engine import realtime
 from quotasync.runtime import Runtime
-from quotasync.salesforce.api import ApiFailure
-from quotasync.salesforce.connection import ConnectError
 from quotasync.store import limits, outbox, users
-from quotasync.store.ledger import NoRoom
 from quotasync.store.tables import Connection, Workspace
 from quotasync.web import auth, charts
 
@@ -35,12 +31,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 NONE = "\N{EN DASH}"  # a figure not known (yet)
 API_TITLES = {"data": "Data API", "bulk": "Bulk API", "apex": "Apex executions"}
-REASONS = {
-    "workspace_limit": "quotasync's share is spent",
-    "org_guard": "the org is past 90% of its limit (all apps)",
-    "salesforce_refused": "Salesforce refused calls (limit exceeded)",
-    "no_api_access": "the sync user lost API access",
-    "auth": "the connection to Salesforce needs to be renewed",
+REASONS: dict[str, str] = {  # by governor.Reason; the store's strings equal them
+    governor.Reason.WORKSPACE_LIMIT: "quotasync's share is spent",
+    governor.Reason.ORG_GUARD: "the org is past 90% of its limit (all apps)",
+    governor.Reason.SALESFORCE_REFUSED: "Salesforce refused calls (limit exceeded)",
+    governor.Reason.NO_API_ACCESS: "the sync user lost API access",
+    governor.Reason.AUTH: "the connection to Salesforce needs to be renewed",
 }
 ACTIVITY_PAGE = 200
 
@@ -294,7 +290,12 @@ def pages_router(runtime: Runtime) -> APIRouter:
         except realtime.RealTimeUnavailable as exc:
             error = f"Real-Time Sync is not on: {exc}"
             return integrations_page(request, workspace_id, error=error, status=409)
-        except (ConnectError, ApiFailure, NoRoom, RequestException) as exc:
+        except (
+            errors.SalesforceError,
+            errors.QuotaExhausted,
+            errors.NotConnected,
+            errors.NotFound,
+        ) as exc:
             error = f"Salesforce did not take the change: {exc}"
             return integrations_page(request, workspace_id, error=error, status=502)
         return RedirectResponse(f"/w/{workspace_id}/integrations?saved=mode-{mode}", 303)

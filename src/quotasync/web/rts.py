@@ -17,11 +17,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 
+from quotasync import errors
 from quotasync.domain import realtime
 from quotasync.runtime import Runtime
-from quotasync.store import mirror
+from quotasync.store import db, mirror
 from quotasync.store.ledger import Call
 from quotasync.store.tables import Connection, RtsReceipt, Workspace
 
@@ -87,7 +87,7 @@ def _apply(
     runtime: Runtime, workspace: str, push: realtime.Push, signature: str, now: datetime
 ) -> PushResult:
     try:
-        with runtime.sessions.begin() as session:
+        with db.adding(runtime.sessions) as session:
             session.execute(
                 delete(RtsReceipt).where(
                     RtsReceipt.workspace_id == workspace,
@@ -100,7 +100,7 @@ def _apply(
                 mirror.apply(session, workspace, sobject, rows)
                 for sobject, rows in realtime.rows(push).items()
             )
-    except IntegrityError:
+    except errors.Conflict:
         return PushResult(applied=0, duplicate=True)
     # The org spent one async Apex execution on this push; the ledger keeps it (no cap: it is
     # already spent, and the rollover acts on it).
