@@ -14,7 +14,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,7 @@ def test_no_handler_above_the_seams_names_a_third_party_exception() -> None:
 
 def test_pause_reasons_are_the_governors_enum_and_equal_the_stores_strings() -> None:
     assert governor.Reason.ORG_GUARD == "org_guard"
-    reasons = {governor.Reason.AUTH: "connect again"}
+    reasons: dict[str, str] = {governor.Reason.AUTH: "connect again"}
     assert reasons.get("auth") == "connect again"  # a reason read back from the store
     paused = writer.Paused(governor.Reason.NO_API_ACCESS)
     assert paused.reason is governor.Reason.NO_API_ACCESS
@@ -342,12 +342,12 @@ def test_a_client_gone_before_its_body_arrived_is_answered_400(tmp_path: Path) -
         "client": ("127.0.0.1", 50000),
         "server": ("quotasync.test", 80),
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> MutableMapping[str, Any]:
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     asyncio.run(app(scope, receive, send))
