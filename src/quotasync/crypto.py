@@ -12,10 +12,12 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from quotasync.errors import QuotasyncError
+
 KEY_FILE = "secret.key"
 
 
-class SecretError(Exception):
+class SecretError(QuotasyncError):
     """A stored secret cannot be read with this key."""
 
 

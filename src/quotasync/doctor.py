@@ -19,17 +19,26 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quotasync import usage
 from quotasync.domain import governor
+from quotasync.domain.governor import Reason
 from quotasync.domain.realtime import SyncMode
+from quotasync.errors import (
+    GrantRefused,
+    NoAnswer,
+    NotConnected,
+    QuotaExhausted,
+    Refused,
+    SalesforceError,
+    SessionExpired,
+    Unreachable,
+)
 from quotasync.salesforce import api
-from quotasync.salesforce.connection import Client, ConnectError, Connector
+from quotasync.salesforce.connection import Client, Connector
 from quotasync.store import limits
-from quotasync.store.ledger import NoRoom
 from quotasync.store.tables import Connection, LedgerEntry, RtsReceipt, Workspace
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
@@ -39,7 +48,7 @@ PURPOSE = "doctor"
 FIELD = "QS_Activity_Id__c"
 SETTING = "QS_Sync_Setting__c"
 WARN_AT = 0.75  # of the org's Data API total: time to spend fewer calls
-APPROVAL = "hasn't approved this consumer"
+APPROVAL = "user hasn't approved this consumer"  # the error_description Salesforce sends
 
 INCLUDED = {
     "Enterprise Edition",
@@ -104,7 +113,7 @@ def run(connector: Connector, workspace_id: str, callback_url: str | None = None
     calls = 0
     try:
         client = connector.client(workspace_id) if connection is not None else None
-    except ConnectError:  # disconnected a moment ago
+    except NotConnected:  # disconnected a moment ago
         client, checks = None, [_connection(None)]
     if client is not None:
         checks.append(_renew(client))
@@ -193,17 +202,17 @@ def _renew(client: Client) -> Check:
     session expires. Salesforce refuses it when the connected app is not approved for the user."""
     try:
         client.refresh()
-    except (ConnectError, requests.RequestException) as exc:
+    except SalesforceError as exc:
         said = str(exc)
-        if APPROVAL in said:
+        if isinstance(exc, GrantRefused) and exc.description == APPROVAL:
             detail = (
                 f"Salesforce refuses quotasync's session for {client.connection.username}: "
-                f"invalid_grant, user {APPROVAL}"
+                f"invalid_grant, {APPROVAL}"
             )
             return _check("connected_app", FAIL, detail, PRE_AUTHORIZE)
-        if "cannot reach" in said:
+        if isinstance(exc, Unreachable) and exc.cause is not NoAnswer.UNREADABLE:
             return _check("connected_app", FAIL, said, "check the network and the login URL")
-        if "no refresh token" in said:
+        if isinstance(exc, SessionExpired):  # nothing to renew it with: no refresh token
             detail = "the connection holds no refresh token: when its session ends, syncing stops"
             return _check("connected_app", WARN, detail, "connect the org again")
         return _check("connected_app", FAIL, said, "connect the org again")
@@ -234,17 +243,17 @@ def _ask(client: Client, workspace: Workspace, watermark: int) -> _Answers:
             replies = api.composite(client, list(questions.values()))
         for ref, reply in zip(questions, replies, strict=True):
             answers.parts[ref] = (reply.status, reply.body)
-    except NoRoom as exc:
+    except QuotaExhausted as exc:
         answers.problem = (
             f"quotasync's {exc.api} share (or the org's 90% guard) has no room for the doctor's "
             "one call"
         )
-    except api.Refused as refused:
+    except Refused as refused:
         answers.refusal = refused.fault.code
         answers.message = refused.fault.message or str(refused)
-    except api.SessionLost as lost:
+    except SessionExpired as lost:
         answers.refusal, answers.message = "INVALID_SESSION_ID", str(lost)
-    except api.Unanswered as exc:
+    except Unreachable as exc:
         answers.problem = f"Salesforce could not be reached ({exc})"
     reported = client.http.org_usage
     if reported is not None and answers.refusal is None and answers.problem is None:
@@ -442,12 +451,12 @@ def _spend_less(workspace: Workspace) -> str:
     )
 
 
-REASONS = {
-    "workspace_limit": "quotasync's share is spent",
-    "org_guard": "the org is past 90% of its limit (all apps)",
-    "salesforce_refused": "Salesforce refused calls (REQUEST_LIMIT_EXCEEDED)",
-    "no_api_access": "Salesforce refuses the sync user's calls (no API access)",
-    "auth": "Salesforce no longer accepts quotasync's grant",
+REASONS: dict[str, str] = {  # by governor.Reason; the store's strings equal them
+    Reason.WORKSPACE_LIMIT: "quotasync's share is spent",
+    Reason.ORG_GUARD: "the org is past 90% of its limit (all apps)",
+    Reason.SALESFORCE_REFUSED: "Salesforce refused calls (REQUEST_LIMIT_EXCEEDED)",
+    Reason.NO_API_ACCESS: "Salesforce refuses the sync user's calls (no API access)",
+    Reason.AUTH: "Salesforce no longer accepts quotasync's grant",
 }
 MEANWHILE = {
     "data": "activities are kept and sent when syncing resumes",
@@ -496,21 +505,21 @@ def _share(api: str, used: usage.ApiUsage, lacks_view_setup: bool) -> Check:
 
 
 def _pause_fix(reason: str, title: str, percent: int) -> str:
-    fixes = {
-        "workspace_limit": (
+    fixes: dict[str, str] = {
+        Reason.WORKSPACE_LIMIT: (
             f"raise quotasync's {title} share (now {percent}%) on the Integrations page, turn "
             "off open tracking, or wait until it resumes"
         ),
-        "org_guard": (
+        Reason.ORG_GUARD: (
             "other apps use most of the org's quota: ask their owners to call less, or turn off "
             "open tracking; quotasync looks again at every recheck"
         ),
-        "salesforce_refused": (
+        Reason.SALESFORCE_REFUSED: (
             "the org's own limit is spent: wait for calls to leave the 24-hour window, or buy "
             "more API calls from Salesforce"
         ),
-        "no_api_access": GRANT_API,
-        "auth": "connect the org again",
+        Reason.NO_API_ACCESS: GRANT_API,
+        Reason.AUTH: "connect the org again",
     }
     return fixes.get(reason, "see the Integrations page")
 

@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from quotasync.clock import Clock, RealClock
 from quotasync.config import Settings
 from quotasync.crypto import Vault, load_key
+from quotasync.errors import QuotasyncError
 from quotasync.store import db
 
 if TYPE_CHECKING:
     from quotasync.salesforce.connection import Connector
 
 
-class NotMigrated(Exception):
+class NotMigrated(QuotasyncError):
     """The database has no schema yet."""
 
 

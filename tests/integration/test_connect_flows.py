@@ -27,10 +27,10 @@ from sqlalchemy import func, select
 from quotasync.clock import RealClock
 from quotasync.config import Settings
 from quotasync.engine import sync
+from quotasync.errors import GrantRefused, InvalidInput, NoAnswer, NotConnected, Unreachable
 from quotasync.runtime import Runtime, open_runtime
 from quotasync.salesforce import oauth_flows
 from quotasync.salesforce.connection import (
-    ConnectError,
     Connector,
     SandboxLogin,
     read_private_key,
@@ -141,7 +141,7 @@ def test_a_key_made_here_connects_once_its_certificate_is_uploaded_to_the_app(
     org: SandboxOrg, runtime: Runtime, connector: Connector, workspace: str
 ) -> None:
     key, certificate = key_and_certificate()
-    with pytest.raises(ConnectError, match="private key does not belong to the certificate"):
+    with pytest.raises(GrantRefused, match="private key does not belong to the certificate"):
         connect_jwt(connector, org, workspace, key)
 
     uploaded = upload(org, certificate)
@@ -183,7 +183,7 @@ def test_a_new_upload_replaces_the_earlier_certificate(
     upload(org, first_certificate)
     connect_jwt(connector, org, workspace, first_key)
     upload(org, second_certificate)
-    with pytest.raises(ConnectError, match="invalid assertion"):
+    with pytest.raises(GrantRefused, match="invalid assertion"):
         connect_jwt(connector, org, workspace, first_key)
     connect_jwt(connector, org, workspace, second_key)
 
@@ -258,7 +258,7 @@ def test_a_key_file_quotasync_cannot_sign_with_is_refused_with_the_reason(
     path = tmp_path / "server.key"
     if content is not None:
         path.write_bytes(files[content])
-    with pytest.raises(ConnectError, match=message):
+    with pytest.raises(InvalidInput, match=message):
         read_private_key(path)
 
 
@@ -266,7 +266,7 @@ def test_an_unknown_consumer_key_is_explained(
     org: SandboxOrg, connector: Connector, workspace: str
 ) -> None:
     key, _ = key_and_certificate()
-    with pytest.raises(ConnectError) as refused:
+    with pytest.raises(GrantRefused) as refused:
         connector.connect_jwt(
             workspace,
             login_url=org.config["login_url"],
@@ -275,6 +275,7 @@ def test_an_unknown_consumer_key_is_explained(
             username=org.user("sync")["username"],
             ca_file=org.config["ca_file"],
         )
+    assert refused.value.error == "invalid_client_id"
     assert "invalid_client_id" in str(refused.value)
     assert "not that of a connected app in this org" in str(refused.value)
 
@@ -283,7 +284,7 @@ def test_an_unreachable_host_and_an_untrusted_one_say_so(
     org: SandboxOrg, connector: Connector, workspace: str
 ) -> None:
     key, _ = key_and_certificate()
-    with socket_closed_port() as port, pytest.raises(ConnectError, match="cannot reach") as refused:
+    with socket_closed_port() as port, pytest.raises(Unreachable, match="cannot reach") as refused:
         connector.connect_jwt(
             workspace,
             login_url=f"https://127.0.0.1:{port}",
@@ -292,7 +293,8 @@ def test_an_unreachable_host_and_an_untrusted_one_say_so(
             username="u",
         )
     assert f"cannot reach 127.0.0.1:{port}" in str(refused.value)
-    with pytest.raises(ConnectError, match="TLS certificate is not trusted"):
+    assert refused.value.cause is NoAnswer.NETWORK
+    with pytest.raises(Unreachable, match="TLS certificate is not trusted") as untrusted:
         connector.connect_jwt(
             workspace,
             login_url=org.config["login_url"],
@@ -300,6 +302,7 @@ def test_an_unreachable_host_and_an_untrusted_one_say_so(
             private_key=key,
             username="u",
         )
+    assert untrusted.value.cause is NoAnswer.TLS
 
 
 def test_a_user_the_app_is_not_pre_authorized_for_is_told_what_an_admin_must_do(
@@ -310,10 +313,11 @@ def test_a_user_the_app_is_not_pre_authorized_for_is_told_what_an_admin_must_do(
     policy = {"admin_approved": True, "profiles": ["System Administrator"]}
     org.control("POST", "apps/quotasync/policy", policy)
     try:
-        with pytest.raises(ConnectError) as refused:
+        with pytest.raises(GrantRefused) as refused:
             connect_jwt(connector, org, workspace, key)  # as the sync user: Integration User
     finally:
         org.control("POST", "apps/quotasync/policy", {"admin_approved": False, "profiles": []})
+    assert refused.value.description == "user hasn't approved this consumer"
     assert "user hasn't approved this consumer" in str(refused.value)
     assert "an org admin must" in str(refused.value)
     assert "profile" in str(refused.value)
@@ -415,9 +419,9 @@ def test_a_code_exchanged_with_the_wrong_verifier_is_refused_and_used_up(
             code_verifier=code_verifier,
         )
 
-    with pytest.raises(ConnectError, match="code_verifier does not match"):
+    with pytest.raises(GrantRefused, match="code_verifier does not match"):
         exchange(oauth_flows.new_code_verifier())
-    with pytest.raises(ConnectError, match="was used already"):
+    with pytest.raises(GrantRefused, match="was used already"):
         exchange(verifier)
 
 
@@ -432,7 +436,7 @@ def test_a_pkce_code_exchanged_without_a_verifier_is_refused(
         code_challenge=oauth_flows.code_challenge(oauth_flows.new_code_verifier()),
     )
     code = consent(org, url)["code"]
-    with pytest.raises(ConnectError, match="invalid code verifier"):
+    with pytest.raises(GrantRefused, match="invalid code verifier"):
         connector.connect_authorization_code(
             workspace,
             login_url=org.config["login_url"],
@@ -581,9 +585,9 @@ def test_disconnecting_revokes_the_tokens_so_the_org_refuses_them(
         timeout=30,
     )
     assert rest.status_code == 401
-    with pytest.raises(ConnectError, match="is not connected to Salesforce"):
+    with pytest.raises(NotConnected, match="is not connected to Salesforce"):
         connector.client(workspace)
-    with pytest.raises(ConnectError, match="is not connected to Salesforce"):
+    with pytest.raises(NotConnected, match="is not connected to Salesforce"):
         connector.disconnect(workspace)
 
 
@@ -613,7 +617,7 @@ def test_disconnecting_without_revoking_only_forgets_the_connection(
 
     assert connector.disconnect(workspace, revoke=False).revoked == ()
 
-    with pytest.raises(ConnectError, match="is not connected to Salesforce"):
+    with pytest.raises(NotConnected, match="is not connected to Salesforce"):
         connector.client(workspace)
     assert refresh_grant(org, refresh_token).status_code == 200  # still good: revoke it in Setup
 

@@ -2,7 +2,7 @@
 resume; Tell the admins): its refusal opens the pause episode, the pause's looks bring the sync
 back, and the admins hear once when it starts and once when it ends.
 
-Found by a colleague: with nothing to write, a sync the caps refused (`NoRoom`) opened no
+Found by a colleague: with nothing to write, a sync the caps refused (`QuotaExhausted`) opened no
 episode. Nobody was told, nothing rechecked the room, and the sync went again only at its next
 interval after the next scheduled `/limits` reading, up to an hour on."""
 

@@ -1,7 +1,7 @@
 """An org in the process: a transport the governed session sends through, answering each request
 with what a test's `answer` says, and a ledger that keeps the calls it is asked to reserve. So
 `salesforce.api` and `salesforce.bulk` are tested through the real `GovernedSession` (what each
-request costs, NoRoom before anything leaves) without a network or a database."""
+request costs, QuotaExhausted before anything leaves) without a network or a database."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from simple_salesforce import Salesforce
 from urllib3 import HTTPResponse
 
 from quotasync.clock import ManualClock
-from quotasync.salesforce.connection import Client, ConnectError
+from quotasync.errors import GrantRefused, QuotaExhausted
+from quotasync.salesforce.connection import Client
 from quotasync.salesforce.session import GovernedSession
-from quotasync.store.ledger import Call, Ledger, NoRoom
+from quotasync.store.ledger import Call, Ledger
 
 INSTANCE = "https://org.test"
 VERSION = "62.0"
@@ -94,7 +95,7 @@ class FakeOrg(HTTPAdapter):
 
 
 class FakeLedger:
-    """Keeps each reserved call; a cap passed (`caps`) raises NoRoom, as the ledger does."""
+    """Keeps each reserved call; a cap passed (`caps`) raises QuotaExhausted, as the ledger does."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
@@ -104,7 +105,7 @@ class FakeLedger:
             cap = caps.get(call.api)
             used = self.used(call.api)
             if cap is not None and used + call.calls > cap:
-                raise NoRoom(call.workspace_id, call.api, used, call.calls, cap)
+                raise QuotaExhausted(call.workspace_id, call.api, used, call.calls, cap)
         first = len(self.calls)
         self.calls += calls
         return list(range(first, len(self.calls)))
@@ -144,7 +145,9 @@ class FakeClient:
 
     def refresh(self) -> None:
         if not self.renewable:
-            raise ConnectError("the grant was revoked")
+            raise GrantRefused(
+                "the grant was revoked", "invalid_grant", "expired access/refresh token"
+            )
         self.tokens += 1
         self.sf = self._salesforce()
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from quotasync.errors import QuotaExhausted, Refused, SessionExpired, Unreachable
 from quotasync.salesforce import api
-from quotasync.store.ledger import NoRoom
 from tests.unit.salesforce_fakes import FakeClient, Reply, Sent
 
 
@@ -149,7 +149,7 @@ def test_a_record_is_created_and_updated_one_governed_call_each() -> None:
 
 def test_a_create_answered_without_an_id_is_unanswered() -> None:
     fake = FakeClient(lambda _: Reply(201, {"success": True}))
-    with pytest.raises(api.Unanswered):
+    with pytest.raises(Unreachable):
         api.create_record(fake.client, "QS_Sync_Setting__c", {})
 
 
@@ -160,7 +160,7 @@ def test_a_querys_first_page_is_read_on_its_own() -> None:
     (sent,) = fake.org.sent
     assert (sent.method, sent.path, sent.params) == ("GET", "query/", {"q": "SELECT Id FROM X__c"})
     odd = FakeClient(lambda _: Reply(200, {"records": "none"}))
-    with pytest.raises(api.Unanswered):
+    with pytest.raises(Unreachable):
         api.first_page(odd.client, "SELECT Id FROM X__c")
 
 
@@ -178,12 +178,12 @@ def test_an_expired_session_is_renewed_once_and_the_request_sent_again() -> None
     ]
     # A second expiry in a row, or a renewal the org refuses: the grant is gone.
     always = FakeClient(lambda _: Reply(401, [{"errorCode": "INVALID_SESSION_ID"}]))
-    with pytest.raises(api.SessionLost):
+    with pytest.raises(SessionExpired):
         api.update_record(always.client, "Task", "00T1", {})
     assert len(always.org.sent) == 2
     revoked = FakeClient(answer)
     revoked.renewable = False
-    with pytest.raises(api.SessionLost):
+    with pytest.raises(SessionExpired):
         api.update_record(revoked.client, "Task", "00T1", {})
     assert len(revoked.org.sent) == 1
 
@@ -191,20 +191,20 @@ def test_an_expired_session_is_renewed_once_and_the_request_sent_again() -> None
 def test_a_refusal_carries_its_fault_and_no_answer_is_unanswered() -> None:
     limit = [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}]
     fake = FakeClient(lambda _: Reply(403, limit))
-    with pytest.raises(api.Refused) as refused:
+    with pytest.raises(Refused) as refused:
         api.create_record(fake.client, "Task", {})
     assert refused.value.status == 403
     assert refused.value.fault == api.Fault(
         "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."
     )
     html = FakeClient(lambda _: Reply(503, "<html>down for maintenance</html>"))
-    with pytest.raises(api.Refused) as unavailable:
+    with pytest.raises(Refused) as unavailable:
         api.update_record(html.client, "Task", "00T1", {})
     assert unavailable.value.fault.code == "UNKNOWN_EXCEPTION"
     assert "maintenance" in unavailable.value.fault.message
     down = FakeClient(lambda _: Reply())
     down.org.down = True
-    with pytest.raises(api.Unanswered):
+    with pytest.raises(Unreachable):
         api.update_record(down.client, "Task", "00T1", {})
     assert [c.api for c in down.ledger.calls] == ["data"]  # reserved before it was sent
 
@@ -212,7 +212,7 @@ def test_a_refusal_carries_its_fault_and_no_answer_is_unanswered() -> None:
 def test_no_room_in_the_ledger_sends_nothing() -> None:
     fake = FakeClient(lambda _: Reply(204))
     fake.caps = {"data": 0}
-    with pytest.raises(NoRoom):
+    with pytest.raises(QuotaExhausted):
         api.update_record(fake.client, "Task", "00T1", {})
     assert fake.org.sent == []
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from quotasync.errors import QuotaExhausted, Refused
 from quotasync.salesforce import api, bulk
-from quotasync.store.ledger import NoRoom
 from tests.unit.salesforce_fakes import FakeClient, Reply, Sent, csv_text
 
 JOB = "7505g00000ABC01AAA"  # the first ingest job; the next ones 02, 03...
@@ -208,7 +208,7 @@ def test_no_room_for_the_jobs_batches_aborts_it_and_says_so() -> None:
     org = BulkOrg()
     fake = FakeClient(org)
     fake.caps = {"bulk": 0}  # the Bulk share is spent; the Data share is not
-    with pytest.raises(NoRoom) as no_room:
+    with pytest.raises(QuotaExhausted) as no_room:
         upsert(fake, [{KEY: "a-1"}])
     assert no_room.value.api == "bulk"
     assert org.aborted == [f"jobs/ingest/{JOB}"]
@@ -228,7 +228,7 @@ def test_a_refused_upload_aborts_the_job_and_passes_the_fault_on() -> None:
         else None
     )
     fake = FakeClient(org)
-    with pytest.raises(api.Refused) as refused:
+    with pytest.raises(Refused) as refused:
         upsert(fake, [{KEY: "a-1"}])
     assert refused.value.fault.code == "INVALIDJOBSTATE"
     assert org.aborted == [f"jobs/ingest/{JOB}"]
@@ -349,7 +349,7 @@ def test_a_query_job_that_failed_says_why() -> None:
 def test_a_refused_results_page_of_a_job_still_going_is_the_refusal() -> None:
     limit = Reply(403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests"}])
     fake = FakeClient(QueryOrg(fail_with=limit, state="InProgress"))
-    with pytest.raises(api.Refused) as refused:
+    with pytest.raises(Refused) as refused:
         read(fake)
     assert refused.value.fault.code == "REQUEST_LIMIT_EXCEEDED"
 

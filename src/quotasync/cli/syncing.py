@@ -35,8 +35,8 @@ def sync(
     from rich.console import Console
     from rich.progress import Progress
 
+    from quotasync import errors
     from quotasync.engine.sync import ObjectReport, Syncer
-    from quotasync.salesforce.connection import ConnectError
 
     runtime = common.runtime()
     ws = common.find_workspace(runtime.sessions, workspace)
@@ -55,7 +55,7 @@ def sync(
 
         try:
             report = syncer.run(full=full, on_progress=show)
-        except ConnectError as exc:
+        except (errors.NotConnected, errors.NotFound) as exc:
             common.fail(str(exc))
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
@@ -94,12 +94,9 @@ def _print_sync(report: SyncReport) -> None:
 
 
 def _salesforce_trouble() -> tuple[type[Exception], ...]:
-    import requests
+    from quotasync import errors
 
-    from quotasync.salesforce.api import ApiFailure
-    from quotasync.store.ledger import NoRoom
-
-    return (ApiFailure, NoRoom, requests.RequestException)
+    return (errors.SalesforceError, errors.QuotaExhausted)
 
 
 @rts_app.command("on")
@@ -112,9 +109,9 @@ def rts_on(
 ) -> None:
     """Switch Real-Time Sync on: a new secret, the org's setting record pointing at --url, and a
     catch-up sync. When the Apex quota runs out it rolls over to Interval Sync and back."""
+    from quotasync import errors
     from quotasync.domain.realtime import SyncMode
     from quotasync.engine.realtime import RealTimeUnavailable
-    from quotasync.salesforce.connection import ConnectError
     from quotasync.services import sync_mode
 
     runtime = common.runtime()
@@ -123,7 +120,7 @@ def rts_on(
         sync_mode.switch(runtime.connector, runtime.clock, ws.id, SyncMode.REALTIME, url)
     except sync_mode.NotAPushUrl as exc:
         common.fail(f"--url must be an http(s) URL; got {exc.url!r}")
-    except (RealTimeUnavailable, ConnectError) as exc:
+    except (RealTimeUnavailable, errors.NotConnected, errors.NotFound) as exc:
         common.fail(f"Real-Time Sync is not on: {exc}")
     except _salesforce_trouble() as exc:
         common.fail(f"Real-Time Sync is not on: {exc}")
@@ -133,15 +130,15 @@ def rts_on(
 @rts_app.command("off")
 def rts_off(workspace: common.WorkspaceOption) -> None:
     """Switch Real-Time Sync off: the org stops pushing, Interval Sync keeps the mirror."""
+    from quotasync import errors
     from quotasync.domain.realtime import SyncMode
-    from quotasync.salesforce.connection import ConnectError
     from quotasync.services import sync_mode
 
     runtime = common.runtime()
     ws = common.find_workspace(runtime.sessions, workspace)
     try:
         sync_mode.switch(runtime.connector, runtime.clock, ws.id, SyncMode.INTERVAL)
-    except ConnectError as exc:
+    except (errors.NotConnected, errors.NotFound) as exc:
         common.fail(str(exc))
     except _salesforce_trouble() as exc:
         common.fail(f"Real-Time Sync could not be switched off in the org: {exc}")

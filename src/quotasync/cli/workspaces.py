@@ -127,7 +127,8 @@ def connect(
     """Connect a workspace to its org and load the org's people into the mirror: with the JWT
     bearer flow (--login-url, --client-id, --private-key, --username) or, for a sandbox org, with
     --sandbox DIR/sandbox.json."""
-    from quotasync.salesforce.connection import ConnectError, SandboxLogin, read_private_key
+    from quotasync import errors
+    from quotasync.salesforce.connection import SandboxLogin, read_private_key
     from quotasync.services import connecting
 
     jwt_given = {
@@ -177,7 +178,7 @@ def connect(
         connected = connecting.connect(
             runtime.sessions, runtime.connector, runtime.clock, ws.id, flow
         )
-    except ConnectError as exc:
+    except (errors.InvalidInput, errors.SalesforceError, errors.NotConnected) as exc:
         common.fail(str(exc))
     connection, loaded = connected.connection, connected.mirror
     out = {
@@ -211,13 +212,13 @@ def disconnect(
 ) -> None:
     """Disconnect a workspace from its org: revoke its tokens at the org, then forget the
     connection. The worker stops syncing it until it is connected again."""
-    from quotasync.salesforce.connection import ConnectError
+    from quotasync import errors
 
     runtime = common.runtime()
     ws = common.find_workspace(runtime.sessions, workspace)
     try:
         done = runtime.connector.disconnect(ws.id, revoke=revoke)
-    except ConnectError as exc:
+    except (errors.NotConnected, errors.SalesforceError) as exc:
         common.fail(str(exc))
     out = {
         "workspace": ws.id,

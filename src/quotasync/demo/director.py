@@ -27,6 +27,7 @@ from quotasync.demo.org import DemoOrg
 from quotasync.demo.reps import EmailProduct, LeadDesk
 from quotasync.demo.show import Show
 from quotasync.demo.stage import Stage
+from quotasync.errors import QuotasyncError
 from quotasync.simulation import ActivityStream
 from quotasync.store import limits, outbox
 from quotasync.store.tables import Activity, Workspace
@@ -54,7 +55,7 @@ class Options:
     port: int = 0  # the web app's; 0 picks a free one
 
 
-class Interrupted(Exception):
+class Interrupted(QuotasyncError):
     """Stopped before the story began."""
 
 

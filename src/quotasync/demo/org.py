@@ -16,12 +16,13 @@ from typing import Any
 
 import requests
 
+from quotasync.errors import QuotasyncError
 from quotasync.sandbox.launcher import RunningSandbox, SandboxDidNotStart
 
 READY = "sandbox ready:"
 
 
-class OrgStopped(RuntimeError):
+class OrgStopped(QuotasyncError, RuntimeError):
     """The sandbox org's process ended while the demo ran; the message has its last words."""
 
 

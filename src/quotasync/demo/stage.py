@@ -23,6 +23,7 @@ from quotasync.engine.matching import Matcher
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.realtime import RealTime
 from quotasync.engine.worker import Worker
+from quotasync.errors import QuotasyncError
 from quotasync.runtime import Runtime, open_runtime
 from quotasync.salesforce.connection import SandboxLogin
 from quotasync.store import users, workspaces
@@ -36,7 +37,7 @@ HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0  # real seconds a server or the worker gets to stop
 
 
-class CannotServe(Exception):
+class CannotServe(QuotasyncError):
     """The web app's port cannot be listened on; the message says why."""
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from quotasync.domain.governor import Reason
 from quotasync.engine import notifier
 from quotasync.store import outbox
 from quotasync.store.tables import Notification, PauseEpisode, Workspace
@@ -19,12 +20,12 @@ ROLL = 0.05  # a fall of the org's use by this share of its total in one tick: t
 LIMIT_NAMES = {"data": "DailyApiRequests", "apex": "DailyAsyncApexExecutions"}
 API_WORDS = {"data": "Data API calls", "apex": "async Apex executions"}
 API_TITLES = {"data": "Data API", "bulk": "Bulk API", "bulk_query": "Bulk API queries"}
-REASONS = {
-    "workspace_limit": "quotasync's share is spent",
-    "org_guard": "the org as a whole is past 90% of its limit",
-    "salesforce_refused": "Salesforce refused calls (REQUEST_LIMIT_EXCEEDED)",
-    "no_api_access": "the sync user lost API access",
-    "auth": "Salesforce no longer accepts quotasync's login",
+REASONS: dict[str, str] = {  # by governor.Reason; the store's strings equal them
+    Reason.WORKSPACE_LIMIT: "quotasync's share is spent",
+    Reason.ORG_GUARD: "the org as a whole is past 90% of its limit",
+    Reason.SALESFORCE_REFUSED: "Salesforce refused calls (REQUEST_LIMIT_EXCEEDED)",
+    Reason.NO_API_ACCESS: "the sync user lost API access",
+    Reason.AUTH: "Salesforce no longer accepts quotasync's login",
 }
 MILESTONES = ("synced", "paused", "resumed", "rolled over", "rolled back")
 

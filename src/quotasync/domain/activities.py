@@ -42,6 +42,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from quotasync.errors import InvalidInput
+
 
 class Kind(StrEnum):
     EMAIL_SENT = "email_sent"
@@ -119,7 +121,7 @@ class Problem:
         return f"{self.field}: {self.message}" if self.field else self.message
 
 
-class InvalidActivity(ValueError):
+class InvalidActivity(InvalidInput):
     """A posted item that cannot become an Activity, with every problem found in it.
 
     `activity_id` is the item's `id` when that much could be read, so the 422 entry can name it.

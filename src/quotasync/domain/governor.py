@@ -48,6 +48,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from quotasync.domain.batching import RECORDS_PER_CALL, bulk_batches
+from quotasync.errors import InvalidInput
 
 
 class Api(StrEnum):
@@ -96,11 +97,11 @@ MIN_LOOK = timedelta(minutes=1)
 # --- Settings (RULES.md: Workspace share) --------------------------------------------------------
 
 
-class ShareError(ValueError):
+class ShareError(InvalidInput):
     """A share an admin asked for that quotasync refuses; the message is for that admin."""
 
 
-class SettingsError(ValueError):
+class SettingsError(InvalidInput):
     """A workspace setting outside what quotasync accepts; the message is for the admin."""
 
 

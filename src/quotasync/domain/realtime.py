@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from quotasync.errors import InvalidInput, QuotasyncError
+
 
 class SyncMode(StrEnum):
     """How a workspace's mirror follows the org: pushed by the org's Apex as records change, or
@@ -41,11 +43,11 @@ MAX_CHANGES = 2000  # a trigger pushes at most 200 records; room for a few batch
 _ID = re.compile(r"^[a-zA-Z0-9]{18}$")
 
 
-class PushRefused(Exception):
+class PushRefused(QuotasyncError):
     """Not from the org (bad signature) or not now (stale): 401, nothing applied."""
 
 
-class PushInvalid(ValueError):
+class PushInvalid(InvalidInput):
     """Signed, but not a push quotasync can read: 422, nothing applied."""
 
 

@@ -49,7 +49,7 @@ class BulkQuery:
 
     def rows(self, job: Job) -> Iterator[list[dict[str, str]]]:
         """The job's rows (CSV cells as strings, "" for null), a chunk at a time; `bulk.JobFailed`
-        when it ended Failed or Aborted or ran too long, `api.Refused` when the org refused."""
+        when it ended Failed or Aborted or ran too long, `errors.Refused` when the org refused."""
         pages = bulk.query_pages(
             self.client, job, clock=self.clock, sleep=self.sleep, max_records=self.page_records
         )

@@ -19,17 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.domain import checking
+from quotasync.domain.governor import Reason
+from quotasync.errors import NotConnected, QuotaExhausted, SalesforceError
 from quotasync.salesforce import limits as org_limits
-from quotasync.salesforce.api import ApiFailure
-from quotasync.salesforce.connection import Client, ConnectError
+from quotasync.salesforce.connection import Client
 from quotasync.store import limits
-from quotasync.store.ledger import NoRoom
 from quotasync.store.tables import OrgFigure, PauseEpisode, Workspace
 
 log = logging.getLogger("quotasync.checker")
@@ -76,10 +75,10 @@ class LimitsChecker:
             figures = org_limits.read(client)
         except org_limits.LimitsClosed:
             return self._closed(now)
-        except NoRoom:
+        except QuotaExhausted:
             # Not even one call fits: a pause is on, and its own recheck brings this back.
             return self._later(None, now, checking.MIN_INTERVAL)
-        except (ApiFailure, requests.RequestException, ConnectError) as error:
+        except (SalesforceError, NotConnected) as error:
             # The writer meets the same trouble and pauses with the reason; try again soon.
             log.warning("workspace %s: /limits could not be read: %s", self.workspace_id, error)
             return self._later(None, now, checking.MIN_INTERVAL)
@@ -183,7 +182,7 @@ def _recheck_at(session: Session, workspace: Workspace) -> datetime | None:
             select(PauseEpisode).where(
                 PauseEpisode.workspace_id == workspace.id,
                 PauseEpisode.ended_at.is_(None),
-                PauseEpisode.reason == "org_guard",
+                PauseEpisode.reason == Reason.ORG_GUARD,
             )
         )
         if (figure := known.get(episode.api)) is None or figure.observed_at < episode.next_check

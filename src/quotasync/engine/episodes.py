@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.domain import governor
-from quotasync.store import episodes, limits, outbox
+from quotasync.errors import Conflict
+from quotasync.store import db, episodes, limits, outbox
 from quotasync.store.tables import PauseEpisode, Workspace
 
 
@@ -25,14 +25,14 @@ def record(
     """
     try:
         return _record(sessions, workspace_id, decision, now)
-    except IntegrityError:
+    except Conflict:
         return _record(sessions, workspace_id, decision, now)
 
 
 def _record(
     sessions: sessionmaker[Session], workspace_id: str, decision: governor.Decision, now: datetime
 ) -> tuple[governor.Event, ...]:
-    with sessions.begin() as session:
+    with db.adding(sessions) as session:
         row = episodes.open_episode(session, workspace_id, decision.api.value)
         return _step(session, workspace_id, row, decision, now, None)
 

@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import and_, exists, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.config import Settings
 from quotasync.domain import governor
-from quotasync.store import limits
+from quotasync.domain.governor import Reason
+from quotasync.errors import Conflict
+from quotasync.store import db, limits
 from quotasync.store.tables import Notification, PauseEpisode, User, Workspace
 
 log = logging.getLogger("quotasync.notifier")
@@ -180,28 +181,29 @@ def figures_text(figures: dict[str, Any], calls: str) -> str:
 
 
 def _why(reason: str, calls: str) -> str:
-    return {
-        "workspace_limit": f"quotasync reached its share of the org's {calls}",
-        "org_guard": f"the org as a whole (quotasync and every other app) reached 90% of its "
-        f"{calls}, and quotasync leaves the rest to the others",
-        "salesforce_refused": "Salesforce refused quotasync's calls (REQUEST_LIMIT_EXCEEDED)",
-        "no_api_access": "the sync user cannot use the Salesforce API",
-        "auth": "Salesforce no longer accepts quotasync's login",
-    }.get(reason, reason)
+    why: dict[str, str] = {
+        Reason.WORKSPACE_LIMIT: f"quotasync reached its share of the org's {calls}",
+        Reason.ORG_GUARD: f"the org as a whole (quotasync and every other app) reached 90% of "
+        f"its {calls}, and quotasync leaves the rest to the others",
+        Reason.SALESFORCE_REFUSED: "Salesforce refused quotasync's calls (REQUEST_LIMIT_EXCEEDED)",
+        Reason.NO_API_ACCESS: "the sync user cannot use the Salesforce API",
+        Reason.AUTH: "Salesforce no longer accepts quotasync's login",
+    }
+    return why.get(reason, reason)
 
 
 def _what_to_do(workspace: Workspace, episode: PauseEpisode, calls: str) -> list[str]:
-    if episode.reason == "no_api_access":
+    if episode.reason == Reason.NO_API_ACCESS:
         return [
             'give the sync user the "API Enabled" permission in Salesforce (and "View Setup and '
             "Configuration\", so quotasync can read the org's limits)"
         ]
-    if episode.reason == "auth":
+    if episode.reason == Reason.AUTH:
         return [
             f"connect the workspace again: `quotasync connect --workspace {workspace.id} ...` with the org's login details"
         ]
     steps = []
-    if episode.reason in ("workspace_limit", "org_guard"):
+    if episode.reason in (Reason.WORKSPACE_LIMIT, Reason.ORG_GUARD):
         steps.append(_raise_share(workspace, episode.api))
     steps.append(_open_tracking(workspace))
     if episode.resume_at is not None:
@@ -211,7 +213,7 @@ def _what_to_do(workspace: Workspace, episode: PauseEpisode, calls: str) -> list
         )
     else:
         # Looking again costs a call only where other apps' use must be read afresh.
-        cost = "one call each time" if episode.reason == "org_guard" else "at no cost in calls"
+        cost = "one call each time" if episode.reason == Reason.ORG_GUARD else "at no cost in calls"
         steps.append(
             f"or wait: quotasync looks again every {workspace.recheck_minutes} minutes ({cost}) "
             "and resumes by itself when there is room"
@@ -397,7 +399,7 @@ class Notifier:
         episode_id: int | None,
     ) -> int | None:
         try:
-            with self.sessions.begin() as session:
+            with db.adding(self.sessions) as session:
                 row = Notification(
                     key=key,
                     workspace_id=workspace_id,
@@ -410,7 +412,7 @@ class Notifier:
                 session.add(row)
                 session.flush()
                 return row.id
-        except IntegrityError:
+        except Conflict:
             return None
 
     def _message(self, notice: Notice, to: str, workspace_id: str) -> EmailMessage:

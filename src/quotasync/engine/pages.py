@@ -15,7 +15,8 @@ have many pages). A page planned beyond a query's last one is answered with an e
 
 A query whose own first page (or the page it went on from) is answered with an error is marked
 `fault` and left: its object's trouble, not the other queries'. A refusal of the whole composite
-(`api.Refused`, `api.SessionLost`, `api.Unanswered`) and the ledger's `NoRoom` pass through.
+(`errors.Refused`, `errors.SessionExpired`, `errors.Unreachable`) and the ledger's
+`QuotaExhausted` pass through.
 """
 
 from __future__ import annotations

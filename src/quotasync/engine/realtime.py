@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import requests
 from sqlalchemy.orm import Session
 
 from quotasync.clock import Clock
@@ -34,10 +33,16 @@ from quotasync.domain import governor
 from quotasync.domain.realtime import SyncMode
 from quotasync.engine import episodes as engine_episodes
 from quotasync.engine.sync import Syncer
+from quotasync.errors import (
+    NotConnected,
+    NotFound,
+    QuotaExhausted,
+    QuotasyncError,
+    SalesforceError,
+)
 from quotasync.salesforce import api
-from quotasync.salesforce.connection import Client, ConnectError, Connector
+from quotasync.salesforce.connection import Client, Connector
 from quotasync.store import episodes, limits
-from quotasync.store.ledger import NoRoom
 from quotasync.store.tables import Workspace
 
 log = logging.getLogger("quotasync.realtime")
@@ -46,7 +51,7 @@ SETTING = "QS_Sync_Setting__c"
 PURPOSE = "rts_switch"
 
 
-class RealTimeUnavailable(Exception):
+class RealTimeUnavailable(QuotasyncError):
     """Real-Time Sync cannot be switched on for this workspace; the message says why."""
 
 
@@ -144,7 +149,7 @@ class RealTime:
                 if isinstance(decision, governor.Send):
                     return self._roll_back(decision, now)
                 engine_episodes.record(self.sessions, self.workspace_id, decision, now)
-        except (NoRoom, api.ApiFailure, requests.RequestException, ConnectError) as error:
+        except (QuotaExhausted, SalesforceError, NotConnected, NotFound) as error:
             # The switch could not be written to the org: try again at the next step.
             log.warning("workspace %s: Real-Time Sync switch failed: %s", self.workspace_id, error)
         return None
@@ -203,5 +208,5 @@ class RealTime:
     def _workspace(self, session: Session) -> Workspace:
         workspace = session.get(Workspace, self.workspace_id)
         if workspace is None:
-            raise ConnectError(f"workspace {self.workspace_id} does not exist")
+            raise NotFound(f"workspace {self.workspace_id} does not exist")
         return workspace

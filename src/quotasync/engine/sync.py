@@ -29,7 +29,7 @@ A full load asked for (`full`) within the workspace's sync interval of the type'
 goes on from that load's watermarks instead: `quotasync connect` loads the mirror, and the first
 `quotasync sync --full` after it fetches only what changed since.
 
-Every call goes through the governed session. When the quota has no room (`NoRoom`) or Salesforce
+Every call goes through the governed session. When the quota has no room (`QuotaExhausted`) or Salesforce
 refuses for its limit, the run stops and says the sync is paused; what was applied stays, and
 the next run starts again from the watermarks. A run the quota stopped does not count as the
 types' run: those it did not finish are due again at once, and the worker holds them in the
@@ -49,7 +49,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -60,12 +59,19 @@ from quotasync.domain.realtime import SyncMode
 from quotasync.engine import pages
 from quotasync.engine.bulk_query import BulkQuery
 from quotasync.engine.checker import LimitsChecker
+from quotasync.errors import (
+    GrantRefused,
+    NotFound,
+    QuotaExhausted,
+    Refused,
+    SessionExpired,
+    Unreachable,
+)
 from quotasync.salesforce import api
 from quotasync.salesforce import limits as org_limits
 from quotasync.salesforce.bulk import Job, JobFailed
-from quotasync.salesforce.connection import Client, ConnectError, Connector
+from quotasync.salesforce.connection import Client, Connector
 from quotasync.store import limits, mirror
-from quotasync.store.ledger import NoRoom
 from quotasync.store.tables import LedgerEntry, SyncState, Workspace
 
 log = logging.getLogger("quotasync.sync")
@@ -121,7 +127,7 @@ class ObjectReport:
 
 @dataclass
 class Paused:
-    reason: str  # workspace_limit | org_guard | salesforce_refused | no_api_access | auth
+    reason: governor.Reason
     message: str
 
 
@@ -225,7 +231,7 @@ class Syncer:
 
     @property
     def client(self) -> Client:
-        """The workspace's client; ConnectError when it is not connected."""
+        """The workspace's client; NotConnected when it is not connected."""
         if self._client is None:
             self._client = self.connector.client(self.workspace_id)
         return self._client
@@ -237,12 +243,12 @@ class Syncer:
         sync interval), from its watermark otherwise. With `due_only` (the worker), only the
         types whose interval has passed, each taken by this run alone."""
         self._bulk_allowed = None
-        client = self.client  # not connected: ConnectError, before anything is noted
+        client = self.client  # not connected: NotConnected, before anything is noted
         now = self.clock.now()
         with self.sessions.begin() as session:
             workspace = session.get(Workspace, self.workspace_id)
             if workspace is None:
-                raise ConnectError(f"workspace {self.workspace_id} does not exist")
+                raise NotFound(f"workspace {self.workspace_id} does not exist")
             interval = timedelta(minutes=workspace.sync_interval_minutes)
             before = mirror.last_runs(session, self.workspace_id)  # given back if stopped
             taken = mirror.start_runs(
@@ -266,18 +272,18 @@ class Syncer:
                     progress(run.report)
                 self._first_look(runs, progress)
                 self._fetch(runs, threshold, progress)
-        except NoRoom as no_room:
+        except QuotaExhausted as no_room:
             report.paused, report.held = self._paused(no_room)
             unfinished = {
                 r.report.sobject: before.get(r.report.sobject) for r in runs if not r.report.done
             }
             with self.sessions.begin() as session:
                 mirror.withdraw_runs(session, self.workspace_id, unfinished, now)
-        except api.Refused as refused:
+        except Refused as refused:
             report.paused, report.error = _stopped(refused.status, refused.fault)
-        except (api.SessionLost, ConnectError) as error:  # a grant the org no longer honours
-            report.paused = Paused("auth", str(error))
-        except (api.Unanswered, requests.RequestException) as error:
+        except (SessionExpired, GrantRefused) as error:  # a grant the org no longer honours
+            report.paused = Paused(governor.Reason.AUTH, str(error))
+        except Unreachable as error:
             report.error = f"no answer from Salesforce: {error}"
         if report.paused is not None or report.error is not None:
             log.info(
@@ -407,11 +413,11 @@ class Syncer:
     def _start_job(self, run: _Run) -> None:
         try:
             run.job = self._bulk().start(run.soql, include_deleted=not run.report.full)
-        except NoRoom as no_room:
+        except QuotaExhausted as no_room:
             if no_room.api not in BULK_APIS:
                 raise
             return  # the Bulk share or guard is spent, not the Data one: pages will do
-        except (JobFailed, api.Refused) as error:
+        except (JobFailed, Refused) as error:
             self._failed(run, error)
             return
         run.report.via = "bulk"
@@ -422,7 +428,7 @@ class Syncer:
             for chunk in self._bulk().rows(run.job):
                 self._take(run, [_typed(row) for row in chunk])
                 progress(run.report)
-        except (JobFailed, api.Refused) as error:
+        except (JobFailed, Refused) as error:
             self._failed(run, error)
             return
         self._finish(run, progress)
@@ -430,7 +436,7 @@ class Syncer:
     def _bulk(self) -> BulkQuery:
         return BulkQuery(self.client, clock=self.clock, sleep=self.sleep)
 
-    def _failed(self, run: _Run, error: JobFailed | api.Refused) -> None:
+    def _failed(self, run: _Run, error: JobFailed | Refused) -> None:
         """A Bulk job's failure or request's error: the type's own (a job that failed, a query
         the org cannot run), else the run's (the limit, no API access, a 5xx)."""
         if isinstance(error, JobFailed):
@@ -504,7 +510,7 @@ class Syncer:
                 )
         return self._bulk_allowed
 
-    def _paused(self, no_room: NoRoom) -> tuple[Paused, governor.Decision]:
+    def _paused(self, no_room: QuotaExhausted) -> tuple[Paused, governor.Decision]:
         """Why a cap stopped the run: the workspace's share, or the org's 90% guard, as the
         governor tells it; and that decision, which the worker's pause records."""
         with self.sessions() as session:
@@ -517,7 +523,7 @@ class Syncer:
             else governor.Reason.WORKSPACE_LIMIT
         )
         paused = Paused(
-            reason.value,
+            reason,
             f"sync paused by the quota: {no_room.api} has no room "
             f"({no_room.used:,} of {no_room.cap:,} calls quotasync may make are spent); "
             "the worker runs it again when the pause finds room",
@@ -586,11 +592,11 @@ def _stopped(status: int, why: api.Fault) -> tuple[Paused | None, str | None]:
     """What a refusal of a whole request means for the run: a pause, or an error."""
     outcome = outcomes.classify_response(status, why.code)
     if outcome is Outcome.PAUSE:
-        return Paused("salesforce_refused", f"Salesforce refused: {why}"), None
+        return Paused(governor.Reason.SALESFORCE_REFUSED, f"Salesforce refused: {why}"), None
     if outcome is Outcome.NO_API:
-        return Paused("no_api_access", str(why)), None
+        return Paused(governor.Reason.NO_API_ACCESS, str(why)), None
     if outcome is Outcome.REAUTH:
-        return Paused("auth", str(why)), None
+        return Paused(governor.Reason.AUTH, str(why)), None
     return None, str(why)  # a 5xx or a timeout: the next run may fare better
 
 

@@ -118,7 +118,7 @@ class Worker:
         if result.paused_until is not None:
             due.append(result.paused_until)
         checker = self.checkers.get(workspace.id)
-        if result.reason == "org_guard" and checker is not None:
+        if result.reason is governor.Reason.ORG_GUARD and checker is not None:
             # The guard's recheck may come before this writer's own look (another worker's
             # writer set it): the workspace is looked at then, and the reading wakes the writer.
             recheck = checker.recheck_at()

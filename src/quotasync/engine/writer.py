@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import requests
 from simple_salesforce import format_soql
 from sqlalchemy.orm import Session
 
@@ -33,10 +32,19 @@ from quotasync.domain.pacing import Pacing
 from quotasync.engine import episodes as engine_episodes
 from quotasync.engine import plan as planning
 from quotasync.engine.matching import Matcher
+from quotasync.errors import (
+    GrantRefused,
+    NotConnected,
+    QuotaExhausted,
+    QuotasyncError,
+    Refused,
+    SalesforceError,
+    SessionExpired,
+    Unreachable,
+)
 from quotasync.salesforce import api, bulk
-from quotasync.salesforce.connection import Client, ConnectError, Connector
+from quotasync.salesforce.connection import Client, Connector
 from quotasync.store import limits, mirror, outbox, retrying
-from quotasync.store.ledger import NoRoom
 from quotasync.store.outbox import FAILED, LOGGED, PENDING, SKIPPED
 from quotasync.store.tables import Workspace
 
@@ -51,6 +59,7 @@ BULK_CLAIM = timedelta(minutes=15)
 BULK_WAIT = timedelta(minutes=10)
 TROUBLE_RETRY = timedelta(seconds=30)  # a failed lookup before a batch is tried again after this
 PAUSING_APIS = (governor.Api.DATA, governor.Api.BULK, governor.Api.BULK_QUERY)  # a writer's pauses
+AUTH = governor.Reason.AUTH
 _V = TypeVar("_V")
 
 
@@ -86,7 +95,7 @@ class Result:
     calls: int = 0
     next_due: datetime | None = None
     paused_until: datetime | None = None
-    reason: str | None = None
+    reason: governor.Reason | None = None
 
 
 @dataclass
@@ -95,14 +104,18 @@ class _Outcomes:
     failed: dict[str, str] = field(default_factory=dict)
     retry: list[str] = field(default_factory=list)
     pause: bool = False
-    pause_reason: str | None = None
-    no_room: NoRoom | None = None  # a cap stopped the batch part-way: the rest stays pending
+    pause_reason: governor.Reason | None = None
+    no_room: QuotaExhausted | None = (
+        None  # a cap stopped the batch part-way: the rest stays pending
+    )
     deferred: list[str] = field(default_factory=list)  # left for the next step's call
 
 
-class Paused(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+class Paused(QuotasyncError):
+    """Salesforce refused a batch in a way that pauses the workspace; `reason` says which."""
+
+    def __init__(self, reason: governor.Reason) -> None:
+        super().__init__(reason.value)
         self.reason = reason
 
 
@@ -126,7 +139,7 @@ class Writer:
         self.clock = clock
         self.matcher = Matcher(self.sessions, workspace.id, clock)
         self.paused_until: datetime | None = None  # when to look again
-        self.pause_reason: str | None = None
+        self.pause_reason: governor.Reason | None = None
         self.resume_at: datetime | None = None  # when room returns, where the governor can tell
         # An org-guard pause: its API type and when the figure it paused on was read. A newer
         # reading (the recheck's, made by the checker just before) ends the wait at once.
@@ -174,7 +187,7 @@ class Writer:
         try:
             try:
                 result = self._write(now, BULK_JOB_LIMIT if bulk else self.shape.records, bulk)
-            except NoRoom as no_room:
+            except QuotaExhausted as no_room:
                 if not (bulk and no_room.api in BULK_APIS):
                     raise
                 # The Bulk share or guard is spent, not the Data one: the backlog goes on
@@ -182,16 +195,14 @@ class Writer:
                 api_type = governor.Api.DATA
                 result = self._write(now, self.shape.records, False)
         except Paused as pause:
-            decision: governor.Decision = governor.pause_for(
-                governor.Reason(pause.reason), api_type, now, recheck
-            )
-        except NoRoom as no_room:
+            decision: governor.Decision = governor.pause_for(pause.reason, api_type, now, recheck)
+        except QuotaExhausted as no_room:
             decision = self._until_room(no_room, now)
             if isinstance(decision, governor.Send):
                 # Room came back between the refusal and the second look (another worker's
                 # calls left the window): not a pause, just go again.
                 return Result(next_due=now)
-        except (requests.RequestException, ConnectError, api.ApiFailure) as error:
+        except (NotConnected, SalesforceError) as error:
             # Trouble before any record went (matching recipients, creating Leads): the batch
             # stays pending; some troubles are a pause, the rest a retry a little later.
             reason = self._trouble(error)
@@ -236,7 +247,7 @@ class Writer:
         """Hold the writer until the decision's next check, and keep the pause's episode."""
         if not isinstance(decision, governor.Pause):
             return  # Unavailable: the work takes another route; nothing to hold or tell
-        self.paused_until, self.pause_reason = decision.next_check, decision.reason.value
+        self.paused_until, self.pause_reason = decision.next_check, decision.reason
         self.resume_at = decision.resume_at if decision.predicted else None
         self._guard_reading = None
         if decision.reason is governor.Reason.ORG_GUARD:
@@ -268,13 +279,11 @@ class Writer:
         apis = PAUSING_APIS if self._open_episodes is None else {*self._open_episodes, api_type}
         self._open_episodes = engine_episodes.wrote(self.sessions, self.workspace.id, apis, now)
 
-    def _trouble(
-        self, error: requests.RequestException | ConnectError | api.ApiFailure
-    ) -> governor.Reason | None:
+    def _trouble(self, error: NotConnected | SalesforceError) -> governor.Reason | None:
         """The pause a call's failure means, or None when trying again soon may do."""
-        if isinstance(error, ConnectError | api.SessionLost):
+        if isinstance(error, NotConnected | SessionExpired | GrantRefused):
             return governor.Reason.AUTH  # the grant is gone: an admin must connect again
-        if isinstance(error, api.Refused):
+        if isinstance(error, Refused):
             outcome = outcomes.classify_response(error.status, error.fault.code)
             if outcome is Outcome.NO_API:
                 return governor.Reason.NO_API_ACCESS
@@ -303,7 +312,7 @@ class Writer:
             and "bulk" in limits.figures(session, self.workspace.id)
         )
 
-    def _until_room(self, no_room: NoRoom, now: datetime) -> governor.Decision:
+    def _until_room(self, no_room: QuotaExhausted, now: datetime) -> governor.Decision:
         """A cap was reached: the governor says why and when to look again (`limits.until_room`)."""
         with self.sessions() as session:
             return limits.until_room(session, self.workspace.id, no_room, now)
@@ -355,7 +364,7 @@ class Writer:
         if results.no_room is not None:
             raise results.no_room
         if results.pause:
-            raise Paused(results.pause_reason or "salesforce_refused")
+            raise Paused(results.pause_reason or governor.Reason.SALESFORCE_REFUSED)
         unsettled = len(results.retry) + len(plan.waiting) + len(results.deferred)
         return Result(wrote=len(batch) - unsettled)
 
@@ -503,13 +512,13 @@ class Writer:
             try:
                 with self.client.http.purpose("log_activity", _shares(writes)):
                     answers = api.composite(self.client, [part.sub for part in call])
-            except api.SessionLost as error:
-                self._whole_chunk(writes, Outcome.PAUSE, f"auth: {error}", results)
-            except api.Refused as refused:
+            except SessionExpired as error:
+                self._whole_chunk(writes, Outcome.PAUSE, f"auth: {error}", results, AUTH)
+            except Refused as refused:
                 self._refused(writes, refused.status, refused.fault, results)
-            except api.Unanswered as error:
+            except Unreachable as error:
                 self._whole_chunk(writes, Outcome.RETRY, str(error), results)
-            except NoRoom as no_room:
+            except QuotaExhausted as no_room:
                 results.no_room = no_room  # not sent
                 return
             else:
@@ -530,10 +539,15 @@ class Writer:
         self._refused(part.writes, answer.status, answer.fault, results)
 
     def _whole_chunk(
-        self, chunk: Sequence[planning.Write], outcome: Outcome, why: str, results: _Outcomes
+        self,
+        chunk: Sequence[planning.Write],
+        outcome: Outcome,
+        why: str,
+        results: _Outcomes,
+        reason: governor.Reason | None = None,
     ) -> None:
         for write in chunk:
-            _apply(results, write, outcome, why)
+            _apply(results, write, outcome, why, reason=reason)
 
     def _refused(
         self, chunk: Sequence[planning.Write], status: int, why: api.Fault, results: _Outcomes
@@ -582,16 +596,16 @@ class Writer:
                     sleep=self.sleep,
                     give_up_after=BULK_WAIT.total_seconds(),
                 )
-        except api.SessionLost as error:
-            self._whole_chunk(items, Outcome.PAUSE, f"auth: {error}", results)
+        except SessionExpired as error:
+            self._whole_chunk(items, Outcome.PAUSE, f"auth: {error}", results, AUTH)
             return
-        except api.Refused as refused:
+        except Refused as refused:
             self._refused(items, refused.status, refused.fault, results)
             return
-        except NoRoom as no_room:
+        except QuotaExhausted as no_room:
             results.no_room = no_room
             return
-        except (api.Unanswered, bulk.JobFailed) as error:
+        except (Unreachable, bulk.JobFailed) as error:
             # No answer, or a job that failed or ran too long: the whole job is tried again later.
             self._whole_chunk(items, Outcome.RETRY, f"Bulk job did not finish: {error}", results)
             return
@@ -650,7 +664,10 @@ def _apply(
     outcome: Outcome,
     why: str,
     record_id: str | None = None,
+    reason: governor.Reason | None = None,
 ) -> None:
+    """Sort the write's activities by the outcome; a pause's reason is `reason` when the caller
+    knows it (an expired session), else the outcome's."""
     for activity_id in write.activity_ids:
         if outcome is Outcome.DONE:
             results.logged[activity_id] = record_id or write.salesforce_id or ""
@@ -660,9 +677,9 @@ def _apply(
             results.retry.append(activity_id)
             results.pause = True
             results.pause_reason = (
-                "no_api_access"
+                governor.Reason.NO_API_ACCESS
                 if outcome is Outcome.NO_API
-                else ("auth" if why.startswith("auth") else "salesforce_refused")
+                else (reason or governor.Reason.SALESFORCE_REFUSED)
             )
         else:  # retry, reauth that did not help
             results.retry.append(activity_id)

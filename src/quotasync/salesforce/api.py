@@ -7,7 +7,8 @@ call can write 5 x 200 = 1,000 records, or read five query pages. `pack` cuts a 
 subrequests into composites within those limits, in order; `composite` sends one and hands back
 each subrequest's answer. Salesforce answers a failed subrequest inside the composite's own 200;
 only a refusal of the whole request (an expired session, a spent quota, an org without API access)
-comes back as an error status, and that is raised as `Refused`, `SessionLost` or `Unanswered`.
+comes back as an error status, and that is raised as `Refused` (`NoApiAccess`), `SessionExpired`
+or `Unreachable` (`quotasync.errors`): `send` is where requests' exceptions are translated.
 
 Reading goes the same way: `query` makes a Query or QueryAll subrequest (with its own
 `Sforce-Query-Options: batchSize=N` when asked), `more` the next page of a query from its
@@ -32,11 +33,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
 from quotasync.domain import batching
+from quotasync.errors import Fault, NoAnswer, Refused, SalesforceError, SessionExpired, Unreachable
 
 if TYPE_CHECKING:
     from quotasync.salesforce.connection import Client
@@ -57,18 +59,6 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # an sObject's or a field's API na
 JSON = "application/json"
 
 
-@dataclass(frozen=True)
-class Fault:
-    """Salesforce's error body: `[{"errorCode": ..., "message": ...}]` for a request,
-    `{"statusCode": ..., "message": ...}` for one record."""
-
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}" if self.message else self.code
-
-
 def fault(body: Any) -> Fault:
     """The first error of a body in any of Salesforce's error shapes; the body came from the
     org, so anything else is read as an unknown error rather than trusted."""
@@ -78,27 +68,6 @@ def fault(body: Any) -> Fault:
         message = first.get("message") or first.get("error_description") or ""
         return Fault(str(code or "UNKNOWN_EXCEPTION"), str(message)[:1000])
     return Fault("UNKNOWN_EXCEPTION", str(body)[:500] if body else "")
-
-
-class ApiFailure(Exception):
-    """A whole request did not go through."""
-
-
-class Refused(ApiFailure):
-    """Salesforce answered the whole request with an error status."""
-
-    def __init__(self, status: int, why: Fault) -> None:
-        super().__init__(f"{status} {why}")
-        self.status = status
-        self.fault = why
-
-
-class SessionLost(ApiFailure):
-    """The session expired and a new one could not be had: the grant is gone."""
-
-
-class Unanswered(ApiFailure):
-    """No answer, or one that cannot be read: the request may or may not have been applied."""
 
 
 @dataclass(frozen=True)
@@ -286,9 +255,9 @@ def composite(
 ) -> list[Answer]:
     """Send one composite (one API call) and return each subrequest's answer, in order.
 
-    An expired session is renewed once and the request sent again; raises `SessionLost` when
-    that fails, `Refused` for any other error status, `Unanswered` when no readable answer came.
-    The ledger's `NoRoom` passes through: then nothing was sent.
+    An expired session is renewed once and the request sent again; raises `SessionExpired`
+    when that fails, `Refused` for any other error status, `Unreachable` when no readable answer
+    came. The ledger's `QuotaExhausted` passes through: then nothing was sent.
     """
     if not subrequests or len(pack(subrequests)) != 1:
         raise ValueError(f"{len(subrequests)} subrequests do not make one composite")
@@ -332,9 +301,10 @@ def send(
 ) -> requests.Response:
     """One REST request to `path` below `/services/data/vNN.N/`, through the governed session.
 
-    An expired session (401) is renewed once and the request sent again; raises `SessionLost`
-    when that fails, `Refused` with the body's fault for any other status from 300 on,
-    `Unanswered` when no answer came. The ledger's `NoRoom` passes through: nothing was sent.
+    An expired session (401) is renewed once and the request sent again; raises
+    `SessionExpired` when that fails, `Refused` with the body's fault for any other status from
+    300 on (`NoApiAccess` for the codes that close the API), `Unreachable` when no answer came.
+    The ledger's `QuotaExhausted` passes through: nothing was sent.
     """
     for attempt in range(2):
         sf = client.sf  # renewed: a new session id
@@ -348,26 +318,25 @@ def send(
                 method, sf.base_url + path, headers=headers, data=data, params=params, stream=stream
             )
         except requests.RequestException as error:
-            raise Unanswered(f"no answer: {error}") from error
+            host = urlsplit(sf.base_url).hostname
+            raise Unreachable(f"no answer: {error}", NoAnswer.NETWORK, host) from error
         if response.status_code < 300:
             return response
         with response:
             if response.status_code != 401:
-                raise Refused(response.status_code, fault(error_body(response)))
+                raise Refused.of(response.status_code, fault(error_body(response)))
         if attempt == 0 and renewed(client):
             continue  # once: a second expiry in a row means the grant itself is gone
-        raise SessionLost("the session expired and could not be renewed")
+        raise SessionExpired("the session expired and could not be renewed")
     raise AssertionError("unreachable")
 
 
 def renewed(client: Client) -> bool:
     """A new session for the client; False when the org refuses one (revoked or expired grant),
     which only an admin connecting again can mend."""
-    from quotasync.salesforce.connection import ConnectError
-
     try:
         client.refresh()
-    except ConnectError:
+    except SalesforceError:  # refused, unreachable, or nothing to renew with
         return False
     return True
 
@@ -385,7 +354,7 @@ def json_of(response: requests.Response) -> Any:
     try:
         return response.json()
     except ValueError as error:
-        raise Unanswered(f"an unreadable answer: {error}") from error
+        raise Unreachable(f"an unreadable answer: {error}", NoAnswer.UNREADABLE) from error
 
 
 def create_record(client: Client, sobject: str, fields: dict[str, Any]) -> str:
@@ -393,7 +362,7 @@ def create_record(client: Client, sobject: str, fields: dict[str, Any]) -> str:
     answer = json_of(send(client, "POST", f"sobjects/{_name(sobject)}", data=json.dumps(fields)))
     record_id = answer.get("id") if isinstance(answer, dict) else None
     if not isinstance(record_id, str) or not record_id:
-        raise Unanswered(f"the org's answer names no new {sobject} record")
+        raise Unreachable(f"the org's answer names no new {sobject} record", NoAnswer.UNREADABLE)
     return record_id
 
 
@@ -407,7 +376,7 @@ def first_page(client: Client, soql: str) -> Page:
     """A query's first page, asked for on its own (one call)."""
     answer = page(json_of(send(client, "GET", "query/", params={"q": soql})))
     if answer is None:
-        raise Unanswered("the org's answer is not a query page")
+        raise Unreachable("the org's answer is not a query page", NoAnswer.UNREADABLE)
     return answer
 
 
@@ -422,4 +391,5 @@ def _answers(answer: Any, expected: int) -> list[Answer]:
     try:
         return [by_reference[_reference(index)] for index in range(expected)]
     except KeyError:
-        raise Unanswered("the composite's answer lacks a subrequest's answer") from None
+        missing = "the composite's answer lacks a subrequest's answer"
+        raise Unreachable(missing, NoAnswer.UNREADABLE) from None

@@ -36,8 +36,14 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import requests
 
 from quotasync.clock import Clock
+from quotasync.errors import (
+    NoAnswer,
+    QuotaExhausted,
+    Refused,
+    SalesforceError,
+    Unreachable,
+)
 from quotasync.salesforce import api
-from quotasync.store.ledger import NoRoom
 
 if TYPE_CHECKING:
     from quotasync.salesforce.connection import Client
@@ -57,7 +63,7 @@ _NAMES_AN_END = re.compile(r"\b(?:Failed|Aborted)\b")
 Sleep = Callable[[float], None]
 
 
-class JobFailed(Exception):
+class JobFailed(SalesforceError):
     """A job ended Failed or Aborted, or did not end in time; the message says why."""
 
 
@@ -152,7 +158,7 @@ def _run(
                 raise JobFailed(f"ingest job {job.id} {state}: {message}")
             if state == "JobComplete":
                 return
-    except (NoRoom, api.Refused, api.Unanswered):
+    except (QuotaExhausted, Refused, Unreachable):
         _abort(client, path)
         raise
     _abort(client, path)
@@ -164,11 +170,20 @@ def _results(client: Client, job: Job, external_id: str) -> dict[str, api.Saved]
     for kind in ("successfulResults", "failedResults"):
         answer = api.send(client, "GET", f"jobs/ingest/{job.id}/{kind}", accept=CSV)
         with closing(answer):
-            for row in csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))):
+            for row in csv.DictReader(io.StringIO(_text(answer))):
                 key = row.get(external_id)
                 if key:
                     results[key] = _saved(row)
     return results
+
+
+def _text(answer: requests.Response) -> str:
+    """An answer's body as text; a body cut short on the way is `Unreachable` (requests'
+    exception goes no further than here)."""
+    try:
+        return answer.content.decode("utf-8-sig")
+    except requests.RequestException as error:
+        raise Unreachable(f"an answer cut short: {error}", NoAnswer.NETWORK) from error
 
 
 def _saved(row: Mapping[str, str]) -> api.Saved:
@@ -230,7 +245,7 @@ def _result_page(
             return api.send(
                 client, "GET", f"{path}/results", params=params, accept=CSV, stream=True
             )
-        except api.Refused as refused:
+        except Refused as refused:
             if refused.status != 412 or _NAMES_AN_END.search(refused.fault.message):
                 state, message = _state(client, path)  # a job that ended says why
                 if state in FAILED:
@@ -296,5 +311,5 @@ def _state(client: Client, path: str) -> tuple[str | None, str]:
 def _abort(client: Client, path: str) -> None:
     """Abort a job that cannot go on, if the org takes it: the job's own trouble is what the
     caller hears about, not this."""
-    with contextlib.suppress(NoRoom, api.ApiFailure):
+    with contextlib.suppress(QuotaExhausted, SalesforceError):
         api.send(client, "PATCH", path, data=json.dumps({"state": "Aborted"})).close()

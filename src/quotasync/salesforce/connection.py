@@ -5,6 +5,11 @@ certificate the connected app holds), the web-server flow's authorization code (
 Salesforce" button), and, for a sandbox org on this machine, the password grant. Tokens and keys
 are sealed before they reach the store; an expired session is renewed with the refresh token, or
 with a new assertion where the JWT flow left none. Every call goes through the governed session.
+
+What goes wrong is raised as `quotasync.errors`, its message in an admin's terms: a file or an
+option that will not do is `InvalidInput`, a host out of reach `Unreachable` (requests' exceptions
+are translated in `_send`), a login the org refuses `GrantRefused`, a workspace without a
+connection `NotConnected`.
 """
 
 from __future__ import annotations
@@ -21,17 +26,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.crypto import Vault
-from quotasync.salesforce import oauth_flows
+from quotasync.errors import (
+    Fault,
+    GrantRefused,
+    InvalidInput,
+    NoAnswer,
+    NotConnected,
+    Refused,
+    SessionExpired,
+    Unreachable,
+)
+from quotasync.salesforce import api, oauth_flows
 from quotasync.salesforce.session import GovernedSession, OrgUsage
 from quotasync.store import limits, mirror
 from quotasync.store.ledger import Ledger
 from quotasync.store.tables import Connection, Workspace
 
 LIMITS_CHECK = "limits_check"  # the purpose of a call that reads the org's figures
-
-
-class ConnectError(Exception):
-    """Connecting failed; the message says why in the user's terms."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,7 @@ class SandboxLogin:
             app = next(a for a in config["connected_apps"] if a["name"] == "quotasync")
             handles = [u["handle"] for u in config["users"]]
             if user not in handles:
-                raise ConnectError(
+                raise InvalidInput(
                     f"{path} has no user {user!r}; choose one of {', '.join(handles)}"
                 )
             login = next(u for u in config["users"] if u["handle"] == user)
@@ -69,23 +80,25 @@ class SandboxLogin:
                 password=login["password"],
             )
         except FileNotFoundError:
-            raise ConnectError(
+            raise InvalidInput(
                 f"{path} does not exist; start `quotasync sandbox --state-dir DIR` first"
             ) from None
+        except InvalidInput:
+            raise
         except (ValueError, KeyError, StopIteration) as exc:
-            raise ConnectError(f"{path} is not a sandbox.json ({exc!r})") from None
+            raise InvalidInput(f"{path} is not a sandbox.json ({exc!r})") from None
 
 
 def read_private_key(path: Path) -> str:
-    """The RSA private key in a file, as PEM; ConnectError says what is wrong with it."""
+    """The RSA private key in a file, as PEM; InvalidInput says what is wrong with it."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConnectError(f"cannot read the private key {path}: {exc.strerror or exc}") from None
+        raise InvalidInput(f"cannot read the private key {path}: {exc.strerror or exc}") from None
     try:
         return oauth_flows.rsa_private_key(data)
     except oauth_flows.KeyProblem as exc:
-        raise ConnectError(f"{path}: {exc}") from None
+        raise InvalidInput(f"{path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -164,10 +177,7 @@ class Connector:
         """Connect as `username` with the JWT bearer flow: no password, no consent page; the
         connected app must hold this key's certificate and be pre-authorized for the user."""
         base = _login_base(login_url)
-        try:
-            key = oauth_flows.rsa_private_key(private_key.encode())
-        except oauth_flows.KeyProblem as exc:
-            raise ConnectError(str(exc)) from None
+        key = oauth_flows.rsa_private_key(private_key.encode())  # KeyProblem: InvalidInput
         http = self.session(workspace_id, ca_file)
         with http.purpose("connect"):
             token = self._assertion_token(http, base, client_id, key, username)
@@ -231,7 +241,7 @@ class Connector:
         with self.sessions() as session:
             connection = session.get(Connection, workspace_id)
         if connection is None:
-            raise ConnectError(f"workspace {workspace_id} is not connected to Salesforce")
+            raise NotConnected(f"workspace {workspace_id} is not connected to Salesforce")
         revoked: list[str] = []
         if revoke:
             http = self.session(workspace_id, connection.ca_file)
@@ -323,7 +333,7 @@ class Connector:
         with self.sessions() as session:
             connection = session.get(Connection, workspace_id)
         if connection is None:
-            raise ConnectError(
+            raise NotConnected(
                 f"workspace {workspace_id} is not connected to Salesforce; run `quotasync connect`"
             )
         return Client(self, connection, self.session(workspace_id, connection.ca_file))
@@ -348,7 +358,7 @@ class Connector:
                     http, connection.login_url, connection.client_id, key, connection.username
                 )
         else:
-            raise ConnectError("the session expired and there is no refresh token; connect again")
+            raise SessionExpired("the session expired and there is no refresh token; connect again")
         with self.sessions.begin() as session:
             stored = session.get(Connection, connection.workspace_id)
             if stored is not None:
@@ -383,23 +393,27 @@ def _login_base(login_url: str) -> str:
     try:
         return oauth_flows.login_base(login_url)
     except ValueError as exc:
-        raise ConnectError(str(exc)) from None
+        raise InvalidInput(str(exc)) from None
 
 
 def _send(http: GovernedSession, method: str, url: str, **kwargs: Any) -> requests.Response:
-    """One request through the governed session; an unreachable or untrusted host is a
-    ConnectError that says so."""
+    """One request through the governed session; an unreachable or untrusted host is
+    `Unreachable`, and says so: requests' exceptions go no further than here."""
     host = url.split("/")[2] if url.count("/") >= 2 else url
     try:
         return http.request(method, url, **kwargs)
     except requests.exceptions.SSLError as exc:
-        raise ConnectError(
+        raise Unreachable(
             f"cannot reach {host}: its TLS certificate is not trusted "
-            f"(a sandbox org needs --ca-file with its ca_file): {exc}"
+            f"(a sandbox org needs --ca-file with its ca_file): {exc}",
+            NoAnswer.TLS,
+            host,
         ) from None
     except requests.RequestException as exc:
-        raise ConnectError(
-            f"cannot reach {host}: {type(exc).__name__}; check the login URL and the network"
+        raise Unreachable(
+            f"cannot reach {host}: {type(exc).__name__}; check the login URL and the network",
+            NoAnswer.NETWORK,
+            host,
         ) from None
 
 
@@ -409,14 +423,12 @@ def _token(http: GovernedSession, url: str, form: dict[str, str]) -> dict[str, A
     try:
         body: dict[str, Any] = response.json()
     except ValueError:
-        raise ConnectError(f"{url} answered {response.status_code} without JSON") from None
+        unreadable = f"{url} answered {response.status_code} without JSON"
+        raise Unreachable(unreadable, NoAnswer.UNREADABLE) from None
     if response.status_code != 200:
-        raise ConnectError(
-            oauth_flows.explain(
-                form["grant_type"],
-                str(body.get("error")),
-                str(body.get("error_description")),
-            )
+        error, description = str(body.get("error")), str(body.get("error_description"))
+        raise GrantRefused(
+            oauth_flows.explain(form["grant_type"], error, description), error, description
         )
     return body
 
@@ -429,7 +441,10 @@ def _get_json(http: GovernedSession, url: str, access_token: str | None = None) 
     except ValueError:
         body = None
     if response.status_code != 200 or body is None:
-        raise ConnectError(f"{url} answered {response.status_code}: {response.text[:200]}")
+        said = f"{url} answered {response.status_code}: {response.text[:200]}"
+        if response.status_code == 200:
+            raise Unreachable(said, NoAnswer.UNREADABLE)
+        raise Refused(response.status_code, _fault(body, response.text), said)
     return body
 
 
@@ -439,7 +454,8 @@ def _api_version(http: GovernedSession, instance_url: str) -> str:
     try:
         return oauth_flows.choose_api_version(listing)
     except (ValueError, TypeError, KeyError) as exc:
-        raise ConnectError(f"{instance_url} lists no usable REST API version: {exc}") from None
+        unusable = f"{instance_url} lists no usable REST API version: {exc}"
+        raise Unreachable(unusable, NoAnswer.UNREADABLE) from None
 
 
 def _revoke(http: GovernedSession, url: str, token: str) -> bool:
@@ -449,7 +465,14 @@ def _revoke(http: GovernedSession, url: str, token: str) -> bool:
         return True
     if response.status_code == 400:
         return False
-    raise ConnectError(
+    raise Refused(
+        response.status_code,
+        _fault(None, response.text),
         f"{url} answered {response.status_code}; the tokens were not revoked and the "
-        "connection is kept"
+        "connection is kept",
     )
+
+
+def _fault(body: Any, text: str) -> Fault:
+    """The fault an answer names: its JSON error when it has one, its text otherwise."""
+    return api.fault(body if body is not None else text)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from quotasync.domain.governor import LIMIT_NAMES
+from quotasync.errors import Fault, Refused
 from quotasync.salesforce import api
 from quotasync.salesforce.connection import LIMITS_CHECK, Client
 
@@ -25,7 +26,7 @@ class Figure:
     max: int
 
 
-class LimitsClosed(Exception):
+class LimitsClosed(Refused):
     """The sync user cannot read `/limits` (no View Setup): only the Data figure is known."""
 
 
@@ -38,9 +39,9 @@ def read(client: Client) -> dict[str, Figure]:
     try:
         with client.http.purpose(PURPOSE), api.send(client, "GET", "limits") as answer:
             return parse(api.json_of(answer))
-    except api.Refused as refused:
+    except Refused as refused:
         if _limits_closed(refused.fault):
-            raise LimitsClosed(refused.fault.message) from None
+            raise LimitsClosed(refused.status, refused.fault, refused.fault.message) from None
         raise
 
 
@@ -73,7 +74,7 @@ def _whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _limits_closed(why: api.Fault) -> bool:
+def _limits_closed(why: Fault) -> bool:
     """The refusal of `/limits` to a user without View Setup, told apart from the same code for
     an org without API access ("The REST API is not enabled for this Organization")."""
     return why.code == "API_DISABLED_FOR_ORG" and "limits" in why.message

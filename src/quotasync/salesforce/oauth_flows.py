@@ -17,6 +17,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from quotasync.errors import InvalidInput
+
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 PRODUCTION_AUDIENCE = "https://login.salesforce.com"
 SANDBOX_AUDIENCE = "https://test.salesforce.com"
@@ -26,7 +28,7 @@ ASSERTION_LIFETIME = timedelta(minutes=3)
 API_VERSION = "62.0"
 
 
-class KeyProblem(ValueError):
+class KeyProblem(InvalidInput):
     """A private key quotasync cannot sign assertions with; the message says why."""
 
 

@@ -102,7 +102,7 @@ class GovernedSession(requests.Session):
             )
             for cost in costs.of_request(method, path, body, uploaded)
         ]
-        # Reserved before it is sent: past a cap, NoRoom is raised and nothing leaves.
+        # Reserved before it is sent: past a cap, QuotaExhausted is raised and nothing leaves.
         caps = self.caps(now, purpose.name) if self.caps is not None else {}
         ids = self.ledger.reserve(calls, caps)
         kwargs.setdefault("timeout", self.timeout)

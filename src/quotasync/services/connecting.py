@@ -102,9 +102,10 @@ def connect(
     """Connect the workspace by `flow`, then load the mirror in full (engine/matching.py), so
     that the people lookup answers and the interval sync goes on from the load's watermarks.
 
-    Raises what connecting raises: ConnectError with a message for the admin, or a failure of
-    the calls themselves (ApiFailure, NoRoom, requests' RequestException). A load the quota or
-    the org stops part way is not an error: the interval sync finishes it.
+    Raises what connecting raises, each with a message for the admin: InvalidInput (a login URL
+    or a key that will not do), SalesforceError (the login host or the org refused, or did not
+    answer), NotConnected, QuotaExhausted. A load the quota or the org stops part way is not an
+    error: the interval sync finishes it.
     """
     connection = flow.open(connector, workspace_id)
     loaded = Matcher(sessions, workspace_id, clock).load(connector.client(workspace_id))

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.crypto import Vault
 from quotasync.domain import realtime
-from quotasync.store import mirror
+from quotasync.errors import Conflict, InvalidInput
+from quotasync.store import db, mirror
 from quotasync.store.ledger import Call, Ledger
 from quotasync.store.tables import Connection, RtsReceipt, Workspace
 
@@ -31,8 +31,9 @@ MAX_PUSH_BYTES = 4 * 1024 * 1024  # 200 records of every field, with room to spa
 RECEIPTS_KEPT = 2 * realtime.TOLERANCE  # a push older than the tolerance is refused anyway
 
 
-class PushTooLarge(ValueError):
-    """A body over MAX_PUSH_BYTES: no push the org sends is that big."""
+class PushTooLarge(InvalidInput):
+    """A body over MAX_PUSH_BYTES: no push the org sends is that big (413, where a
+    PushInvalid is 422)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def _apply(
     now: datetime,
 ) -> Taken:
     try:
-        with sessions.begin() as session:
+        with db.adding(sessions) as session:
             session.execute(
                 delete(RtsReceipt).where(
                     RtsReceipt.workspace_id == workspace_id,
@@ -105,7 +106,7 @@ def _apply(
                 mirror.apply(session, workspace_id, sobject, rows)
                 for sobject, rows in realtime.rows(push).items()
             )
-    except IntegrityError:
+    except Conflict:  # the receipt's unique key: this push was taken before
         return Taken(applied=0, duplicate=True)
     # The org spent one async Apex execution on this push; the ledger keeps it (no cap: it is
     # already spent, and the rollover acts on it).

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 from quotasync.clock import Clock
 from quotasync.domain.realtime import SyncMode
 from quotasync.engine.realtime import RealTime, Switch
+from quotasync.errors import InvalidInput
 
 if TYPE_CHECKING:
     from quotasync.salesforce.connection import Connector
 
 
-class NotAPushUrl(ValueError):
+class NotAPushUrl(InvalidInput):
     """Real-Time Sync asked for with a push URL the org cannot push to."""
 
     def __init__(self, url: str) -> None:
@@ -28,8 +29,8 @@ def switch(
     """Real-Time Sync on (the org pushes to `url`) or off (Interval Sync keeps the mirror).
 
     Raises NotAPushUrl before anything is sent; then what switching raises:
-    engine.realtime.RealTimeUnavailable, ConnectError, and the Salesforce and quota failures of
-    the call (ApiFailure, NoRoom, requests' RequestException).
+    engine.realtime.RealTimeUnavailable, NotConnected, NotFound (the workspace is gone), and the
+    call's own failures (SalesforceError, QuotaExhausted).
     """
     real_time = RealTime(connector, workspace_id, clock)
     if mode == SyncMode.INTERVAL:

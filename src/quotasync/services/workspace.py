@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from quotasync.errors import NotFound
 from quotasync.store.tables import Workspace
 
 
-class NoSuchWorkspace(LookupError):
+class NoSuchWorkspace(NotFound):
     """The workspace is not there (deleted since the caller found it, or never was)."""
 
 

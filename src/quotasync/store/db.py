@@ -1,15 +1,23 @@
-"""Engines and migrations. SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL is used as is."""
+"""Engines and migrations. SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL is used as is.
+
+`adding` is the transaction for rows whose unique key another writer may have taken first: there
+SQLAlchemy's `IntegrityError` is translated into `errors.Conflict`, so the callers above the store
+name none of SQLAlchemy's exceptions."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+
+from quotasync.errors import Conflict
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -49,6 +57,17 @@ def _sqlite_pragmas(connection: Any, busy_timeout: float) -> None:
 
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def adding(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction, committed at the end, whose rows may meet a unique key already taken:
+    then it is rolled back and `Conflict` raised (from a flush inside, or from the commit)."""
+    try:
+        with sessions.begin() as session:
+            yield session
+    except IntegrityError as error:
+        raise Conflict(f"the store holds it already: {error.orig}") from error
 
 
 def alembic_config(url: str) -> Config:

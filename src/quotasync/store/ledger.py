@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from quotasync.errors import QuotaExhausted
 from quotasync.store import retrying
 from quotasync.store.tables import LedgerEntry, LedgerShare, Workspace
 
@@ -27,25 +28,13 @@ class Call:
     users: Mapping[str, float]  # user email -> share of this call
 
 
-class NoRoom(Exception):
-    """A reservation that would take quotasync past its share or the org guard."""
-
-    def __init__(self, workspace_id: str, api: str, used: int, cost: int, cap: int) -> None:
-        super().__init__(f"{api}: {used} used + {cost} would pass the cap of {cap}")
-        self.workspace_id = workspace_id
-        self.api = api
-        self.used = used
-        self.cost = cost
-        self.cap = cap
-
-
 class Ledger:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
     def reserve(self, calls: list[Call], caps: Mapping[str, int]) -> list[int]:
         """Write the calls a request is about to make, or none of them if any API type with a cap
-        would go past it (raises NoRoom).
+        would go past it (raises QuotaExhausted).
 
         Atomic across threads and processes: the transaction first updates the workspace's row,
         which takes SQLite's write lock or PostgreSQL's row lock before anything is counted, so
@@ -67,7 +56,7 @@ class Ledger:
                     continue
                 used = used_in_window(session, workspace_id, api, calls[0].at)
                 if used + cost > cap:
-                    raise NoRoom(workspace_id, api, used, cost, cap)
+                    raise QuotaExhausted(workspace_id, api, used, cost, cap)
             return self._write(session, calls)
 
         return retrying.transaction(self._sessions, reserve)

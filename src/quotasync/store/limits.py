@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from quotasync.domain import batching, checking, governor
 from quotasync.domain import pacing as pace
 from quotasync.domain.realtime import SyncMode
+from quotasync.errors import QuotaExhausted
 from quotasync.store import history, ledger, outbox
 from quotasync.store.tables import LedgerEntry, LedgerShare, OrgFigure, Workspace
 
@@ -205,9 +206,9 @@ def decision(
 
 
 def until_room(
-    session: Session, workspace_id: str, no_room: ledger.NoRoom, now: datetime
+    session: Session, workspace_id: str, no_room: QuotaExhausted, now: datetime
 ) -> governor.Decision:
-    """Why a reservation was refused (`NoRoom`) and when to look again, whatever the call was
+    """Why a reservation was refused (`QuotaExhausted`) and when to look again, whatever the call
     for (a batch, the mirror sync): the governor's decision on the refused type. For the
     workspace's own share that is exactly when enough of its calls leave the window, with no
     check call. Without the type's figures (or the workspace), the share's pause at the recheck."""

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotasync import crypto
+from quotasync.errors import InvalidInput
 from quotasync.store.tables import ApiToken, User, Workspace
 
 ROLES = ("admin", "member")
@@ -35,7 +36,7 @@ def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(16))
 
 
-class UserError(ValueError):
+class UserError(InvalidInput):
     """A request about users that cannot be carried out, said plainly."""
 
 

@@ -12,13 +12,14 @@ from sqlalchemy.orm import Session
 
 from quotasync import crypto
 from quotasync.domain import batching
+from quotasync.errors import InvalidInput
 from quotasync.store import users
 from quotasync.store.tables import User, Workspace
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class WorkspaceError(ValueError):
+class WorkspaceError(InvalidInput):
     """A request about workspaces that cannot be carried out, said plainly."""
 
 

@@ -183,6 +183,14 @@ def create_app(runtime: Runtime) -> FastAPI:
             return await http_exception_handler(request, exc)
         return pages.error_page(request, exc.status_code, str(exc.detail))
 
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client gave up before its body arrived: nothing was stored or acknowledged, and
+        # nobody is left to answer; not an error of quotasync's. Starlette's own exception,
+        # answered by the framework's own means rather than an `except` in a route.
+        gone = StarletteHTTPException(400, "the client went away before its body arrived")
+        return await http_error(request, gone)
+
     def workspace_for(workspace: str, authorization: Annotated[str | None, Header()] = None) -> str:
         token = _bearer(authorization)
         with runtime.sessions() as session:
@@ -343,12 +351,7 @@ async def _body(request: Request) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise HTTPException(413, f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
-    try:
-        raw = await request.body()
-    except ClientDisconnect:
-        # The client gave up before its body arrived: nothing was stored or acknowledged, and
-        # nobody is left to answer; not an error of quotasync's.
-        raise HTTPException(400, "the client went away before its body arrived") from None
+    raw = await request.body()  # a client gone before its body arrived: `client_gone`
     if len(raw) > MAX_BODY_BYTES:
         raise HTTPException(413, f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
     try:

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotasync.clock import Clock
+from quotasync.errors import QuotasyncError
 from quotasync.store import users, workspaces
 from quotasync.store.tables import User
 
@@ -63,7 +64,7 @@ class Caller:
         return self.viewer is not None and self.viewer.is_admin
 
 
-class SignInRequired(Exception):
+class SignInRequired(QuotasyncError):
     """A page was asked for without a session: the answer is the sign-in form."""
 
 

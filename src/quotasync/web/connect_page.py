@@ -18,13 +18,10 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from requests import RequestException
 
+from quotasync import errors
 from quotasync.salesforce import oauth_flows
-from quotasync.salesforce.api import ApiFailure
-from quotasync.salesforce.connection import ConnectError
 from quotasync.services import connecting
-from quotasync.store.ledger import NoRoom
 from quotasync.web import auth
 from quotasync.web.state import RuntimeDep
 
@@ -125,7 +122,12 @@ def callback(
         connected = connecting.connect(
             runtime.sessions, runtime.connector, runtime.clock, workspace_id, code_flow
         )
-    except (ConnectError, ApiFailure, NoRoom, RequestException) as exc:
+    except (
+        errors.SalesforceError,
+        errors.InvalidInput,
+        errors.NotConnected,
+        errors.QuotaExhausted,
+    ) as exc:
         return _told(request, back, f"Salesforce did not connect: {exc}")
     username = connected.connection.username
     request.session[FLASH] = {"text": f"Connected to Salesforce as {username}."}

@@ -8,18 +8,14 @@ from typing import Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from requests import RequestException
 
-from quotasync import timeline, usage
+from quotasync import errors, timeline, usage
 from quotasync.domain import governor
 from quotasync.domain.realtime import SyncMode
 from quotasync.engine import realtime
 from quotasync.runtime import Runtime
-from quotasync.salesforce.api import ApiFailure
-from quotasync.salesforce.connection import ConnectError
 from quotasync.services import shares, sync_mode
 from quotasync.services.workspace import NoSuchWorkspace
-from quotasync.store.ledger import NoRoom
 from quotasync.store.tables import Connection, Workspace
 from quotasync.web import auth, charts
 from quotasync.web.pages import API_TITLES, NOT_A_MEMBER, render, workspace_of
@@ -94,7 +90,7 @@ def save_settings(
             open_tracking=open_tracking == "on",
         )
         shares.change(runtime.sessions, workspace_id, settings=wanted)
-    except (governor.SettingsError, ValueError) as exc:
+    except errors.InvalidInput as exc:  # governor.SettingsError, or a field not a number
         error = str(exc)
     except NoSuchWorkspace:
         raise HTTPException(403, NOT_A_MEMBER) from None
@@ -126,7 +122,12 @@ def switch_sync_mode(
     except realtime.RealTimeUnavailable as exc:
         error = f"Real-Time Sync is not on: {exc}"
         return integrations_page(runtime, request, workspace_id, error=error, status=409)
-    except (ConnectError, ApiFailure, NoRoom, RequestException) as exc:
+    except (
+        errors.SalesforceError,
+        errors.QuotaExhausted,
+        errors.NotConnected,
+        errors.NotFound,
+    ) as exc:
         error = f"Salesforce did not take the change: {exc}"
         return integrations_page(runtime, request, workspace_id, error=error, status=502)
     return RedirectResponse(f"/w/{workspace_id}/integrations?saved=mode-{mode}", 303)
@@ -226,14 +227,14 @@ def _whole(text: str, what: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise ValueError(f"{what} is a whole number; got {text!r}.") from None
+        raise errors.InvalidInput(f"{what} is a whole number; got {text!r}.") from None
 
 
 def _number(text: str, what: str) -> float:
     try:
         value = float(text.strip())
     except ValueError:
-        raise ValueError(f"{what} is a number of seconds; got {text!r}.") from None
+        raise errors.InvalidInput(f"{what} is a number of seconds; got {text!r}.") from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"{what} is a number of seconds; got {text!r}.")
+        raise errors.InvalidInput(f"{what} is a number of seconds; got {text!r}.")
     return value

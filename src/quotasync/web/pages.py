@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from quotasync.domain import governor
 from quotasync.store.tables import Workspace
 from quotasync.web import auth
 
@@ -26,12 +27,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 NONE = "\N{EN DASH}"  # a figure not known (yet)
 API_TITLES = {"data": "Data API", "bulk": "Bulk API", "apex": "Apex executions"}
-REASONS = {
-    "workspace_limit": "quotasync's share is spent",
-    "org_guard": "the org is past 90% of its limit (all apps)",
-    "salesforce_refused": "Salesforce refused calls (limit exceeded)",
-    "no_api_access": "the sync user lost API access",
-    "auth": "the connection to Salesforce needs to be renewed",
+REASONS: dict[str, str] = {  # by governor.Reason; the store's strings equal them
+    governor.Reason.WORKSPACE_LIMIT: "quotasync's share is spent",
+    governor.Reason.ORG_GUARD: "the org is past 90% of its limit (all apps)",
+    governor.Reason.SALESFORCE_REFUSED: "Salesforce refused calls (limit exceeded)",
+    governor.Reason.NO_API_ACCESS: "the sync user lost API access",
+    governor.Reason.AUTH: "the connection to Salesforce needs to be renewed",
 }
 NOT_A_MEMBER = "you are not a member of this workspace"
 
