@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,12 +22,11 @@ from cryptography.x509.oid import NameOID
 from quotasync.config import Settings
 from quotasync.runtime import open_runtime
 from quotasync.store.tables import Connection
+from tests.processes import cli
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
 # Its module-scoped org and workspaces are built once: the module's tests share one worker.
 pytestmark = pytest.mark.xdist_group("connect_cli")
-
-CLI = [sys.executable, "-m", "quotasync.cli"]
 
 
 @dataclass
@@ -39,9 +37,7 @@ class Setup:
     workspace: str = ""
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*CLI, *args], capture_output=True, text=True, env=self.env, timeout=120
-        )
+        return cli(list(args), self.env, timeout=120)
 
     def jwt(self, key_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         """`quotasync connect` with the JWT options, as the sync user of the quotasync app."""

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.acceptance.web_support import csrf_of
-from tests.processes import finish, spawn
+from tests.processes import cli, finish, spawn
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
 # Its module-scoped org and workspaces are built once: the module's tests share one worker.
@@ -34,9 +34,7 @@ class Setup:
     admin_password: str = ""
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*CLI, *args], capture_output=True, text=True, env=self.env, timeout=120
-        )
+        return cli(list(args), self.env, timeout=120)
 
     def doctor(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.run("doctor", "--workspace", self.workspace, *args)

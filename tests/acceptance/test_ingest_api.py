@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.processes import cli
+
 # Its module-scoped org and workspaces are built once: the module's tests share one worker.
 pytestmark = pytest.mark.xdist_group("ingest_api")
 
@@ -60,11 +62,9 @@ class Served:
         )
 
     def states(self, workspace: str | None = None) -> dict[str, int]:
-        out = subprocess.run(
-            [*CLI, "activities", "list", "--workspace", workspace or self.workspace, "--json"],
-            capture_output=True,
-            text=True,
-            env=self.env,
+        out = cli(
+            ["activities", "list", "--workspace", workspace or self.workspace, "--json"],
+            self.env,
             timeout=60,
         )
         assert out.returncode == 0, out.stderr

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,12 +18,12 @@ import pytest
 from quotasync.simulation import ActivityStream
 from quotasync.store import db
 from quotasync.store.tables import PauseEpisode
+from tests.processes import cli
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
 # Its module-scoped org and workspaces are built once: the module's tests share one worker.
 pytestmark = pytest.mark.xdist_group("limits_cli")
 
-CLI = [sys.executable, "-m", "quotasync.cli"]
 VIEW_SETUP = "the sync user needs the View Setup and Configuration permission"
 
 
@@ -35,9 +34,7 @@ class Setup:
     env: dict[str, str]
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*CLI, *args], capture_output=True, text=True, env=self.env, timeout=120
-        )
+        return cli(list(args), self.env, timeout=120)
 
     def json(self, *args: str) -> Any:
         result = self.run(*args, "--json")

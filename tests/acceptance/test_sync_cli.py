@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.processes import cli
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
 # Its module-scoped org and workspaces are built once: the module's tests share one worker.
@@ -31,9 +32,7 @@ class Setup:
     env: dict[str, str]
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*CLI, *args], capture_output=True, text=True, env=self.env, timeout=120
-        )
+        return cli(list(args), self.env, timeout=120)
 
     def sync(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.run("sync", "--workspace", self.workspace, *args)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from quotasync.simulation import ActivityStream
-from tests.processes import finish, spawn
+from tests.processes import cli, finish, spawn
 from tests.sandbox_process import start_sandbox
 
 CLI = [sys.executable, "-m", "quotasync.cli"]
@@ -25,7 +25,7 @@ def test_the_worker_pauses_at_the_share_and_writes_the_admins_a_notice(tmp_path:
         env.pop(name, None)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=120)
+        return cli(list(args), env, timeout=120)
 
     try:
         ws = json.loads(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
@@ -14,8 +13,7 @@ from sqlalchemy import select
 from quotasync import crypto
 from quotasync.store import db
 from quotasync.store.tables import User, Workspace
-
-CLI = [sys.executable, "-m", "quotasync.cli"]
+from tests.processes import cli
 
 
 def quotasync(
@@ -25,7 +23,7 @@ def quotasync(
     env.pop("QUOTASYNC_DATABASE_URL", None)
     if url:
         env["QUOTASYNC_DATABASE_URL"] = url
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=60)
+    return cli(list(args), env, timeout=60)
 
 
 def test_a_new_workspace_gets_an_admin_and_an_ingest_token_kept_only_as_a_hash(

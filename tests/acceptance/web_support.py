@@ -19,7 +19,7 @@ from typing import Any
 import requests
 
 from quotasync.simulation import ActivityStream
-from tests.processes import finish, spawn
+from tests.processes import cli, finish, spawn
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
 CLI = [sys.executable, "-m", "quotasync.cli"]
@@ -48,9 +48,7 @@ class Site:
     newcomer: Person | None = None  # its admin
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*CLI, *args], capture_output=True, text=True, env=self.env, timeout=120
-        )
+        return cli(list(args), self.env, timeout=120)
 
     def cli_json(self, *args: str) -> Any:
         done = self.cli(*args, "--json")

@@ -30,6 +30,7 @@ from quotasync.simulation import ActivityStream
 from quotasync.store import db, outbox, workspaces
 from quotasync.store.tables import Activity as Row
 from quotasync.store.tables import LedgerEntry, Workspace
+from tests.processes import cli
 from tests.sandbox_process import SandboxOrg
 
 CLI = [sys.executable, "-m", "quotasync.cli"]
@@ -179,9 +180,7 @@ class Setup:
         return env
 
     def cli(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*CLI, *args], capture_output=True, text=True, env=self.cli_env(), timeout=timeout
-        )
+        return cli(list(args), self.cli_env(), timeout=timeout)
 
 
 def open_workspace(

@@ -36,6 +36,7 @@ from tests.integration.logging_support import (
     sf_time,
     stream,
 )
+from tests.processes import cli
 from tests.sandbox_process import SandboxOrg
 
 OrgFactory = Callable[..., SandboxOrg]
@@ -184,9 +185,7 @@ def test_a_worker_killed_mid_batch_and_restarted_leaves_no_duplicate_and_no_gap(
     assert 0 < killed_at.get("logged", 0) < 3000, killed_at
 
     org.control("POST", "faults", {"latency_ms": 0})
-    finished = subprocess.run(
-        [*CLI, "worker", "--until-idle"], env=env, capture_output=True, text=True, timeout=90
-    )
+    finished = cli(["worker", "--until-idle"], env, timeout=90)
     assert finished.returncode == 0, finished.stderr
     assert setup.states() == {"logged": 3000}
     assert_each_in_org_once(org, activities)
