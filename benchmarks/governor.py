@@ -122,9 +122,10 @@ from sqlalchemy import func, select
 
 from benchmarks import report
 from quotasync.clock import ManualClock, VirtualClock
-from quotasync.domain import governor
+from quotasync.domain import governor, quota
 from quotasync.engine.pool import Options, Pool
 from quotasync.engine.worker import Progress, Worker
+from quotasync.engine.writer import COLLECTIONS_ONLY
 from quotasync.salesforce.connection import LIMITS_CHECK
 from quotasync.simulation import ActivityStream
 from quotasync.store import limits
@@ -278,8 +279,8 @@ def governed_burst(
         workspace.log_within = 0
         workspace.bulk_threshold = 10_000_000  # collections only: one call per 200 records
     usage = data_usage(org)
-    share = governor.share_calls(usage["max"], share_percent)
-    guard = governor.guard_calls(usage["max"])
+    share = quota.share_calls(usage["max"], share_percent)
+    guard = quota.guard_calls(usage["max"])
     others = usage["used"] - counted(org, QUOTASYNC_APP)
     limit = min(share, guard - others)
     room = limit - counted(org, QUOTASYNC_APP)  # the connect's mirror load is already in
@@ -288,20 +289,26 @@ def governed_burst(
     for i in range(0, len(backlog), 2_000):
         setup.ingest(backlog[i : i + 2_000])
 
-    workers = [Pool(Worker(setup.runtime.connector, clock), clock) for _ in range(WORKERS)]
+    # Calls of 200 records (sObject Collections), as the backlog is sized: with composite
+    # requests of 1,000 the backlog would not reach the limit.
+    workers = [
+        Pool(Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY), clock)
+        for _ in range(WORKERS)
+    ]
     reasons = [""] * WORKERS
     paused = threading.Event()  # one worker met the limit: the workspace waits on its pause
 
     def work(slot: int) -> None:
         progress = Progress()
-        for _ in range(MAX_CYCLES):
+        idle = 0  # turns in a row that found the workspace held by another worker, or not due
+        while idle < MAX_CYCLES and not paused.is_set():
+            steps = progress.steps
             workers[slot].turn(progress)
             if progress.paused:
                 reasons[slot] = progress.paused[setup.workspace_id]
-                paused.set()
+                paused.set()  # the workspace is due again at the pause's look, not before
                 return
-            if paused.is_set():
-                return  # the workspace is due again at the pause's look, not before
+            idle = 0 if progress.steps > steps else idle + 1
 
     threads = [threading.Thread(target=work, args=(slot,)) for slot in range(WORKERS)]
     started_at, started = clock.now(), time.perf_counter()
@@ -381,8 +388,8 @@ def peer(org: SandboxOrg, mail: Sequence[dict[str, Any]], share_percent: int) ->
     sent[0] += 1
     total = clients[0].api_usage["api-usage"].total
     start_used = first_used - 1
-    share = governor.share_calls(total, share_percent)
-    guard = governor.guard_calls(total)
+    share = quota.share_calls(total, share_percent)
+    guard = quota.guard_calls(total)
 
     def work(slot: int) -> None:
         seen = first_used
@@ -832,7 +839,7 @@ def _run_scene(
         pool.run(stop)
         watcher.join()
         seconds = time.perf_counter() - started
-        share = governor.share_calls(SCENE_ORG_CALLS, SCENE_SHARE)
+        share = quota.share_calls(SCENE_ORG_CALLS, SCENE_SHARE)
         with setup.runtime.sessions() as session:
             charged = list(
                 session.execute(
@@ -1402,7 +1409,7 @@ def run(
         guard_holds: list[Hold] = []
         try:
             with sandbox(root, "share", org_calls) as org:
-                room = governor.share_calls(org_calls, SMALL_SHARE)
+                room = quota.share_calls(org_calls, SMALL_SHARE)
                 mail = emails(org, BACKLOG_FACTOR * room * COLLECTION)
                 share = governed_burst(org, root / "store-share", SMALL_SHARE, mail, frozen=frozen)
                 setups.append(share.setup)

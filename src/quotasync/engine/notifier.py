@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.config import Settings
-from quotasync.domain import governor
+from quotasync.domain import governor, quota
 from quotasync.store import limits
 from quotasync.store.tables import Notification, PauseEpisode, User, Workspace
 
@@ -333,7 +333,7 @@ class Notifier:
         warning_at = limits.warning_at(workspace)
         due = []
         for api, figure in sorted(limits.figures(session, workspace.id).items()):
-            share = governor.share_calls(figure.max, percents[limits.SHARE_OF.get(api, "data")])
+            share = quota.share_calls(figure.max, percents[limits.SHARE_OF.get(api, "data")])
             last = _last_warning(session, workspace.id, api)
             told = [last.created_at] if last is not None else []
             # A pause's emails told the admins more than a warning would: none while it lasts,
