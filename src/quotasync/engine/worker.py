@@ -117,6 +117,13 @@ class Worker:
             recheck = checker.recheck_at()
             if recheck is not None and recheck > self.clock.now():
                 due.append(recheck)
+        if checker is not None:
+            # The scheduler steps the workspace when its next reading is due, not at a later
+            # look: a reading put off that way could land on a guard pause's recheck and be
+            # made in its place (a scheduled `/limits` reading goes first).
+            reading = checker.scheduled_at()
+            if reading is not None and reading > self.clock.now():
+                due.append(reading)
         if result.wrote:
             due.append(self.clock.now())  # more may be waiting right behind this batch
         elif result.next_due is not None:
