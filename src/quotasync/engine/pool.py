@@ -1,11 +1,12 @@
-"""The scheduler: a worker process's threads, taking due workspaces from the shared store by lease.
+"""The scheduler: a worker process's threads, taking due workspaces from the store by lease.
 
-`run` is how a process serves (`quotasync worker`, the demo). Each of `concurrency` threads loops: take the earliest-due workspace nobody holds (a lease, see
-`store/leases.py`), step it with the shared `Worker`, give it back with its next due time. A
-heartbeat thread renews the leases the threads hold while their steps run, so a long batch keeps
-its workspace; a process that dies stops renewing, and its workspaces are the others' once their
-leases run out. Stopping (SIGTERM) lets each thread finish the step in flight, then every lease
-is given back at once.
+`run` is how a process serves (`quotasync worker`, the demo). Each of `concurrency` threads
+loops: take the earliest-due workspace nobody holds (a lease, see `store/leases.py`), step it
+with the shared `Worker`, give it back with its next due time. A heartbeat thread renews the
+leases the threads hold while their steps run, so a long batch keeps its workspace; a process
+that dies stops renewing, and its workspaces are the others' once their leases run out.
+Stopping (SIGTERM) lets each thread finish the step in flight, then every lease is given back
+at once.
 
 `turn` is the same scheduling in the calling thread, one pass at a time, for tests and benchmarks
 that move an injected clock themselves: each workspace due is taken by lease, stepped and given
