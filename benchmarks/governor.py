@@ -3,8 +3,8 @@ and how soon does it end? Measured against a real sandbox org, which counts ever
 
 One run prints three groups of figures and rewrites the "governor" section of BENCHMARKS.md:
 
-1. Overshoot under concurrency. Four worker threads (each its own `Worker`, one store, one
-   workspace, as in tests/integration/test_governor.py) empty a backlog of `email_sent`
+1. Overshoot under concurrency. Four worker threads (each its own `Pool` and `Worker`, one
+   store, one workspace taken in turn by lease, as in tests/integration/test_governor.py) empty a backlog of `email_sent`
    activities through sObject Collections (200 records a call; Bulk is kept out by a huge
    `bulk_threshold`, `log_within` is 0). Each writer claims the batch it takes
    (`store/outbox.claim`), so no two workers send the same rows. The backlog needs twice the
@@ -29,12 +29,12 @@ One run prints three groups of figures and rewrites the "governor" section of BE
    app. Overshoot is what the org counted past the limit: the app's calls past its share, the
    org's calls past 90%.
 2. Calls per paused hour. (a) The share pause from 1 is held until its predicted end
-   (24 hours after the connect's mirror load) while a worker keeps cycling, its clock moved to
-   whatever it is due for next (at most 30 minutes at a time, as `Worker.run` would reach it in
-   real time); the org's count for quotasync must not move: the resume time is exact and
+   (24 hours after the connect's mirror load) while a worker pool keeps turning, its clock
+   moved to whatever it is due for next (at most a minute at a time, as `Pool.run` would reach
+   it in real time); the org's count for quotasync must not move: the resume time is exact and
    needs no call to find. (b) Each guard run's pause is held for `--hold-hours` with the other
    app pushed to 92% of the org on its own: the first run's by one worker, the later runs' by
-   all four (cycled in turn, as four `Worker.run` loops would reach each moment). A guard
+   all four (turned in turn, as four `Pool.run` loops would reach each moment). A guard
    pause looks again every 30 minutes (the default recheck interval), and a look's figure now
    comes from a check call, not from a write: `engine/checker.py` reads the org's figures
    before the writer's step (`/limits` with View Setup; the sandbox's sync user, connected
@@ -61,7 +61,7 @@ One run prints three groups of figures and rewrites the "governor" section of BE
    workspace's other settings as they come (Interval Sync every 30 minutes): 20,000 (the scene
    as first measured: 100 calls of 200, twice the share; now about 20 calls of 1,000, no limit
    met) and 100,000 (twice the share again at 1,000 a call). Each run stops early once the
-   backlog is written and no pause is open. One `Worker.run` loop with the real notifier
+   backlog is written and no pause is open. One `Pool.run` loop with the real notifier
    (no SMTP host: each email is an `.eml` file in the data dir's outbox) runs for 43 virtual
    hours on a virtual clock at `--scene-speed` (600x by default, as measured before: 34
    pause/resume emails then, 10 pairs in one six-hour stretch), quotasync's and the sandbox's
@@ -85,7 +85,7 @@ just before the predicted resume, when the org's window must roll too. During th
 both clocks move together (nothing expires within the hold).
 
 The share pause and the first guard pause are held by the first of the four workers alone,
-cycled in this thread (the clock is moved by hand between its cycles): every look prepares a
+turned in this thread (the clock is moved by hand between its turns): every look prepares a
 whole batch before its reservation is refused, a fraction of a second of CPU against tens of
 thousands of pending rows, and four lookers add nothing to the share pause (its looks cost no
 call). The guard pause is also held by all four, as deployed, because there the looks of the
@@ -122,8 +122,10 @@ from sqlalchemy import func, select
 
 from benchmarks import report
 from quotasync.clock import ManualClock, VirtualClock
-from quotasync.domain import governor
+from quotasync.domain import governor, quota
+from quotasync.engine.pool import Options, Pool
 from quotasync.engine.worker import Progress, Worker
+from quotasync.engine.writer import COLLECTIONS_ONLY
 from quotasync.salesforce.connection import LIMITS_CHECK
 from quotasync.simulation import ActivityStream
 from quotasync.store import limits
@@ -242,7 +244,7 @@ class Burst:
     org: SandboxOrg
     setup: Setup
     clock: MovableClock
-    workers: list[Worker]
+    workers: list[Pool]
     reasons: list[str]  # each worker's pause reason ("" if it stopped otherwise)
     limit: int  # the calls quotasync may have in the window: share or what the guard leaves
     share: int
@@ -278,8 +280,8 @@ def governed_burst(
         workspace.log_within = 0
         workspace.bulk_threshold = 10_000_000  # collections only: one call per 200 records
     usage = data_usage(org)
-    share = governor.share_calls(usage["max"], share_percent)
-    guard = governor.guard_calls(usage["max"])
+    share = quota.share_calls(usage["max"], share_percent)
+    guard = quota.guard_calls(usage["max"])
     others = usage["used"] - counted(org, QUOTASYNC_APP)
     limit = min(share, guard - others)
     room = limit - counted(org, QUOTASYNC_APP)  # the connect's mirror load is already in
@@ -288,16 +290,26 @@ def governed_burst(
     for i in range(0, len(backlog), 2_000):
         setup.ingest(backlog[i : i + 2_000])
 
-    workers = [Worker(setup.runtime.connector, clock) for _ in range(WORKERS)]
+    # Calls of 200 records (sObject Collections), as the backlog is sized: with composite
+    # requests of 1,000 the backlog would not reach the limit.
+    workers = [
+        Pool(Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY), clock)
+        for _ in range(WORKERS)
+    ]
     reasons = [""] * WORKERS
+    paused = threading.Event()  # one worker met the limit: the workspace waits on its pause
 
     def work(slot: int) -> None:
         progress = Progress()
-        for _ in range(MAX_CYCLES):
-            workers[slot].cycle(progress)
+        idle = 0  # turns in a row that found the workspace held by another worker, or not due
+        while idle < MAX_CYCLES and not paused.is_set():
+            steps = progress.steps
+            workers[slot].turn(progress)
             if progress.paused:
                 reasons[slot] = progress.paused[setup.workspace_id]
+                paused.set()  # the workspace is due again at the pause's look, not before
                 return
+            idle = 0 if progress.steps > steps else idle + 1
 
     threads = [threading.Thread(target=work, args=(slot,)) for slot in range(WORKERS)]
     started_at, started = clock.now(), time.perf_counter()
@@ -377,8 +389,8 @@ def peer(org: SandboxOrg, mail: Sequence[dict[str, Any]], share_percent: int) ->
     sent[0] += 1
     total = clients[0].api_usage["api-usage"].total
     start_used = first_used - 1
-    share = governor.share_calls(total, share_percent)
-    guard = governor.guard_calls(total)
+    share = quota.share_calls(total, share_percent)
+    guard = quota.guard_calls(total)
 
     def work(slot: int) -> None:
         seen = first_used
@@ -452,7 +464,7 @@ def data_figure_at(setup: Setup) -> datetime | None:
 
 def checker_due(setup: Setup, now: datetime) -> list[datetime]:
     """When a worker's checker would read the org's figures next: its schedule and the open
-    pause's recheck. `Worker.run` polls both every 0.2 s, whichever writer is due."""
+    pause's recheck. `Pool.run` polls every 0.2 s for a workspace due."""
     with setup.runtime.sessions() as session:
         workspace = session.get(Workspace, setup.workspace_id)
         assert workspace is not None
@@ -478,12 +490,12 @@ def drive(
     stop_on_write: bool = False,
     stop_after_read: bool = False,
 ) -> Drove:
-    """Cycle the first `lookers` workers in turn, moving the clock to whatever one of them is
+    """Turn the first `lookers` workers' pools in turn, moving the clock to whatever one of them is
     due for next (never more than a recheck interval at once), until `until`, or until a batch
     is written (`stop_on_write`) or the org's figure is read (`stop_after_read`).
 
-    A look is a step of a paused writer whose next check had come; Worker.run in real time
-    reaches each such moment within its 0.2 s idle sleep, so jumping straight to it is fair.
+    A look is a step of a paused writer whose next check had come; Pool.run in real time
+    reaches each such moment within its 0.2 s poll, so jumping straight to it is fair.
     """
     clock, setup = burst.clock, burst.setup
     workers = burst.workers[:lookers]
@@ -491,12 +503,13 @@ def drive(
     drove = Drove()
     for _ in range(MAX_CYCLES):
         dues: list[datetime] = []
-        for worker, done in zip(workers, progress, strict=True):
+        for pool, done in zip(workers, progress, strict=True):
             now = clock.now()
-            writer = worker.writers[burst.workspace_id]
-            look = writer.paused_until is not None and writer.paused_until <= now
+            writer = pool.worker.writers.get(burst.workspace_id)
+            paused_until = writer.paused_until if writer is not None else None
+            look = paused_until is not None and paused_until <= now
             reads = check_rows(setup)
-            due = worker.cycle(done)
+            due = pool.turn(done)
             if check_rows(setup) > reads:
                 drove.reads.append(now)
             if look:
@@ -514,7 +527,7 @@ def drive(
             return drove
         now = clock.now()
         if any(due <= now for due in dues):
-            continue  # a batch went: the worker goes on at once, as Worker.run would
+            continue  # a batch went: the worker goes on at once, as Pool.run would
         if now >= until:
             return drove
         step = (min([*dues, *checker_due(setup, now), now + RECHECK, until]) - now).total_seconds()
@@ -522,7 +535,7 @@ def drive(
         drove.advanced += step
         if move_org:
             move_org_clock(burst.org, step)
-    raise RuntimeError(f"the workers did not reach {until} in {MAX_CYCLES} cycles")
+    raise RuntimeError(f"the workers did not reach {until} in {MAX_CYCLES} turns")
 
 
 def last_ledger_id(setup: Setup) -> int:
@@ -600,7 +613,9 @@ class Hold:
 def hold_share_pause(burst: Burst) -> Hold:
     """2(a) and 3(a): the share pause, held to its predicted end, then its first call."""
     setup, clock = burst.setup, burst.clock
-    predicted = {w.writers[burst.workspace_id].resume_at for w in burst.workers}
+    writers = [w.worker.writers.get(burst.workspace_id) for w in burst.workers]
+    # The writers that met the limit (another may have stepped the workspace before it).
+    predicted = {w.resume_at for w in writers if w is not None and w.paused_until is not None}
     assert len(predicted) == 1 and None not in predicted, f"resume times: {predicted}"
     resume_at = predicted.pop()
     assert resume_at is not None
@@ -640,8 +655,8 @@ def resumed_at_once(burst: Burst, lookers: int = 1) -> bool:
     workers holding the pause writes, and leaves none of them paused for long. (A worker whose
     look came a moment before the figure that showed room was read pauses a recheck more.)"""
     progress = Progress()
-    for worker in burst.workers[:lookers]:
-        worker.cycle(progress)
+    for pool in burst.workers[:lookers]:
+        pool.turn(progress)
     return progress.settled > 0
 
 
@@ -796,7 +811,9 @@ def _run_scene(
         for i in range(0, len(backlog), 2_000):
             setup.ingest(backlog[i : i + 2_000])
         notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
-        worker = Worker(setup.runtime.connector, clock, notifier)
+        # Leases held for a real minute, as the demo holds its claims, whatever the speed.
+        lease = timedelta(seconds=60 * max(1.0, speed))
+        pool = Pool(Worker(setup.runtime.connector, clock, notifier), clock, Options(lease=lease))
         stop, end = threading.Event(), clock.now() + timedelta(hours=hours)
         seen = [0]
 
@@ -821,10 +838,10 @@ def _run_scene(
         watcher = threading.Thread(target=watch)
         started = time.perf_counter()
         watcher.start()
-        worker.run(stop)
+        pool.run(stop)
         watcher.join()
         seconds = time.perf_counter() - started
-        share = governor.share_calls(SCENE_ORG_CALLS, SCENE_SHARE)
+        share = quota.share_calls(SCENE_ORG_CALLS, SCENE_SHARE)
         with setup.runtime.sessions() as session:
             charged = list(
                 session.execute(
@@ -1314,7 +1331,7 @@ def resume_words(r: Results) -> str:
         )
     words.append(
         f"A look may come up to {RESUME_SLACK.total_seconds():.0f} s after the recheck (the "
-        "time the workers' cycles take, in real time). Times are from the pause's start; "
+        "time the workers' turns take, in real time). Times are from the pause's start; "
         "`resumed`: the next round of the workers holding the pause wrote too."
     )
     return " ".join(words)
@@ -1394,7 +1411,7 @@ def run(
         guard_holds: list[Hold] = []
         try:
             with sandbox(root, "share", org_calls) as org:
-                room = governor.share_calls(org_calls, SMALL_SHARE)
+                room = quota.share_calls(org_calls, SMALL_SHARE)
                 mail = emails(org, BACKLOG_FACTOR * room * COLLECTION)
                 share = governed_burst(org, root / "store-share", SMALL_SHARE, mail, frozen=frozen)
                 setups.append(share.setup)

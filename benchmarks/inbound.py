@@ -61,6 +61,7 @@ from benchmarks import report
 from quotasync.clock import RealClock
 from quotasync.config import Settings
 from quotasync.engine import sync
+from quotasync.engine.pool import Pool
 from quotasync.engine.realtime import RealTime
 from quotasync.engine.worker import Progress, Worker
 from quotasync.runtime import Runtime, open_runtime
@@ -284,9 +285,9 @@ def realtime_lags(org: SandboxOrg, root: Path, changes: int) -> list[float]:
     workspace = connected(org, root / "store-rts", "Pushed")
     runtime = workspace.runtime
     try:
-        # One worker cycle reads /limits (the Apex figures pushes are governed by) and loads the
+        # One worker turn reads /limits (the Apex figures pushes are governed by) and loads the
         # mirror (the interval sync's first run).
-        Worker(runtime.connector, runtime.clock).cycle(Progress())
+        Pool(Worker(runtime.connector, runtime.clock), runtime.clock).turn(Progress())
         with served(runtime) as port:
             url = f"http://127.0.0.1:{port}/rts/{workspace.workspace_id}"
             realtime = RealTime(runtime.connector, workspace.workspace_id, runtime.clock)

@@ -38,6 +38,7 @@ from benchmarks import plots, report
 from quotasync.clock import make_clock
 from quotasync.config import Settings
 from quotasync.engine.matching import Matcher
+from quotasync.engine.pool import Options, Pool
 from quotasync.engine.worker import Worker
 from quotasync.engine.writer import COLLECTIONS_ONLY, Shape
 from quotasync.ingest import Ingest
@@ -165,7 +166,8 @@ def burst(
     ingest = Ingest(runtime.sessions, runtime.clock)
     for i in range(0, len(stream), 1000):
         ingest.accept(ws, stream[i : i + 1000])
-    Worker(runtime.connector, runtime.clock, shape=shape).run(threading.Event(), until_idle=True)
+    worker = Worker(runtime.connector, runtime.clock, shape=shape)
+    Pool(worker, runtime.clock, Options(until_idle=True)).run(threading.Event())
     seconds = time.perf_counter() - start
     return used_by_quotasync(org) - before, seconds, Ledger(runtime.sessions).by_purpose(ws)
 
@@ -185,7 +187,8 @@ def steady(
     clock = runtime.clock
     ingest = Ingest(runtime.sessions, clock)
     stop = threading.Event()
-    worker = threading.Thread(target=Worker(runtime.connector, clock).run, args=(stop,))
+    pool = Pool(Worker(runtime.connector, clock), clock)
+    worker = threading.Thread(target=pool.run, args=(stop,))
     worker.start()
     sent = 0
     start = clock.now()

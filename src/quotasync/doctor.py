@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quotasync import usage
-from quotasync.domain import governor
+from quotasync.domain import quota
 from quotasync.domain.governor import Reason
 from quotasync.domain.realtime import SyncMode
 from quotasync.errors import (
@@ -431,7 +431,7 @@ def _org_use(
         f"the org used {used:,} of {total:,} Data API calls in the last 24 hours ({fraction:.0%}, "
         f"{when}); quotasync {view.apis['data'].quotasync_used:,} of them"
     )
-    if fraction >= governor.GUARD:
+    if fraction >= quota.GUARD:
         detail += ": past the 90% guard, quotasync makes no Data call until use falls"
         return _check(name, FAIL, detail, _spend_less(workspace))
     if fraction >= WARN_AT:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from quotasync.domain import batching, governor
+from quotasync.domain import batching, governor, quota
 from quotasync.store import episodes, limits, outbox
 from quotasync.store.tables import Connection, OrgFigure, PauseEpisode, Workspace
 
@@ -168,7 +168,7 @@ def view(session: Session, workspace: Workspace, now: datetime) -> UsageView:
 class _Readings:
     """What the store knows for every type at once, read once per view."""
 
-    rooms: dict[str, governor.Room]  # per ledger API type whose org figures are known
+    rooms: dict[str, quota.Room]  # per ledger API type whose org figures are known
     figures: dict[str, OrgFigure]
     own: dict[str, int]
 
@@ -231,7 +231,7 @@ def share_refusal(workspace: Workspace, api: str) -> str | None:
     )
 
 
-def _figures(rooms: list[governor.Room], observed_at: datetime, warning_percent: int) -> Figures:
+def _figures(rooms: list[quota.Room], observed_at: datetime, warning_percent: int) -> Figures:
     org_max = sum(r.org_max for r in rooms)
     org_used = sum(r.org_used for r in rooms)
     share = sum(r.share for r in rooms)

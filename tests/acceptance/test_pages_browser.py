@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from quotasync.domain import governor
+from quotasync.domain import quota
 from tests.acceptance.web_support import Person, Site
 
 CHROMIUM = "/usr/bin/chromium"
@@ -143,7 +143,7 @@ def test_an_admin_moves_the_slider_to_60_percent_with_the_keyboard_and_saves(
     assert data.locator("output").inner_text() == "60%"
     figures = site.usage()["apis"]["data"]["figures"]
     share_line = int(data.locator("svg.qs-usage-bar").get_attribute("data-share"))
-    assert share_line == figures["share_calls"] == governor.share_calls(figures["org_max"], 60)
+    assert share_line == figures["share_calls"] == quota.share_calls(figures["org_max"], 60)
     assert "share 60%" in data.locator("svg.qs-usage-bar").inner_html()
     page.screenshot(path=str(shots / "integrations.png"), full_page=True)
 

@@ -1,12 +1,11 @@
-"""Helpers for the activity-logging tests: a workspace connected to a sandbox org, the worker driven
-on an injected clock, and what the org and the outbox should hold for a list of activities."""
+"""Helpers for the activity-logging tests: a workspace connected to a sandbox org, the worker pool
+driven on an injected clock, and what the org and the outbox should hold for a list of activities."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from sqlalchemy.engine import make_url
 from quotasync.clock import Clock, ManualClock
 from quotasync.config import Settings
 from quotasync.engine.matching import Matcher
+from quotasync.engine.notifier import Notifier
+from quotasync.engine.pool import Pool
 from quotasync.engine.worker import Progress, Worker
 from quotasync.engine.writer import Shape
 from quotasync.ingest import Ingest, Summary
@@ -99,7 +100,7 @@ class Setup:
     data_dir: Path
     database_url: str
     clock: Clock
-    worker: Worker | None = None
+    pool: Pool | None = None
 
     def settings(self, **values: Any) -> None:
         """Change the workspace's logging settings (open_tracking, unmatched, bulk_threshold...)."""
@@ -112,24 +113,22 @@ class Setup:
     def ingest(self, items: Sequence[object]) -> Summary:
         return Ingest(self.runtime.sessions, self.clock).accept(self.workspace_id, items)
 
-    def new_worker(self, shape: Shape = Shape()) -> Worker:
-        self.worker = Worker(self.runtime.connector, self.clock, shape=shape)
-        return self.worker
+    def new_pool(self, shape: Shape = Shape(), notifier: Notifier | None = None) -> Pool:
+        """The scheduler `quotasync worker` runs, driven here a turn at a time (`Pool.turn`)."""
+        worker = Worker(self.runtime.connector, self.clock, notifier, shape=shape)
+        self.pool = Pool(worker, self.clock)
+        return self.pool
 
-    def run_until_idle(self) -> Progress:
-        """The worker as `quotasync worker --until-idle` runs it (real time)."""
-        return self.new_worker().run(threading.Event(), until_idle=True)
-
-    def drive(self, *, max_cycles: int = 500, clock_hours_cap: float = 48) -> Progress:
-        """Cycle the worker until nothing is pending, moving the manual clock to whatever is due
+    def drive(self, *, max_turns: int = 5000, clock_hours_cap: float = 48) -> Progress:
+        """Turn the pool until nothing is pending, moving the manual clock to whatever is due
         next (a retry's backoff, a batch delay, a pause's recheck) instead of sleeping."""
         assert isinstance(self.clock, ManualClock), "drive() needs a ManualClock"
-        worker = self.worker or self.new_worker()
+        pool = self.pool or self.new_pool()
         progress = Progress()
         started = self.clock.now()
-        for _ in range(max_cycles):
-            next_due = worker.cycle(progress)
-            if worker.idle(progress):
+        for _ in range(max_turns):
+            next_due = pool.turn(progress)
+            if pool.idle(progress):
                 return progress
             now = self.clock.now()
             if next_due is None:
@@ -139,7 +138,7 @@ class Setup:
             assert self.clock.now() - started < timedelta(hours=clock_hours_cap), (
                 f"still not idle after {clock_hours_cap} h of clock: {self.states()}"
             )
-        raise AssertionError(f"still not idle after {max_cycles} cycles: {self.states()}")
+        raise AssertionError(f"still not idle after {max_turns} turns: {self.states()}")
 
     def rows(self) -> dict[str, Row]:
         with self.runtime.sessions() as session:

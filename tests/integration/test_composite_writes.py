@@ -116,7 +116,7 @@ def test_one_bad_record_fails_alone_and_the_others_in_its_composite_are_written(
     org.salesforce().restful(f"sobjects/Contact/{known.contacts[victim]}", method="DELETE")
     doomed = {i for i, e in enumerate(batch) if e["to"][0] == victim}
     setup.ingest(batch)
-    setup.new_worker().cycle(Progress())
+    setup.new_pool().turn(Progress())
 
     assert setup.ledger_calls(purpose="log_activity") == 1  # 900 Tasks: five subrequests, one call
     rows = setup.rows()
@@ -135,7 +135,7 @@ def test_a_composite_refused_whole_keeps_every_record_of_it_for_later(
     setup.settings(log_within=0)
     setup.ingest(emails(org, 700))
     org.control("POST", "faults", {"error_rate": 1})
-    setup.new_worker().cycle(Progress())
+    setup.new_pool().turn(Progress())
     org.control("POST", "faults", {"error_rate": 0})
 
     rows = setup.rows()

@@ -15,6 +15,7 @@ from quotasync.clock import ManualClock
 from quotasync.domain import governor
 from quotasync.engine.checker import LimitsChecker
 from quotasync.engine.notifier import Notifier
+from quotasync.engine.pool import Pool
 from quotasync.engine.worker import Progress, Worker
 from quotasync.engine.writer import COLLECTIONS_ONLY
 from quotasync.store import limits
@@ -69,10 +70,10 @@ def test_the_share_reached_pauses_the_workspace_until_its_own_calls_leave_the_wi
 
     # Calls of 200 records (the shape before composite requests): the share rules are the same
     # whatever a call carries, and a smaller call spends the share with fewer activities.
-    worker = setup.new_worker(COLLECTIONS_ONLY)
+    pool = setup.new_pool(COLLECTIONS_ONLY)
     progress = Progress()
     for _ in range(40):
-        worker.cycle(progress)
+        pool.turn(progress)
         if progress.paused:
             break
     assert progress.paused == {setup.workspace_id: "workspace_limit"}
@@ -85,14 +86,14 @@ def test_the_share_reached_pauses_the_workspace_until_its_own_calls_leave_the_wi
     assert setup.ingest(late).accepted == len(late)
 
     # The pause knows when room returns: when the oldest of its own calls leave the window.
-    writer = worker.writers[setup.workspace_id]
+    writer = pool.worker.writers[setup.workspace_id]
     first_call = min(e.at for e in setup.ledger_entries("mirror_load"))
     assert writer.resume_at == first_call + timedelta(hours=24)
     # Until then it looks again every 30 minutes, and looking costs no call.
     looks = 0
     while clock.now() + timedelta(minutes=30) < writer.resume_at:
         clock.advance(30 * 60)
-        worker.cycle(progress)
+        pool.turn(progress)
         looks += 1
     assert looks >= 40 and quotasync_calls(org) == 20
     assert progress.paused == {setup.workspace_id: "workspace_limit"}
@@ -119,10 +120,10 @@ def test_four_workers_together_never_pass_the_share(
     setup.ingest(activities)
 
     def work() -> None:
-        worker = Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY)
+        pool = Pool(Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY), clock)
         progress = Progress()
         for _ in range(30):
-            worker.cycle(progress)
+            pool.turn(progress)
             if progress.paused:
                 return
 
@@ -165,10 +166,10 @@ def test_other_apps_at_the_guard_pause_syncing_which_looks_again_every_recheck_a
     setup.ingest(activities)
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
     # Batches of 200 (a full one is due at once whatever the paced delay).
-    worker = Worker(setup.runtime.connector, clock, notifier, shape=COLLECTIONS_ONLY)
+    pool = Pool(Worker(setup.runtime.connector, clock, notifier, shape=COLLECTIONS_ONLY), clock)
     progress = Progress()
-    setup.worker = worker  # the one that tells the admins, to the end of the backlog
-    worker.cycle(progress)
+    setup.pool = pool  # the one that tells the admins, to the end of the backlog
+    pool.turn(progress)
     assert progress.paused == {setup.workspace_id: "org_guard"}
     assert setup.ledger_calls("data", "log_activity") == 0  # not one write past the guard
     assert setup.ledger_calls("data", "limits_check") == 1  # the reading that showed it
@@ -176,7 +177,7 @@ def test_other_apps_at_the_guard_pause_syncing_which_looks_again_every_recheck_a
     # Paused for three hours: one `/limits` reading per 30-minute recheck, nothing else.
     for _ in range(3 * 60 // 5):
         in_step(org, clock, 5 * 60)
-        worker.cycle(progress)
+        pool.turn(progress)
         assert progress.paused == {setup.workspace_id: "org_guard"}
     assert setup.ledger_calls("data", "limits_check") == 1 + 6
     assert setup.ledger_calls("data", "log_activity") == 0
@@ -187,7 +188,7 @@ def test_other_apps_at_the_guard_pause_syncing_which_looks_again_every_recheck_a
     in_step(org, clock, 24 * 3600 - 3 * 3600)
     room_back = clock.now()
     for _ in range(40):
-        worker.cycle(progress)
+        pool.turn(progress)
         if not progress.paused:
             break
         in_step(org, clock, 60)
@@ -215,9 +216,12 @@ def test_a_guard_pause_looked_at_by_two_workers_in_turn_still_rechecks_and_resum
     org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950})
     # 300 emails: a full batch of 200 is due whatever the paced delay (the guard leaves no room).
     setup.ingest([a for a in stream(people(org), 1000, seed=43) if a["kind"] in EMAILS][:300])
-    turns = [Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY) for _ in range(2)]
+    turns = [
+        Pool(Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY), clock)
+        for _ in range(2)
+    ]
     progress = Progress()
-    turns[0].cycle(progress)
+    turns[0].turn(progress)
     assert progress.paused == {setup.workspace_id: "org_guard"}
     assert setup.ledger_calls("data", "limits_check") == 1
 
@@ -227,7 +231,7 @@ def test_a_guard_pause_looked_at_by_two_workers_in_turn_still_rechecks_and_resum
     # A reading at each 5-minute recheck all the same, and no write.
     for turn in range(45):
         in_step(org, clock, 40)
-        turns[0 if turn < 6 else (turn - 5) % 2].cycle(progress)
+        turns[0 if turn < 6 else (turn - 5) % 2].turn(progress)
     readings = setup.ledger_calls("data", "limits_check") - 1
     assert 5 <= readings <= 7, readings
     assert setup.ledger_calls("data", "log_activity") == 0
@@ -236,7 +240,7 @@ def test_a_guard_pause_looked_at_by_two_workers_in_turn_still_rechecks_and_resum
     in_step(org, clock, 24 * 3600)
     room_back = clock.now()
     for turn in range(30):
-        turns[turn % 2].cycle(progress)
+        turns[turn % 2].turn(progress)
         if setup.ledger_entries("log_activity"):
             break
         in_step(org, clock, 40)
@@ -261,7 +265,7 @@ def test_a_guard_reached_between_batches_is_rechecked_and_writing_resumes_within
     )  # as the soak: every minute's arrivals make a batch
     recheck = timedelta(minutes=5)
     mail = iter([a for a in stream(people(org), 1000, seed=47) if a["kind"] in EMAILS])
-    worker = Worker(setup.runtime.connector, clock)
+    pool = Pool(Worker(setup.runtime.connector, clock), clock)
     progress = Progress()
     arrived = []
 
@@ -271,7 +275,7 @@ def test_a_guard_reached_between_batches_is_rechecked_and_writing_resumes_within
         arrived.extend([next(mail), next(mail)])
         setup.ingest(arrived[-2:])
         in_step(org, clock, 60)
-        worker.cycle(progress)
+        pool.turn(progress)
 
     for _ in range(5):
         minute()
@@ -332,7 +336,7 @@ def test_a_guard_pause_rechecks_even_when_the_first_limits_reading_failed(
     assert checked is not None and checked.readable is None  # next scheduled in 5 minutes
     org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950})
     mail = iter([a for a in stream(people(org), 1000, seed=51) if a["kind"] in EMAILS])
-    worker = Worker(connector, clock)
+    pool = Pool(Worker(connector, clock), clock)
     progress = Progress()
     arrived = []
 
@@ -340,7 +344,7 @@ def test_a_guard_pause_rechecks_even_when_the_first_limits_reading_failed(
         arrived.extend([next(mail), next(mail)])
         setup.ingest(arrived[-2:])
         in_step(org, clock, 60)
-        worker.cycle(progress)
+        pool.turn(progress)
 
     minute()  # the first write's answer shows the guard reached
     guard_seen = max(e.at for e in setup.ledger_entries("log_activity"))
@@ -368,24 +372,24 @@ def test_the_guard_recheck_a_first_worker_is_due_for_wakes_a_second_one_that_loo
     org, clock, setup = guarded_org(new_org, workspace, user="admin", log_within=0)
     org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 950})
     setup.ingest([a for a in stream(people(org), 200, seed=49) if a["kind"] in EMAILS][:20])
-    first, second = (Worker(setup.runtime.connector, clock) for _ in range(2))
+    first, second = (Pool(Worker(setup.runtime.connector, clock), clock) for _ in range(2))
     progress = Progress()
-    first.cycle(progress)  # the reading shows the guard reached: paused
+    first.turn(progress)  # the reading shows the guard reached: paused
     read_at = clock.now()
     recheck = read_at + timedelta(minutes=5)
     assert progress.paused == {setup.workspace_id: "org_guard"}
 
     # 4:10 on, the second worker's first look: its writer would look again at 5:10.
     in_step(org, clock, 250)
-    due = second.cycle(progress)
-    assert second.writers[setup.workspace_id].paused_until == clock.now() + governor.MIN_LOOK
+    due = second.turn(progress)
+    assert second.worker.writers[setup.workspace_id].paused_until == clock.now() + governor.MIN_LOOK
     assert due == recheck  # ...but the workspace is due at the recheck
 
     # Room comes back; at the recheck the second worker reads the org and writes at once.
     in_step(org, clock, 10)
     org.control("POST", "clock", {"advance_seconds": 24 * 3600})
     in_step(org, clock, (recheck - clock.now()).total_seconds())
-    second.cycle(progress)
+    second.turn(progress)
     assert setup.ledger_calls("data", "limits_check") == 2
     assert [e.at for e in setup.ledger_entries("log_activity")] == [recheck]
 
@@ -412,7 +416,7 @@ def test_a_day_that_would_spend_the_share_by_midday_is_paced_and_never_pauses(
     setup.settings(log_within=5.0, max_batch_delay=600.0)
     activities = [a for a in stream(people(org), 2000, seed=43) if a["kind"] in EMAILS][:700]
     arrivals = [start + timedelta(days=1) * i / len(activities) for i in range(len(activities))]
-    worker, progress = setup.new_worker(), Progress()
+    pool, progress = setup.new_pool(), Progress()
     paced_at_noon = None
     end = start + timedelta(days=1)
     next_arrival = 0
@@ -420,10 +424,10 @@ def test_a_day_that_would_spend_the_share_by_midday_is_paced_and_never_pauses(
         while next_arrival < len(arrivals) and arrivals[next_arrival] <= clock.now():
             setup.ingest([activities[next_arrival]])
             next_arrival += 1
-        due = worker.cycle(progress)
+        due = pool.turn(progress)
         assert not progress.paused, f"paused at {clock.now()}"
         if paced_at_noon is None and clock.now() >= start + timedelta(hours=12):
-            paced_at_noon = worker.writers[setup.workspace_id].pacing
+            paced_at_noon = pool.worker.writers[setup.workspace_id].pacing
         upcoming = [end]
         if next_arrival < len(arrivals):
             upcoming.append(arrivals[next_arrival])
@@ -530,19 +534,19 @@ def test_a_sync_user_who_loses_api_access_pauses_syncing_until_it_is_granted_aga
     activities = [a for a in stream(people(org), 400, seed=47) if a["kind"] in EMAILS][:100]
     setup.ingest(activities)
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
-    worker, progress = Worker(setup.runtime.connector, clock, notifier), Progress()
-    worker.cycle(progress)
+    pool, progress = Pool(Worker(setup.runtime.connector, clock, notifier), clock), Progress()
+    pool.turn(progress)
     assert progress.paused == {setup.workspace_id: "no_api_access"}
     assert setup.states() == {"pending": len(activities)}  # kept, not failed
     for _ in range(4):  # looked at again every 30 minutes; still no access, still one episode
         clock.advance(30 * 60)
-        worker.cycle(progress)
+        pool.turn(progress)
     assert progress.paused == {setup.workspace_id: "no_api_access"}
 
     for row in assigned:
         assignments.create({"AssigneeId": sync_user, "PermissionSetId": row["PermissionSetId"]})
     clock.advance(30 * 60)
-    setup.worker = worker
+    setup.pool = pool
     setup.drive()
     assert setup.states() == {"logged": len(activities)}
     assert_each_in_org_once(org, activities)
@@ -573,8 +577,8 @@ def test_a_revoked_grant_pauses_syncing_for_auth_and_keeps_the_work(
     activities = [a for a in stream(people(org), 400, seed=53) if a["kind"] in EMAILS][:50]
     setup.ingest(activities)
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
-    worker, progress = Worker(setup.runtime.connector, clock, notifier), Progress()
-    worker.cycle(progress)
+    pool, progress = Pool(Worker(setup.runtime.connector, clock, notifier), clock), Progress()
+    pool.turn(progress)
     assert progress.paused == {setup.workspace_id: "auth"}
     assert setup.states() == {"pending": len(activities)}
     mails = [path.read_text() for path in (setup.data_dir / "outbox").glob("*.eml")]
@@ -606,15 +610,15 @@ def test_after_an_answer_shows_the_guard_reached_no_call_goes_until_a_recheck_fi
     # A day earlier: a batch a minute for a quarter of an hour (so a call of quotasync's leaves
     # the window every minute from 24:00), other apps at about 10% an hour later. Calls of 200
     # records (the shape before composite requests), so 200 emails make a call.
-    worker = Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY)
+    pool = Pool(Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY), clock)
     for minute in range(15):
         setup.ingest(mail[minute * 200 : (minute + 1) * 200])
-        worker.cycle(Progress())
+        pool.turn(Progress())
         in_step(org, clock, 60)
     in_step(org, clock, 45 * 60)
     org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 100})
     setup.ingest(mail[3000:3200])
-    worker.cycle(Progress())
+    pool.turn(Progress())
     assert setup.states() == {"logged": 3200}
 
     # 23:58: the other app jumps the org to 89.9% and keeps spending a call every two minutes.
@@ -626,10 +630,10 @@ def test_after_an_answer_shows_the_guard_reached_no_call_goes_until_a_recheck_fi
     org.control("POST", "load", {"app": "Marketing Cloud", "calls_per_hour": 30})
     setup.ingest(mail[3200:4200])  # five calls' worth
     before, in_window = counted_calls(org), quotasync_calls(org)
-    restarted = Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY)
+    restarted = Pool(Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY), clock)
     progress = Progress()
     for _ in range(22):  # to 00:20, while quotasync's calls of the day before leave the window
-        restarted.cycle(progress)
+        restarted.turn(progress)
         in_step(org, clock, 60)
     # One call went past 90% (the one whose answer showed it), as the org counted...
     sent = counted_calls(org) - before
@@ -647,7 +651,7 @@ def test_after_an_answer_shows_the_guard_reached_no_call_goes_until_a_recheck_fi
     # (To 01:10, past 01:00, when the other app's calls of the day before leave the window:
     # the room after the surge holds only what quotasync's own expired calls freed.)
     for _ in range(50):
-        restarted.cycle(progress)
+        restarted.turn(progress)
         in_step(org, clock, 60)
     writes = [e.at for e in setup.ledger_entries("log_activity") if e.at > surge_at]
     assert writes and min(writes) >= surge_at + timedelta(minutes=30)

@@ -230,7 +230,7 @@ def test_a_meeting_canceled_after_its_write_went_unanswered_is_deleted_all_the_s
     booked, canceled = meeting(sorted(known.reps)[0], known.recipients[0], "mt-unanswered")
     setup.ingest([booked])
     org.control("POST", "faults", {"drop_rate": 1})
-    setup.new_worker().cycle(Progress())
+    setup.new_pool().turn(Progress())
     org.control("POST", "faults", {"drop_rate": 0})
     assert setup.rows()["mt-unanswered"].attempts == 1  # to be retried after a backoff
     if lost == "the worker killed":
@@ -374,7 +374,7 @@ def test_lock_errors_and_server_errors_are_retried_with_backoff_until_all_is_log
     # Every call answered 503: the batch (all of it: one call carries up to 1,000 records)
     # goes back to pending with a retry time.
     org.control("POST", "faults", {"error_rate": 1})
-    setup.new_worker().cycle(Progress())
+    setup.new_pool().turn(Progress())
     rows = setup.rows()
     bounced = [r for r in rows.values() if r.attempts == 1]
     # (Meetings booked and canceled within the batch needed no call: they are done.)
@@ -433,9 +433,9 @@ def test_request_limit_exceeded_pauses_the_workspace_keeps_the_work_and_resumes_
     org = new_org("--seed", "60", "--speed", "0", "--epoch", EPOCH)
     clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")).astimezone(UTC))
     setup = workspace(org, clock=clock)
-    worker = setup.new_worker()
+    pool = setup.new_pool()
     progress = Progress()
-    worker.cycle(progress)  # quotasync's first look at the org: far from every limit
+    pool.turn(progress)  # quotasync's first look at the org: far from every limit
     # Then, before quotasync looks again, other apps spend the whole quota: the org refuses
     # on its own what quotasync's figures still allow.
     spent = org.control("POST", "consume", {"app": "Marketing Cloud", "calls": 10**6})
@@ -444,7 +444,7 @@ def test_request_limit_exceeded_pauses_the_workspace_keeps_the_work_and_resumes_
     assert setup.ingest(activities).accepted == 500
 
     for _ in range(3):
-        worker.cycle(progress)
+        pool.turn(progress)
         clock.advance(60)
     assert progress.paused == {setup.workspace_id: "salesforce_refused"}
     # Meetings booked and canceled within the batch needed no call: they are done. The rest

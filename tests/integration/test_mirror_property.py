@@ -5,7 +5,7 @@ records and sObject Collections, so several records change in one operation), pu
 twice, late and out of order, the org's Apex quota spent (to the 90% guard, or whole) and the
 day rolling it back, and time passing so that the worker rolls over to Interval Sync, syncs, and
 rolls back. After each sequence the system is brought to rest as a deployment would be (every
-push delivered, an hour of worker cycles) and the live mirror equals the org: the same ids of
+push delivered, an hour of worker turns) and the live mirror equals the org: the same ids of
 each pushed type and, for each record, the same mirrored fields and SystemModstamp.
 
 One org and one workspace serve every example of the test (a sandbox per example would be far
@@ -39,6 +39,7 @@ from simple_salesforce import Salesforce
 from quotasync.clock import ManualClock
 from quotasync.engine import sync
 from quotasync.engine.notifier import Notifier
+from quotasync.engine.pool import Pool
 from quotasync.engine.realtime import RealTime
 from quotasync.engine.sync import Syncer
 from quotasync.engine.worker import Progress, Worker
@@ -212,7 +213,7 @@ class Run:
         self.org = world.org
         self.admin: Salesforce = world.admin  # the Data Loader app: other apps' changes
         self.live = {s: sorted(r["Id"] for r in records(self.org, s)) for s in PUSHED}
-        self.modes = [world.mode()]  # after each round of worker cycles
+        self.modes = [world.mode()]  # after each round of worker turns
 
     # ------------------------------------------------------------ the org changing
 
@@ -240,12 +241,12 @@ class Run:
             self.spend_apex(step.to)
         elif isinstance(step, Tick):
             self.jump(step.minutes * MINUTE)
-            self.cycles()
+            self.turns()
         else:
             self.jump(HOUR)
-            self.cycles()
+            self.turns()
             self.jump(24 * HOUR)
-            self.cycles()
+            self.turns()
 
     def changes_later(self) -> None:
         """Each change is made a second after the one before: the org's SystemModstamp tells
@@ -342,19 +343,19 @@ class Run:
 
     def at_rest(self) -> None:
         """What a deployment comes to once the org is quiet: every push delivered, and an hour
-        of worker cycles, which holds a `/limits` reading (one at least every 60 minutes), so a
+        of worker turns, which holds a `/limits` reading (one at least every 60 minutes), so a
         spent Apex quota has rolled the workspace over to Interval Sync, and an interval sync."""
         self.delivered()
         for _ in range(2):
             self.jump(31 * MINUTE)
-            self.cycles()
+            self.turns()
         self.delivered()
 
-    def cycles(self) -> None:
-        """The worker loops without pause while anything is due: a step that switches the mode
-        is followed by the next cycle at once, which syncs under the new mode."""
+    def turns(self) -> None:
+        """The worker pool turns without pause while anything is due: a step that switches the
+        mode is followed by the next turn at once, which syncs under the new mode."""
         for _ in range(2):
-            self.world.cycle()
+            self.world.turn()
         self.modes.append(self.world.mode())
 
 
@@ -381,8 +382,8 @@ def start_fresh(world: Pushed) -> None:
             break
         world.advance(25 * HOUR)  # the other apps' executions leave the window
         for _ in range(3):
-            world.cycle()
-            world.cycle()
+            world.turn()
+            world.turn()
             if world.mode() == "realtime":
                 break
             world.advance(31 * MINUTE)
@@ -441,12 +442,12 @@ def world(new_org: OrgFactory, workspace: Connect) -> Iterator[World]:
     while not server.started:
         time.sleep(0.02)
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
-    worker = setup.worker = Worker(setup.runtime.connector, clock, notifier)
-    worker.cycle(Progress())
+    pool = setup.pool = Pool(Worker(setup.runtime.connector, clock, notifier), clock)
+    pool.turn(Progress())
     url = f"http://127.0.0.1:{port}/rts/{setup.workspace_id}"
     RealTime(setup.runtime.connector, setup.workspace_id, clock).enable(url)
     try:
-        yield World(org, setup, clock, url, worker, org.salesforce("admin", "Data Loader"))
+        yield World(org, setup, clock, url, pool, org.salesforce("admin", "Data Loader"))
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -455,8 +456,8 @@ def world(new_org: OrgFactory, workspace: Connect) -> Iterator[World]:
 # ---------------------------------------------------------------- the property
 
 
-# An example drives the org over HTTP and the worker through whole cycles: 0.2 s on average
-# (up to half a second with a day or an hour of cycles in it), so 60 examples take 15 to 25 s
+# An example drives the org over HTTP and the worker pool through whole turns: 0.2 s on average
+# (up to half a second with a day or an hour of turns in it), so 60 examples take 15 to 25 s
 # on two cores. `deadline=None`: an example's time depends on its steps, not on a regression.
 # The org and the workspace are the test function's, shared by its examples on purpose (a
 # sandbox per example would take longer than the whole test): hence function_scoped_fixture.
@@ -548,11 +549,11 @@ def test_a_change_made_while_apex_is_spent_between_two_readings_reaches_the_mirr
     falls in it, so the workspace never rolls over."""
     run = Run(world)
     world.advance(HOUR)  # a `/limits` reading is due: the worker reads the Apex figures now
-    run.cycles()
+    run.turns()
     burst_at = world.clock.now()
     run.spend_apex(0.15)  # the first burst, out of the window 24 hours from now
     world.advance(24 * HOUR - 2 * MINUTE)
-    run.cycles()  # a reading (15% used); the next one is an hour or so away
+    run.turns()  # a reading (15% used); the next one is an hour or so away
     with world.setup.runtime.sessions() as session:
         workspace = session.get(Workspace, world.setup.workspace_id)
         assert workspace is not None and workspace.limits_next_check is not None
@@ -570,7 +571,7 @@ def test_a_change_made_while_apex_is_spent_between_two_readings_reaches_the_mirr
     require(world.delivered()["suppressed_no_apex"] == before + 1, "the org pushed the change")
     for _ in range(24):  # the worker runs on for two hours; the first burst has left the window
         world.advance(5 * MINUTE)
-        run.cycles()
+        run.turns()
     apex = world.org.control("GET", "usage")[APEX]
     require(apex["used"] < 0.9 * apex["max"], f"Apex is still past the guard: {apex}")
     assert world.mirrored("Contact")[target].get("Title") == "Made while Apex was spent", (

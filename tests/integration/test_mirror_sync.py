@@ -406,6 +406,13 @@ def org_usage(org: SandboxOrg) -> int:
 # ---------------------------------------------------------------- the worker
 
 
+def sync_due(setup: Setup) -> datetime | None:
+    """When the workspace's interval sync is next due, as the worker's step reads it."""
+    with setup.runtime.sessions() as session:
+        workspace = session.get_one(Workspace, setup.workspace_id)
+        return sync.next_due(session, workspace, setup.clock.now())
+
+
 def test_the_worker_runs_the_interval_sync_when_due_and_only_hourly_in_realtime_mode(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
@@ -414,22 +421,22 @@ def test_the_worker_runs_the_interval_sync_when_due_and_only_hourly_in_realtime_
     setup = workspace(org, clock=clock)
     loader: Any = org.salesforce("admin", "Data Loader")
     contact = records(org, "Contact")[0]
-    worker, progress = setup.new_worker(), Progress()
+    pool, progress = setup.new_pool(), Progress()
 
-    due = worker.cycle(progress)  # connecting loaded the mirror: the first sync is 30 min on
-    assert due == T0 + timedelta(minutes=30)
+    pool.turn(progress)  # connecting loaded the mirror: the first sync is 30 min on
+    assert sync_due(setup) == T0 + timedelta(minutes=30)
     assert setup.ledger_entries("mirror_sync") == []
     loader.Contact.update(contact["Id"], {"Title": "Head of Growth"})
     clock.advance(29 * 60)
-    worker.cycle(progress)
+    pool.turn(progress)
     assert setup.ledger_entries("mirror_sync") == []
     assert mirrored(setup, "Contact")[contact["Id"]].fields["Title"] != "Head of Growth"
 
     clock.advance(60)
-    due = worker.cycle(progress)
+    pool.turn(progress)
     assert setup.ledger_entries("mirror_sync") != []
     assert mirrored(setup, "Contact")[contact["Id"]].fields["Title"] == "Head of Growth"
-    assert due == clock.now() + timedelta(minutes=30)
+    assert sync_due(setup) == clock.now() + timedelta(minutes=30)
     with setup.runtime.sessions() as session:
         runs = {s.last_run_at for s in session.scalars(select(SyncState))}
     assert runs == {clock.now()}
@@ -438,20 +445,20 @@ def test_the_worker_runs_the_interval_sync_when_due_and_only_hourly_in_realtime_
     setup.settings(sync_interval_minutes=5)
     clock.advance(5 * 60)
     spent = len(setup.ledger_entries("mirror_sync"))
-    worker.cycle(progress)
+    pool.turn(progress)
     assert len(setup.ledger_entries("mirror_sync")) > spent
 
     # In Real-Time mode the org pushes changes: no half-hourly sync, only the hourly
     # reconciling one that catches what the org could not push (one call when idle).
     setup.settings(sync_mode="realtime")
     clock.advance(5 * 60)
-    worker.cycle(progress)  # the sync just ran: nothing is due for an hour
+    pool.turn(progress)  # the sync just ran: nothing is due for an hour
     spent = len(setup.ledger_entries("mirror_sync"))
     clock.advance(31 * 60)
-    worker.cycle(progress)
+    pool.turn(progress)
     assert len(setup.ledger_entries("mirror_sync")) == spent
     clock.advance(31 * 60)
-    worker.cycle(progress)
+    pool.turn(progress)
     assert len(setup.ledger_entries("mirror_sync")) == spent + 1
 
 
@@ -468,7 +475,7 @@ def test_a_workspace_connected_before_sync_existed_gets_its_first_sync_at_once(
         assert ws is not None
         assert sync.due(session, ws, T0)
 
-    setup.new_worker().cycle(Progress())
+    setup.new_pool().turn(Progress())
 
     assert {e.purpose for e in setup.ledger_entries("mirror_sync")} == {"mirror_sync"}
     assert_mirror_equals_org(setup, org)

@@ -21,6 +21,7 @@ from quotasync import usage
 from quotasync.cli import limits as cli_limits
 from quotasync.clock import ManualClock
 from quotasync.engine.notifier import Notifier
+from quotasync.engine.pool import Pool
 from quotasync.engine.worker import Progress, Worker
 from quotasync.engine.writer import COLLECTIONS_ONLY
 from quotasync.store import limits
@@ -68,9 +69,9 @@ def body(message: Message) -> str:
     return payload.decode()
 
 
-def reach_the_share(new_org: OrgFactory, workspace: Connect, **mail: Any) -> tuple[Setup, Worker]:
+def reach_the_share(new_org: OrgFactory, workspace: Connect, **mail: Any) -> tuple[Setup, Pool]:
     """test_governor's scenario: a 10% share of 200 calls (20), 4,400 emails to log, two admins;
-    the worker cycles until the share is spent and the workspace pauses."""
+    the worker pool turns until the share is spent and the workspace pauses."""
     org = new_org("--seed", "60", "--daily-api-requests", "200", "--session-timeout-minutes", "0")
     clock = ManualClock(datetime.now(UTC))
     setup = workspace(org, clock=clock)
@@ -92,26 +93,28 @@ def reach_the_share(new_org: OrgFactory, workspace: Connect, **mail: Any) -> tup
     settings = setup.runtime.settings.model_copy(update=mail)
     notifier = Notifier(setup.runtime.sessions, settings, clock)
     # Calls of 200 records (as test_governor): a smaller call spends the share sooner.
-    setup.worker = Worker(setup.runtime.connector, clock, notifier, shape=COLLECTIONS_ONLY)
+    setup.pool = Pool(
+        Worker(setup.runtime.connector, clock, notifier, shape=COLLECTIONS_ONLY), clock
+    )
     progress = Progress()
     for _ in range(40):
-        setup.worker.cycle(progress)
+        setup.pool.turn(progress)
         if progress.paused:
             break
     assert progress.paused == {setup.workspace_id: "workspace_limit"}
     assert quotasync_calls(org) == 20
-    return setup, setup.worker
+    return setup, setup.pool
 
 
-def recheck_until_resumed(setup: Setup, worker: Worker) -> int:
+def recheck_until_resumed(setup: Setup, pool: Pool) -> int:
     """Look again every 30 minutes until the predicted resume time; then drive to the end."""
-    writer = worker.writers[setup.workspace_id]
+    writer = pool.worker.writers[setup.workspace_id]
     assert writer.resume_at is not None
     assert isinstance(setup.clock, ManualClock)
     looks = 0
     while setup.clock.now() + timedelta(minutes=30) < writer.resume_at:
         setup.clock.advance(30 * 60)
-        worker.cycle(Progress())
+        pool.turn(Progress())
         looks += 1
     setup.clock.advance((writer.resume_at - setup.clock.now()).total_seconds())
     setup.drive()
@@ -132,7 +135,7 @@ def episodes(setup: Setup) -> list[PauseEpisode]:
 def test_the_admins_hear_once_when_the_share_pauses_syncing_and_once_when_it_resumes(
     new_org: OrgFactory, workspace: Connect, inbox: Inbox
 ) -> None:
-    setup, worker = reach_the_share(
+    setup, pool = reach_the_share(
         new_org, workspace, smtp_host="127.0.0.1", smtp_port=inbox.port, mail_from="qs@acme.io"
     )
     admins = {"admin@acme.io", SECOND_ADMIN}
@@ -156,14 +159,14 @@ def test_the_admins_hear_once_when_the_share_pauses_syncing_and_once_when_it_res
     assert "the org used 20 of 200" in text
     assert f"quotasync limit set --workspace {setup.workspace_id} --api data" in text
     assert "open tracking" in text
-    writer = worker.writers[setup.workspace_id]
+    writer = pool.worker.writers[setup.workspace_id]
     assert writer.resume_at is not None
     assert f"wait until {writer.resume_at:%Y-%m-%d %H:%M} UTC" in text
 
     # Nearly 24 hours of rechecks tell nobody anything more.
     told = len(inbox.messages)
     paused_at, resume_at = setup.clock.now(), writer.resume_at
-    looks = recheck_until_resumed(setup, worker)
+    looks = recheck_until_resumed(setup, pool)
     assert looks >= 40
     assert set(setup.states()) == {"logged"}
 
@@ -204,15 +207,18 @@ def test_a_restarted_worker_does_not_tell_the_admins_again(
     settings = setup.runtime.settings.model_copy(
         update={"smtp_host": "127.0.0.1", "smtp_port": inbox.port}
     )
-    again = Worker(
-        setup.runtime.connector,
+    again = Pool(
+        Worker(
+            setup.runtime.connector,
+            setup.clock,
+            Notifier(setup.runtime.sessions, settings, setup.clock),
+        ),
         setup.clock,
-        Notifier(setup.runtime.sessions, settings, setup.clock),
     )
     assert isinstance(setup.clock, ManualClock)
     for _ in range(3):
         setup.clock.advance(30 * 60)
-        again.cycle(Progress())
+        again.turn(Progress())
     assert len(inbox.messages) == told
     assert len(episodes(setup)) == 1
 
@@ -220,7 +226,7 @@ def test_a_restarted_worker_does_not_tell_the_admins_again(
 def test_without_a_mail_server_the_messages_land_in_the_data_dirs_outbox(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
-    setup, worker = reach_the_share(new_org, workspace)
+    setup, pool = reach_the_share(new_org, workspace)
     outbox = Path(setup.data_dir) / "outbox"
 
     def messages() -> list[Message]:
@@ -238,7 +244,7 @@ def test_without_a_mail_server_the_messages_land_in_the_data_dirs_outbox(
     paused = [m for m in messages() if "paused" in str(m["Subject"])]
     assert "quotasync used 20 of its share of 20" in body(paused[0])
 
-    recheck_until_resumed(setup, worker)
+    recheck_until_resumed(setup, pool)
     resumed = [m for m in messages() if "resumed" in str(m["Subject"])]
     assert sorted(m["To"] for m in resumed) == sorted(["admin@acme.io", SECOND_ADMIN])
 
@@ -299,11 +305,11 @@ def test_a_backlog_that_keeps_meeting_the_share_is_one_episode_and_two_emails(
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
     # Calls of 200 activities (the shape before composite requests): the episode rules are the
     # same whatever a call carries.
-    worker = Worker(setup.runtime.connector, clock, notifier, shape=COLLECTIONS_ONLY)
+    pool = Pool(Worker(setup.runtime.connector, clock, notifier, shape=COLLECTIONS_ONLY), clock)
     progress = Progress()
-    setup.worker = worker
+    setup.pool = pool
     for _ in range(40):  # a batch a minute until the share is spent
-        worker.cycle(progress)
+        pool.turn(progress)
         if progress.paused:
             break
         clock.advance(60)
@@ -313,8 +319,8 @@ def test_a_backlog_that_keeps_meeting_the_share_is_one_episode_and_two_emails(
     # A day on, quotasync's calls leave the window one a minute, and each goes at once.
     limited: list[usage.Limited] = []
     started = clock.now()
-    while not worker.idle(progress):
-        due = worker.cycle(progress)
+    while not pool.idle(progress):
+        due = pool.turn(progress)
         with setup.runtime.sessions() as session:
             ws = session.get(Workspace, setup.workspace_id)
             assert ws is not None

@@ -22,6 +22,7 @@ from quotasync import crypto
 from quotasync.clock import ManualClock
 from quotasync.domain import realtime as signing
 from quotasync.engine.notifier import Notifier
+from quotasync.engine.pool import Pool
 from quotasync.engine.realtime import RealTime
 from quotasync.engine.worker import Progress, Worker
 from quotasync.store import episodes, mirror
@@ -43,7 +44,7 @@ class Pushed:
     setup: Setup
     clock: ManualClock
     url: str
-    worker: Worker
+    pool: Pool
     admin: Salesforce  # an org admin through another app, so quotasync's counts stay its own
 
     def advance(self, seconds: float) -> None:
@@ -78,9 +79,9 @@ class Pushed:
             assert workspace is not None and workspace.rts_secret_sealed is not None
             return self.setup.runtime.vault.open(workspace.rts_secret_sealed)
 
-    def cycle(self) -> Progress:
+    def turn(self) -> Progress:
         progress = Progress()
-        self.worker.cycle(progress)
+        self.pool.turn(progress)
         return progress
 
 
@@ -107,12 +108,12 @@ def pushed(new_org: OrgFactory, workspace: Connect) -> Iterator[Pushed]:
     while not server.started:
         time.sleep(0.02)
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
-    worker = setup.worker = Worker(setup.runtime.connector, clock, notifier)
-    worker.cycle(Progress())  # reads /limits: the Apex figures are known from here on
+    pool = setup.pool = Pool(Worker(setup.runtime.connector, clock, notifier), clock)
+    pool.turn(Progress())  # reads /limits: the Apex figures are known from here on
     url = f"http://127.0.0.1:{port}/rts/{setup.workspace_id}"
     RealTime(setup.runtime.connector, setup.workspace_id, clock).enable(url)
     try:
-        yield Pushed(org, setup, clock, url, worker, org.salesforce("admin", "Data Loader"))
+        yield Pushed(org, setup, clock, url, pool, org.salesforce("admin", "Data Loader"))
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -216,7 +217,7 @@ def test_apex_spent_rolls_over_to_interval_sync_and_the_window_rolling_brings_it
     # Within one check of the org's figures, the workspace is on intervals and admins know.
     for _ in range(13):
         pushed.advance(5 * 60)
-        pushed.cycle()
+        pushed.turn()
         if pushed.mode() == "interval":
             break
     assert pushed.mode() == "interval"
@@ -227,7 +228,7 @@ def test_apex_spent_rolls_over_to_interval_sync_and_the_window_rolling_brings_it
     # The change pushes missed, and one made during the gap, arrive with the next interval.
     contacts.update(second, {"Title": "Made in the gap"})
     pushed.advance(30 * 60)
-    pushed.cycle()
+    pushed.turn()
     mirrored = pushed.mirrored("Contact")
     assert mirrored[first]["Title"] == "Missed push"
     assert mirrored[second]["Title"] == "Made in the gap"
@@ -235,7 +236,7 @@ def test_apex_spent_rolls_over_to_interval_sync_and_the_window_rolling_brings_it
     # A day on, the other apps' executions have left the window: Real-Time Sync comes back.
     pushed.advance(24 * 3600)
     for _ in range(6):
-        pushed.cycle()
+        pushed.turn()
         if pushed.mode() == "realtime":
             break
         pushed.advance(10 * 60)

@@ -17,6 +17,7 @@ import pytest
 from quotasync.clock import ManualClock
 from quotasync.domain import governor
 from quotasync.engine.notifier import Notifier
+from quotasync.engine.pool import Pool
 from quotasync.engine.worker import Progress, Worker
 from quotasync.store import limits
 from quotasync.store.tables import Workspace
@@ -56,14 +57,14 @@ def test_a_sync_the_guard_stops_pauses_and_runs_again_within_a_recheck_of_room_c
     set_recheck(setup, 5)
     recheck = timedelta(minutes=5)
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
-    worker, progress = Worker(setup.runtime.connector, clock, notifier), Progress()
+    pool, progress = Pool(Worker(setup.runtime.connector, clock, notifier), clock), Progress()
 
     def minute() -> None:
         """A minute on (the worker pool looks at every workspace at least once a minute)."""
         in_step(org, clock, 60)
-        worker.cycle(progress)
+        pool.turn(progress)
 
-    worker.cycle(progress)
+    pool.turn(progress)
     assert setup.states() == {} and not progress.paused  # nothing to write, ever
 
     # A minute on (so that the change is newer than the load's watermark), another app changes
@@ -135,25 +136,26 @@ def test_a_sync_the_share_stops_pauses_and_runs_again_when_its_own_calls_leave_t
     setup = workspace(org, database_url, clock)  # the sync user: no `/limits` readings to spend it
     setup.settings(share_data=10, sync_interval_minutes=25)
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
-    worker, progress = Worker(setup.runtime.connector, clock, notifier), Progress()
+    pool, progress = Pool(Worker(setup.runtime.connector, clock, notifier), clock), Progress()
     [load] = setup.ledger_entries("mirror_load")
     room_at = load.at + governor.WINDOW  # the first of quotasync's calls leaves the window
 
     def until(moment: datetime) -> None:
-        """Cycle the worker, the clocks moved on to whatever it is due for next."""
-        for _ in range(500):
-            due = worker.cycle(progress)
+        """Turn the worker pool, the clocks moved on to whatever it is due for next (a
+        workspace with nothing due is looked at every `pool.IDLE_LOOK`)."""
+        for _ in range(3000):
+            due = pool.turn(progress)
             if clock.now() >= moment:
                 return
             step = min(due or moment, moment) - clock.now()
             in_step(org, clock, max(step, timedelta(seconds=1)).total_seconds())
-        raise AssertionError(f"not at {moment} after 500 cycles")
+        raise AssertionError(f"not at {moment} after 3000 turns")
 
     until(T0 + timedelta(minutes=125))
     assert len(setup.ledger_entries("mirror_sync")) == 4  # the share is spent...
     assert open_pause(setup) == "workspace_limit"  # ...and the fifth sync is paused
     assert progress.paused == {setup.workspace_id: "workspace_limit"}
-    assert worker.writers[setup.workspace_id].resume_at == room_at
+    assert pool.worker.writers[setup.workspace_id].resume_at == room_at
     assert subjects(setup) == [
         "quotasync has used 80% of its Data API calls share for Acme",  # at the fourth sync
         "quotasync paused syncing for Acme: workspace_limit",

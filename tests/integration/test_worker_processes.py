@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from quotasync.clock import RealClock
-from quotasync.engine.pool import Options, Pool
-from quotasync.engine.worker import Worker
+from quotasync.clock import ManualClock, RealClock
+from quotasync.engine.pool import IDLE_LOOK, Options, Pool
+from quotasync.engine.worker import Progress, Worker
 from quotasync.salesforce import api
 from quotasync.store.tables import Activity as Row
 from quotasync.store.tables import WorkerLease
@@ -224,3 +224,35 @@ def test_a_big_backlog_does_not_keep_a_small_workspace_waiting(
     finally:
         big.close()
         small.close()
+
+
+def test_a_turn_steps_each_due_workspace_once_by_lease_and_gives_every_lease_back(
+    new_org: Callable[..., SandboxOrg], tmp_path: Path
+) -> None:
+    """`Pool.turn`, the scheduler tests and benchmarks drive by hand: each workspace due is
+    taken, stepped once and given back due again when its step says (at once after a batch,
+    within `IDLE_LOOK` with nothing to do); one not due is left alone."""
+    org = new_org("--seed", "60", "--session-timeout-minutes", "0")
+    clock = ManualClock(datetime.now(UTC))
+    busy, quiet = (connect(org, tmp_path, None, clock) for _ in range(2))
+    try:
+        busy.settings(log_within=0)
+        emails = [a for a in stream(people(org), 200, seed=5) if a["kind"] == "email_sent"]
+        busy.ingest(emails[:10])
+        pool, progress = busy.new_pool(), Progress()
+
+        # Both are due when first seen: each is stepped once, though the busy one wrote.
+        assert pool.turn(progress) == clock.now()  # the busy one may have more behind its batch
+        assert (progress.steps, progress.settled) == (2, 10)
+        # Now only the busy one is due; with nothing left it is looked at again in a minute.
+        assert pool.turn(progress) == clock.now() + IDLE_LOOK
+        assert progress.steps == 3
+        assert pool.turn(progress) == clock.now() + IDLE_LOOK
+        assert progress.steps == 3
+        clock.advance(IDLE_LOOK.total_seconds())
+        pool.turn(progress)
+        assert progress.steps == 5
+        assert all(row.holder is None for row in lease_rows(busy).values())
+    finally:
+        busy.close()
+        quiet.close()

@@ -263,12 +263,9 @@ def worker(
     batches in flight and give the leases back."""
     import signal
     import threading
-    from datetime import timedelta
 
     from quotasync import metrics
-    from quotasync.engine.notifier import Notifier
-    from quotasync.engine.pool import Options, Pool
-    from quotasync.engine.worker import Worker
+    from quotasync.engine import process
 
     runtime = common.runtime(speed, epoch)
     stop = threading.Event()
@@ -280,11 +277,7 @@ def worker(
         except OSError as exc:
             common.fail(f"cannot serve metrics on 127.0.0.1:{metrics_port}: {exc.strerror or exc}")
         typer.echo(f"worker metrics on http://127.0.0.1:{bound}/metrics")
-    notifier = Notifier(runtime.sessions, runtime.settings, runtime.clock)
-    claim = timedelta(seconds=runtime.settings.claim_seconds)
-    worker = Worker(runtime.connector, runtime.clock, notifier, claim)
-    lease = timedelta(seconds=runtime.settings.lease_seconds)
-    pool = Pool(worker, runtime.clock, Options(concurrency, lease, until_idle))
+    pool = process.pool(runtime, concurrency=concurrency, until_idle=until_idle)
     progress = pool.run(stop)
     typer.echo(
         f"worker stopped: {progress.settled:,} activities settled in {progress.steps:,} steps"

@@ -18,11 +18,11 @@ from quotasync.clock import VirtualClock
 from quotasync.config import Settings
 from quotasync.demo.org import DemoOrg
 from quotasync.demo.reps import org_people
+from quotasync.engine import process
 from quotasync.engine.checker import LimitsChecker
 from quotasync.engine.matching import Matcher
-from quotasync.engine.notifier import Notifier
+from quotasync.engine.pool import Pool
 from quotasync.engine.realtime import RealTime
-from quotasync.engine.worker import Worker
 from quotasync.errors import QuotasyncError
 from quotasync.runtime import Runtime, open_runtime
 from quotasync.salesforce.connection import SandboxLogin
@@ -131,17 +131,17 @@ class Stage:
         switch.enable(f"{self.url}/rts/{self.workspace_id}")
 
     def start_worker(self) -> None:
+        """The worker as `quotasync worker` runs it: a pool of one thread, by lease."""
         settings = self.runtime.settings
-        notifier = Notifier(self.runtime.sessions, settings, self.clock)
         # A claimed batch is held for a real minute, whatever the clock's speed.
         claim = timedelta(seconds=settings.claim_seconds * max(1.0, self.clock.speed))
-        worker = Worker(self.runtime.connector, self.clock, notifier, claim)
-        self._start("worker", lambda: self._work(worker))
+        pool = process.pool(self.runtime, claim=claim)
+        self._start("worker", lambda: self._work(pool))
 
-    def _work(self, worker: Worker) -> None:
+    def _work(self, pool: Pool) -> None:
         while not self._stop_worker.is_set():
             try:
-                worker.run(self._stop_worker)
+                pool.run(self._stop_worker)
             except Exception:
                 log.exception("the worker met an error; it goes on in a second")
                 self._stop_worker.wait(1.0)

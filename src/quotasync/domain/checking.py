@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from quotasync.domain.governor import WARNING_AT, WINDOW, Room
+from quotasync.domain.governor import WARNING_AT
+from quotasync.domain.quota import CHECK_BUDGET, WINDOW, Room
 
 MIN_INTERVAL = timedelta(minutes=5)
 MAX_INTERVAL = timedelta(minutes=60)
-CHECK_BUDGET = 0.05  # at most this fraction of the Data share goes on `/limits` readings
 _MICROSECOND = timedelta(microseconds=1)
 NEAR = 0.02  # within 2% of the org total from a threshold: read as often as allowed
 FAR = 0.20  # 20% or more away from every threshold: read as rarely as allowed

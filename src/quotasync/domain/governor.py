@@ -13,12 +13,8 @@ The figures, for one workspace and one API type:
   total for the type, how much of it is used, and when that was read.
 - the workspace's share of the org total, a whole percentage (`validate_share`).
 
-From those, `room` works out what is left under the two limits:
-
-- **the share**: `floor(org max * share%)`, minus quotasync's own calls in the window;
-- **the guard**: `floor(org max * 90%)`, minus the org's total use. Salesforce only tells the org
-  total when it is asked, so other apps' use is taken as `org used - quotasync's own calls`
-  *at the moment the org figure was read*, and assumed constant until the next reading.
+From those, `room` works out what is left under the two limits, by the quota rule
+(`domain/quota.py`: the share, the 90% guard, other apps' use held at the last reading).
 
 `decide` turns that into a `Decision`:
 
@@ -47,7 +43,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
-from quotasync.domain.batching import RECORDS_PER_CALL, bulk_batches
+from quotasync.domain import quota
+from quotasync.domain.batching import RECORDS_PER_CALL
+from quotasync.domain.quota import WINDOW, Room
 from quotasync.errors import InvalidInput
 
 
@@ -80,12 +78,7 @@ class Reason(StrEnum):
 # The reasons `decide` finds from figures; the others come from how a call ended (`pause_for`).
 FIGURE_REASONS: frozenset[Reason] = frozenset({Reason.WORKSPACE_LIMIT, Reason.ORG_GUARD})
 
-GUARD_PERCENT = 90
-GUARD = GUARD_PERCENT / 100
-WINDOW = timedelta(hours=24)
 MIN_SHARE, MAX_SHARE = 10, 90
-DEFAULT_SHARE = 70
-LEGACY_SHARE = 90
 DEFAULT_RECHECK = timedelta(minutes=30)
 MIN_RECHECK, MAX_RECHECK = timedelta(minutes=5), WINDOW
 WARNING_AT = 0.80
@@ -117,15 +110,6 @@ def validate_share(percent: object) -> int:
             f"The share must be a whole percentage from {MIN_SHARE} to {MAX_SHARE}; got {_shown(percent)}."
         )
     return value
-
-
-def default_share(synced_before_limits: bool) -> int:
-    """70% for a workspace connecting now; 90% for one that synced before limits existed.
-
-    The legacy workspaces used to spend whatever they needed, so they start at the ceiling
-    rather than being throttled by an upgrade nobody asked for.
-    """
-    return LEGACY_SHARE if synced_before_limits else DEFAULT_SHARE
 
 
 def validate_recheck(interval: timedelta) -> timedelta:
@@ -178,48 +162,6 @@ def validate_max_batch_delay(seconds: float, log_within: float) -> float:
             f"are logged within) to {MAX_BATCH_DELAY_CEILING:g} seconds; got {seconds:g} seconds."
         )
     return seconds
-
-
-@dataclass(frozen=True)
-class Settings:
-    """One workspace's governor settings. Build with `new_settings`; change with `replace`."""
-
-    shares: Mapping[Api, int]
-    recheck: timedelta = DEFAULT_RECHECK
-    warning_at: float = WARNING_AT
-    open_tracking: bool = True
-
-    def __post_init__(self) -> None:
-        missing = [api.value for api in Api if api not in self.shares]
-        if missing:
-            raise SettingsError(f"A share is needed for every API type; missing {missing}.")
-        shares = {api: validate_share(self.shares[api]) for api in Api}
-        object.__setattr__(self, "shares", MappingProxyType(shares))
-        validate_recheck(self.recheck)
-        validate_warning_at(self.warning_at)
-
-    def with_share(self, api: Api, percent: object) -> Settings:
-        """These settings with one type's share changed (ShareError if it is out of range)."""
-        return replace(self, shares={**self.shares, api: validate_share(percent)})
-
-
-def new_settings(*, synced_before_limits: bool) -> Settings:
-    share = default_share(synced_before_limits)
-    return Settings(shares={api: share for api in Api})
-
-
-# --- Costs (RULES.md: No overshoot) --------------------------------------------------------------
-
-
-def call_cost(api: Api, *, records: int = 0) -> int:
-    """The units of `api` one request spends, known before it is sent.
-
-    Data: 1 per request. Bulk: 1 batch per started 10,000 ingest records (a job closed empty still
-    counts one). Bulk query: 1 per query job. Apex: 1 per push.
-    """
-    if api is Api.BULK:
-        return max(1, bulk_batches(records))
-    return 1
 
 
 # --- Figures ----------------------------------------------------------------------------------
@@ -295,85 +237,27 @@ class Ledger:
         return ((at, calls) for at, calls in self.entries if now - WINDOW < at <= now)
 
 
-def share_calls(org_max: int, share_percent: int) -> int:
-    """The calls a share allows: floor, so the share is never passed."""
-    return org_max * share_percent // 100
-
-
-def guard_calls(org_max: int) -> int:
-    """The org total quotasync never pushes use past: floor of 90%."""
-    return org_max * GUARD_PERCENT // 100
-
-
-@dataclass(frozen=True)
-class Room:
-    """What is used and what is left of one API type now; the figures a pause reports."""
-
-    org_max: int
-    share: int  # calls the workspace's share allows
-    guard: int  # the 90% line in calls
-    own_used: int  # quotasync's calls in the window
-    others_used: int  # other apps' calls, as of the last org reading
-    org_used: int  # estimate: others_used + own_used
-    # The last reading showed the org at or over the guard: no room under it until a reading
-    # shows otherwise, whatever quotasync's own expiries free (`room` says why).
-    guard_held: bool = False
-
-    @property
-    def by_share(self) -> int:
-        return self.share - self.own_used
-
-    @property
-    def by_guard(self) -> int:
-        left = self.guard - self.org_used
-        return min(left, 0) if self.guard_held else left
-
-    @property
-    def calls_allowed(self) -> int:
-        return max(0, min(self.by_share, self.by_guard))
-
-    @property
-    def binding(self) -> Reason:
-        """The limit with less room left. On a tie, the share: quotasync's own expiries free
-        both limits alike, so the share's exact resume time holds for the guard as well;
-        except while the guard is held, which only a fresh reading lifts."""
-        if self.by_guard < self.by_share or (self.guard_held and self.by_guard <= self.by_share):
-            return Reason.ORG_GUARD
-        return Reason.WORKSPACE_LIMIT
-
-
 def room(ledger: Ledger, org: OrgFigures, share_percent: int, now: datetime) -> Room:
-    own_used = ledger.used(now)
+    """The quota rule's room (`quota.room`) from the ledger and the org's last reading."""
     # Other apps' use is only known at the moment Salesforce was asked; quotasync's calls since
     # then are in the ledger, theirs are not, so theirs are held at that reading.
-    others_used = (
-        org.others if org.others is not None else max(0, org.used - ledger.used(org.observed_at))
+    others = (
+        org.others
+        if org.others is not None
+        else quota.others_used(org.used, ledger.used(org.observed_at))
     )
-    guard = guard_calls(org.max)
-    return Room(
-        org_max=org.max,
-        share=share_calls(org.max, share_percent),
-        guard=guard,
-        own_used=own_used,
-        others_used=others_used,
-        org_used=others_used + own_used,
-        guard_held=guard_reached(org.used, org.max),
-    )
+    return quota.room(org.max, org.used, share_percent, ledger.used(now), others)
 
 
-def guard_reached(org_used: int, org_max: int) -> bool:
-    """Whether a reading shows the org at or over the guard.
-
-    Such a reading holds the guard shut until the next one. Holding other apps' use at its last
-    value is fair while it stands still; an org at 90% is more often one where another app is
-    surging, and its use then grows while quotasync's own calls leave the window. Counting
-    those expiries as room would let calls go past the guard on a figure that is already out
-    of date: a worker went on writing, syncing and probing past 90% that way, a call for each
-    of its own that left the window. The call whose answer showed the guard reached is the only
-    one past it; a reading at the recheck interval (`/limits`, or one probe call) is what may
-    open it again.
-    """
-    return org_max > 0 and org_used >= guard_calls(org_max)
+def binding(figures: Room) -> Reason:
+    """The limit with less room left. On a tie, the share: quotasync's own expiries free both
+    limits alike, so the share's exact resume time holds for the guard as well; except while
+    the guard is held, which only a fresh reading lifts."""
+    if figures.by_guard < figures.by_share or (
+        figures.guard_held and figures.by_guard <= figures.by_share
+    ):
+        return Reason.ORG_GUARD
+    return Reason.WORKSPACE_LIMIT
 
 
 def resume_ok(figures: Room, batch_cost: int = 1) -> bool:
@@ -445,7 +329,7 @@ def decide(
     stale = now - org.observed_at >= recheck
     if resume_ok(figures, batch_cost):
         return Send(api, figures.calls_allowed, figures, refresh_figures=stale)
-    if figures.binding is Reason.WORKSPACE_LIMIT:
+    if binding(figures) is Reason.WORKSPACE_LIMIT:
         return _share_pause(api, ledger, figures, now, batch_cost, recheck)
     return _guard_pause(api, ledger, figures, now, batch_cost, recheck, stale, org.observed_at)
 

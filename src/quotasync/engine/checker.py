@@ -56,6 +56,12 @@ class LimitsChecker:
         self.clock = clock
         self.client = client  # opened only when a reading is due
 
+    def scheduled_at(self) -> datetime | None:
+        """When the next scheduled reading is due (None: at once, none made yet)."""
+        with self.sessions() as session:
+            workspace = session.get(Workspace, self.workspace_id)
+            return workspace.limits_next_check if workspace is not None else None
+
     def step(self) -> Checked | None:
         """Read `/limits` if a reading is due; None when it is not."""
         now = self.clock.now()

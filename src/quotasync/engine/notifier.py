@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.config import Settings
-from quotasync.domain import governor
+from quotasync.domain import governor, quota
 from quotasync.domain.governor import Reason
 from quotasync.errors import Conflict
 from quotasync.store import db, limits
@@ -335,7 +335,7 @@ class Notifier:
         warning_at = limits.warning_at(workspace)
         due = []
         for api, figure in sorted(limits.figures(session, workspace.id).items()):
-            share = governor.share_calls(figure.max, percents[limits.SHARE_OF.get(api, "data")])
+            share = quota.share_calls(figure.max, percents[limits.SHARE_OF.get(api, "data")])
             last = _last_warning(session, workspace.id, api)
             told = [last.created_at] if last is not None else []
             # A pause's emails told the admins more than a warning would: none while it lasts,

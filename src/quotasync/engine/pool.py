@@ -1,11 +1,16 @@
-"""A worker process's threads, taking due workspaces from the shared store by lease.
+"""The scheduler: a worker process's threads, taking due workspaces from the store by lease.
 
-Each of `concurrency` threads loops: take the earliest-due workspace nobody holds (a lease, see
-`store/leases.py`), step it with the shared `Worker`, give it back with its next due time. A
-heartbeat thread renews the leases the threads hold while their steps run, so a long batch keeps
-its workspace; a process that dies stops renewing, and its workspaces are the others' once their
-leases run out. Stopping (SIGTERM) lets each thread finish the step in flight, then every lease
-is given back at once.
+`run` is how a process serves (`quotasync worker`, the demo). Each of `concurrency` threads
+loops: take the earliest-due workspace nobody holds (a lease, see `store/leases.py`), step it
+with the shared `Worker`, give it back with its next due time. A heartbeat thread renews the
+leases the threads hold while their steps run, so a long batch keeps its workspace; a process
+that dies stops renewing, and its workspaces are the others' once their leases run out.
+Stopping (SIGTERM) lets each thread finish the step in flight, then every lease is given back
+at once.
+
+`turn` is the same scheduling in the calling thread, one pass at a time, for tests and benchmarks
+that move an injected clock themselves: each workspace due is taken by lease, stepped and given
+back, as a thread of `run` does.
 """
 
 from __future__ import annotations
@@ -48,8 +53,13 @@ class Options:
 
 class Pool:
     def __init__(
-        self, worker: Worker, clock: Clock, options: Options, holder: str | None = None
+        self,
+        worker: Worker,
+        clock: Clock,
+        options: Options | None = None,
+        holder: str | None = None,
     ) -> None:
+        options = options or Options()
         if options.concurrency < 1:
             raise ValueError("a worker needs at least one thread")
         self.worker = worker
@@ -59,6 +69,23 @@ class Pool:
         self.holder = holder or holder_name()
         self._busy: set[str] = set()  # workspaces this process's threads are stepping
         self._busy_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- one turn
+
+    def turn(self, progress: Progress) -> datetime | None:
+        """Step each workspace that is due now once, in the calling thread: taken by lease,
+        stepped, given back with its next due time, as `run`'s threads do. Returns when the
+        next workspace is due (None: no workspace is connected). Nothing here waits on the
+        wall: the injected clock says what is due."""
+        self._ensure()
+        stepped: set[str] = set()
+        # A workspace given back due at once (a batch went, more wait behind it) is not taken
+        # again in this turn: each due workspace gets one step, as in a thread's pass.
+        while (workspace_id := self._take(skip=stepped)) is not None:
+            stepped.add(workspace_id)
+            self._step(workspace_id, progress)
+        with self.sessions() as session:
+            return leases.next_due(session)
 
     # ---------------------------------------------------------------- running
 
@@ -120,7 +147,7 @@ class Pool:
             try:
                 workspace_id = self._take()
                 if workspace_id is None:
-                    if self.options.until_idle and self._all_idle(progress):
+                    if self.options.until_idle and self.idle(progress):
                         done.set()
                         return
                     done.wait(POLL)
@@ -133,9 +160,9 @@ class Pool:
             if on_step is not None:
                 on_step(progress)
 
-    def _take(self) -> str | None:
+    def _take(self, skip: set[str] | frozenset[str] = frozenset()) -> str | None:
         with self._busy_lock:
-            busy = set(self._busy)
+            busy = self._busy | skip
         # Not under the lock: the heartbeat must go on renewing while the store is slow. The
         # conditional update in `take` keeps a lease one thread's.
         workspace_id = retrying.transaction(
@@ -216,7 +243,7 @@ class Pool:
 
     # ---------------------------------------------------------------- until idle
 
-    def _all_idle(self, progress: Progress) -> bool:
+    def idle(self, progress: Progress) -> bool:
         """Nothing pending for any connected workspace, none paused, and no thread of this
         process in a step (one may be about to leave work behind it)."""
         with self._busy_lock:

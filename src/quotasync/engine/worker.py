@@ -1,4 +1,4 @@
-"""The worker loop: step every connected workspace until stopped (or idle): its `/limits`
+"""The per-workspace stepper the scheduler (`engine/pool.py`) calls: one workspace's `/limits`
 reading when due, its interval sync when due (Interval mode), then its writer."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,7 +22,6 @@ from quotasync.salesforce.connection import Connector
 from quotasync.store import outbox
 from quotasync.store.tables import Connection, Workspace
 
-IDLE_SLEEP = 0.2  # real seconds between looks when nothing is due
 KEEP_WORKSPACES = 200  # workspaces whose writer and Salesforce connection a worker keeps
 
 log = logging.getLogger("quotasync.worker")
@@ -70,11 +68,6 @@ class Worker:
                     select(Workspace).join(Connection, Connection.workspace_id == Workspace.id)
                 )
             )
-
-    def cycle(self, progress: Progress) -> datetime | None:
-        """Step each workspace once; returns the earliest time something is due next."""
-        due = [self.step(workspace, progress) for workspace in self.workspaces()]
-        return min((d for d in due if d is not None), default=None)
 
     def step(self, workspace: Workspace, progress: Progress) -> datetime | None:
         """One turn of one workspace: its `/limits` reading and Real-Time Sync switch when due,
@@ -124,6 +117,13 @@ class Worker:
             recheck = checker.recheck_at()
             if recheck is not None and recheck > self.clock.now():
                 due.append(recheck)
+        if checker is not None:
+            # The scheduler steps the workspace when its next reading is due, not at a later
+            # look: a reading put off that way could land on a guard pause's recheck and be
+            # made in its place (a scheduled `/limits` reading goes first).
+            reading = checker.scheduled_at()
+            if reading is not None and reading > self.clock.now():
+                due.append(reading)
         if result.wrote:
             due.append(self.clock.now())  # more may be waiting right behind this batch
         elif result.next_due is not None:
@@ -222,21 +222,3 @@ class Worker:
             return False
         with self.connector.sessions() as session:
             return all(outbox.pending_count(session, ws.id) == 0 for ws in self.workspaces())
-
-    def run(
-        self,
-        stop: threading.Event,
-        *,
-        until_idle: bool = False,
-        on_cycle: Callable[[Progress], None] | None = None,
-    ) -> Progress:
-        progress = Progress()
-        while not stop.is_set():
-            next_due = self.cycle(progress)
-            if on_cycle is not None:
-                on_cycle(progress)
-            if until_idle and self.idle(progress):
-                break
-            if next_due is None or next_due > self.clock.now():
-                stop.wait(IDLE_SLEEP)
-        return progress

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from quotasync.domain import governor
+from quotasync.domain import governor, quota
 from quotasync.store.tables import PauseEpisode
 
 
@@ -77,7 +77,7 @@ def as_episode(row: PauseEpisode) -> governor.Episode:
     )
 
 
-def figures_of(room: governor.Room | None) -> dict[str, Any]:
+def figures_of(room: quota.Room | None) -> dict[str, Any]:
     if room is None:
         return {}
     return {

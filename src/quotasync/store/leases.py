@@ -25,6 +25,7 @@ from sqlalchemy import (
     and_,
     case,
     delete,
+    func,
     literal,
     or_,
     select,
@@ -179,6 +180,12 @@ def wake(session: Session, workspace_id: str, at: datetime) -> None:
         )
         .values(woken_at=at)
     )
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the earliest-due workspace is due (None: no workspace is connected)."""
+    due: datetime | None = session.scalar(select(func.min(WorkerLease.due_at)))
+    return due
 
 
 def holders(session: Session, now: datetime) -> dict[str, str]:

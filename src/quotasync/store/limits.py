@@ -1,5 +1,7 @@
 """Quota settings and figures: each workspace's shares, what the org last reported, and what
-quotasync itself spent (in all, and per member) over the rolling 24 hours."""
+quotasync itself spent (in all, and per member) over the rolling 24 hours. The rule these
+figures feed (the share, the guard, the probe, the writer's budget) is `domain/quota.py`'s:
+this module loads the rows it needs and saves what the org tells."""
 
 from __future__ import annotations
 
@@ -9,14 +11,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from quotasync.domain import batching, checking, governor
+from quotasync.domain import batching, governor, quota
 from quotasync.domain import pacing as pace
 from quotasync.domain.realtime import SyncMode
 from quotasync.errors import QuotaExhausted
 from quotasync.store import history, ledger, outbox
 from quotasync.store.tables import LedgerEntry, LedgerShare, OrgFigure, Workspace
 
-WINDOW = timedelta(hours=24)
+WINDOW = quota.WINDOW
 # The admin's slider has three settings; the Bulk one governs ingest batches and query jobs alike.
 SHARE_COLUMNS = {"data": "share_data", "bulk": "share_bulk", "apex": "share_apex"}
 LEDGER_APIS = {"data": ("data",), "bulk": ("bulk", "bulk_query"), "apex": ("apex",)}
@@ -103,7 +105,7 @@ def observe(
     # also look answered by `at`, and be subtracted twice.
     counted = ledger.answered_by(session, workspace_id, api, at, excluding=answer_ids)
     counted += own_in_answer
-    others = max(0, used - counted)
+    others = quota.others_used(used, counted)
     history.sample(session, workspace_id, api, at, used, others)
     if current is None:
         session.add(
@@ -161,25 +163,21 @@ def warning_at(workspace: Workspace) -> float:
     return workspace.warning_percent / 100
 
 
-def rooms(session: Session, workspace: Workspace, now: datetime) -> dict[str, governor.Room]:
+def rooms(session: Session, workspace: Workspace, now: datetime) -> dict[str, quota.Room]:
     """Per ledger API type whose org figures are known: what is used and left under the share
-    and the guard (the governor's `Room`, without the ledger's timing)."""
+    and the guard (`quota.room`, without the ledger's timing)."""
     percents = shares(workspace)
     own_now = own_use(session, workspace.id, now)
-    out: dict[str, governor.Room] = {}
-    for api, figure in figures(session, workspace.id).items():
-        own = own_now.get(api, 0)
-        others = figure.others_used
-        out[api] = governor.Room(
-            org_max=figure.max,
-            share=governor.share_calls(figure.max, percents[SHARE_OF.get(api, "data")]),
-            guard=governor.guard_calls(figure.max),
-            own_used=own,
-            others_used=others,
-            org_used=others + own,
-            guard_held=governor.guard_reached(figure.used, figure.max),
+    return {
+        api: quota.room(
+            figure.max,
+            figure.used,
+            percents[SHARE_OF.get(api, "data")],
+            own_now.get(api, 0),
+            figure.others_used,
         )
-    return out
+        for api, figure in figures(session, workspace.id).items()
+    }
 
 
 def decision(
@@ -252,7 +250,6 @@ def written_by(
 
 
 RATE_WINDOW = timedelta(hours=1)  # the arrival rate pacing plans for is the last hour's
-PACING_MARGIN = 0.9
 
 
 def pacing(
@@ -269,21 +266,16 @@ def pacing(
     room = rooms(session, workspace, now).get("data")
     if room is None:
         return None
-    # What the writer may spend: the lower of the share and the guard's room, less the part of
-    # the share that `/limits` readings may take (they are not the writer's to pace).
-    cap = min(room.share, room.guard - room.others_used)
-    cap -= int(room.share * checking.CHECK_BUDGET)
-    if workspace.sync_mode == SyncMode.INTERVAL:
-        # Interval sync looks at the org once an interval (one composite call when nothing
-        # changed): that part of the share is not the writer's either.
-        cap -= int(WINDOW / timedelta(minutes=workspace.sync_interval_minutes))
-    # Arrivals come in bursts and the rate is the last hour's: aim a little below the line.
-    cap = int(cap * PACING_MARGIN)
+    interval_sync = (
+        timedelta(minutes=workspace.sync_interval_minutes)
+        if workspace.sync_mode == SyncMode.INTERVAL
+        else None
+    )
     entries = governor.Ledger(tuple(ledger.entries_in_window(session, workspace.id, "data", now)))
     arrived = outbox.received_since(session, workspace.id, now - RATE_WINDOW)
     return pace.paced_delay(
         entries,
-        max(0, cap),
+        quota.writer_budget(room, interval_sync),
         now,
         arrived / RATE_WINDOW.total_seconds(),
         batch_size=batch_size,
@@ -297,27 +289,16 @@ def caps(
     session: Session, workspace_id: str, now: datetime, *, probe: bool = False
 ) -> dict[str, int]:
     """The most calls quotasync may have in the window, per ledger API type whose org figures are
-    known: its share, and what the 90% guard leaves after other apps' use (RULES.md: Workspace
-    share, Global guard).
-
-    Other apps' use is the org's figure minus quotasync's own calls at the time of the reading,
-    and is taken to stay as it was until the next reading; but a reading that showed the org at
-    or over the guard leaves no room at all until the next one (`governor.guard_reached`),
-    whatever the call is for: writes, lookups and syncs alike. A `probe` (a call that only
-    reads the org's figures, as a paused guard's recheck) may pass the guard by one call once
-    those figures are a recheck interval old: without it a paused guard could never look again.
-    """
+    known: `quota.Room.cap` on the store's figures (RULES.md: Workspace share, Global guard).
+    A `probe` (a call that only reads the org's figures, as a paused guard's recheck) may pass
+    the guard by one call once the type's figures are a recheck interval old
+    (`quota.probe_due`)."""
     workspace = session.get(Workspace, workspace_id)
     if workspace is None:
         return {}
     every = recheck(workspace)
     known = figures(session, workspace_id)
-    out: dict[str, int] = {}
-    for api, room in rooms(session, workspace, now).items():
-        by_guard = room.own_used + room.by_guard  # the most own calls the guard leaves
-        if probe and now - known[api].observed_at >= every:
-            # Other apps' use is old news: one reading may go to learn it afresh. Writes never
-            # do: a write past the guard is what the guard is for. The share still holds.
-            by_guard = max(by_guard, room.own_used + 1)
-        out[api] = max(0, min(room.share, by_guard))
-    return out
+    return {
+        api: room.cap(probe=probe and quota.probe_due(known[api].observed_at, now, every))
+        for api, room in rooms(session, workspace, now).items()
+    }

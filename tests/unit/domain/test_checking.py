@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from quotasync.domain.checking import (
-    CHECK_BUDGET,
     MAX_INTERVAL,
     MIN_INTERVAL,
     budget_interval,
@@ -16,7 +15,7 @@ from quotasync.domain.checking import (
     interval,
     next_check,
 )
-from quotasync.domain.governor import WINDOW, Room, guard_calls, share_calls
+from quotasync.domain.quota import CHECK_BUDGET, WINDOW, Room, guard_calls, share_calls
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LARGE_SHARE = 100_000  # a Data share whose check budget never stretches a 5-minute interval

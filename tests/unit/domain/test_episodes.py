@@ -22,7 +22,6 @@ from quotasync.domain.governor import (
     PauseEnded,
     PauseStarted,
     Reason,
-    Room,
     Send,
     decide,
     room,
@@ -30,6 +29,7 @@ from quotasync.domain.governor import (
     warning_due,
     written_by,
 )
+from quotasync.domain.quota import Room
 
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 PER_CALL = 200  # activities one logging call carries

@@ -26,21 +26,18 @@ from quotasync.domain.governor import (
     SettingsError,
     ShareError,
     Unavailable,
-    call_cost,
     decide,
-    default_share,
-    guard_calls,
-    new_settings,
     pause_for,
     room,
-    share_calls,
     step_episode,
     validate_log_within,
     validate_max_batch_delay,
+    validate_recheck,
     validate_share,
     warning_due,
 )
 from quotasync.domain.pacing import MAX_BATCH_DELAY, bearable_rate, paced_delay
+from quotasync.domain.quota import guard_calls, share_calls
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -79,34 +76,11 @@ def test_anything_but_a_whole_percentage_from_10_to_90_is_refused(percent: objec
         validate_share(percent)
 
 
-def test_a_new_workspace_gets_70_percent_and_one_that_synced_before_limits_90() -> None:
-    assert default_share(synced_before_limits=False) == 70
-    assert default_share(synced_before_limits=True) == 90
-    assert new_settings(synced_before_limits=False).shares[Api.BULK] == 70
-    assert new_settings(synced_before_limits=True).shares[Api.APEX] == 90
-
-
-def test_new_settings_recheck_every_30_minutes_warn_at_80_percent_and_track_opens() -> None:
-    settings = new_settings(synced_before_limits=False)
-    assert settings.recheck == timedelta(minutes=30)
-    assert settings.warning_at == 0.80
-    assert settings.open_tracking
-
-
-def test_changing_one_share_keeps_the_others_and_refuses_a_bad_value() -> None:
-    settings = new_settings(synced_before_limits=False).with_share(Api.DATA, 40)
-    assert settings.shares[Api.DATA] == 40
-    assert settings.shares[Api.BULK] == 70
-    with pytest.raises(ShareError, match="got 5"):
-        settings.with_share(Api.DATA, 5)
-
-
-def test_a_recheck_interval_out_of_range_is_refused() -> None:
-    from dataclasses import replace
-
-    settings = new_settings(synced_before_limits=False)
+@pytest.mark.parametrize("minutes", [4, 0, 24 * 60 + 1])
+def test_a_recheck_interval_out_of_range_is_refused(minutes: int) -> None:
     with pytest.raises(SettingsError, match="recheck interval"):
-        replace(settings, recheck=timedelta(seconds=10))
+        validate_recheck(timedelta(minutes=minutes))
+    assert validate_recheck(timedelta(minutes=5)) == timedelta(minutes=5)
 
 
 @pytest.mark.parametrize("seconds", [5, 5.0, 60, 7.5, 900])
@@ -142,25 +116,6 @@ def test_each_type_is_read_from_its_salesforce_limit() -> None:
     assert LIMIT_NAMES[Api.BULK] == "DailyBulkApiBatches"
     assert LIMIT_NAMES[Api.BULK_QUERY] == "DailyBulkV2QueryJobs"
     assert LIMIT_NAMES[Api.APEX] == "DailyAsyncApexExecutions"
-
-
-# --- Costs and limits ---------------------------------------------------------------------
-
-
-def test_a_call_costs_what_salesforce_counts() -> None:
-    assert call_cost(Api.DATA) == 1
-    assert call_cost(Api.BULK, records=10_000) == 1
-    assert call_cost(Api.BULK, records=10_001) == 2
-    assert call_cost(Api.BULK, records=0) == 1
-    assert call_cost(Api.BULK_QUERY) == 1
-    assert call_cost(Api.APEX) == 1
-
-
-def test_share_and_guard_round_down_so_neither_is_passed() -> None:
-    assert share_calls(15_000, 70) == 10_500
-    assert share_calls(999, 70) == 699
-    assert guard_calls(15_000) == 13_500
-    assert guard_calls(15) == 13
 
 
 # --- Room ---------------------------------------------------------------------------------
