@@ -74,18 +74,29 @@ class Pool:
 
     def turn(self, progress: Progress) -> datetime | None:
         """Step each workspace that is due now once, in the calling thread: taken by lease,
-        stepped, given back with its next due time, as `run`'s threads do. Returns when the
-        next workspace is due (None: no workspace is connected). Nothing here waits on the
-        wall: the injected clock says what is due."""
+        stepped, given back with its next due time, as `run`'s threads do. Returns when work is
+        next due (None: nothing is scheduled): the earliest of what the stepped workspaces said
+        they are due for, and the leases of the others. Nothing here waits on the wall: the
+        injected clock says what is due.
+
+        A stepped workspace's lease also carries the idle look (a minute at most), the threads'
+        safety net for work that arrives without waking it; a caller moving a manual clock may
+        jump past those looks, as nothing arrives between its turns but what it brings."""
         self._ensure()
         stepped: set[str] = set()
+        wanted: list[datetime] = []
         # A workspace given back due at once (a batch went, more wait behind it) is not taken
         # again in this turn: each due workspace gets one step, as in a thread's pass.
         while (workspace_id := self._take(skip=stepped)) is not None:
             stepped.add(workspace_id)
-            self._step(workspace_id, progress)
+            due = self._step(workspace_id, progress)
+            if due is not None:
+                wanted.append(due)
         with self.sessions() as session:
-            return leases.next_due(session)
+            others = leases.next_due(session, excluding=stepped)
+        if others is not None:
+            wanted.append(others)
+        return min(wanted, default=None)
 
     # ---------------------------------------------------------------- running
 
@@ -177,7 +188,8 @@ class Pool:
                 metrics.LEASES_HELD.set(len(self._busy))
         return workspace_id
 
-    def _step(self, workspace_id: str, progress: Progress) -> None:
+    def _step(self, workspace_id: str, progress: Progress) -> datetime | None:
+        """Step one taken workspace and give its lease back; when it said it is next due."""
         due: datetime | None = None
         try:
             with self.sessions() as session:
@@ -206,6 +218,7 @@ class Pool:
                 with self._busy_lock:
                     self._busy.discard(workspace_id)
                     metrics.LEASES_HELD.set(len(self._busy))
+        return due
 
     # ---------------------------------------------------------------- leases
 

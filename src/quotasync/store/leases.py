@@ -14,7 +14,7 @@ more than one turn of the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -182,9 +182,12 @@ def wake(session: Session, workspace_id: str, at: datetime) -> None:
     )
 
 
-def next_due(session: Session) -> datetime | None:
-    """When the earliest-due workspace is due (None: no workspace is connected)."""
-    due: datetime | None = session.scalar(select(func.min(WorkerLease.due_at)))
+def next_due(session: Session, excluding: Collection[str] = ()) -> datetime | None:
+    """When the earliest-due workspace (of those not `excluding`) is due (None: none is)."""
+    query = select(func.min(WorkerLease.due_at))
+    if excluding:
+        query = query.where(WorkerLease.workspace_id.not_in(list(excluding)))
+    due: datetime | None = session.scalar(query)
     return due
 
 
