@@ -1,1 +1,1 @@
-"""The web app: the JSON API (and, later, the admin and member pages)."""
+"""The web app: the ingest and JSON APIs, the admin and member pages, Real-Time Sync intake."""
