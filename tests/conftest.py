@@ -13,6 +13,12 @@ from tests.databases import database_url
 __all__ = ["database_url"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` go first: the processes share two cores, and a minute-long test
+    handed out last would run on after every other test has ended."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def sandbox_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The sandbox orgs a test process starts share their apps' JWT keys, made once (three

@@ -35,6 +35,7 @@ def demo_env() -> dict[str, str]:
 
 
 @pytest.mark.timeout(330)
+@pytest.mark.long
 def test_the_headless_demo_tells_the_whole_story_and_every_activity_is_in_the_org_once(
     tmp_path: Path,
 ) -> None:
@@ -154,6 +155,7 @@ class Running:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.long
 def test_ctrl_c_stops_a_running_demo_within_seconds_and_prints_the_summary(
     tmp_path: Path,
 ) -> None:

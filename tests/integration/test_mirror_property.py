@@ -464,6 +464,7 @@ def world(new_org: OrgFactory, workspace: Connect) -> Iterator[World]:
 # A failure is shrunk for up to five minutes (hypothesis's own limit), hence the timeout; the
 # explain phase, which would replay the shrunk sequence many times more, is left out.
 @pytest.mark.timeout(600)
+@pytest.mark.long
 @settings(
     max_examples=60,
     deadline=None,

@@ -45,6 +45,7 @@ def postgres() -> Iterator[str]:
     yield from postgres_url()
 
 
+@pytest.mark.long
 def test_a_minute_of_faults_and_killed_workers_loses_nothing_and_writes_nothing_twice(
     postgres: str, tmp_path: Path
 ) -> None:

@@ -114,6 +114,7 @@ def test_a_postgresql_connection_dropped_mid_transaction_is_retried(
     admin.dispose()
 
 
+@pytest.mark.long
 def test_a_worker_whose_postgresql_connections_keep_dropping_loses_and_repeats_nothing(
     new_org: Callable[..., SandboxOrg], postgres: str, tmp_path: Path
 ) -> None:
