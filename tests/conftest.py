@@ -7,6 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+# Before anything imports quotasync.store.users: see FAST_HASHING_VARIABLE there. Commands and
+# workers the tests start inherit it.
+os.environ.setdefault("QUOTASYNC_INSECURE_FAST_PASSWORD_HASHING", "1")
+
 from quotasync.sandbox.org import KEY_CACHE_VARIABLE
 from tests.databases import database_url
 
