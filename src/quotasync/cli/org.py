@@ -48,6 +48,7 @@ def install(
     import time
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from quotasync import errors
@@ -76,7 +77,9 @@ def install(
             for problem in status.problems:  # as they come: each once
                 if str(problem) not in shown:
                     shown.add(str(problem))
-                    bar.console.print(f"[bold red]✗[/] {problem}", markup=True, highlight=False)
+                    bar.console.print(
+                        f"[bold red]✗[/] {escape(str(problem))}", highlight=False, soft_wrap=True
+                    )
 
         try:
             status = org_package.install(
