@@ -12,8 +12,10 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
+from simple_salesforce.api import SFType
 
 from quotasync import doctor
 from quotasync.clock import ManualClock
@@ -72,8 +74,9 @@ def test_install_gives_a_bare_org_the_fields_the_doctor_checks_and_tasks_upsert_
     after = doctor.run(setup.runtime.connector, setup.workspace_id)
     assert {c.name: c.status for c in after.checks}["activity_field"] == "pass"
     sf = org.salesforce()
-    sf.Task.upsert("QS_Activity_Id__c/email-1", {"Subject": "Hello", "QS_Opens__c": 2})
-    sf.Task.upsert("QS_Activity_Id__c/email-1", {"Subject": "Hello again", "QS_Opens__c": 3})
+    tasks = cast(SFType, sf.Task)
+    tasks.upsert("QS_Activity_Id__c/email-1", {"Subject": "Hello", "QS_Opens__c": 2})
+    tasks.upsert("QS_Activity_Id__c/email-1", {"Subject": "Hello again", "QS_Opens__c": 3})
     found = sf.query("SELECT Subject, QS_Opens__c FROM Task WHERE QS_Activity_Id__c = 'email-1'")
     assert [(r["Subject"], r["QS_Opens__c"]) for r in found["records"]] == [("Hello again", 3.0)]
 
@@ -85,7 +88,7 @@ def test_install_gives_a_bare_org_the_fields_the_doctor_checks_and_tasks_upsert_
     assert installed["RemoteSiteSetting"]["QS_Callback"]["url"] == "https://quotasync.acme.example"
     assert "QS_Sync_Setting__c.Workspace__c" in installed["CustomField"]
     # The setting object has the new field too, for SOQL and DML.
-    sf.QS_Sync_Setting__c.create({"Name": "ws", "Workspace__c": "ws-1"})
+    cast(SFType, sf.QS_Sync_Setting__c).create({"Name": "ws", "Workspace__c": "ws-1"})
     assert sf.query("SELECT Workspace__c FROM QS_Sync_Setting__c")["records"][0]["Workspace__c"]
     # The permission set is in the org, granting what the sync user needs.
     permission_set = sf.query(

@@ -171,7 +171,8 @@ def read(answer: Any) -> Status:
     status = result.get("status")
     if not isinstance(deploy_id, str) or not deploy_id or not isinstance(status, str):
         raise Unreachable("the org's deployResult names no id or status", NoAnswer.UNREADABLE)
-    details = result.get("details") if isinstance(result.get("details"), dict) else {}
+    details = result.get("details")
+    details = details if isinstance(details, dict) else {}
     return Status(
         id=deploy_id,
         status=status,

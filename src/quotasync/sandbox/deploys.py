@@ -240,7 +240,9 @@ def plan_deploy(zipped: bytes) -> Plan:
     try:
         named = list(_listed(manifest))
     except ET.ParseError as exc:
-        plan.messages.append(Message("", "package.xml", "package.xml", f"Error parsing file: {exc}"))
+        plan.messages.append(
+            Message("", "package.xml", "package.xml", f"Error parsing file: {exc}")
+        )
         return plan
     plan.messages.append(Message("", "package.xml", "package.xml"))
     objects_deployed = {n for t, n in named if t == "CustomObject"}
@@ -251,7 +253,12 @@ def plan_deploy(zipped: bytes) -> Plan:
             plan.messages.append(_component(plan, files, kind, name, objects_deployed))
         else:
             plan.messages.append(
-                Message(kind, name, "package.xml", f"Unknown type name '{kind}' specified in package.xml")  # fmt: skip
+                Message(
+                    kind,
+                    name,
+                    "package.xml",
+                    f"Unknown type name '{kind}' specified in package.xml",
+                )
             )
     # A permission set may grant only fields that exist once this deploy is applied.
     deployed_fields = {(o, f.name) for o, f in plan.fields}
@@ -260,7 +267,9 @@ def plan_deploy(zipped: bytes) -> Plan:
             obj, _, field_name = granted.partition(".")
             targets = ("Task", "Event") if obj == ACTIVITY else (obj,)
             if not all(_field_exists(t, field_name, deployed_fields) for t in targets):
-                message = next(m for m in plan.messages if m.type == "PermissionSet" and m.name == name)  # fmt: skip
+                message = next(
+                    m for m in plan.messages if m.type == "PermissionSet" and m.name == name
+                )
                 message.problem = message.problem or (
                     f"In field: field - no CustomField named {granted} found"
                 )
@@ -426,8 +435,8 @@ def _apex(
         unknown = [e for e in events if e not in TRIGGER_EVENTS]
         if unknown:
             return f"Compile Error: unexpected trigger event: {unknown[0]}"
-        record.update(object=schema.find(sobject).name if schema.find(sobject) else sobject,
-                      events=events)  # fmt: skip
+        found = schema.find(sobject)
+        record.update(object=found.name if found is not None else sobject, events=events)
     else:
         declared = _CLASS.search(source)
         if declared is None or declared[1].lower() != name.lower():
@@ -494,9 +503,7 @@ def _remote_site(plan: Plan, root: ET.Element, name: str) -> str | None:
 
 def apply(org: Org, plan: Plan, user_id: str, call: Call) -> None:
     """Make the org hold what the plan checked: its fields, Apex, permission sets and sites."""
-    deployed = {
-        (e["object"], e["name"]): e for e in org.settings.get("deployed_fields", [])
-    }
+    deployed = {(e["object"], e["name"]): e for e in org.settings.get("deployed_fields", [])}
     added = set()
     for sobject, made in plan.fields:
         deployed[(sobject, made.name)] = schema.deployed_field(sobject, made)
@@ -512,9 +519,7 @@ def apply(org: Org, plan: Plan, user_id: str, call: Call) -> None:
         package.setdefault(kind, {})[name] = record
     permission_set = schema.OBJECTS["PermissionSet"]
     for name, values in plan.permission_sets.items():
-        existing = next(
-            (p for p in org.records.live("PermissionSet") if p["Name"] == name), None
-        )
+        existing = next((p for p in org.records.live("PermissionSet") if p["Name"] == name), None)
         if existing is None:
             org.records.insert(permission_set, {"Name": name, **values}, user_id, call.now)
         else:

@@ -47,6 +47,4 @@ def install(
         raise NotAnAddress(f"quotasync's address must be an http(s) URL; got {url!r}") from None
     zipped = package.build(package_dir, url)
     client = connector.client(workspace_id)
-    return metadata.deploy(
-        client, zipped, sleep=sleep, check_only=check_only, on_status=on_status
-    )
+    return metadata.deploy(client, zipped, sleep=sleep, check_only=check_only, on_status=on_status)
