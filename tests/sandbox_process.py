@@ -122,6 +122,7 @@ def start_sandbox(
         options["rts_callback"],
         options["rts_secret"],
         options["session_timeout_minutes"],
+        options["bare_activity_fields"],
     )
     clock = common.clock(options["speed"], options["epoch"])
     prepared = server.prepare(state_dir, config, clock, options["host"], options["port"])

@@ -29,11 +29,15 @@ def sf(org: SandboxOrg) -> Any:
 
 @pytest.fixture
 def new_org(tmp_path: Path) -> Iterator[Callable[..., SandboxOrg]]:
-    """Start an org of a test's own (for quotas, clocks, faults, editions); stopped afterwards."""
+    """Start an org of a test's own (for quotas, clocks, faults, editions); stopped afterwards.
+    `process=True` serves it from a process of its own, for an org whose object definitions
+    differ (`--bare-activity-fields`): an org in this process shares its objects with the rest."""
     started: list[SandboxOrg] = []
 
-    def start(*args: str, state_dir: Path | None = None) -> SandboxOrg:
-        sandbox = start_sandbox(state_dir or tmp_path / f"org{len(started)}", *args)
+    def start(*args: str, state_dir: Path | None = None, process: bool = False) -> SandboxOrg:
+        sandbox = start_sandbox(
+            state_dir or tmp_path / f"org{len(started)}", *args, process=process
+        )
         started.append(sandbox)
         return sandbox
 

@@ -13,6 +13,7 @@ from quotasync.cli import (
     database,
     doctor,
     limits,
+    org,
     serving,
     syncing,
     users,
@@ -43,6 +44,7 @@ app.add_typer(limits.limit_app, name="limit")
 app.add_typer(activities.activities_app, name="activities")
 app.add_typer(syncing.rts_app, name="rts")
 app.add_typer(users.user_app, name="user")
+app.add_typer(org.org_app, name="org")
 
 
 def _one_line_summaries(typer_app: typer.Typer) -> None:

@@ -59,6 +59,14 @@ def sandbox(
     session_timeout_minutes: Annotated[
         float, typer.Option(help="Sessions expire after this much inactivity (0: never).", min=0)
     ] = 120.0,
+    bare_activity_fields: Annotated[
+        bool,
+        typer.Option(
+            "--bare-activity-fields",
+            help="First start only: Task and Event without QS_Activity_Id__c, QS_Opens__c and "
+            "QS_Clicks__c, as an org before `quotasync org install`.",
+        ),
+    ] = False,
 ) -> None:
     """Run a Salesforce org on this machine (HTTPS, its own CA), for tests, benchmarks and demos."""
     from quotasync.sandbox import server
@@ -71,6 +79,7 @@ def sandbox(
         rts_callback,
         rts_secret,
         session_timeout_minutes,
+        bare_activity_fields,
     )
     try:
         server.run(state_dir, config, common.clock(speed, epoch), host=host, port=port)
@@ -89,6 +98,7 @@ def org_config(
     rts_callback: str | None,
     rts_secret: str | None,
     session_timeout_minutes: float,
+    bare_activity_fields: bool = False,
 ) -> OrgConfig:
     """The org `quotasync sandbox`'s options describe, or a BadParameter naming the option."""
     from quotasync.sandbox import rts
@@ -115,6 +125,7 @@ def org_config(
         rts_callback=rts_callback,
         rts_secret=rts_secret,
         session_timeout_minutes=session_timeout_minutes,
+        bare_activity_fields=bare_activity_fields,
     )
 
 

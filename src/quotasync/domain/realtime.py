@@ -37,7 +37,9 @@ class SyncMode(StrEnum):
 
 
 TOLERANCE = timedelta(minutes=5)
-PUSHED_OBJECTS = frozenset({"Contact", "Lead", "Account", "Opportunity"})
+# The mirrored objects: the org package's triggers push each of them (docs/ORG_PACKAGE.md); the
+# sandbox's built-in pushes leave User out.
+PUSHED_OBJECTS = frozenset({"Contact", "Lead", "Account", "Opportunity", "User"})
 CHANGES = frozenset({"created", "updated", "deleted"})
 MAX_CHANGES = 2000  # a trigger pushes at most 200 records; room for a few batches merged
 _ID = re.compile(r"^[a-zA-Z0-9]{18}$")

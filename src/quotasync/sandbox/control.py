@@ -395,6 +395,13 @@ async def custom_fields(request: Request) -> Response:
     return JSONResponse({"dropped": [f"{o}.{f}" for o, f in org.dropped_fields()]})
 
 
+async def package(request: Request) -> Response:
+    """What Metadata API deploys installed: Apex, permission sets, remote sites, fields."""
+    from quotasync.sandbox import deploys
+
+    return JSONResponse(deploys.installed(_org(request)))
+
+
 def _guard(handler: Any) -> Any:
     async def guarded(request: Request) -> Response:
         if not _authorized(request):
@@ -439,4 +446,5 @@ ROUTES = [
     Route("/__sandbox/apps/{name}/certificate", _guard(app_certificate), methods=["POST"]),
     Route("/__sandbox/apps/{name}/policy", _guard(app_policy), methods=["GET", "POST"]),
     Route("/__sandbox/fields", _guard(custom_fields), methods=["GET", "POST"]),
+    Route("/__sandbox/package", _guard(package), methods=["GET"]),
 ]

@@ -54,6 +54,8 @@ PROFILES = {
     "Standard User": (True, False),
     "Read Only": (False, False),
 }
+# What `--bare-activity-fields` leaves out of Task and Event: what quotasync's package adds.
+BARE_FIELDS = ("QS_Activity_Id__c", "QS_Opens__c", "QS_Clicks__c")
 APP_NAMES = ("quotasync", "Marketing Cloud", "Data Loader")
 # A folder new orgs take their connected apps' JWT keys from (docs/SANDBOX.md): for test suites
 # and benchmarks that start many orgs.
@@ -70,6 +72,9 @@ class OrgConfig:
     rts_callback: str | None = None
     rts_secret: str | None = None
     session_timeout_minutes: float = 120.0
+    # On first start: Task and Event without quotasync's fields, as an org before `quotasync org
+    # install` (deploys.py puts them back).
+    bare_activity_fields: bool = False
 
 
 @dataclass
@@ -167,10 +172,12 @@ class Org:
         self.faults = Faults()
         self.queries = QueryService(self.records)
         self.bulk_jobs: dict[str, Any] = {}
+        self.deploys: dict[str, Any] = {}  # Metadata API deploys by id, since this start
         stored = self.state.setting("org")
         self.settings: dict[str, Any] = stored or {}
         self._settings_changed = True  # written by the first commit
         self._apply_config(config)
+        schema.set_deployed(self.settings.get("deployed_fields", []))
         schema.set_dropped(self.dropped_fields())
         self._restore_clock()
         self.usage = UsageWindow(self.allocations())
@@ -186,6 +193,10 @@ class Org:
                 self.records.restore(record_id, sobject, data)
         else:
             self._create(config.seed)
+            if config.bare_activity_fields:
+                for sobject in ("Task", "Event"):
+                    for name in BARE_FIELDS:
+                        self.set_field_present(sobject, name, False)
         self._stamp_edition()
         self._seed_rts_setting(config.rts_callback, config.rts_secret)
         # From here on, DML on these objects is pushed (seeded and restored records never are).

@@ -758,4 +758,4 @@ def _resolve_references(text: str, results: dict[str, Any]) -> str:
 
 
 # Bulk API 2.0 routes live in their own module; importing it registers them.
-from quotasync.sandbox import bulk  # noqa: E402, F401
+from quotasync.sandbox import bulk, deploys  # noqa: E402, F401

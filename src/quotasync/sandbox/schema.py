@@ -517,26 +517,63 @@ def object_for_id(record_id: str) -> SObject | None:
 
 # The objects as defined above; `set_dropped` derives the org's objects from these.
 _DEFINED = dict(OBJECTS)
+# Custom fields a Metadata API deploy added or redefined (deploys.py), by object and name: they
+# stand over the definitions above.
+_DEPLOYED: dict[str, dict[str, Field]] = {}
 
 
 def custom_field_defined(sobject: str, name: str) -> Field | None:
-    """A custom field as defined (dropped or not): the only kind an admin can delete in Setup."""
-    obj = _DEFINED.get(sobject)
-    found = obj.fields.get(name) if obj is not None else None
+    """A custom field as defined or deployed (dropped or not): the only kind an admin can delete
+    in Setup."""
+    found = _DEPLOYED.get(sobject, {}).get(name)
+    if found is None:
+        obj = _DEFINED.get(sobject)
+        found = obj.fields.get(name) if obj is not None else None
     return found if found is not None and found.custom else None
+
+
+def set_deployed(stored: Iterable[dict[str, Any]]) -> None:
+    """The custom fields deploys made (as `deployed_field` stores them); `set_dropped` applies
+    them."""
+    _DEPLOYED.clear()
+    for entry in stored:
+        f = Field(
+            entry["name"],
+            entry["type"],
+            int(entry.get("length") or 0),
+            nillable=entry.get("type") != BOOLEAN,
+            external_id=bool(entry.get("external_id")),
+            default=entry.get("default"),
+            custom=True,
+        )
+        _DEPLOYED.setdefault(entry["object"], {})[f.name] = f
+
+
+def deployed_field(sobject: str, f: Field) -> dict[str, Any]:
+    """How the org's settings keep a deployed field."""
+    return {
+        "object": sobject,
+        "name": f.name,
+        "type": f.type,
+        "length": f.length,
+        "external_id": f.external_id,
+        "default": f.default,
+    }
 
 
 def set_dropped(dropped: Iterable[tuple[str, str]]) -> None:
     """Make these (object, custom field) pairs absent, as an admin deleting them in Setup would,
-    and every other field present as defined. The sandbox process serves one org, so its objects
-    are this module's."""
+    and every other field present as defined (or deployed). The sandbox process serves one org,
+    so its objects are this module's."""
     gone: dict[str, set[str]] = {}
     for sobject, name in dropped:
         gone.setdefault(sobject, set()).add(name)
     for name, defined in _DEFINED.items():
         obj = defined
-        if gone.get(name):
-            kept = {k: f for k, f in defined.fields.items() if k not in gone[name]}
+        added = _DEPLOYED.get(name, {})
+        if gone.get(name) or added:
+            fields = {**defined.fields, **added}
+            kept = {k: f for k, f in fields.items() if k not in gone.get(name, set())}
             obj = replace(defined, fields=kept, by_lower={}, relationships={})
         OBJECTS[name] = _BY_LOWER[name.lower()] = _BY_PREFIX[obj.key_prefix] = obj
 

@@ -88,6 +88,23 @@ def test_a_signed_timestamp_that_is_no_unix_second_is_refused(timestamp: str) ->
         verify(SECRET, timestamp, sign(SECRET, timestamp, body), body, NOW)
 
 
+def test_the_org_packages_signing_vector_is_what_the_intake_computes() -> None:
+    # The same secret, timestamp and body are asserted by the org package's Apex test
+    # (QS_RealtimeSyncTest.theSigningVectorIsTheOneQuotasyncChecks): the sides cannot drift.
+    body = b'{"organizationId":"00D5g0000000001AAA","changes":[]}'
+    expected = "sha256=fe92de0381770902fcbb07ff5df2bbd254d8d0f4cca60b64ad1a15a22794008e"
+    assert sign("qs-signing-vector", 1764331200, body) == expected
+    verify(
+        "qs-signing-vector", "1764331200", expected, body, datetime.fromtimestamp(1764331200, UTC)
+    )
+
+
+def test_a_user_change_is_pushed_like_the_other_mirrored_objects() -> None:
+    user = "005000000000001AAA"
+    [row] = rows(parse(push_body(sobject="User", id=user, fields={"IsActive": False})))["User"]
+    assert row["Id"] == user and row["IsActive"] is False
+
+
 def test_a_push_becomes_mirror_rows_with_its_modstamp_and_deletes_as_tombstones() -> None:
     updated = parse(push_body())
     [row] = rows(updated)["Contact"]
