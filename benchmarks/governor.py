@@ -1294,8 +1294,8 @@ def hold_words(r: Results) -> str:
     if any(h.drove.stale_looks for h in r.guard_holds):
         words.append(
             "Why looks decide on stale figures: each writer's look re-records the shared "
-            "episode's `next_check` as its own look plus the recheck (`engine/writer.py` "
-            "`_paused`, line 176, to `store/episodes.update`, line 53), and the probe waits for "
+            "episode's `next_check` as its own look plus the recheck (`engine/hold.py` "
+            "`Hold.paused`, to `store/episodes.update`, line 53), and the probe waits for "
             "`PauseEpisode.next_check <= now` (`engine/checker.py` line 160). With several "
             "workers whose looks are a moment apart, each look sets the episode's next check "
             "past the next worker's look, so a checker seldom finds the recheck due (see the "
