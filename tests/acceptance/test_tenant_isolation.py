@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from quotasync.domain import realtime
 from quotasync.domain.activities import parse_activity
-from quotasync.engine.notifier import WORKSPACE_HEADER, OutboxMailer
+from quotasync.engine.mailers import WORKSPACE_HEADER, OutboxMailer
 from quotasync.store import mirror, outbox, users, workspaces
 from quotasync.store.tables import Activity, Connection, MirrorRecord, User, Workspace
 from tests.acceptance.served_app import NOW, Served, runtime_in, serve

@@ -251,7 +251,7 @@ def test_without_a_mail_server_the_messages_land_in_the_data_dirs_outbox(
 
 def test_a_lower_warning_threshold_warns_the_admins_earlier(tmp_path: Path) -> None:
     """12 calls of a 20-call share (60%): past a 50% threshold, short of the default 80%."""
-    from quotasync.engine.notifier import OutboxMailer
+    from quotasync.engine.mailers import OutboxMailer
     from quotasync.store.tables import LedgerEntry
     from tests.integration.logging_support import open_workspace
 
