@@ -13,7 +13,7 @@ from quotasync.clock import Clock
 from quotasync.domain import batching, mapping
 from quotasync.engine.composites import Composites, Part
 from quotasync.salesforce import api
-from quotasync.store import mirror
+from quotasync.store import mirror, unknown_emails
 
 
 def create(
@@ -59,7 +59,7 @@ def create(
                 [{"Id": i, "Email": e} for e, i in created.items()],
                 clock.now(),
             )
-            mirror.forget_unknown(session, workspace_id, list(created))
+            unknown_emails.forget_unknown(session, workspace_id, list(created))
     return created
 
 

@@ -71,7 +71,7 @@ from quotasync.salesforce import api
 from quotasync.salesforce import limits as org_limits
 from quotasync.salesforce.bulk import Job, JobFailed
 from quotasync.salesforce.connection import Client, Connector
-from quotasync.store import limits, mirror
+from quotasync.store import limits, mirror, sync_state
 from quotasync.store.tables import LedgerEntry, SyncState, Workspace
 
 log = logging.getLogger("quotasync.sync")
@@ -182,7 +182,7 @@ def next_due(session: Session, workspace: Workspace, now: datetime) -> datetime 
         if workspace.sync_mode == SyncMode.INTERVAL
         else RECONCILE
     )
-    known = mirror.states(session, workspace.id)
+    known = sync_state.states(session, workspace.id)
     started = [known[s].last_run_at if s in known else None for s in OBJECTS]
     if any(at is None for at in started):
         return now
@@ -250,11 +250,11 @@ class Syncer:
             if workspace is None:
                 raise NotFound(f"workspace {self.workspace_id} does not exist")
             interval = timedelta(minutes=workspace.sync_interval_minutes)
-            before = mirror.last_runs(session, self.workspace_id)  # given back if stopped
-            taken = mirror.start_runs(
+            before = sync_state.last_runs(session, self.workspace_id)  # given back if stopped
+            taken = sync_state.start_runs(
                 session, self.workspace_id, self.objects, now, interval if due_only else None
             )
-            known = mirror.states(session, self.workspace_id)
+            known = sync_state.states(session, self.workspace_id)
             threshold = workspace.bulk_query_threshold
             first_entry = session.scalar(select(func.max(LedgerEntry.id))) or 0
         runs = []
@@ -278,7 +278,7 @@ class Syncer:
                 r.report.sobject: before.get(r.report.sobject) for r in runs if not r.report.done
             }
             with self.sessions.begin() as session:
-                mirror.withdraw_runs(session, self.workspace_id, unfinished, now)
+                sync_state.withdraw_runs(session, self.workspace_id, unfinished, now)
         except Refused as refused:
             report.paused, report.error = _stopped(refused.status, refused.fault)
         except (SessionExpired, GrantRefused) as error:  # a grant the org no longer honours
@@ -481,7 +481,7 @@ class Syncer:
                 )
                 report.applied += swept
                 report.deleted += swept
-            mirror.finish_run(
+            sync_state.finish_run(
                 session,
                 self.workspace_id,
                 report.sobject,
