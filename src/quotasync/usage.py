@@ -108,7 +108,9 @@ class ApiUsage(Plain):
 
 
 @dataclass(frozen=True)
-class Settings(Plain):
+class SettingsView(Plain):
+    """A workspace's governor and sync settings as every view shows them."""
+
     recheck_minutes: int
     warning_percent: int
     log_within: float  # seconds within which activities are logged
@@ -135,7 +137,7 @@ class UsageView(Plain):
     # The Salesforce user quotasync acts as; None until an org is connected (and then no
     # figures can come: limits need a sync user).
     sync_user: str | None
-    settings: Settings
+    settings: SettingsView
     apis: dict[str, ApiUsage]
     members: tuple[MemberUsage, ...]  # most calls first
 
@@ -304,8 +306,8 @@ def _pacing(session: Session, workspace: Workspace, now: datetime) -> Pacing | N
     return Pacing(on=paced.paced, delay=paced.delay, avoids_pause=paced.avoids_pause, why=paced.why)
 
 
-def _settings(workspace: Workspace) -> Settings:
-    return Settings(
+def _settings(workspace: Workspace) -> SettingsView:
+    return SettingsView(
         recheck_minutes=workspace.recheck_minutes,
         warning_percent=workspace.warning_percent,
         log_within=workspace.log_within,
