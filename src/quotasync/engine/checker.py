@@ -26,7 +26,7 @@ from quotasync.clock import Clock
 from quotasync.domain import checking
 from quotasync.domain.governor import Reason
 from quotasync.errors import NotConnected, QuotaExhausted, SalesforceError
-from quotasync.salesforce import limits as org_limits
+from quotasync.salesforce import org_limits
 from quotasync.salesforce.connection import Client
 from quotasync.store import limits
 from quotasync.store.tables import OrgFigure, PauseEpisode, Workspace

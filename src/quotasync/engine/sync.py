@@ -67,8 +67,7 @@ from quotasync.errors import (
     SessionExpired,
     Unreachable,
 )
-from quotasync.salesforce import api
-from quotasync.salesforce import limits as org_limits
+from quotasync.salesforce import api, org_limits
 from quotasync.salesforce.bulk import Job, JobFailed
 from quotasync.salesforce.connection import Client, Connector
 from quotasync.store import limits, mirror, sync_state
