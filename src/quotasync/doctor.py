@@ -43,7 +43,7 @@ from quotasync.errors import (
 )
 from quotasync.salesforce import api
 from quotasync.salesforce.connection import Client, Connector
-from quotasync.store import limits
+from quotasync.store import quota_rows
 from quotasync.store.tables import Connection, LedgerEntry, RtsReceipt, Workspace
 
 PURPOSE = "doctor"
@@ -151,7 +151,7 @@ def _org_checks(
         workspace = session.get(Workspace, workspace_id)
         assert workspace is not None
         view = usage.view(session, workspace, now)
-        stored = limits.figures(session, workspace_id).get("data")
+        stored = quota_rows.figures(session, workspace_id).get("data")
         last_push = _last_push(session, workspace_id)
     username = client.connection.username
     return org_checks(answers, workspace, username, view, stored, last_push, callback_url)

@@ -20,7 +20,7 @@ from quotasync.engine import sync
 from quotasync.engine.sync import Syncer, SyncReport
 from quotasync.engine.worker import Progress
 from quotasync.salesforce.connection import SandboxLogin
-from quotasync.store import limits, mirror, sync_state
+from quotasync.store import mirror, quota_rows, sync_state
 from quotasync.store.tables import LedgerEntry, SyncState, Workspace
 from tests.integration.logging_support import Connect, Setup, open_workspace, records
 from tests.sandbox_process import SandboxOrg, start_sandbox
@@ -370,7 +370,7 @@ def test_a_sync_the_quota_stops_keeps_what_it_applied_and_moves_only_finished_wa
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 10)  # 3 calls: 2 left
+        quota_rows.set_share(session, ws, "data", 10)  # 3 calls: 2 left
     before = watermarks(setup)
     contacts_before = len(mirrored(setup, "Contact"))
 
@@ -394,7 +394,7 @@ def test_a_sync_the_quota_stops_keeps_what_it_applied_and_moves_only_finished_wa
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 70)
+        quota_rows.set_share(session, ws, "data", 70)
     assert run(setup).complete
     assert_mirror_equals_org(setup, org)
 

@@ -13,7 +13,7 @@ from quotasync.domain.outcomes import Outcome
 from quotasync.domain.pacing import Pacing
 from quotasync.engine import episodes as engine_episodes
 from quotasync.errors import GrantRefused, NotConnected, Refused, SalesforceError, SessionExpired
-from quotasync.store import limits
+from quotasync.store import quota_rows
 from quotasync.store.tables import Workspace
 
 PACING_EVERY = timedelta(minutes=1)
@@ -54,7 +54,7 @@ class Hold:
         self._guard_reading = None
         if decision.reason is governor.Reason.ORG_GUARD:
             with self.sessions() as session:
-                figure = limits.figures(session, self.workspace_id).get(decision.api.value)
+                figure = quota_rows.figures(session, self.workspace_id).get(decision.api.value)
             if figure is not None:
                 self._guard_reading = (decision.api.value, figure.observed_at)
         engine_episodes.record(self.sessions, self.workspace_id, decision, now)
@@ -78,7 +78,7 @@ class Hold:
             return False
         api_type, paused_on = self._guard_reading
         with self.sessions() as session:
-            figure = limits.figures(session, self.workspace_id).get(api_type)
+            figure = quota_rows.figures(session, self.workspace_id).get(api_type)
         return figure is not None and figure.observed_at > paused_on
 
 
@@ -98,7 +98,7 @@ class Pacer:
         is the writer's copy, used when the store has none newer."""
         if self._at is None or now - self._at >= PACING_EVERY:
             stored = session.get(Workspace, self.workspace_id) or workspace
-            self.pacing = limits.pacing(session, stored, now, batch_size)
+            self.pacing = quota_rows.pacing(session, stored, now, batch_size)
             self._at = now
         return self.pacing.delay if self.pacing is not None else workspace.log_within
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from quotasync.domain import governor
 from quotasync.domain.governor import Reason
-from quotasync.store import limits
+from quotasync.store import quota_rows
 from quotasync.store.tables import PauseEpisode, Workspace
 
 API_NAMES = {
@@ -192,7 +192,7 @@ def _what_to_do(workspace: Workspace, episode: PauseEpisode, calls: str) -> list
 
 
 def _raise_share(workspace: Workspace, api: str) -> str:
-    share_api = limits.SHARE_OF.get(api, api)
+    share_api = quota_rows.SHARE_OF.get(api, api)
     return (
         "raise quotasync's share (10-90%): "
         f"`quotasync limit set --workspace {workspace.id} --api {share_api} --percent <n>`"

@@ -29,7 +29,7 @@ from quotasync.domain import governor, quota
 from quotasync.engine.mailers import WORKSPACE_HEADER, Mailer, mailer_for
 from quotasync.engine.notices import Notice, pause_ended, pause_started, share_warning
 from quotasync.errors import Conflict
-from quotasync.store import db, limits
+from quotasync.store import db, quota_rows
 from quotasync.store.tables import Notification, PauseEpisode, User, Workspace
 
 log = logging.getLogger("quotasync.notifier")
@@ -71,12 +71,12 @@ class Notifier:
     def _warnings_due(
         self, session: Session, workspace: Workspace, now: datetime
     ) -> list[tuple[str, str, Notice]]:
-        percents = limits.shares(workspace)
-        own = limits.own_use(session, workspace.id, now)
-        warning_at = limits.warning_at(workspace)
+        percents = quota_rows.shares(workspace)
+        own = quota_rows.own_use(session, workspace.id, now)
+        warning_at = quota_rows.warning_at(workspace)
         due = []
-        for api, figure in sorted(limits.figures(session, workspace.id).items()):
-            share = quota.share_calls(figure.max, percents[limits.SHARE_OF.get(api, "data")])
+        for api, figure in sorted(quota_rows.figures(session, workspace.id).items()):
+            share = quota.share_calls(figure.max, percents[quota_rows.SHARE_OF.get(api, "data")])
             last = _last_warning(session, workspace.id, api)
             told = [last.created_at] if last is not None else []
             # A pause's emails told the admins more than a warning would: none while it lasts,

@@ -42,7 +42,7 @@ from quotasync.errors import (
 )
 from quotasync.salesforce import api
 from quotasync.salesforce.connection import Client, Connector
-from quotasync.store import episodes, limits
+from quotasync.store import episodes, quota_rows
 from quotasync.store.tables import Workspace
 
 log = logging.getLogger("quotasync.realtime")
@@ -186,7 +186,7 @@ class RealTime:
     def _apex_decision(
         self, session: Session, workspace: Workspace, now: datetime
     ) -> governor.Decision:
-        return limits.decision(session, workspace, "apex", now)
+        return quota_rows.decision(session, workspace, "apex", now)
 
     def _write_setting(self, values: dict[str, object]) -> str:
         """Create or update the org's RTS setting record; its id."""

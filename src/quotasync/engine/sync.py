@@ -70,7 +70,7 @@ from quotasync.errors import (
 from quotasync.salesforce import api, org_limits
 from quotasync.salesforce.bulk import Job, JobFailed
 from quotasync.salesforce.connection import Client, Connector
-from quotasync.store import limits, mirror, sync_state
+from quotasync.store import mirror, quota_rows, sync_state
 from quotasync.store.tables import LedgerEntry, SyncState, Workspace
 
 log = logging.getLogger("quotasync.sync")
@@ -505,7 +505,7 @@ class Syncer:
                 self._bulk_allowed = (
                     workspace is not None
                     and workspace.limits_readable is True
-                    and "bulk_query" in limits.figures(session, self.workspace_id)
+                    and "bulk_query" in quota_rows.figures(session, self.workspace_id)
                 )
         return self._bulk_allowed
 
@@ -513,7 +513,7 @@ class Syncer:
         """Why a cap stopped the run: the workspace's share, or the org's 90% guard, as the
         governor tells it; and that decision, which the worker's pause records."""
         with self.sessions() as session:
-            decision = limits.until_room(session, self.workspace_id, no_room, self.clock.now())
+            decision = quota_rows.until_room(session, self.workspace_id, no_room, self.clock.now())
         reason = (
             decision.reason
             if isinstance(decision, governor.Pause)

@@ -34,7 +34,7 @@ from quotasync.engine.matching import Matcher
 from quotasync.errors import NotConnected, QuotaExhausted, QuotasyncError, SalesforceError
 from quotasync.salesforce import api
 from quotasync.salesforce.connection import Client, Connector
-from quotasync.store import limits, outbox
+from quotasync.store import outbox, quota_rows
 from quotasync.store.tables import Workspace
 
 BULK_APIS = ("bulk", "bulk_query")
@@ -136,7 +136,7 @@ class Writer:
             and batching.channel(count, bulk_threshold=self.workspace.bulk_threshold) == "bulk"
         )
         api_type = governor.Api.BULK if bulk else governor.Api.DATA
-        recheck = limits.recheck(self.workspace)
+        recheck = quota_rows.recheck(self.workspace)
         try:
             try:
                 result = self._write(
@@ -199,7 +199,7 @@ class Writer:
 
     def hold(self, decision: governor.Decision) -> Result:
         """The workspace's other work (the mirror sync) was refused by a cap, and the governor
-        decided on it (`limits.until_room`): the same pause and episode as a batch that meets it,
+        decided on it (`quota_rows.until_room`): the same pause and episode as a batch that meets it,
         so the recheck, the looks and the emails apply to it (RULES.md: Recheck and resume, Tell
         the admins). With room again by the governor's look (another worker's calls left the
         window), not a pause: due again now."""
@@ -226,13 +226,13 @@ class Writer:
         return (
             workspace is not None
             and workspace.limits_readable is True
-            and "bulk" in limits.figures(session, self.workspace.id)
+            and "bulk" in quota_rows.figures(session, self.workspace.id)
         )
 
     def _until_room(self, no_room: QuotaExhausted, now: datetime) -> governor.Decision:
-        """A cap was reached: the governor says why and when to look again (`limits.until_room`)."""
+        """A cap was reached: the governor says why and when to look again (`quota_rows.until_room`)."""
         with self.sessions() as session:
-            return limits.until_room(session, self.workspace.id, no_room, now)
+            return quota_rows.until_room(session, self.workspace.id, no_room, now)
 
     # ---------------------------------------------------------------- one batch
 

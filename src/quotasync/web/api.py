@@ -19,7 +19,7 @@ from quotasync.domain import governor
 from quotasync.services import activities as activity_service
 from quotasync.services import shares
 from quotasync.services.workspace import NoSuchWorkspace
-from quotasync.store import limits, outbox, users
+from quotasync.store import outbox, quota_rows, users
 from quotasync.store.tables import Activity, Workspace
 from quotasync.web import auth
 from quotasync.web.state import RuntimeDep
@@ -147,7 +147,7 @@ def get_my_usage(who: Caller, runtime: RuntimeDep) -> dict[str, Any]:
 def get_limits(who: Caller, runtime: RuntimeDep) -> Any:
     auth.admin(who)
     with runtime.sessions() as session:
-        return limits.shares(_ws(session, who.workspace_id))
+        return quota_rows.shares(_ws(session, who.workspace_id))
 
 
 @router.patch(
