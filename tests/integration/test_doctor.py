@@ -12,7 +12,7 @@ import pytest
 
 from quotasync import diagnosis, doctor
 from quotasync.domain import governor
-from quotasync.engine import episodes
+from quotasync.engine import episode_steps
 from quotasync.salesforce.connection import SandboxLogin
 from quotasync.store.tables import RtsReceipt
 from tests.integration.logging_support import Setup, open_workspace
@@ -189,7 +189,7 @@ def test_a_paused_data_api_fails_with_the_reason_and_other_types_only_warn(
     now = setup.clock.now()
     for api in (governor.Api.DATA, governor.Api.APEX):
         pause = governor.Pause(api, governor.Reason.ORG_GUARD, now + timedelta(minutes=30))
-        episodes.record(setup.runtime.sessions, setup.workspace_id, pause, now)
+        episode_steps.record(setup.runtime.sessions, setup.workspace_id, pause, now)
     setup.settings(limits_readable=True)  # as the worker's first `/limits` reading leaves it
     found = examine(setup)
     assert found["data_share"].status == "fail"

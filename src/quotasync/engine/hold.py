@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from quotasync.domain import governor, outcomes
 from quotasync.domain.outcomes import Outcome
 from quotasync.domain.pacing import Pacing
-from quotasync.engine import episodes as engine_episodes
+from quotasync.engine import episode_steps
 from quotasync.errors import GrantRefused, NotConnected, Refused, SalesforceError, SessionExpired
 from quotasync.store import quota_rows
 from quotasync.store.tables import Workspace
@@ -57,7 +57,7 @@ class Hold:
                 figure = quota_rows.figures(session, self.workspace_id).get(decision.api.value)
             if figure is not None:
                 self._guard_reading = (decision.api.value, figure.observed_at)
-        engine_episodes.record(self.sessions, self.workspace_id, decision, now)
+        episode_steps.record(self.sessions, self.workspace_id, decision, now)
         self._open_episodes = {*(self._open_episodes or ()), decision.api}
 
     def resumed(self, now: datetime, api_type: governor.Api) -> None:
@@ -68,7 +68,7 @@ class Hold:
         # The API just written to is open again whoever paused it: another worker process,
         # killed since, may have opened its episode.
         apis = PAUSING_APIS if self._open_episodes is None else {*self._open_episodes, api_type}
-        self._open_episodes = engine_episodes.wrote(self.sessions, self.workspace_id, apis, now)
+        self._open_episodes = episode_steps.wrote(self.sessions, self.workspace_id, apis, now)
 
     def _read_since(self) -> bool:
         """Whether the org-guard pause's figure has been read again since it paused: the

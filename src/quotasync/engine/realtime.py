@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from quotasync.clock import Clock
 from quotasync.domain import governor
 from quotasync.domain.realtime import SyncMode
-from quotasync.engine import episodes as engine_episodes
+from quotasync.engine import episode_steps
 from quotasync.engine.sync import Syncer
 from quotasync.errors import (
     NotConnected,
@@ -148,7 +148,7 @@ class RealTime:
                 self._looked_at = now
                 if isinstance(decision, governor.Send):
                     return self._roll_back(decision, now)
-                engine_episodes.record(self.sessions, self.workspace_id, decision, now)
+                episode_steps.record(self.sessions, self.workspace_id, decision, now)
         except (QuotaExhausted, SalesforceError, NotConnected, NotFound) as error:
             # The switch could not be written to the org: try again at the next step.
             log.warning("workspace %s: Real-Time Sync switch failed: %s", self.workspace_id, error)
@@ -158,7 +158,7 @@ class RealTime:
         self._write_setting({"Enabled__c": False})
         with self.sessions.begin() as session:
             self._workspace(session).sync_mode = SyncMode.INTERVAL
-        engine_episodes.record(self.sessions, self.workspace_id, decision, now)
+        episode_steps.record(self.sessions, self.workspace_id, decision, now)
         self._looked_at = now
         log.info(
             "workspace %s: Real-Time Sync rolled over to Interval Sync (%s)",
@@ -177,7 +177,7 @@ class RealTime:
             return Switch(SyncMode.INTERVAL, now, "catch-up incomplete")
         with self.sessions.begin() as session:
             self._workspace(session).sync_mode = SyncMode.REALTIME
-        engine_episodes.record(self.sessions, self.workspace_id, decision, now)
+        episode_steps.record(self.sessions, self.workspace_id, decision, now)
         log.info("workspace %s: Real-Time Sync is back", self.workspace_id)
         return Switch(SyncMode.REALTIME, now)
 
