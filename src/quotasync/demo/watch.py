@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from quotasync.domain.activities import State
 from quotasync.domain.governor import Reason
 from quotasync.engine import notices, notifier
 from quotasync.store import outbox
@@ -62,11 +63,11 @@ class Snapshot:
 
     @property
     def pending(self) -> int:
-        return self.states.get(outbox.PENDING, 0)
+        return self.states.get(State.PENDING, 0)
 
     @property
     def logged(self) -> int:
-        return self.states.get(outbox.LOGGED, 0)
+        return self.states.get(State.LOGGED, 0)
 
     def paused(self) -> list[Episode]:
         """The open pauses of writing (Real-Time Sync's rollover is not one)."""

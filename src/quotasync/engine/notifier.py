@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from quotasync.clock import Clock
 from quotasync.config import Settings
 from quotasync.domain import governor, quota
+from quotasync.domain.roles import Role
 from quotasync.engine.mailers import WORKSPACE_HEADER, Mailer, mailer_for
 from quotasync.engine.notices import Notice, pause_ended, pause_started, share_warning
 from quotasync.errors import Conflict
@@ -215,7 +216,7 @@ def _admins(session: Session, workspace_id: str) -> list[str]:
     return list(
         session.scalars(
             select(User.email)
-            .where(User.workspace_id == workspace_id, User.role == "admin")
+            .where(User.workspace_id == workspace_id, User.role == Role.ADMIN)
             .order_by(User.email)
         )
     )

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync import metrics
 from quotasync.domain import governor, outcomes
+from quotasync.domain.activities import State
 from quotasync.domain.outcomes import Outcome
 from quotasync.engine import plan as planning
 from quotasync.errors import QuotaExhausted
 from quotasync.salesforce import api
 from quotasync.store import outbox, retrying
-from quotasync.store.outbox import FAILED, LOGGED, PENDING, SKIPPED
 
 WAIT_FOR_EMAIL = timedelta(minutes=10)  # a follow-up whose email never arrives fails after this
 WAIT_RECHECK = timedelta(seconds=30)  # how often such a follow-up looks for its email again
@@ -121,10 +121,10 @@ def settle(
     def record(session: Session) -> None:
         outbox.mark_logged(session, ws, results.logged, done_at)
         for why, ids in _grouped({**plan.failed, **results.failed}).items():
-            outbox.mark(session, ws, ids, state=FAILED, last_error=why[:2000])
+            outbox.mark(session, ws, ids, state=State.FAILED, last_error=why[:2000])
         for why, ids in _grouped(plan.skipped).items():
-            outbox.mark(session, ws, ids, state=SKIPPED, last_error=why)
-        outbox.mark(session, ws, plan.done, state=LOGGED, logged_at=done_at)
+            outbox.mark(session, ws, ids, state=State.SKIPPED, last_error=why)
+        outbox.mark(session, ws, plan.done, state=State.LOGGED, logged_at=done_at)
         tries = {i: attempts[i] + 1 for i in results.retry}
         for attempt, ids in _grouped(tries).items():
             delay = outcomes.backoff(attempt, jitter=jitter)
@@ -132,7 +132,7 @@ def settle(
                 session,
                 ws,
                 ids,
-                state=PENDING,
+                state=State.PENDING,
                 attempts=attempt,
                 next_attempt_at=now + timedelta(seconds=delay),
             )
@@ -141,7 +141,7 @@ def settle(
             session,
             ws,
             overdue,
-            state=FAILED,
+            state=State.FAILED,
             last_error="the email or meeting it belongs to never arrived",
         )
         later = [i for i in plan.waiting if i not in set(overdue)]

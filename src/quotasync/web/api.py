@@ -25,6 +25,7 @@ from quotasync.web import auth
 from quotasync.web.state import RuntimeDep
 
 Share = Annotated[int, Field(ge=10, le=90, description="Percent of the org's quota, 10 to 90.")]
+# `domain.activities.State`'s values, spelled out so the 422 answers and the schema stay as they were.
 StateName = Literal["pending", "logged", "failed", "skipped"]
 KindName = Literal[
     "email_sent",

@@ -23,6 +23,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from quotasync.domain.roles import Role
 from quotasync.engine.mailers import WORKSPACE_HEADER
 from quotasync.store.tables import User, Workspace
 from quotasync.web import auth, pages
@@ -53,7 +54,7 @@ def outbox(request: Request, workspace_id: str, runtime: RuntimeDep) -> HTMLResp
             raise HTTPException(403, "you are not a member of this workspace")
         admins = set(
             session.scalars(
-                select(User.email).where(User.workspace_id == workspace_id, User.role == "admin")
+                select(User.email).where(User.workspace_id == workspace_id, User.role == Role.ADMIN)
             )
         )
     directory = runtime.settings.outbox_dir
