@@ -40,7 +40,7 @@ One run prints three groups of figures and rewrites the "governor" section of BE
    before the writer's step (`/limits` with View Setup; the sandbox's sync user, connected
    here, lacks it, so one cheap GET of the REST resource list, whose `Sforce-Limit-Info`
    carries the Data figure). Only calls of purpose `limits_check` may pass the guard, by one
-   call once the figure is a recheck interval old (`store/limits.caps(..., probe=True)`); the
+   call once the figure is a recheck interval old (`store/quota_rows.caps(..., probe=True)`); the
    writer's batches are refused before they are sent. Check calls are the ledger's
    `limits_check` calls the org charged; each lands above the guard, and about 2 per paused
    hour are expected. Free reads are the checker's hourly `/limits` readings, refused to the
@@ -128,7 +128,7 @@ from quotasync.engine.worker import Progress, Worker
 from quotasync.engine.writer import COLLECTIONS_ONLY
 from quotasync.salesforce.connection import LIMITS_CHECK
 from quotasync.simulation import ActivityStream
-from quotasync.store import limits
+from quotasync.store import quota_rows
 from quotasync.store.tables import LedgerEntry, PauseEpisode, Workspace
 from tests.integration.logging_support import STREAM_START, Setup, connect, people
 from tests.sandbox_process import SandboxOrg, start_sandbox
@@ -276,7 +276,7 @@ def governed_burst(
     with setup.runtime.sessions.begin() as session:
         workspace = session.get(Workspace, setup.workspace_id)
         assert workspace is not None
-        limits.set_share(session, workspace, "data", share_percent)
+        quota_rows.set_share(session, workspace, "data", share_percent)
         workspace.log_within = 0
         workspace.bulk_threshold = 10_000_000  # collections only: one call per 200 records
     usage = data_usage(org)
@@ -458,7 +458,7 @@ def check_rows(setup: Setup) -> int:
 def data_figure_at(setup: Setup) -> datetime | None:
     """When the request that brought the Data figure in use was sent."""
     with setup.runtime.sessions() as session:
-        figure = limits.figures(session, setup.workspace_id).get("data")
+        figure = quota_rows.figures(session, setup.workspace_id).get("data")
         return figure.observed_at if figure is not None else None
 
 
@@ -806,7 +806,7 @@ def _run_scene(
         with setup.runtime.sessions.begin() as session:
             workspace = session.get(Workspace, setup.workspace_id)
             assert workspace is not None
-            limits.set_share(session, workspace, "data", SCENE_SHARE)
+            quota_rows.set_share(session, workspace, "data", SCENE_SHARE)
         backlog = emails(org, size, seed=53)
         for i in range(0, len(backlog), 2_000):
             setup.ingest(backlog[i : i + 2_000])
@@ -1229,14 +1229,14 @@ def overshoot_words(r: Results) -> str:
             "These bursts ran on a clock standing still (`--frozen-clock`): every call is sent "
             "and answered at one instant, so `store/ledger.answered_by` (`settled_at <= "
             "moment`) counts as held by a figure its own request, and the other workers' calls "
-            "answered after it was served; `store/limits.observe` adds the request's own call "
+            "answered after it was served; `store/quota_rows.observe` adds the request's own call "
             "again (`own_in_answer`), so other apps' use is taken a call or more too low and "
             "the guard's cap rises with it."
         )
     elif max(qs_guard) > 0:
         words.append(
             "The guard was passed on a moving clock: other apps' use, as "
-            "`store/limits.observe` worked it out, was below the org's."
+            "`store/quota_rows.observe` worked it out, was below the org's."
         )
     if governor.Reason.WORKSPACE_LIMIT.value in reasons:
         words.append(
@@ -1294,8 +1294,8 @@ def hold_words(r: Results) -> str:
     if any(h.drove.stale_looks for h in r.guard_holds):
         words.append(
             "Why looks decide on stale figures: each writer's look re-records the shared "
-            "episode's `next_check` as its own look plus the recheck (`engine/writer.py` "
-            "`_paused`, line 176, to `store/episodes.update`, line 53), and the probe waits for "
+            "episode's `next_check` as its own look plus the recheck (`engine/hold.py` "
+            "`Hold.paused`, to `store/episodes.update`, line 53), and the probe waits for "
             "`PauseEpisode.next_check <= now` (`engine/checker.py` line 160). With several "
             "workers whose looks are a moment apart, each look sets the episode's next check "
             "past the next worker's look, so a checker seldom finds the recheck due (see the "

@@ -63,12 +63,12 @@ from benchmarks.logging import percentile
 from benchmarks.postgres import fresh_schema, postgres_version
 from quotasync.clock import RealClock
 from quotasync.crypto import Vault
+from quotasync.domain.activities import State
 from quotasync.engine.pool import IDLE_LOOK, Options, Pool
 from quotasync.engine.worker import Progress, Worker
 from quotasync.salesforce.connection import Connector
 from quotasync.sandbox.launcher import stop_process
 from quotasync.store import db, leases
-from quotasync.store.outbox import LOGGED
 from quotasync.store.tables import Activity, WorkerLease, Workspace
 from tests.integration.logging_support import CLI, Setup, by_activity_id, connect, records
 from tests.integration.logging_support import duplicates as duplicated
@@ -315,7 +315,9 @@ class Fleet:
 
     def logged(self) -> int:
         with self.sessions() as session:
-            return int(session.scalar(select(func.count()).where(Activity.state == LOGGED)) or 0)
+            return int(
+                session.scalar(select(func.count()).where(Activity.state == State.LOGGED)) or 0
+            )
 
     def calls(self) -> int:
         return sum(s.ledger_calls("data", "log_activity") for s in self.setups)

@@ -76,7 +76,7 @@ from quotasync.runtime import Runtime, open_runtime
 from quotasync.salesforce.connection import SandboxLogin
 from quotasync.sandbox.launcher import stop_process
 from quotasync.simulation import ActivityStream
-from quotasync.store import db, limits, mirror, workspaces
+from quotasync.store import db, mirror, quota_rows, workspaces
 from quotasync.store.tables import Activity, LedgerEntry, PauseEpisode
 from tests.integration.logging_support import (
     STREAM_START,
@@ -172,7 +172,7 @@ def open_tenants(org: SandboxOrg, runtime: Runtime, options: Options) -> list[Te
             # interval sync runs every minute, so it meets the faults too. Activities are logged
             # within 5 seconds, the least allowed, so that the faults meet as many writes as
             # they can (at the 60-second default a short soak sends too few to meet each kind).
-            limits.set_settings(
+            quota_rows.set_settings(
                 session,
                 workspace,
                 recheck_minutes=int(RECHECK.total_seconds() // 60),

@@ -35,8 +35,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.domain import governor
+from quotasync.domain.activities import State
 from quotasync.store.ledger import WINDOW
-from quotasync.store.outbox import PENDING
 from quotasync.store.tables import Activity, LedgerEntry, PauseEpisode, WorkerLease, Workspace
 
 # The API types a quota governs (the ledger's `auth` rows are never counted).
@@ -173,7 +173,7 @@ def _backlogs(session: Session, now: datetime) -> tuple[Metric, Metric]:
         .where(
             # As above, for the (workspace, state, received_at) index: pending rows only.
             Activity.workspace_id.in_(select(Workspace.id)),
-            Activity.state == PENDING,
+            Activity.state == State.PENDING,
         )
         .group_by(Activity.workspace_id)
     ).all()

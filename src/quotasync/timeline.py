@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from quotasync import usage
 from quotasync.domain import hourly
-from quotasync.store import episodes, history, limits
+from quotasync.store import episodes, history, quota_rows
 from quotasync.store.tables import PauseEpisode, Workspace
 from quotasync.usage import Plain
 
@@ -63,7 +63,7 @@ def timeline(
 ) -> Timeline:
     starts = hourly.hours_ending(now)
     hours = {}
-    for api, ledger_apis in limits.LEDGER_APIS.items():
+    for api, ledger_apis in quota_rows.LEDGER_APIS.items():
         own = history.own_per_hour(session, workspace_id, ledger_apis, starts)
         others = history.other_apps_per_hour(session, workspace_id, ledger_apis, starts)
         hours[api] = tuple(

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from quotasync.domain import batching, governor, quota
-from quotasync.store import episodes, limits, outbox
+from quotasync.store import episodes, outbox, quota_rows
 from quotasync.store.tables import Connection, OrgFigure, PauseEpisode, Workspace
 
 RUNNING, PAUSED = "running", "paused"
@@ -108,7 +108,9 @@ class ApiUsage(Plain):
 
 
 @dataclass(frozen=True)
-class Settings(Plain):
+class SettingsView(Plain):
+    """A workspace's governor and sync settings as every view shows them."""
+
     recheck_minutes: int
     warning_percent: int
     log_within: float  # seconds within which activities are logged
@@ -135,20 +137,20 @@ class UsageView(Plain):
     # The Salesforce user quotasync acts as; None until an org is connected (and then no
     # figures can come: limits need a sync user).
     sync_user: str | None
-    settings: Settings
+    settings: SettingsView
     apis: dict[str, ApiUsage]
     members: tuple[MemberUsage, ...]  # most calls first
 
 
 def view(session: Session, workspace: Workspace, now: datetime) -> UsageView:
     readings = _Readings(
-        rooms=limits.rooms(session, workspace, now),
-        figures=limits.figures(session, workspace.id),
-        own=limits.own_use(session, workspace.id, now),
+        rooms=quota_rows.rooms(session, workspace, now),
+        figures=quota_rows.figures(session, workspace.id),
+        own=quota_rows.own_use(session, workspace.id, now),
     )
     apis = {
         api: _api_usage(session, workspace, api, percent, readings, now)
-        for api, percent in limits.shares(workspace).items()
+        for api, percent in quota_rows.shares(workspace).items()
     }
     data = apis["data"].figures
     connection = session.get(Connection, workspace.id)
@@ -181,7 +183,7 @@ def _api_usage(
     readings: _Readings,
     now: datetime,
 ) -> ApiUsage:
-    ledger_apis = limits.LEDGER_APIS[api]
+    ledger_apis = quota_rows.LEDGER_APIS[api]
     reason = unavailable_reason(workspace, api)
     pauses = _pauses(session, workspace, ledger_apis, now)
     known = [a for a in ledger_apis if a in readings.rooms]
@@ -223,7 +225,10 @@ def share_refusal(workspace: Workspace, api: str) -> str | None:
     Before quotasync has asked whether `/limits` answers, nothing is refused: the admin may be
     setting up ahead of it.
     """
-    if api not in limits.SHARE_COLUMNS or unavailable_reason(workspace, api) != VIEW_SETUP_NEEDED:
+    if (
+        api not in quota_rows.SHARE_COLUMNS
+        or unavailable_reason(workspace, api) != VIEW_SETUP_NEEDED
+    ):
         return None  # an unknown type is refused, with the types named, when it is set
     return (
         f"The {api} share cannot be set: {VIEW_SETUP_NEEDED}. Until it has it, only the data "
@@ -270,11 +275,11 @@ def _limited(
     waiting = outbox.pending_count(session, workspace.id)
     full = _BACKLOG_CALL[row.api]
     per_call, measured = (
-        (full, False) if full else limits.activities_per_call(session, workspace.id, now)
+        (full, False) if full else quota_rows.activities_per_call(session, workspace.id, now)
     )
     return Limited(
         waiting=waiting,
-        written_by=limits.written_by(session, workspace, row.api, waiting, per_call, now),
+        written_by=quota_rows.written_by(session, workspace, row.api, waiting, per_call, now),
         per_call=round(per_call, 1),
         measured=measured,
     )
@@ -298,14 +303,14 @@ def _pause(row: PauseEpisode, limited: Limited | None = None) -> Pause:
 
 
 def _pacing(session: Session, workspace: Workspace, now: datetime) -> Pacing | None:
-    paced = limits.pacing(session, workspace, now)
+    paced = quota_rows.pacing(session, workspace, now)
     if paced is None:
         return None
     return Pacing(on=paced.paced, delay=paced.delay, avoids_pause=paced.avoids_pause, why=paced.why)
 
 
-def _settings(workspace: Workspace) -> Settings:
-    return Settings(
+def _settings(workspace: Workspace) -> SettingsView:
+    return SettingsView(
         recheck_minutes=workspace.recheck_minutes,
         warning_percent=workspace.warning_percent,
         log_within=workspace.log_within,
@@ -318,7 +323,7 @@ def _settings(workspace: Workspace) -> Settings:
 def _members(
     session: Session, workspace_id: str, now: datetime, org_data_used: int
 ) -> tuple[MemberUsage, ...]:
-    used = limits.member_use(session, workspace_id, now)
+    used = quota_rows.member_use(session, workspace_id, now)
     return tuple(
         MemberUsage(
             email=email,

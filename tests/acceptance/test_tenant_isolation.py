@@ -32,8 +32,8 @@ from fastapi import routing
 from sqlalchemy import select
 
 from quotasync.domain import realtime
-from quotasync.domain.activities import parse_activity
-from quotasync.engine.notifier import WORKSPACE_HEADER, OutboxMailer
+from quotasync.domain.activities import State, parse_activity
+from quotasync.engine.mailers import WORKSPACE_HEADER, OutboxMailer
 from quotasync.store import mirror, outbox, users, workspaces
 from quotasync.store.tables import Activity, Connection, MirrorRecord, User, Workspace
 from tests.acceptance.served_app import NOW, Served, runtime_in, serve
@@ -143,7 +143,7 @@ def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
             session,
             a.workspace.id,
             [activity["olga"]],
-            state=outbox.FAILED,
+            state=State.FAILED,
             last_error="FIELD_INVALID q7q3 Olga's refusal",
         )
         b_item = payload("email_sent", id="act-bluefin-1", user_email=BO)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from quotasync import doctor
+from quotasync import diagnosis, doctor
 from quotasync.domain import governor
-from quotasync.engine import episodes
+from quotasync.engine import episode_steps
 from quotasync.salesforce.connection import SandboxLogin
 from quotasync.store.tables import RtsReceipt
 from tests.integration.logging_support import Setup, open_workspace
@@ -45,16 +45,16 @@ def connected(org: SandboxOrg, made: list[Setup], tmp_path: Path, user: str = "s
     return setup
 
 
-def examine(setup: Setup, callback_url: str | None = None) -> dict[str, doctor.Check]:
+def examine(setup: Setup, callback_url: str | None = None) -> dict[str, diagnosis.Check]:
     report = examined(setup, callback_url)
     return {check.name: check for check in report.checks}
 
 
-def examined(setup: Setup, callback_url: str | None = None) -> doctor.Report:
+def examined(setup: Setup, callback_url: str | None = None) -> diagnosis.Report:
     return doctor.run(setup.runtime.connector, setup.workspace_id, callback_url)
 
 
-def statuses(found: dict[str, doctor.Check]) -> dict[str, str]:
+def statuses(found: dict[str, diagnosis.Check]) -> dict[str, str]:
     return {name: check.status for name, check in found.items()}
 
 
@@ -137,14 +137,14 @@ def test_a_missing_activity_id_field_fails_with_the_setup_steps(
     org: SandboxOrg, workspaces: list[Setup], tmp_path: Path
 ) -> None:
     setup = connected(org, workspaces, tmp_path)
-    field = {"field": doctor.FIELD}
+    field = {"field": diagnosis.FIELD}
     try:
         for sobject in ("Task", "Event"):
             org.control("POST", "fields", {**field, "object": sobject, "present": False})
         found = examine(setup)
         assert found["activity_field"].status == "fail"
         assert found["activity_field"].detail.startswith(
-            f"{doctor.FIELD} is missing on Task and Event"
+            f"{diagnosis.FIELD} is missing on Task and Event"
         )
         assert "Object Manager > Activity > Fields & Relationships > New" in (
             found["activity_field"].fix or ""
@@ -189,7 +189,7 @@ def test_a_paused_data_api_fails_with_the_reason_and_other_types_only_warn(
     now = setup.clock.now()
     for api in (governor.Api.DATA, governor.Api.APEX):
         pause = governor.Pause(api, governor.Reason.ORG_GUARD, now + timedelta(minutes=30))
-        episodes.record(setup.runtime.sessions, setup.workspace_id, pause, now)
+        episode_steps.record(setup.runtime.sessions, setup.workspace_id, pause, now)
     setup.settings(limits_readable=True)  # as the worker's first `/limits` reading leaves it
     found = examine(setup)
     assert found["data_share"].status == "fail"

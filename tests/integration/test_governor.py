@@ -18,7 +18,7 @@ from quotasync.engine.notifier import Notifier
 from quotasync.engine.pool import Pool
 from quotasync.engine.worker import Progress, Worker
 from quotasync.engine.writer import COLLECTIONS_ONLY
-from quotasync.store import limits
+from quotasync.store import quota_rows
 from quotasync.store.tables import Connection, PauseEpisode, Workspace
 from tests.databases import postgres_url
 from tests.integration.logging_support import CLI, Connect, Setup, people, records, stream
@@ -46,7 +46,7 @@ def guarded_org(
     with setup.runtime.sessions.begin() as session:
         stored = session.get(Workspace, setup.workspace_id)
         assert stored is not None
-        limits.set_settings(session, stored, recheck_minutes=5)
+        quota_rows.set_settings(session, stored, recheck_minutes=5)
     return org, clock, setup
 
 
@@ -60,7 +60,7 @@ def test_the_share_reached_pauses_the_workspace_until_its_own_calls_leave_the_wi
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 10)
+        quota_rows.set_share(session, ws, "data", 10)
         ws.log_within = 0
         ws.bulk_threshold = 1_000_000  # collections only: one call per 200 records
     activities = [a for a in stream(people(org), 9000, seed=21) if a["kind"] in EMAILS][:4400]
@@ -113,7 +113,7 @@ def test_four_workers_together_never_pass_the_share(
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 10)  # 30 calls
+        quota_rows.set_share(session, ws, "data", 10)  # 30 calls
         ws.log_within = 0
         ws.bulk_threshold = 1_000_000  # collections only: one call per 200 records
     activities = [a for a in stream(people(org), 20000, seed=23) if a["kind"] in EMAILS][:8000]
@@ -451,7 +451,7 @@ def limits_share(setup: Setup) -> int:
     with setup.runtime.sessions() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        return limits.rooms(session, ws, setup.clock.now())["data"].share
+        return quota_rows.rooms(session, ws, setup.clock.now())["data"].share
 
 
 # ---------------------------------------------------------------- worker processes
@@ -470,7 +470,7 @@ def test_four_worker_processes_on_postgresql_never_pass_the_share(
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 10)  # 10 calls
+        quota_rows.set_share(session, ws, "data", 10)  # 10 calls
         ws.log_within = 0
         ws.bulk_threshold = 1_000_000
     # 12,000 emails need 12 calls of 1,000; the mirror load took some of the 10.

@@ -26,6 +26,7 @@ from quotasync import metrics
 from quotasync.clock import ManualClock
 from quotasync.config import Settings
 from quotasync.domain import governor
+from quotasync.domain.activities import State
 from quotasync.runtime import Runtime, open_runtime
 from quotasync.store import db, episodes, outbox, workspaces
 from quotasync.store.ledger import Call, Ledger
@@ -108,8 +109,8 @@ def fill(store: Store) -> None:
     with store.runtime.sessions.begin() as session:
         outbox.accept(session, acme, [sent("a1"), sent("a2")], NOW - timedelta(seconds=90))
         outbox.accept(session, acme, [sent("a3"), sent("a4")], NOW - timedelta(seconds=30))
-        outbox.mark(session, acme, ["a1"], state=outbox.LOGGED, logged_at=NOW)
-        outbox.mark(session, acme, ["a4"], state=outbox.FAILED, last_error="FIELD_INVALID")
+        outbox.mark(session, acme, ["a1"], state=State.LOGGED, logged_at=NOW)
+        outbox.mark(session, acme, ["a4"], state=State.FAILED, last_error="FIELD_INVALID")
         outbox.accept(session, globex, [sent("g1")], NOW - timedelta(minutes=10))
         # A pending retry is backlog too, though not due yet.
         outbox.mark(session, globex, ["g1"], next_attempt_at=NOW + timedelta(minutes=1))

@@ -20,7 +20,7 @@ from quotasync.engine import sync
 from quotasync.engine.sync import Syncer, SyncReport
 from quotasync.engine.worker import Progress
 from quotasync.salesforce.connection import SandboxLogin
-from quotasync.store import limits, mirror
+from quotasync.store import mirror, quota_rows, sync_state
 from quotasync.store.tables import LedgerEntry, SyncState, Workspace
 from tests.integration.logging_support import Connect, Setup, open_workspace, records
 from tests.sandbox_process import SandboxOrg, start_sandbox
@@ -54,7 +54,8 @@ def assert_mirror_equals_org(setup: Setup, org: SandboxOrg) -> None:
 def watermarks(setup: Setup) -> dict[str, datetime | None]:
     with setup.runtime.sessions() as session:
         return {
-            s: state.watermark for s, state in mirror.states(session, setup.workspace_id).items()
+            s: state.watermark
+            for s, state in sync_state.states(session, setup.workspace_id).items()
         }
 
 
@@ -107,7 +108,7 @@ def test_the_load_at_connect_reads_every_type_s_first_page_in_one_call(
     assert setup.ledger_calls("data", "mirror_load") == 1 == org_usage(org)
     assert setup.ledger_calls("bulk_query") == 0
     with setup.runtime.sessions() as session:
-        states = mirror.states(session, setup.workspace_id)
+        states = sync_state.states(session, setup.workspace_id)
     assert set(states) == set(sync.OBJECTS)
     for sobject, state in states.items():
         newest = max(r["SystemModstamp"] for r in records(org, sobject))  # one format: sortable
@@ -369,7 +370,7 @@ def test_a_sync_the_quota_stops_keeps_what_it_applied_and_moves_only_finished_wa
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 10)  # 3 calls: 2 left
+        quota_rows.set_share(session, ws, "data", 10)  # 3 calls: 2 left
     before = watermarks(setup)
     contacts_before = len(mirrored(setup, "Contact"))
 
@@ -393,7 +394,7 @@ def test_a_sync_the_quota_stops_keeps_what_it_applied_and_moves_only_finished_wa
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 70)
+        quota_rows.set_share(session, ws, "data", 70)
     assert run(setup).complete
     assert_mirror_equals_org(setup, org)
 
@@ -481,7 +482,7 @@ def test_a_workspace_connected_before_sync_existed_gets_its_first_sync_at_once(
     assert_mirror_equals_org(setup, org)
     with setup.runtime.sessions() as session:
         assert all(
-            s.watermark is not None for s in mirror.states(session, setup.workspace_id).values()
+            s.watermark is not None for s in sync_state.states(session, setup.workspace_id).values()
         )
 
 

@@ -24,7 +24,7 @@ from quotasync.engine.notifier import Notifier
 from quotasync.engine.pool import Pool
 from quotasync.engine.worker import Progress, Worker
 from quotasync.engine.writer import COLLECTIONS_ONLY
-from quotasync.store import limits
+from quotasync.store import quota_rows
 from quotasync.store.tables import Notification, PauseEpisode, User, Workspace
 from tests.integration.logging_support import Connect, Setup, people, stream
 from tests.integration.test_governor import EMAILS, quotasync_calls
@@ -78,7 +78,7 @@ def reach_the_share(new_org: OrgFactory, workspace: Connect, **mail: Any) -> tup
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 10)
+        quota_rows.set_share(session, ws, "data", 10)
         ws.log_within = 0
         ws.bulk_threshold = 1_000_000
         session.add(
@@ -251,7 +251,7 @@ def test_without_a_mail_server_the_messages_land_in_the_data_dirs_outbox(
 
 def test_a_lower_warning_threshold_warns_the_admins_earlier(tmp_path: Path) -> None:
     """12 calls of a 20-call share (60%): past a 50% threshold, short of the default 80%."""
-    from quotasync.engine.notifier import OutboxMailer
+    from quotasync.engine.mailers import OutboxMailer
     from quotasync.store.tables import LedgerEntry
     from tests.integration.logging_support import open_workspace
 
@@ -260,8 +260,8 @@ def test_a_lower_warning_threshold_warns_the_admins_earlier(tmp_path: Path) -> N
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 10)
-        limits.observe(session, ws.id, "data", 12, 200, now)
+        quota_rows.set_share(session, ws, "data", 10)
+        quota_rows.observe(session, ws.id, "data", 12, 200, now)
         session.add_all(
             LedgerEntry(
                 workspace_id=ws.id, api="data", purpose="upsert", at=now - timedelta(minutes=i)
@@ -296,7 +296,7 @@ def test_a_backlog_that_keeps_meeting_the_share_is_one_episode_and_two_emails(
     with setup.runtime.sessions.begin() as session:
         ws = session.get(Workspace, setup.workspace_id)
         assert ws is not None
-        limits.set_share(session, ws, "data", 10)  # 20 calls; the connect's mirror load took 3
+        quota_rows.set_share(session, ws, "data", 10)  # 20 calls; the connect's mirror load took 3
         ws.log_within = 0
         ws.bulk_threshold = 1_000_000
     activities = [a for a in stream(people(org), 14000, seed=27) if a["kind"] in EMAILS][:6000]

@@ -19,7 +19,7 @@ from quotasync.domain import governor
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.pool import Pool
 from quotasync.engine.worker import Progress, Worker
-from quotasync.store import limits
+from quotasync.store import quota_rows
 from quotasync.store.tables import Workspace
 from tests.integration.logging_support import Connect, Setup, records
 from tests.integration.test_governor import EPOCH, in_step, open_pause
@@ -40,7 +40,7 @@ def set_recheck(setup: Setup, minutes: int) -> None:
     with setup.runtime.sessions.begin() as session:
         stored = session.get(Workspace, setup.workspace_id)
         assert stored is not None
-        limits.set_settings(session, stored, recheck_minutes=minutes)
+        quota_rows.set_settings(session, stored, recheck_minutes=minutes)
 
 
 @pytest.mark.parametrize("user", ["admin", "sync"])

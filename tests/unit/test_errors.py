@@ -34,8 +34,7 @@ from quotasync.domain import activities, governor
 from quotasync.domain import realtime as domain_realtime
 from quotasync.engine import realtime as engine_realtime
 from quotasync.engine import writer
-from quotasync.salesforce import api, bulk, connection, oauth_flows
-from quotasync.salesforce import limits as org_limits
+from quotasync.salesforce import api, bulk, connection, oauth_flows, org_limits
 from quotasync.services import pushes, sync_mode
 from quotasync.services import workspace as services_workspace
 from quotasync.store import db, users, workspaces

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from quotasync.domain.governor import LIMIT_NAMES, Api
 from quotasync.salesforce import api
-from quotasync.salesforce.limits import Figure, _limits_closed, parse
+from quotasync.salesforce.org_limits import Figure, _limits_closed, parse
 
 
 def org_limits(**changes: Any) -> dict[str, Any]:

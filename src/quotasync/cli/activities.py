@@ -50,6 +50,7 @@ def activities_import(
 @activities_app.command("list")
 def activities_list(workspace: common.WorkspaceOption, as_json: common.JsonOption = False) -> None:
     """How many activities are in each state."""
+    from quotasync.domain.activities import State
     from quotasync.store import outbox
 
     runtime = common.runtime()
@@ -60,7 +61,7 @@ def activities_list(workspace: common.WorkspaceOption, as_json: common.JsonOptio
     if as_json:
         typer.echo(json.dumps({**counts, "skipped_by_reason": skipped}))
         return
-    for state in ("pending", "logged", "failed", "skipped"):
+    for state in State:
         typer.echo(f"{state:>8}: {counts.get(state, 0):,}")
     for reason, n in sorted(skipped.items()):
         typer.echo(f"{'':>10}{reason.replace('_', ' ')}: {n:,}")

@@ -13,7 +13,7 @@ from quotasync.cli import common
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from quotasync.doctor import Report
+    from quotasync.diagnosis import Report
 
 STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
@@ -23,6 +23,7 @@ def doctor(workspace: common.WorkspaceOption, as_json: common.JsonOption = False
     shares and pauses, the QS_Activity_Id__c field and Real-Time Sync, each with its fix.
     Costs one Data API call (ledgered as `doctor`)."""
     from quotasync import doctor as checks
+    from quotasync.diagnosis import FAIL, MARKERS
 
     runtime = common.runtime()
     ws = common.find_workspace(runtime.sessions, workspace)
@@ -34,9 +35,9 @@ def doctor(workspace: common.WorkspaceOption, as_json: common.JsonOption = False
 
         console = Console()
         console.print(_table(report))
-        console.print(f"{checks.MARKERS[report.status]} {report.summary}", markup=False)
+        console.print(f"{MARKERS[report.status]} {report.summary}", markup=False)
         console.print(f"The doctor spent {report.calls} Data API call(s).", markup=False)
-    if report.status == checks.FAIL:
+    if report.status == FAIL:
         raise typer.Exit(1)
 
 
@@ -44,7 +45,7 @@ def _table(report: Report) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    from quotasync.doctor import MARKERS
+    from quotasync.diagnosis import MARKERS
 
     table = Table("", "check", "detail", "fix", show_lines=True)
     for check in report.checks:

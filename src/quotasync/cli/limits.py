@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 
     from quotasync.runtime import Runtime
     from quotasync.store.tables import Workspace
-    from quotasync.usage import ApiUsage, Limited, Pause, UsageView
-    from quotasync.usage import Settings as UsageSettings
+    from quotasync.usage import ApiUsage, Limited, Pause, SettingsView, UsageView
 
 limit_app = typer.Typer(
     help="quotasync's share of each API quota: show and set.", no_args_is_help=True
@@ -130,7 +129,7 @@ def limited_text(limited: Limited) -> str:
     )
 
 
-def _settings_text(settings: UsageSettings) -> str:
+def _settings_text(settings: SettingsView) -> str:
     return (
         f"while paused, quotasync looks again every {settings.recheck_minutes} minutes; "
         f"the admins are warned past {settings.warning_percent}% of a share; "

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from quotasync.cli import common
+from quotasync.domain.roles import Role
 
 user_app = typer.Typer(help="People of a workspace: add, list, passwords, API tokens.")
 
@@ -18,7 +19,7 @@ EmailArgument = Annotated[str, typer.Argument(help="The person's email.")]
 def user_add(
     workspace: common.WorkspaceOption,
     email: EmailArgument,
-    role: Annotated[str, typer.Option("--role", help="admin or member.")] = "member",
+    role: Annotated[str, typer.Option("--role", help="admin or member.")] = Role.MEMBER.value,
     as_json: common.JsonOption = False,
 ) -> None:
     """Add a person to a workspace; prints their first password (shown once) and where to sign in."""

@@ -29,7 +29,7 @@ from quotasync.demo.show import Show
 from quotasync.demo.stage import Stage
 from quotasync.errors import QuotasyncError
 from quotasync.simulation import ActivityStream
-from quotasync.store import limits, outbox
+from quotasync.store import outbox, quota_rows
 from quotasync.store.tables import Activity, Workspace
 
 log = logging.getLogger("quotasync.demo")
@@ -139,7 +139,7 @@ def _set_the_scene(options: Options, show: Show, stage: Stage) -> dict[str, int]
     with stage.runtime.sessions() as session:
         workspace = session.get(Workspace, stage.workspace_id)
         assert workspace is not None
-        shares = limits.shares(workspace)
+        shares = quota_rows.shares(workspace)
     show.say(
         f"The org: {story.EDITION} edition, {story.LICENSES} licenses: "
         f"{allocations['data']:,} Data API calls and {allocations['apex']:,} async Apex "

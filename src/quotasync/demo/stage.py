@@ -18,6 +18,7 @@ from quotasync.clock import VirtualClock
 from quotasync.config import Settings
 from quotasync.demo.org import DemoOrg
 from quotasync.demo.reps import org_people
+from quotasync.domain.roles import Role
 from quotasync.engine import process
 from quotasync.engine.checker import LimitsChecker
 from quotasync.engine.matching import Matcher
@@ -73,7 +74,7 @@ class Stage:
             new = workspaces.create(session, WORKSPACE, ADMIN, clock.now())
             # A stranger's email is logged without a WhoId, so every activity ends up in the org.
             new.workspace.unmatched = "log_unlinked"
-            member = users.add(session, new.workspace, sorted(reps)[0], "member", clock.now())
+            member = users.add(session, new.workspace, sorted(reps)[0], Role.MEMBER, clock.now())
         workspace_id = new.workspace.id
         connector = runtime.connector
         login = SandboxLogin.read(org.state_dir / "sandbox.json", user="admin")

@@ -16,9 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from quotasync.domain import mapping
-from quotasync.domain.activities import Activity, Kind, parse_activity
-
-PENDING = "pending"
+from quotasync.domain.activities import Activity, Kind, State, parse_activity
 
 
 @dataclass
@@ -110,7 +108,7 @@ def _meeting(
         verdict.once += len(group)
         return
     # The org shows an older state: the changes after it are waiting, or missing.
-    unwritten = [a for a in group if states.get(a.id) == PENDING] or [group[-1]]
+    unwritten = [a for a in group if states.get(a.id) == State.PENDING] or [group[-1]]
     verdict.once += len(group) - len(unwritten)
     _tally(verdict, unwritten, 0, states)
 
@@ -146,7 +144,7 @@ def _tally(
         verdict.once += expected - extra
         return
     short = expected - found
-    pending = Counter(states.get(a.id) for a in activities)[PENDING]
+    pending = Counter(states.get(a.id) for a in activities)[State.PENDING]
     verdict.once += found
     verdict.waiting += min(short, pending)
     verdict.missing += short - min(short, pending)

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from quotasync.domain.activities import State
 from quotasync.domain.governor import Reason
-from quotasync.engine import notifier
+from quotasync.engine import notices, notifier
 from quotasync.store import outbox
 from quotasync.store.tables import Notification, PauseEpisode, Workspace
 
@@ -62,11 +63,11 @@ class Snapshot:
 
     @property
     def pending(self) -> int:
-        return self.states.get(outbox.PENDING, 0)
+        return self.states.get(State.PENDING, 0)
 
     @property
     def logged(self) -> int:
-        return self.states.get(outbox.LOGGED, 0)
+        return self.states.get(State.LOGGED, 0)
 
     def paused(self) -> list[Episode]:
         """The open pauses of writing (Real-Time Sync's rollover is not one)."""
@@ -126,9 +127,9 @@ def _email(workspace: Workspace, row: Notification, episode: PauseEpisode | None
     if episode is None:
         subject = f"quotasync has used {workspace.warning_percent}% of its {row.api} share"
     elif row.kind == notifier.STARTED:
-        subject = notifier.pause_started(workspace, episode).subject
+        subject = notices.pause_started(workspace, episode).subject
     else:
-        subject = notifier.pause_ended(workspace, episode).subject
+        subject = notices.pause_ended(workspace, episode).subject
     assert row.sent_at is not None
     return Email(row.id, row.kind, row.api, subject, row.sent_at, row.recipients)
 

@@ -55,6 +55,16 @@ class Kind(StrEnum):
     MEETING_CANCELED = "meeting_canceled"
 
 
+class State(StrEnum):
+    """Where an activity is on its way to Salesforce. The store's `state` column holds the value
+    (a StrEnum equals its string, so rows and JSON read the same)."""
+
+    PENDING = "pending"  # waiting for a batch, or for a retry
+    LOGGED = "logged"  # in Salesforce
+    FAILED = "failed"  # Salesforce refused it for good (an admin may retry it)
+    SKIPPED = "skipped"  # not logged, by the workspace's settings (an unmatched recipient, ...)
+
+
 FOLLOW_UP_KINDS: frozenset[Kind] = frozenset(
     {Kind.EMAIL_OPENED, Kind.LINK_CLICKED, Kind.EMAIL_REPLIED}
 )

@@ -6,9 +6,10 @@ these functions and act on what they return.
 
 The figures, for one workspace and one API type:
 
-- the `Ledger`: quotasync's own calls, each with the time it was reserved. A call counts against
-  the rolling 24-hour window until exactly 24 hours after it was reserved, so the governor knows
-  to the second when each one stops counting.
+- the `CallWindow`: quotasync's own calls in the rolling 24-hour window (the store's ledger's
+  entries), each with the time it was reserved. A call counts against the window until exactly
+  24 hours after it was reserved, so the governor knows to the second when each one stops
+  counting.
 - the `OrgFigures`: what Salesforce last said (from `/limits` or `Sforce-Limit-Info`): the org's
   total for the type, how much of it is used, and when that was read.
 - the workspace's share of the org total, a whole percentage (`validate_share`).
@@ -185,8 +186,9 @@ class OrgFigures:
 
 
 @dataclass(frozen=True)
-class Ledger:
-    """quotasync's own calls of one API type: (reserved at, calls) pairs, oldest first.
+class CallWindow:
+    """quotasync's own calls of one API type in the rolling window: (reserved at, calls) pairs,
+    oldest first (the store's `Ledger` keeps them; this is their arithmetic).
 
     The store passes the entries of the last 24 hours; older ones change nothing. A call reserved
     at `t` counts while `now < t + WINDOW`, the same bound the store's own query uses.
@@ -204,7 +206,7 @@ class Ledger:
                 raise ValueError(f"a ledger entry cannot hold {calls} calls")
 
     @classmethod
-    def of(cls, entries: Iterable[tuple[datetime, int]]) -> Ledger:
+    def of(cls, entries: Iterable[tuple[datetime, int]]) -> CallWindow:
         """A ledger from entries in any order."""
         return cls(tuple(sorted(entries, key=lambda entry: entry[0])))
 
@@ -237,7 +239,7 @@ class Ledger:
         return ((at, calls) for at, calls in self.entries if now - WINDOW < at <= now)
 
 
-def room(ledger: Ledger, org: OrgFigures, share_percent: int, now: datetime) -> Room:
+def room(ledger: CallWindow, org: OrgFigures, share_percent: int, now: datetime) -> Room:
     """The quota rule's room (`quota.room`) from the ledger and the org's last reading."""
     # Other apps' use is only known at the moment Salesforce was asked; quotasync's calls since
     # then are in the ledger, theirs are not, so theirs are held at that reading.
@@ -309,7 +311,7 @@ Decision = Send | Pause | Unavailable
 
 def decide(
     api: Api,
-    ledger: Ledger,
+    ledger: CallWindow,
     org: OrgFigures | None,
     share_percent: int,
     now: datetime,
@@ -334,7 +336,9 @@ def decide(
     return _guard_pause(api, ledger, figures, now, batch_cost, recheck, stale, org.observed_at)
 
 
-def _own_room_at(ledger: Ledger, figures: Room, now: datetime, batch_cost: int) -> datetime | None:
+def _own_room_at(
+    ledger: CallWindow, figures: Room, now: datetime, batch_cost: int
+) -> datetime | None:
     """When quotasync's own expiries alone make room for one batch under both limits."""
     target = figures.own_used + min(figures.by_share, figures.by_guard) - batch_cost
     return ledger.falls_to(target, now)
@@ -346,7 +350,7 @@ def _next_check(resume_at: datetime | None, now: datetime, recheck: timedelta) -
 
 
 def _share_pause(
-    api: Api, ledger: Ledger, figures: Room, now: datetime, batch_cost: int, recheck: timedelta
+    api: Api, ledger: CallWindow, figures: Room, now: datetime, batch_cost: int, recheck: timedelta
 ) -> Pause:
     resume_at = _own_room_at(ledger, figures, now, batch_cost)
     # RULES.md, Recheck and resume: looked at again at least every recheck interval (the admin may
@@ -366,7 +370,7 @@ def _share_pause(
 
 def _guard_pause(
     api: Api,
-    ledger: Ledger,
+    ledger: CallWindow,
     figures: Room,
     now: datetime,
     batch_cost: int,
@@ -526,11 +530,11 @@ FULL_CALL_RECORDS = RECORDS_PER_CALL
 
 
 def written_by(
-    ledger: Ledger, figures: Room, waiting: int, per_call: float, now: datetime
+    ledger: CallWindow, figures: Room, waiting: int, per_call: float, now: datetime
 ) -> datetime | None:
     """About when a backlog of `waiting` activities is written, `per_call` a call, if nothing
     else spends the room: what is left now goes at once, and then a call each time one of
-    quotasync's own calls leaves the window (the ledger knows when: `Ledger.falls_to`).
+    quotasync's own calls leaves the window (the ledger knows when: `CallWindow.falls_to`).
 
     The calls sent meanwhile stay in the window for a day; a backlog of more than a day's room
     takes a whole window for each day's room more. None when nothing can tell: the guard is

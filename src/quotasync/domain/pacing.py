@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from quotasync.domain.batching import COLLECTION_SIZE, LOG_WITHIN
-from quotasync.domain.governor import WINDOW, Ledger
+from quotasync.domain.governor import WINDOW, CallWindow
 
 MAX_BATCH_DELAY = 900.0  # a new workspace's ceiling: the longest `log_within` allowed
 
@@ -60,7 +60,9 @@ def calls_per_second(rate: float, delay: float, batch_size: int = COLLECTION_SIZ
     return rate / per_call
 
 
-def bearable_rate(ledger: Ledger, share: int, now: datetime, horizon: timedelta = WINDOW) -> float:
+def bearable_rate(
+    ledger: CallWindow, share: int, now: datetime, horizon: timedelta = WINDOW
+) -> float:
     """The highest steady calls per second that never exhausts the share within `horizon`.
 
     At each moment a counted call leaves the window, the room is what is left now plus what has
@@ -94,7 +96,7 @@ _TICK = timedelta(microseconds=1)
 
 
 def paced_delay(
-    ledger: Ledger,
+    ledger: CallWindow,
     share: int,
     now: datetime,
     rate: float,

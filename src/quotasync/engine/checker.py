@@ -26,9 +26,9 @@ from quotasync.clock import Clock
 from quotasync.domain import checking
 from quotasync.domain.governor import Reason
 from quotasync.errors import NotConnected, QuotaExhausted, SalesforceError
-from quotasync.salesforce import limits as org_limits
+from quotasync.salesforce import org_limits
 from quotasync.salesforce.connection import Client
-from quotasync.store import limits
+from quotasync.store import quota_rows
 from quotasync.store.tables import OrgFigure, PauseEpisode, Workspace
 
 log = logging.getLogger("quotasync.checker")
@@ -98,7 +98,7 @@ class LimitsChecker:
         with self.sessions.begin() as session:
             for api, figure in figures.items():
                 # The Data figure includes the reading itself: one Data call.
-                limits.observe(
+                quota_rows.observe(
                     session,
                     self.workspace_id,
                     api,
@@ -111,13 +111,13 @@ class LimitsChecker:
             session.flush()
             workspace = session.get(Workspace, self.workspace_id)
             assert workspace is not None
-            rooms = limits.rooms(session, workspace, at)
+            rooms = quota_rows.rooms(session, workspace, at)
             data = rooms.get("data")
             next_check = checking.next_check(
                 rooms.values(),
                 at,
                 data_share_calls=data.share if data is not None else 0,
-                warning_at=limits.warning_at(workspace),
+                warning_at=quota_rows.warning_at(workspace),
             )
             workspace.limits_readable = True
             workspace.limits_next_check = next_check
@@ -181,7 +181,7 @@ def _due(session: Session, workspace: Workspace, now: datetime) -> str | None:
 def _recheck_at(session: Session, workspace: Workspace) -> datetime | None:
     """The earliest recheck of an open org-guard pause whose figure is older than that recheck:
     when that pause wants a fresh reading (None: no such pause)."""
-    known = limits.figures(session, workspace.id)
+    known = quota_rows.figures(session, workspace.id)
     due = [
         episode.next_check
         for episode in session.scalars(

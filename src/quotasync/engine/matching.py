@@ -30,7 +30,7 @@ from quotasync.clock import Clock
 from quotasync.engine import pages, sync
 from quotasync.salesforce import api
 from quotasync.salesforce.connection import Client
-from quotasync.store import mirror
+from quotasync.store import mirror, unknown_emails
 
 LOOKUP_BATCH = 100  # emails per IN query
 LOOKUP_URL_CHARS = 8_000  # URL-encoded SOQL of one lookup, at most: half of what the org takes
@@ -81,7 +81,7 @@ class Matcher:
             matches.users.update(mirror.ids_by_email(session, self.workspace_id, "User", reps))
             unknown_people = recipients - set(matches.people)
             unknown_users = reps - set(matches.users)
-            cached = mirror.recently_unknown(
+            cached = unknown_emails.recently_unknown(
                 session,
                 self.workspace_id,
                 unknown_people | unknown_users,
@@ -123,7 +123,9 @@ class Matcher:
         unknown = (people - set(matches.people)) | (reps - set(matches.users))
         if unknown:
             with self.sessions.begin() as session:
-                mirror.remember_unknown(session, self.workspace_id, unknown, self.clock.now())
+                unknown_emails.remember_unknown(
+                    session, self.workspace_id, unknown, self.clock.now()
+                )
 
 
 def _lookup_soql(sobject: str, emails: list[str]) -> str:

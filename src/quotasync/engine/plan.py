@@ -8,16 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from quotasync.domain import mapping
-from quotasync.domain.activities import FOLLOW_UP_KINDS, Activity, Kind
+from quotasync.domain.activities import FOLLOW_UP_KINDS, Activity, Kind, State
 from quotasync.domain.mapping import Links, Unmatched
-from quotasync.store.outbox import (
-    FAILED,
-    LOGGED,
-    OPEN_TRACKING_OFF,
-    PENDING,
-    SKIPPED,
-    UNMATCHED_PREFIXES,
-)
+from quotasync.store.outbox import OPEN_TRACKING_OFF, UNMATCHED_PREFIXES
 from quotasync.store.tables import Activity as Row
 
 OPEN_KINDS = frozenset({Kind.EMAIL_OPENED, Kind.LINK_CLICKED})
@@ -131,9 +124,9 @@ def _plan_group(
     if g.origin is None:
         plan.waiting += batch_ids  # the email or meeting they belong to has not arrived yet
         return
-    if g.origin.state in (FAILED, SKIPPED) and g.origin.id not in batch_ids:
+    if g.origin.state in (State.FAILED, State.SKIPPED) and g.origin.id not in batch_ids:
         reason = f"its {'email' if g.sobject == mapping.TASK else 'meeting'} {g.key} was {g.origin.state}: {g.origin.last_error}"
-        target = plan.failed if g.origin.state == FAILED else plan.skipped
+        target = plan.failed if g.origin.state == State.FAILED else plan.skipped
         target.update(dict.fromkeys(batch_ids, reason))
         return
     origin = parsed[g.origin.id]
@@ -183,7 +176,7 @@ def unanswered(g: Group) -> bool:
     rows = {r.id: r for r in g.rows}
     rows.update({r.id: r for r in g.batch})
     return any(
-        r.state == PENDING and (r.attempts > 0 or r.next_attempt_at is not None)
+        r.state == State.PENDING and (r.attempts > 0 or r.next_attempt_at is not None)
         for r in rows.values()
     )
 
@@ -192,7 +185,7 @@ def current_record_id(g: Group) -> str | None:
     """The id of the record as last written: the origin's id can be missing (a meeting canceled
     before it was written, then canceled again) or stale (deleted, then revived by an update that
     made a new record), so the most recently logged row of the record that carries an id decides."""
-    written = [r for r in g.rows if r.salesforce_id and r.state == LOGGED]
+    written = [r for r in g.rows if r.salesforce_id and r.state == State.LOGGED]
     if not written:
         return None
     return max(written, key=lambda r: (r.logged_at or _NEVER, r.id == g.key)).salesforce_id

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from quotasync.clock import Clock
 from quotasync.domain import governor
 from quotasync.domain.realtime import SyncMode
-from quotasync.engine import episodes as engine_episodes
+from quotasync.engine import episode_steps
 from quotasync.engine.sync import Syncer
 from quotasync.errors import (
     NotConnected,
@@ -42,7 +42,7 @@ from quotasync.errors import (
 )
 from quotasync.salesforce import api
 from quotasync.salesforce.connection import Client, Connector
-from quotasync.store import episodes, limits
+from quotasync.store import episodes, quota_rows
 from quotasync.store.tables import Workspace
 
 log = logging.getLogger("quotasync.realtime")
@@ -148,7 +148,7 @@ class RealTime:
                 self._looked_at = now
                 if isinstance(decision, governor.Send):
                     return self._roll_back(decision, now)
-                engine_episodes.record(self.sessions, self.workspace_id, decision, now)
+                episode_steps.record(self.sessions, self.workspace_id, decision, now)
         except (QuotaExhausted, SalesforceError, NotConnected, NotFound) as error:
             # The switch could not be written to the org: try again at the next step.
             log.warning("workspace %s: Real-Time Sync switch failed: %s", self.workspace_id, error)
@@ -158,7 +158,7 @@ class RealTime:
         self._write_setting({"Enabled__c": False})
         with self.sessions.begin() as session:
             self._workspace(session).sync_mode = SyncMode.INTERVAL
-        engine_episodes.record(self.sessions, self.workspace_id, decision, now)
+        episode_steps.record(self.sessions, self.workspace_id, decision, now)
         self._looked_at = now
         log.info(
             "workspace %s: Real-Time Sync rolled over to Interval Sync (%s)",
@@ -177,7 +177,7 @@ class RealTime:
             return Switch(SyncMode.INTERVAL, now, "catch-up incomplete")
         with self.sessions.begin() as session:
             self._workspace(session).sync_mode = SyncMode.REALTIME
-        engine_episodes.record(self.sessions, self.workspace_id, decision, now)
+        episode_steps.record(self.sessions, self.workspace_id, decision, now)
         log.info("workspace %s: Real-Time Sync is back", self.workspace_id)
         return Switch(SyncMode.REALTIME, now)
 
@@ -186,7 +186,7 @@ class RealTime:
     def _apex_decision(
         self, session: Session, workspace: Workspace, now: datetime
     ) -> governor.Decision:
-        return limits.decision(session, workspace, "apex", now)
+        return quota_rows.decision(session, workspace, "apex", now)
 
     def _write_setting(self, values: dict[str, object]) -> str:
         """Create or update the org's RTS setting record; its id."""

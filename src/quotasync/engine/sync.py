@@ -67,11 +67,10 @@ from quotasync.errors import (
     SessionExpired,
     Unreachable,
 )
-from quotasync.salesforce import api
-from quotasync.salesforce import limits as org_limits
+from quotasync.salesforce import api, org_limits
 from quotasync.salesforce.bulk import Job, JobFailed
 from quotasync.salesforce.connection import Client, Connector
-from quotasync.store import limits, mirror
+from quotasync.store import mirror, quota_rows, sync_state
 from quotasync.store.tables import LedgerEntry, SyncState, Workspace
 
 log = logging.getLogger("quotasync.sync")
@@ -182,7 +181,7 @@ def next_due(session: Session, workspace: Workspace, now: datetime) -> datetime 
         if workspace.sync_mode == SyncMode.INTERVAL
         else RECONCILE
     )
-    known = mirror.states(session, workspace.id)
+    known = sync_state.states(session, workspace.id)
     started = [known[s].last_run_at if s in known else None for s in OBJECTS]
     if any(at is None for at in started):
         return now
@@ -250,11 +249,11 @@ class Syncer:
             if workspace is None:
                 raise NotFound(f"workspace {self.workspace_id} does not exist")
             interval = timedelta(minutes=workspace.sync_interval_minutes)
-            before = mirror.last_runs(session, self.workspace_id)  # given back if stopped
-            taken = mirror.start_runs(
+            before = sync_state.last_runs(session, self.workspace_id)  # given back if stopped
+            taken = sync_state.start_runs(
                 session, self.workspace_id, self.objects, now, interval if due_only else None
             )
-            known = mirror.states(session, self.workspace_id)
+            known = sync_state.states(session, self.workspace_id)
             threshold = workspace.bulk_query_threshold
             first_entry = session.scalar(select(func.max(LedgerEntry.id))) or 0
         runs = []
@@ -278,7 +277,7 @@ class Syncer:
                 r.report.sobject: before.get(r.report.sobject) for r in runs if not r.report.done
             }
             with self.sessions.begin() as session:
-                mirror.withdraw_runs(session, self.workspace_id, unfinished, now)
+                sync_state.withdraw_runs(session, self.workspace_id, unfinished, now)
         except Refused as refused:
             report.paused, report.error = _stopped(refused.status, refused.fault)
         except (SessionExpired, GrantRefused) as error:  # a grant the org no longer honours
@@ -481,7 +480,7 @@ class Syncer:
                 )
                 report.applied += swept
                 report.deleted += swept
-            mirror.finish_run(
+            sync_state.finish_run(
                 session,
                 self.workspace_id,
                 report.sobject,
@@ -506,7 +505,7 @@ class Syncer:
                 self._bulk_allowed = (
                     workspace is not None
                     and workspace.limits_readable is True
-                    and "bulk_query" in limits.figures(session, self.workspace_id)
+                    and "bulk_query" in quota_rows.figures(session, self.workspace_id)
                 )
         return self._bulk_allowed
 
@@ -514,7 +513,7 @@ class Syncer:
         """Why a cap stopped the run: the workspace's share, or the org's 90% guard, as the
         governor tells it; and that decision, which the worker's pause records."""
         with self.sessions() as session:
-            decision = limits.until_room(session, self.workspace_id, no_room, self.clock.now())
+            decision = quota_rows.until_room(session, self.workspace_id, no_room, self.clock.now())
         reason = (
             decision.reason
             if isinstance(decision, governor.Pause)

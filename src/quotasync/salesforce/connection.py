@@ -38,7 +38,7 @@ from quotasync.errors import (
 )
 from quotasync.salesforce import api, oauth_flows
 from quotasync.salesforce.session import GovernedSession, OrgUsage
-from quotasync.store import limits, mirror
+from quotasync.store import quota_rows, sync_state
 from quotasync.store.ledger import Ledger
 from quotasync.store.tables import Connection, Workspace
 
@@ -123,7 +123,7 @@ class Connector:
 
         def keep(usage: OrgUsage) -> None:
             with self.sessions.begin() as session:
-                limits.observe(
+                quota_rows.observe(
                     session,
                     workspace_id,
                     "data",
@@ -136,7 +136,7 @@ class Connector:
 
         def caps(now: datetime, purpose: str) -> dict[str, int]:
             with self.sessions() as session:
-                return limits.caps(session, workspace_id, now, probe=purpose == LIMITS_CHECK)
+                return quota_rows.caps(session, workspace_id, now, probe=purpose == LIMITS_CHECK)
 
         return GovernedSession(
             self.ledger, workspace_id, self.clock, ca_file, on_usage=keep, caps=caps
@@ -319,7 +319,7 @@ class Connector:
                 # Another org (or the org on another instance, which costs a load at worst): the
                 # mirror's watermarks say nothing about it, so the load that follows is a full
                 # one, and tombstones what the other org had.
-                mirror.forget_runs(session, workspace_id)
+                sync_state.forget_runs(session, workspace_id)
             session.merge(connection)
             # The new sync user may have View Setup where the last one had not, or the other
             # way round: ask `/limits` again on the worker's next cycle.

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from quotasync import usage
 from quotasync.domain import governor
 from quotasync.services.workspace import stored
-from quotasync.store import limits
+from quotasync.store import quota_rows
 from quotasync.store.tables import Workspace
 
 
@@ -56,7 +56,7 @@ def change(
             for api, percent in (shares or {}).items()
         }
         wanted = settings or SettingsChange()
-        changes = limits.set_settings(
+        changes = quota_rows.set_settings(
             session,
             workspace,
             recheck_minutes=wanted.recheck_minutes,
@@ -65,7 +65,7 @@ def change(
             max_batch_delay=wanted.max_batch_delay,
             open_tracking=wanted.open_tracking,
         )
-        return Changed(limits.shares(workspace), set_shares, changes)
+        return Changed(quota_rows.shares(workspace), set_shares, changes)
 
 
 def _set_share(session: Session, workspace: Workspace, api: str, percent: object) -> int:
@@ -73,4 +73,4 @@ def _set_share(session: Session, workspace: Workspace, api: str, percent: object
     refusal = usage.share_refusal(workspace, api)
     if refusal is not None:
         raise governor.ShareError(refusal)
-    return limits.set_share(session, workspace, api, percent)
+    return quota_rows.set_share(session, workspace, api, percent)

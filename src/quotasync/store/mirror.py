@@ -1,5 +1,6 @@
 """The local mirror of the org's people and deals (Users, Contacts, Leads, Accounts,
-Opportunities), how far it has followed the org, and the cache of emails the org does not know.
+Opportunities): its rows. How far it has followed the org is in `store/sync_state.py`, the
+cache of emails the org does not know in `store/unknown_emails.py`.
 
 `apply` is the one way rows reach the mirror, whatever brought them (an initial load, an interval
 sync, a push from the org): a row wins over the stored record when its SystemModstamp is newer or
@@ -10,18 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import String, Table, and_, any_, bindparam, delete, func, or_, select, update
+from sqlalchemy import String, Table, and_, any_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from quotasync.store.tables import EmailLookup, MirrorRecord, SyncState
+from quotasync.store.tables import MirrorRecord
 
 CHUNK = 500  # ids per statement: well inside SQLite's and PostgreSQL's parameter limits
 _TABLE = cast(Table, MirrorRecord.__table__)
-_STATE = cast(Table, SyncState.__table__)
 _KEY = ("workspace_id", "sobject", "salesforce_id")
 
 
@@ -354,141 +354,3 @@ def open_opportunities(session: Session, workspace_id: str, account_id: str) -> 
     return sorted(
         open_ones, key=lambda r: (str(r.fields.get("CloseDate") or "9999"), r.salesforce_id)
     )
-
-
-# ---------------------------------------------------------------- how far the sync has come
-
-
-def states(session: Session, workspace_id: str) -> dict[str, SyncState]:
-    rows = session.scalars(select(SyncState).where(SyncState.workspace_id == workspace_id))
-    return {row.sobject: row for row in rows}
-
-
-def last_runs(session: Session, workspace_id: str) -> dict[str, datetime | None]:
-    """When each type's last sync started (the values only: the states stay unloaded)."""
-    rows = session.execute(
-        select(SyncState.sobject, SyncState.last_run_at).where(
-            SyncState.workspace_id == workspace_id
-        )
-    )
-    return {sobject: at for sobject, at in rows}
-
-
-def start_runs(
-    session: Session,
-    workspace_id: str,
-    sobjects: Sequence[str],
-    now: datetime,
-    every: timedelta | None = None,
-) -> list[str]:
-    """Note that a sync of these types starts now; returns those it may sync.
-
-    With `every`, only types whose last run started at least that long ago are taken, each by a
-    conditional UPDATE: of two workers looking at once, one gets a type and the other skips it.
-    """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(_STATE)
-        .values([{"workspace_id": workspace_id, "sobject": s} for s in sobjects])
-        .on_conflict_do_nothing(index_elements=["workspace_id", "sobject"])
-    )
-    taken = []
-    for sobject in sobjects:
-        query = update(SyncState).where(
-            SyncState.workspace_id == workspace_id, SyncState.sobject == sobject
-        )
-        if every is not None:
-            query = query.where(
-                or_(SyncState.last_run_at.is_(None), SyncState.last_run_at <= now - every)
-            )
-        if session.execute(query.values(last_run_at=now)).rowcount == 1:  # type: ignore[attr-defined]
-            taken.append(sobject)
-    return taken
-
-
-def withdraw_runs(
-    session: Session,
-    workspace_id: str,
-    before: Mapping[str, datetime | None],
-    started: datetime,
-) -> None:
-    """A run that started at `started` stopped before these types were through (the quota had
-    no room): each one's start mark goes back to `before` (its last run's start), so the type is
-    due as it was, and the pause that stopped the run says when it goes again rather than the
-    sync interval. A type another run has started since keeps that run's mark."""
-    for sobject, last_run_at in before.items():
-        session.execute(
-            update(SyncState)
-            .where(
-                SyncState.workspace_id == workspace_id,
-                SyncState.sobject == sobject,
-                SyncState.last_run_at == started,
-            )
-            .values(last_run_at=last_run_at)
-        )
-
-
-def finish_run(
-    session: Session,
-    workspace_id: str,
-    sobject: str,
-    watermark: datetime | None,
-    full_at: datetime | None,
-) -> None:
-    """A type was synced through: its watermark moves up (never down); a full load is noted."""
-    state = session.get(SyncState, (workspace_id, sobject))
-    if state is None:
-        state = SyncState(workspace_id=workspace_id, sobject=sobject)
-        session.add(state)
-    if watermark is not None and (state.watermark is None or watermark > state.watermark):
-        state.watermark = watermark
-    if full_at is not None:
-        state.last_full_at = full_at
-
-
-def forget_runs(session: Session, workspace_id: str) -> None:
-    """Forget how far the sync has come (another org): the next sync loads every type in full."""
-    session.execute(
-        update(SyncState)
-        .where(SyncState.workspace_id == workspace_id)
-        .values(watermark=None, last_full_at=None)
-    )
-
-
-# ---------------------------------------------------------------- emails the org does not know
-
-
-def recently_unknown(
-    session: Session, workspace_id: str, emails: Iterable[str], now: datetime, ttl: timedelta
-) -> set[str]:
-    wanted = sorted(set(emails))
-    known: set[str] = set()
-    for start in range(0, len(wanted), CHUNK):
-        known |= set(
-            session.scalars(
-                select(EmailLookup.email).where(
-                    EmailLookup.workspace_id == workspace_id,
-                    EmailLookup.email.in_(wanted[start : start + CHUNK]),
-                    EmailLookup.looked_up_at > now - ttl,
-                )
-            )
-        )
-    return known
-
-
-def remember_unknown(
-    session: Session, workspace_id: str, emails: Iterable[str], now: datetime
-) -> None:
-    for email in set(emails):
-        session.merge(EmailLookup(workspace_id=workspace_id, email=email, looked_up_at=now))
-
-
-def forget_unknown(session: Session, workspace_id: str, emails: Iterable[str]) -> None:
-    emails = list(emails)
-    if emails:
-        session.execute(
-            delete(EmailLookup).where(
-                EmailLookup.workspace_id == workspace_id, EmailLookup.email.in_(emails)
-            )
-        )

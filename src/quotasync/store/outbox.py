@@ -16,13 +16,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from quotasync.domain.activities import Activity, parse_activity
+from quotasync.domain.activities import Activity, State, parse_activity
 from quotasync.domain.mapping import record_key
 from quotasync.store import leases
 from quotasync.store.tables import Activity as Row
 from quotasync.store.tables import Workspace
-
-PENDING, LOGGED, FAILED, SKIPPED = "pending", "logged", "failed", "skipped"
 
 
 def to_json(activity: Activity) -> dict[str, Any]:
@@ -85,7 +83,7 @@ def accept(
                 record_type=record_type,
                 record_key=key,
                 payload=to_json(activity),
-                state=PENDING,
+                state=State.PENDING,
                 attempts=0,
             )
         )
@@ -161,7 +159,7 @@ _OLDEST = (Row.received_at, Row.id)
 def _ready(workspace_id: str, now: datetime) -> tuple[Any, ...]:
     return (
         Row.workspace_id == workspace_id,
-        Row.state == PENDING,
+        Row.state == State.PENDING,
         or_(Row.next_attempt_at.is_(None), Row.next_attempt_at <= now),
     )
 
@@ -199,7 +197,7 @@ def release(session: Session, workspace_id: str, ids: Iterable[str], until: date
             .where(
                 Row.workspace_id == workspace_id,
                 Row.id.in_(wanted[start : start + 500]),
-                Row.state == PENDING,
+                Row.state == State.PENDING,
                 Row.next_attempt_at == until,
             )
             .values(next_attempt_at=None)
@@ -220,7 +218,9 @@ def backlog(session: Session, workspace_id: str, now: datetime) -> tuple[int, da
 def next_retry(session: Session, workspace_id: str) -> datetime | None:
     return session.scalar(
         select(func.min(Row.next_attempt_at)).where(
-            Row.workspace_id == workspace_id, Row.state == PENDING, Row.next_attempt_at.is_not(None)
+            Row.workspace_id == workspace_id,
+            Row.state == State.PENDING,
+            Row.next_attempt_at.is_not(None),
         )
     )
 
@@ -240,7 +240,7 @@ def logged_since(session: Session, workspace_id: str, since: datetime) -> int:
     return int(
         session.scalar(
             select(func.count()).where(
-                Row.workspace_id == workspace_id, Row.state == LOGGED, Row.logged_at > since
+                Row.workspace_id == workspace_id, Row.state == State.LOGGED, Row.logged_at > since
             )
         )
         or 0
@@ -248,7 +248,7 @@ def logged_since(session: Session, workspace_id: str, since: datetime) -> int:
 
 
 def pending_count(session: Session, workspace_id: str | None = None) -> int:
-    query = select(func.count()).where(Row.state == PENDING)
+    query = select(func.count()).where(Row.state == State.PENDING)
     if workspace_id is not None:
         query = query.where(Row.workspace_id == workspace_id)
     return int(session.scalar(query) or 0)
@@ -296,7 +296,10 @@ def mark_logged(
         update(table)
         .where(table.c.workspace_id == bindparam("ws"), table.c.id == bindparam("activity"))
         .values(
-            state=LOGGED, logged_at=bindparam("at"), salesforce_id=bindparam("sf"), last_error=None
+            state=State.LOGGED,
+            logged_at=bindparam("at"),
+            salesforce_id=bindparam("sf"),
+            last_error=None,
         ),
         [
             {"ws": workspace_id, "activity": activity_id, "sf": record_id, "at": at}
@@ -313,7 +316,7 @@ def skipped_reasons(session: Session, workspace_id: str) -> dict[str, int]:
     """Skipped activities by why: `unmatched` recipients, `open_tracking_off`, `other`."""
     rows = session.execute(
         select(Row.last_error, func.count())
-        .where(Row.workspace_id == workspace_id, Row.state == SKIPPED)
+        .where(Row.workspace_id == workspace_id, Row.state == State.SKIPPED)
         .group_by(Row.last_error)
     ).all()
     out: dict[str, int] = {}
@@ -336,9 +339,6 @@ def counts(session: Session, workspace_id: str, user_email: str | None = None) -
         query = query.where(Row.user_email == user_email)
     rows = session.execute(query.group_by(Row.state)).all()
     return {state: int(n) for state, n in rows}
-
-
-STATES = (PENDING, LOGGED, FAILED, SKIPPED)
 
 
 def recent(
@@ -378,7 +378,7 @@ def retry(
         query = select(Row.id).where(
             Row.workspace_id == workspace_id,
             Row.id.in_(wanted[start : start + 500]),
-            Row.state == FAILED,
+            Row.state == State.FAILED,
         )
         if user_email is not None:
             query = query.where(Row.user_email == user_email)
@@ -387,7 +387,7 @@ def retry(
             session,
             workspace_id,
             chunk,
-            state=PENDING,
+            state=State.PENDING,
             attempts=0,
             next_attempt_at=None,
             last_error=None,

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from quotasync.domain.activities import State
 from quotasync.domain.realtime import SyncMode
 
 
@@ -109,7 +110,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(254))
-    role: Mapped[str] = mapped_column(String(10))  # admin | member
+    role: Mapped[str] = mapped_column(String(10))  # a `Role`'s value
     created_at: Mapped[datetime]
     # argon2id; None until a first password is issued (`quotasync user password`).
     password_hash: Mapped[str | None] = mapped_column(String(200))
@@ -171,7 +172,7 @@ class Activity(Base):
     record_type: Mapped[str] = mapped_column(String(10))  # Task | Event
     record_key: Mapped[str] = mapped_column(String(255))  # its QS_Activity_Id__c
     payload: Mapped[dict[str, Any]]
-    state: Mapped[str] = mapped_column(String(10), default="pending")
+    state: Mapped[str] = mapped_column(String(10), default=State.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotasync import crypto
+from quotasync.domain.roles import Role
 from quotasync.errors import InvalidInput
 from quotasync.store.tables import ApiToken, User, Workspace
 
-ROLES = ("admin", "member")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # argon2 takes any length; a bound keeps a hostile form from costing seconds
 # No control characters: a NUL in a query is a DataError on PostgreSQL (a 500 at sign-in).
@@ -71,7 +71,7 @@ def find(session: Session, workspace_id: str, email: str) -> User | None:
 
 
 def add(session: Session, workspace: Workspace, email: str, role: str, now: datetime) -> NewUser:
-    if role not in ROLES:
+    if role not in tuple(Role):
         raise UserError(f"a role is admin or member, not {role!r}")
     address = normal_email(email)
     if find(session, workspace.id, address) is not None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from quotasync import crypto
 from quotasync.domain import batching
+from quotasync.domain.roles import Role
 from quotasync.errors import InvalidInput
 from quotasync.store import users
 from quotasync.store.tables import User, Workspace
@@ -52,7 +53,7 @@ def create(session: Session, name: str, admin_email: str, now: datetime) -> NewW
     )
     session.add(workspace)
     session.flush()  # the users row refers to it
-    admin = User(workspace_id=workspace.id, email=email, role="admin", created_at=now)
+    admin = User(workspace_id=workspace.id, email=email, role=Role.ADMIN, created_at=now)
     session.add(admin)
     password = users.reset_password(admin)
     session.flush()

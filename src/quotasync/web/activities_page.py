@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from quotasync.domain.activities import Kind
+from quotasync.domain.activities import Kind, State
 from quotasync.runtime import Runtime
 from quotasync.services import activities as activity_service
 from quotasync.store import outbox, users
@@ -92,7 +92,7 @@ def activities_page(
         "page": "activities",
         "rows": rows,
         "filters": filters,
-        "states": outbox.STATES,
+        "states": list(State),
         "kinds": [kind.value for kind in Kind],
         "counts": counts,
         "notice": notice,
@@ -102,8 +102,8 @@ def activities_page(
 
 
 def _filters(state: str, kind: str, user: str) -> dict[str, str | None]:
-    if state and state not in outbox.STATES:
-        raise HTTPException(422, f"the state is one of {', '.join(outbox.STATES)}")
+    if state and state not in list(State):
+        raise HTTPException(422, f"the state is one of {', '.join(State)}")
     kinds = [k.value for k in Kind]
     if kind and kind not in kinds:
         raise HTTPException(422, f"the kind is one of {', '.join(kinds)}")

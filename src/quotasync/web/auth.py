@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotasync.clock import Clock
+from quotasync.domain.roles import Role
 from quotasync.errors import QuotasyncError
 from quotasync.store import users, workspaces
 from quotasync.store.tables import User
@@ -49,7 +50,7 @@ class Viewer:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.ADMIN
 
 
 @dataclass(frozen=True)

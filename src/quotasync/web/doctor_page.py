@@ -1,7 +1,7 @@
 """The Doctor page (admins): the doctor's checks, each a row with its status, detail and fix.
 
 Opening it runs nothing; its button (a form, with the CSRF token) runs the doctor: one Data API
-call to the org, ledgered as `doctor` (see doctor.py). A GET that spent quota could be replayed
+call to the org, ledgered as `doctor` (see doctor.py; diagnosis.py judges the answers). A GET that spent quota could be replayed
 by any page an admin visits.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from quotasync import doctor
+from quotasync import diagnosis, doctor
 from quotasync.runtime import Runtime
 from quotasync.store.tables import Workspace
 from quotasync.web import auth, pages
@@ -52,7 +52,7 @@ def _render(runtime: Runtime, request: Request, workspace_id: str, run: bool) ->
         "workspace_id": workspace_id,
         "page": "doctor",
         "report": report,
-        "markers": doctor.MARKERS,
+        "markers": diagnosis.MARKERS,
         "summary_class": SUMMARY_CLASS[report.status] if report else "",
         "csrf": auth.csrf_token(request),
     }

@@ -2,7 +2,7 @@
 install with no mail server.
 
 With no SMTP host set, the notifier writes each message as an `.eml` file in the data dir's
-`outbox/` (engine/notifier.py); this page reads them back for the workspace's admins: when, to
+`outbox/` (engine/mailers.py); this page reads them back for the workspace's admins: when, to
 whom, the subject and the body, newest first. One notice sent to several admins is one entry.
 A message belongs to this workspace when it went to one of its admins and carries the workspace's
 id in its `X-Quotasync-Workspace` header (older notices: when it names the workspace). With a mail server set, nothing is written there, and the page says so.
@@ -23,7 +23,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from quotasync.engine.notifier import WORKSPACE_HEADER
+from quotasync.domain.roles import Role
+from quotasync.engine.mailers import WORKSPACE_HEADER
 from quotasync.store.tables import User, Workspace
 from quotasync.web import auth, pages
 from quotasync.web.state import RuntimeDep
@@ -53,7 +54,7 @@ def outbox(request: Request, workspace_id: str, runtime: RuntimeDep) -> HTMLResp
             raise HTTPException(403, "you are not a member of this workspace")
         admins = set(
             session.scalars(
-                select(User.email).where(User.workspace_id == workspace_id, User.role == "admin")
+                select(User.email).where(User.workspace_id == workspace_id, User.role == Role.ADMIN)
             )
         )
     directory = runtime.settings.outbox_dir

@@ -14,9 +14,9 @@ from quotasync.domain.governor import (
     COMFORT_FOR,
     WINDOW,
     Api,
+    CallWindow,
     Episode,
     Event,
-    Ledger,
     OrgFigures,
     Pause,
     PauseEnded,
@@ -173,7 +173,7 @@ def test_the_governors_own_decisions_over_two_days_make_one_episode() -> None:
     """An org of 500 Data calls, a 10% share (50), 20,000 activities of 200 a call: the first 50
     calls go at once, the other 50 as those leave the window a day later. One episode, from the
     51st call to the last."""
-    ledger, backlog, at = Ledger(), 20_000, NOW
+    ledger, backlog, at = CallWindow(), 20_000, NOW
     line = Timeline()
     writes = 0
     while backlog > 0 and at < NOW + 2 * WINDOW:
@@ -183,7 +183,7 @@ def test_the_governors_own_decisions_over_two_days_make_one_episode() -> None:
             line._step(decision, at, None)
             at = decision.next_check
             continue
-        ledger = Ledger((*ledger.entries, (at, 1)))
+        ledger = CallWindow((*ledger.entries, (at, 1)))
         backlog -= PER_CALL
         writes += 1
         after = decide(Api.DATA, ledger, OrgFigures(500, ledger.used(at), at), 10, at)
@@ -204,7 +204,7 @@ def test_the_governors_own_decisions_over_two_days_make_one_episode() -> None:
 
 def test_a_backlog_is_written_as_the_calls_in_the_window_leave_it() -> None:
     # 50 calls in the window (share 50), the oldest leaving in an hour, one every 10 minutes.
-    ledger = Ledger.of(
+    ledger = CallWindow.of(
         (NOW - WINDOW + timedelta(hours=1) + timedelta(minutes=10 * i), 1) for i in range(50)
     )
     org = OrgFigures(500, 50, NOW)
@@ -219,11 +219,11 @@ def test_a_backlog_is_written_as_the_calls_in_the_window_leave_it() -> None:
 
 
 def test_no_estimate_while_the_guard_is_held_or_there_is_no_room_at_all() -> None:
-    ledger = Ledger.of([(NOW - timedelta(hours=1), 10)])
+    ledger = CallWindow.of([(NOW - timedelta(hours=1), 10)])
     held = room(ledger, OrgFigures(1000, 900, NOW), 70, NOW)
     assert held.guard_held and written_by(ledger, held, 500, PER_CALL, NOW) is None
-    none = room(Ledger(), OrgFigures(5, 0, NOW), 10, NOW)  # a share of 0 calls
-    assert written_by(Ledger(), none, 500, PER_CALL, NOW) is None
+    none = room(CallWindow(), OrgFigures(5, 0, NOW), 10, NOW)  # a share of 0 calls
+    assert written_by(CallWindow(), none, 500, PER_CALL, NOW) is None
 
 
 # --- The warning ----------------------------------------------------------------------------

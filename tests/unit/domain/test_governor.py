@@ -14,9 +14,9 @@ from quotasync.domain.governor import (
     MIN_LOG_WITHIN,
     WINDOW,
     Api,
+    CallWindow,
     Decision,
     Episode,
-    Ledger,
     OrgFigures,
     Pause,
     PauseEnded,
@@ -50,10 +50,10 @@ def org(max: int = 1000, used: int = 0, at: datetime = NOW) -> OrgFigures:
     return OrgFigures(max=max, used=used, observed_at=at)
 
 
-def spread(calls: int, *, from_hours_ago: float = 23, to_hours_ago: float = 1) -> Ledger:
+def spread(calls: int, *, from_hours_ago: float = 23, to_hours_ago: float = 1) -> CallWindow:
     """`calls` single calls evenly spread over a stretch of the past."""
     step = (from_hours_ago - to_hours_ago) / max(1, calls - 1)
-    return Ledger.of((hours_ago(from_hours_ago - i * step), 1) for i in range(calls))
+    return CallWindow.of((hours_ago(from_hours_ago - i * step), 1) for i in range(calls))
 
 
 # --- Settings -----------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def test_other_apps_use_is_the_org_use_less_quotasyncs_own_at_the_reading() -> N
 
 
 def test_own_calls_after_the_reading_add_to_the_org_estimate() -> None:
-    ledger = Ledger.of([(hours_ago(3), 50), (hours_ago(1), 20)])
+    ledger = CallWindow.of([(hours_ago(3), 50), (hours_ago(1), 20)])
     figures = room(ledger, org(1000, used=250, at=hours_ago(2)), 70, NOW)
     assert figures.others_used == 200
     assert figures.org_used == 270
@@ -143,7 +143,7 @@ def test_other_apps_use_is_never_negative() -> None:
 
 
 ledgers = st.lists(st.tuples(st.integers(0, 24 * 60 - 1), st.integers(0, 50)), max_size=40).map(
-    lambda pairs: Ledger.of((NOW - timedelta(minutes=m), c) for m, c in pairs)
+    lambda pairs: CallWindow.of((NOW - timedelta(minutes=m), c) for m, c in pairs)
 )
 
 
@@ -151,7 +151,7 @@ ledgers = st.lists(st.tuples(st.integers(0, 24 * 60 - 1), st.integers(0, 50)), m
     ledgers, st.integers(0, 20_000), st.integers(0, 20_000), st.integers(10, 90), st.integers(0, 48)
 )
 def test_calls_allowed_never_exceed_the_share_or_the_guard(
-    ledger: Ledger, org_max: int, org_used: int, share: int, reading_hours_ago: int
+    ledger: CallWindow, org_max: int, org_used: int, share: int, reading_hours_ago: int
 ) -> None:
     figures = room(ledger, org(org_max, org_used, hours_ago(reading_hours_ago)), share, NOW)
     assert figures.calls_allowed >= 0
@@ -175,7 +175,7 @@ def test_with_room_under_both_limits_calls_go() -> None:
 
 
 def test_a_spent_share_pauses_until_the_oldest_own_call_leaves_the_window() -> None:
-    ledger = Ledger.of([(hours_ago(20), 400), (hours_ago(2), 300)])
+    ledger = CallWindow.of([(hours_ago(20), 400), (hours_ago(2), 300)])
     decision = decide(Api.DATA, ledger, org(1000, used=700), 70, NOW)
     assert isinstance(decision, Pause)
     assert decision.reason is Reason.WORKSPACE_LIMIT
@@ -186,7 +186,7 @@ def test_a_spent_share_pauses_until_the_oldest_own_call_leaves_the_window() -> N
 
 
 def test_a_workspace_limit_pause_resumes_exactly_when_enough_own_calls_expire() -> None:
-    ledger = Ledger.of([(hours_ago(24) + timedelta(minutes=10), 700)])
+    ledger = CallWindow.of([(hours_ago(24) + timedelta(minutes=10), 700)])
     decision = decide(Api.DATA, ledger, org(1000, used=700), 70, NOW)
     assert isinstance(decision, Pause)
     assert decision.next_check == decision.resume_at == NOW + timedelta(minutes=10)
@@ -197,7 +197,7 @@ def test_a_workspace_limit_pause_resumes_exactly_when_enough_own_calls_expire() 
 
 
 def test_a_bulk_job_waits_until_its_whole_cost_fits() -> None:
-    ledger = Ledger.of([(hours_ago(23), 2), (hours_ago(22), 3), (hours_ago(1), 5)])
+    ledger = CallWindow.of([(hours_ago(23), 2), (hours_ago(22), 3), (hours_ago(1), 5)])
     decision = decide(Api.BULK, ledger, org(14, used=10), 71, NOW, batch_cost=4)
     assert isinstance(decision, Pause)
     # Share 9, own 10: 5 must leave before 4 fit, i.e. both older entries.
@@ -215,7 +215,7 @@ def test_the_org_guard_pauses_when_other_apps_bring_the_org_to_90_percent() -> N
 
 def test_an_org_guard_pause_looks_sooner_when_own_expiries_alone_make_room() -> None:
     # The org read 890 ten minutes ago; quotasync's 10 calls since bring it to the guard.
-    ledger = Ledger.of(
+    ledger = CallWindow.of(
         [(hours_ago(24) + timedelta(minutes=5), 10), (NOW - timedelta(minutes=5), 10)]
     )
     decision = decide(Api.DATA, ledger, org(1000, 890, NOW - timedelta(minutes=10)), 70, NOW)
@@ -227,7 +227,7 @@ def test_an_org_guard_pause_looks_sooner_when_own_expiries_alone_make_room() -> 
 def test_a_reading_at_the_guard_holds_it_until_a_fresh_reading_whatever_expires() -> None:
     # Other apps surging: the answer that showed the org at 90% is the last call. quotasync's
     # own expiries are not room, since other apps' use goes on growing unseen.
-    ledger = Ledger.of([(hours_ago(24) + timedelta(minutes=5), 10)])
+    ledger = CallWindow.of([(hours_ago(24) + timedelta(minutes=5), 10)])
     decision = decide(Api.DATA, ledger, org(1000, used=900), 70, NOW)
     assert isinstance(decision, Pause) and decision.reason is Reason.ORG_GUARD
     assert decision.resume_at is None and decision.next_check == NOW + DEFAULT_RECHECK
@@ -242,7 +242,7 @@ def test_a_reading_at_the_guard_holds_it_until_a_fresh_reading_whatever_expires(
 
 def test_with_the_guard_held_a_share_pause_looks_again_but_predicts_nothing() -> None:
     # A 90% share spent by quotasync alone: the reading shows the org at the guard too.
-    ledger = Ledger.of([(hours_ago(24) + timedelta(minutes=5), 900)])
+    ledger = CallWindow.of([(hours_ago(24) + timedelta(minutes=5), 900)])
     decision = decide(Api.DATA, ledger, org(1000, used=900), 90, NOW)
     assert isinstance(decision, Pause) and decision.reason is Reason.ORG_GUARD
     assert not decision.predicted
@@ -273,25 +273,25 @@ def test_a_guard_pause_asks_for_fresh_figures_once_they_are_a_recheck_old() -> N
 
 
 def test_stale_figures_still_let_calls_go_but_ask_for_a_refresh() -> None:
-    decision = decide(Api.BULK, Ledger(), org(15_000, 0, at=hours_ago(2)), 70, NOW)
+    decision = decide(Api.BULK, CallWindow(), org(15_000, 0, at=hours_ago(2)), 70, NOW)
     assert isinstance(decision, Send) and decision.refresh_figures
 
 
 def test_data_without_figures_sends_one_call_to_learn_them() -> None:
-    assert decide(Api.DATA, Ledger(), None, 70, NOW) == Send(Api.DATA, 1, refresh_figures=True)
+    assert decide(Api.DATA, CallWindow(), None, 70, NOW) == Send(Api.DATA, 1, refresh_figures=True)
 
 
 @pytest.mark.parametrize("api", [Api.BULK, Api.BULK_QUERY, Api.APEX])
 def test_other_types_without_figures_are_unavailable(api: Api) -> None:
-    assert decide(api, Ledger(), None, 70, NOW) == Unavailable(api)
+    assert decide(api, CallWindow(), None, 70, NOW) == Unavailable(api)
 
 
 def test_a_type_the_org_has_none_of_is_unavailable() -> None:
-    assert decide(Api.APEX, Ledger(), org(0, 0), 70, NOW) == Unavailable(Api.APEX)
+    assert decide(Api.APEX, CallWindow(), org(0, 0), 70, NOW) == Unavailable(Api.APEX)
 
 
 def test_a_batch_bigger_than_the_whole_share_rechecks_without_a_prediction() -> None:
-    decision = decide(Api.BULK, Ledger(), org(20, 0), 10, NOW, batch_cost=5)
+    decision = decide(Api.BULK, CallWindow(), org(20, 0), 10, NOW, batch_cost=5)
     assert isinstance(decision, Pause)
     assert decision.resume_at is None and not decision.predicted
     assert decision.next_check == NOW + DEFAULT_RECHECK
@@ -299,7 +299,7 @@ def test_a_batch_bigger_than_the_whole_share_rechecks_without_a_prediction() -> 
 
 @given(ledgers, st.integers(1, 3000), st.integers(10, 90), st.integers(1, 5))
 def test_a_predicted_resume_time_is_exact(
-    ledger: Ledger, org_max: int, share: int, batch_cost: int
+    ledger: CallWindow, org_max: int, share: int, batch_cost: int
 ) -> None:
     used = ledger.used(NOW)
     decision = decide(Api.DATA, ledger, org(org_max, used), share, NOW, batch_cost=batch_cost)
@@ -317,7 +317,7 @@ def test_a_predicted_resume_time_is_exact(
 
 @given(ledgers, st.integers(0, 3000), st.integers(0, 3000), st.integers(10, 90), st.integers(1, 5))
 def test_calls_go_only_when_at_least_one_batch_fits(
-    ledger: Ledger, org_max: int, org_used: int, share: int, batch_cost: int
+    ledger: CallWindow, org_max: int, org_used: int, share: int, batch_cost: int
 ) -> None:
     decision = decide(Api.DATA, ledger, org(org_max, org_used), share, NOW, batch_cost=batch_cost)
     if isinstance(decision, Send):
@@ -459,7 +459,7 @@ def test_a_quiet_workspace_keeps_the_short_delay() -> None:
 def test_a_busy_day_fills_batches_so_the_share_lasts() -> None:
     # 2 activities/s at 2 s batches would spend 0.5 calls/s; 8,640 calls a day bear 0.1 calls/s.
     pacing = paced_delay(
-        Ledger(), 8_640, NOW, rate=2.0, base_delay=SHORT_DELAY, max_delay=SHORT_CEILING
+        CallWindow(), 8_640, NOW, rate=2.0, base_delay=SHORT_DELAY, max_delay=SHORT_CEILING
     )
     assert pacing.paced and pacing.avoids_pause
     assert pacing.delay == pytest.approx(10.0)
@@ -480,10 +480,10 @@ def test_by_default_activities_are_logged_within_a_minute_and_held_longer_only_t
 ):
     # 0.5 activities/s in batches of 30 (a minute's worth) spend 0.0167 calls/s, which a share
     # of 8,640 a day (0.1 calls/s) bears: no pacing.
-    calm = paced_delay(Ledger(), 8_640, NOW, rate=0.5)
+    calm = paced_delay(CallWindow(), 8_640, NOW, rate=0.5)
     assert (calm.delay, calm.paced) == (LOG_WITHIN, False) == (60.0, False)
     # A share of 864 a day bears 0.01 calls/s: batches wait 100 s, past the minute.
-    tight = paced_delay(Ledger(), 864, NOW, rate=0.5)
+    tight = paced_delay(CallWindow(), 864, NOW, rate=0.5)
     assert tight.paced and tight.avoids_pause
     assert tight.delay == pytest.approx(100.0)
     # Nothing left at all: held as long as the ceiling allows, 15 minutes for a new workspace.
@@ -498,12 +498,12 @@ def test_a_held_guard_is_not_paced_the_batch_meets_it_and_its_pause_rechecks() -
     assert (held.delay, held.paced, held.avoids_pause) == (LOG_WITHIN, False, False)
     assert "guard" in held.why
     # Nothing arriving: nothing to pause, nothing said to be likely.
-    assert paced_delay(Ledger(), 700, NOW, rate=0.0, guard_held=True).avoids_pause
+    assert paced_delay(CallWindow(), 700, NOW, rate=0.0, guard_held=True).avoids_pause
 
 
 def test_expiring_own_calls_count_toward_what_the_share_bears() -> None:
-    recent = Ledger.of([(hours_ago(1), 600)])
-    old = Ledger.of([(hours_ago(23), 600)])
+    recent = CallWindow.of([(hours_ago(1), 600)])
+    old = CallWindow.of([(hours_ago(23), 600)])
     two_hours = timedelta(hours=2)
     assert bearable_rate(old, 700, NOW, two_hours) > bearable_rate(recent, 700, NOW, two_hours)
     # Just before the old calls expire (in one hour), only 100 calls are left for that hour.
@@ -512,10 +512,12 @@ def test_expiring_own_calls_count_toward_what_the_share_bears() -> None:
 
 def test_over_the_whole_window_the_share_bears_its_daily_average() -> None:
     # Whatever has been spent, every call counted now is back within 24 hours.
-    assert bearable_rate(Ledger.of([(hours_ago(23), 600)]), 864, NOW) == pytest.approx(0.01)
+    assert bearable_rate(CallWindow.of([(hours_ago(23), 600)]), 864, NOW) == pytest.approx(0.01)
 
 
-def _bearable_by_definition(ledger: Ledger, share: int, now: datetime, horizon: timedelta) -> float:
+def _bearable_by_definition(
+    ledger: CallWindow, share: int, now: datetime, horizon: timedelta
+) -> float:
     """The rate as its definition says it, one moment at a time (quadratic: for checking)."""
     left = max(0, share - ledger.used(now))
     end = now + horizon
@@ -528,7 +530,7 @@ def _bearable_by_definition(ledger: Ledger, share: int, now: datetime, horizon: 
 
 @given(ledgers, st.integers(0, 5000), st.integers(1, 24 * 60))
 def test_the_bearable_rate_is_the_least_room_over_its_span_at_each_expiry(
-    ledger: Ledger, share: int, horizon_minutes: int
+    ledger: CallWindow, share: int, horizon_minutes: int
 ) -> None:
     horizon = timedelta(minutes=horizon_minutes)
     assert bearable_rate(ledger, share, NOW, horizon) == _bearable_by_definition(
@@ -537,7 +539,9 @@ def test_the_bearable_rate_is_the_least_room_over_its_span_at_each_expiry(
 
 
 @given(ledgers, st.integers(0, 5000), st.floats(0, 50))
-def test_the_paced_delay_stays_within_its_bounds(ledger: Ledger, share: int, rate: float) -> None:
+def test_the_paced_delay_stays_within_its_bounds(
+    ledger: CallWindow, share: int, rate: float
+) -> None:
     pacing = paced_delay(ledger, share, NOW, rate, base_delay=SHORT_DELAY, max_delay=SHORT_CEILING)
     assert 2.0 <= pacing.delay <= 300.0
     assert pacing.paced == (pacing.delay > 2.0)

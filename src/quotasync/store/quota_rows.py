@@ -191,7 +191,7 @@ def decision(
         if figure is not None
         else None
     )
-    entries = governor.Ledger(tuple(ledger.entries_in_window(session, workspace.id, api, now)))
+    entries = governor.CallWindow(tuple(ledger.entries_in_window(session, workspace.id, api, now)))
     return governor.decide(
         governor.Api(api),
         entries,
@@ -245,7 +245,7 @@ def written_by(
     room = rooms(session, workspace, now).get(api)
     if room is None:
         return None
-    entries = governor.Ledger(tuple(ledger.entries_in_window(session, workspace.id, api, now)))
+    entries = governor.CallWindow(tuple(ledger.entries_in_window(session, workspace.id, api, now)))
     return governor.written_by(entries, room, waiting, per_call, now)
 
 
@@ -271,7 +271,9 @@ def pacing(
         if workspace.sync_mode == SyncMode.INTERVAL
         else None
     )
-    entries = governor.Ledger(tuple(ledger.entries_in_window(session, workspace.id, "data", now)))
+    entries = governor.CallWindow(
+        tuple(ledger.entries_in_window(session, workspace.id, "data", now))
+    )
     arrived = outbox.received_since(session, workspace.id, now - RATE_WINDOW)
     return pace.paced_delay(
         entries,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.domain import governor
 from quotasync.errors import Conflict
-from quotasync.store import db, episodes, limits, outbox
+from quotasync.store import db, episodes, outbox, quota_rows
 from quotasync.store.tables import PauseEpisode, Workspace
 
 
@@ -64,8 +64,8 @@ def _after_write(
 ) -> governor.Decision:
     """The governor's decision on the figures the write left (its answer brought the org's)."""
     workspace = session.get(Workspace, workspace_id)
-    if workspace is not None and api.value in limits.figures(session, workspace_id):
-        decision = limits.decision(session, workspace, api.value, now)
+    if workspace is not None and api.value in quota_rows.figures(session, workspace_id):
+        decision = quota_rows.decision(session, workspace, api.value, now)
         if not isinstance(decision, governor.Unavailable):
             return decision
     # No figures for the type any more: nothing holds a limit on it.
