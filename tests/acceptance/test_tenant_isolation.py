@@ -207,7 +207,7 @@ def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
     notice["Subject"] = "Quokka notice q7q3: quotasync paused"
     notice["Date"] = format_datetime(NOW)
     notice.set_content("quotasync paused the Data API for q7q3.")
-    OutboxMailer(runtime.settings.outbox_dir).send([notice])
+    OutboxMailer(runtime.settings.outbox_dir, runtime.clock).send([notice])
     mine = [
         A_NAME,
         MO,

@@ -270,7 +270,7 @@ def test_a_lower_warning_threshold_warns_the_admins_earlier(tmp_path: Path) -> N
         )
     mail = tmp_path / "mail"
     notifier = Notifier(
-        setup.runtime.sessions, setup.runtime.settings, setup.clock, OutboxMailer(mail)
+        setup.runtime.sessions, setup.runtime.settings, setup.clock, OutboxMailer(mail, setup.clock)
     )
     try:
         assert notifier.tell(setup.workspace_id) == 0

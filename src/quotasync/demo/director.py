@@ -61,6 +61,8 @@ class Interrupted(QuotasyncError):
 
 def run(options: Options, console: Console, stop: threading.Event) -> summary.Summary:
     speed = story.fitted_speed(options.speed, options.minutes)
+    # The one wall-clock read of the demo: its virtual clock starts at the real now, so the org
+    # process, started with the same epoch and speed, agrees with it.
     epoch = datetime.now(UTC).isoformat(timespec="milliseconds")
     clock = VirtualClock(parse_epoch(epoch), speed)
     options.data_dir.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,7 @@ class Show:
         return (self.clock.now() - self.story_start).total_seconds() / 60
 
     def real_seconds(self) -> float:
+        """Real seconds the watcher has waited (told beside the story's virtual minutes)."""
         return time.monotonic() - self.real_start
 
     def stamp(self) -> str:

@@ -8,12 +8,12 @@ import smtplib
 import ssl
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
 
+from quotasync.clock import Clock
 from quotasync.config import Settings
 
 # Which workspace a notice is about, for mail filters and the Outbox page.
@@ -47,8 +47,9 @@ class SmtpMailer:
 class OutboxMailer:
     """No mail server: each message becomes an .eml file an admin (or a test) can open."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, clock: Clock) -> None:
         self.directory = directory
+        self.clock = clock
 
     def send(self, messages: Sequence[EmailMessage]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -56,12 +57,12 @@ class OutboxMailer:
             # Named for the message's own Date (the injected clock's), so the files sort as the
             # story happened, also on a virtual clock.
             sent = parsedate_to_datetime(message["Date"]) if message["Date"] else None
-            stamp = (sent or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
+            stamp = (sent or self.clock.now()).strftime("%Y%m%dT%H%M%S")
             name = f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
             (self.directory / name).write_bytes(bytes(message))
 
 
-def mailer_for(settings: Settings) -> Mailer:
+def mailer_for(settings: Settings, clock: Clock) -> Mailer:
     if settings.smtp_host:
         return SmtpMailer(settings)
-    return OutboxMailer(settings.outbox_dir)
+    return OutboxMailer(settings.outbox_dir, clock)

@@ -49,7 +49,7 @@ class Notifier:
         self.sessions = sessions
         self.settings = settings
         self.clock = clock
-        self.mailer = mailer or mailer_for(settings)
+        self.mailer = mailer or mailer_for(settings, clock)
 
     def tell(self, workspace_id: str) -> int:
         """Send whatever this workspace's admins have not been told yet; returns notices sent."""

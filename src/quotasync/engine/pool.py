@@ -127,6 +127,8 @@ class Pool:
         for thread in [*threads, heartbeat]:
             thread.start()
         try:
+            # Real seconds, not the injected clock's: how often this loop looks is the process's
+            # own pacing, and a virtual clock may run at 600x or stand still.
             ensured = time.monotonic()
             while not done.is_set() and not stop.is_set():
                 done.wait(POLL)
