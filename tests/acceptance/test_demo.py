@@ -241,13 +241,26 @@ def test_the_verdict_tells_once_waiting_missing_and_duplicated_apart() -> None:
         }
     ]
     logged = {a["id"]: "logged" for a in accepted}
-    found = verdict.check(accepted, logged, tasks, events)
+    found = verdict.check(accepted, logged, tasks, events, None)
     assert (found.accepted, found.once, found.missing, found.duplicated) == (7, 5, 1, 1)
     assert not found.exact
     # The open the Task does not count yet is waiting while it is still pending, not missing.
-    found = verdict.check(accepted, {**logged, "o2": "pending"}, tasks[:2], events)
+    found = verdict.check(accepted, {**logged, "o2": "pending"}, tasks[:2], events, None)
     assert (found.once, found.waiting, found.missing, found.duplicated) == (6, 1, 0, 0)
     assert found.exact
     # A meeting moved in the outbox but not in the org: the move is missing.
-    found = verdict.check(accepted[5:], logged, [], [{**events[0], "EndDateTime": None}])
+    found = verdict.check(accepted[5:], logged, [], [{**events[0], "EndDateTime": None}], None)
     assert (found.once, found.missing) == (1, 1)
+
+
+def test_the_verdict_counts_only_the_workspaces_own_records() -> None:
+    accepted = [activity("email_sent", "e1", to=["ada@x.example"], subject="Hi", body="Hello")]
+    logged = {"e1": "logged"}
+    # Another workspace's Task for its own activity e1 (bare, or under its prefix) is not ours.
+    others = [{"QS_Activity_Id__c": "e1"}, {"QS_Activity_Id__c": "0000zzzz:e1"}]
+    found = verdict.check(accepted, logged, others, [], "k3x9a2b1")
+    assert (found.once, found.missing) == (0, 1)
+    found = verdict.check(
+        accepted, logged, [*others, {"QS_Activity_Id__c": "k3x9a2b1:e1"}], [], "k3x9a2b1"
+    )
+    assert (found.once, found.missing, found.duplicated) == (1, 0, 0)

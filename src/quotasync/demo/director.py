@@ -271,9 +271,12 @@ def _verdict(stage: Stage, accepted: list[dict[str, Any]]) -> verdict.Verdict:
         rows = session.execute(
             select(Activity.id, Activity.state).where(Activity.workspace_id == stage.workspace_id)
         ).all()
+        workspace = session.get(Workspace, stage.workspace_id)
+        assert workspace is not None
+        prefix = workspace.external_id_prefix
     states = {activity_id: state for activity_id, state in rows}
     org = stage.org
-    return verdict.check(accepted, states, org.records("Task"), org.records("Event"))
+    return verdict.check(accepted, states, org.records("Task"), org.records("Event"), prefix)
 
 
 def _check(stop: threading.Event) -> None:

@@ -38,8 +38,10 @@ def check(
     states: Mapping[str, str],
     tasks: Sequence[Mapping[str, Any]],
     events: Sequence[Mapping[str, Any]],
+    prefix: str | None,
 ) -> Verdict:
-    """`states`: each activity's outbox state by id; `tasks`, `events`: the org's records."""
+    """`states`: each activity's outbox state by id; `tasks`, `events`: the org's records;
+    `prefix`: the workspace's, which its records' external ids carry (`mapping.external_id`)."""
     verdict = Verdict()
     groups: dict[tuple[str, str], list[Activity]] = defaultdict(list)
     for raw in accepted:
@@ -49,10 +51,11 @@ def check(
     task_records = _by_external_id(tasks)
     event_records = _by_external_id(events)
     for (sobject, key), group in groups.items():
+        value = mapping.external_id(prefix, key)
         if sobject == mapping.TASK:
-            _email(verdict, group, task_records.get(key, []), states)
+            _email(verdict, group, task_records.get(value, []), states)
         else:
-            _meeting(verdict, group, event_records.get(key, []), states)
+            _meeting(verdict, group, event_records.get(value, []), states, prefix)
     return verdict
 
 
@@ -94,12 +97,15 @@ def _meeting(
     group: list[Activity],
     records: list[Mapping[str, Any]],
     states: Mapping[str, str],
+    prefix: str | None,
 ) -> None:
     booked = next((a for a in group if a.kind is Kind.MEETING_BOOKED), None)
     if booked is None:  # changes of a meeting never booked: nothing for them to show in
         _tally(verdict, group, 0, states)
         return
-    expected = mapping.event_fields(booked, [a for a in group if a is not booked], mapping.Links())
+    expected = mapping.event_fields(
+        booked, [a for a in group if a is not booked], mapping.Links(), prefix=prefix
+    )
     if len(records) > 1:
         verdict.duplicated += 1  # the booking, written twice
         _tally(verdict, [a for a in group if a is not booked], len(group) - 1, states)

@@ -1,12 +1,14 @@
 """From activities to Salesforce records: which record, and which fields.
 
 Every email becomes one Task and every meeting one Event, each keyed in Salesforce by the external
-id `QS_Activity_Id__c` (the id of the `email_sent` or `meeting_booked` activity). Follow-ups and
-meeting changes do not make records of their own; they change their email's Task or their
-meeting's Event. So:
+id `QS_Activity_Id__c`: the id of the `email_sent` or `meeting_booked` activity (its *record key*),
+after the workspace's prefix (`external_id`). Follow-ups and meeting changes do not make records of
+their own; they change their email's Task or their meeting's Event. So:
 
 - `record_key` says which record an activity writes to, and `fold` groups a batch by it, so that
   three opens and a click on one email cost one record write, not four.
+- `external_id` is the value a record is upserted and looked up by in the org: several workspaces
+  may log into one org, and each one's records must be its own (LOGGING.md: Shared orgs).
 - `task_fields` and `event_fields` compute the *whole* record from everything known about it so
   far (not just this batch). Counts are totals and reply lines are all the replies, so sending the
   same upsert twice (a retry after a timeout, a replay after a pause) changes nothing.
@@ -21,6 +23,7 @@ characters, Description 32,000. Where text is cut, "…" marks the cut.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,6 +43,18 @@ from quotasync.domain.activities import (
 TASK = "Task"
 EVENT = "Event"
 EXTERNAL_ID = "QS_Activity_Id__c"
+# The field's length in Salesforce.
+EXTERNAL_ID_LIMIT = 255
+# A workspace made since shared orgs are kept apart writes "<prefix>:<record key>"; its prefix is
+# PREFIX_LENGTH lowercase letters and digits (Salesforce may compare external ids without regard
+# to case, so the prefix has no case to lose). Workspaces made before keep the raw key (no prefix),
+# so that the records they already wrote are still theirs.
+PREFIX_LENGTH = 8
+PREFIX_SEPARATOR = ":"
+_PREFIX = re.compile(rf"[0-9a-z]{{{PREFIX_LENGTH}}}")
+# A key too long to follow the prefix whole keeps its head and ends in "~" and this many hex
+# digits of its SHA-256: still one value per key, still readable in Salesforce.
+DIGEST_LENGTH = 32
 
 SUBJECT_LIMIT = 255
 LOCATION_LIMIT = 255
@@ -110,6 +125,25 @@ def record_key(activity: Activity) -> tuple[str, str]:
     return EVENT, _reference(activity, activity.meeting_id, "meeting_id")
 
 
+def external_id(prefix: str | None, key: str) -> str:
+    """The `QS_Activity_Id__c` of a workspace's record: `prefix:key`, or the bare key for a
+    workspace without a prefix (one made before shared orgs were kept apart).
+
+    Activity ids may be 255 characters, the field's whole length, so a key that does not fit after
+    the prefix is cut and ends in a digest of the whole key (see DIGEST_LENGTH).
+    """
+    if prefix is None:
+        return key
+    if not _PREFIX.fullmatch(prefix):
+        raise ValueError(f"{prefix!r} is not a workspace prefix")
+    value = f"{prefix}{PREFIX_SEPARATOR}{key}"
+    if len(value) <= EXTERNAL_ID_LIMIT:
+        return value
+    digest = hashlib.sha256(key.encode()).hexdigest()[:DIGEST_LENGTH]
+    head = EXTERNAL_ID_LIMIT - len(prefix) - len(PREFIX_SEPARATOR) - 1 - DIGEST_LENGTH
+    return f"{prefix}{PREFIX_SEPARATOR}{key[:head]}~{digest}"
+
+
 def fold(activities: Sequence[Activity]) -> dict[tuple[str, str], list[Activity]]:
     """Group a batch by the record each activity writes to, keeping arrival order in each group.
 
@@ -138,9 +172,15 @@ def people_to_match(activity: Activity) -> tuple[str, ...]:
 
 
 def task_fields(
-    sent: Activity, follow_ups: Sequence[Activity], links: Links, *, open_tracking: bool
+    sent: Activity,
+    follow_ups: Sequence[Activity],
+    links: Links,
+    *,
+    open_tracking: bool,
+    prefix: str | None,
 ) -> dict[str, object]:
-    """The full Task upsert for one email, from its `email_sent` and every follow-up known so far.
+    """The full Task upsert for one email, from its `email_sent` and every follow-up known so far;
+    `prefix` is the workspace's (`external_id`).
 
     With open tracking off, opens and clicks are left out entirely (not written as zero), so turning
     tracking off saves calls without erasing counts written earlier.
@@ -150,7 +190,7 @@ def task_fields(
     for follow_up in known:
         _require_follow_up_of(follow_up, sent)
     fields: dict[str, object] = {
-        EXTERNAL_ID: sent.id,
+        EXTERNAL_ID: external_id(prefix, sent.id),
         "TaskSubtype": "Email",
         "Status": "Completed",
         "Subject": cut(_titled("Email", sent.subject), SUBJECT_LIMIT),
@@ -195,9 +235,10 @@ def task_description(body: str | None, reply_lines: Sequence[str]) -> str | None
 
 
 def event_fields(
-    booked: Activity, changes: Sequence[Activity], links: Links
+    booked: Activity, changes: Sequence[Activity], links: Links, *, prefix: str | None
 ) -> dict[str, object] | None:
-    """The full Event upsert for one meeting, or None when the meeting is canceled.
+    """The full Event upsert for one meeting, or None when the meeting is canceled; `prefix` is
+    the workspace's (`external_id`).
 
     Changes apply in `occurred_at` order (ties keep arrival order). An update's start and end
     always win; its location, attendees, subject and body win when it carries them, so an update
@@ -217,7 +258,7 @@ def event_fields(
     if ordered and ordered[-1].kind is Kind.MEETING_CANCELED:
         return None
     fields: dict[str, object] = {
-        EXTERNAL_ID: booked.id,
+        EXTERNAL_ID: external_id(prefix, booked.id),
         "Subject": cut(_titled("Meeting", subject), SUBJECT_LIMIT),
         "StartDateTime": salesforce_datetime(meeting.start),
         "EndDateTime": salesforce_datetime(meeting.end),

@@ -72,7 +72,7 @@ def _job(
         settling.apply_all(items, Outcome.RETRY, f"Bulk job did not finish: {error}", results)
         return
     for write in items:
-        if write.key in saved:
-            settling.saved(results, write, saved[write.key])
+        if write.external_id in saved:  # the job's results are keyed by external id
+            settling.saved(results, write, saved[write.external_id])
         else:  # the job did not process it
             settling.apply(results, write, Outcome.RETRY, "not in the Bulk job's results")

@@ -101,7 +101,7 @@ class Composites:
                     format_soql(
                         f"SELECT Id, {mapping.EXTERNAL_ID} FROM {chunk[0].sobject} "
                         f"WHERE {mapping.EXTERNAL_ID} IN {{}}",
-                        [w.key for w in chunk],
+                        [w.external_id for w in chunk],
                     )
                 ),
                 chunk,
@@ -119,8 +119,10 @@ class Composites:
                 if isinstance(r, dict)
             }
             for write in part.writes:
-                if write.key in ids:
-                    found.append(replace(write, salesforce_id=ids[write.key], look_up=False))
+                if write.external_id in ids:
+                    found.append(
+                        replace(write, salesforce_id=ids[write.external_id], look_up=False)
+                    )
                 else:
                     settling.apply(results, write, Outcome.DONE, "")  # never written after all
         return found

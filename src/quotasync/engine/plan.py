@@ -22,7 +22,10 @@ class Write:
     """One record write and the batch activities it carries."""
 
     sobject: str
-    key: str
+    key: str  # the record key (the email's or meeting's activity id)
+    # The record's QS_Activity_Id__c in the org: the key in the workspace's form
+    # (`mapping.external_id`), what upserts go by and what look-ups and Bulk results come back with.
+    external_id: str
     fields: dict[str, object] | None  # None: delete the record (a canceled meeting)
     salesforce_id: str | None  # the record's id when known (needed to delete)
     activity_ids: tuple[str, ...]
@@ -104,10 +107,12 @@ def build(
     *,
     open_tracking: bool,
     unmatched: Unmatched,
+    prefix: str | None,
 ) -> Plan:
+    """`prefix`: the workspace's, for its records' external ids (`mapping.external_id`)."""
     plan = Plan()
     for g in groups:
-        _plan_group(plan, g, parsed, people, users, open_tracking, unmatched)
+        _plan_group(plan, g, parsed, people, users, open_tracking, unmatched, prefix)
     return plan
 
 
@@ -119,6 +124,7 @@ def _plan_group(
     users: Mapping[str, str],
     open_tracking: bool,
     unmatched: Unmatched,
+    prefix: str | None,
 ) -> None:
     batch_ids = [r.id for r in g.batch]
     if g.origin is None:
@@ -150,17 +156,26 @@ def _plan_group(
     if g.sobject == mapping.TASK:
         follow_ups = [a for a in others if a.kind in FOLLOW_UP_KINDS]
         fields: dict[str, object] | None = mapping.task_fields(
-            origin, follow_ups, links, open_tracking=open_tracking
+            origin, follow_ups, links, open_tracking=open_tracking, prefix=prefix
         )
     else:
-        fields = mapping.event_fields(origin, others, links)
+        fields = mapping.event_fields(origin, others, links, prefix=prefix)
     record_id = current_record_id(g)
     look_up = fields is None and unanswered(g)
     if fields is None and not record_id and not look_up:
         plan.done += batch_ids  # canceled before it was ever written: nothing to delete
         return
     plan.writes.append(
-        Write(g.sobject, g.key, fields, record_id, tuple(batch_ids), origin.user_email, look_up)
+        Write(
+            g.sobject,
+            g.key,
+            mapping.external_id(prefix, g.key),
+            fields,
+            record_id,
+            tuple(batch_ids),
+            origin.user_email,
+            look_up,
+        )
     )
 
 

@@ -277,6 +277,7 @@ class Writer:
             matches.users,
             open_tracking=self.workspace.open_tracking,
             unmatched=Unmatched(self.workspace.unmatched),
+            prefix=self.workspace.external_id_prefix,
         )
         if batch:
             metrics.observe_batch("bulk" if bulk else "data", len(batch))

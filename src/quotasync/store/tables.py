@@ -101,6 +101,10 @@ class Workspace(Base):
     bulk_query_threshold: Mapped[int] = mapped_column(
         Integer, default=10_000, server_default="10000"
     )
+    # What this workspace's `QS_Activity_Id__c` values start with (`mapping.external_id`), so that
+    # workspaces sharing an org never write or delete each other's records. None for a workspace
+    # made before: its records were written under the bare activity id and must stay found.
+    external_id_prefix: Mapped[str | None] = mapped_column(String(8), unique=True)
 
 
 class User(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import string
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,12 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from quotasync import crypto
-from quotasync.domain import batching
+from quotasync.domain import batching, mapping
 from quotasync.domain.roles import Role
 from quotasync.errors import InvalidInput
 from quotasync.store import users
 from quotasync.store.tables import User, Workspace
 
+_PREFIX_ALPHABET = string.digits + string.ascii_lowercase
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -50,6 +52,7 @@ def create(session: Session, name: str, admin_email: str, now: datetime) -> NewW
         log_within=batching.LOG_WITHIN,
         bulk_threshold=2000,
         synced_before_limits=False,
+        external_id_prefix=new_external_id_prefix(),
     )
     session.add(workspace)
     session.flush()  # the users row refers to it
@@ -58,6 +61,12 @@ def create(session: Session, name: str, admin_email: str, now: datetime) -> NewW
     password = users.reset_password(admin)
     session.flush()
     return NewWorkspace(workspace, admin, token, password)
+
+
+def new_external_id_prefix() -> str:
+    """A prefix for a new workspace's external ids (`mapping.external_id`): 36^8 of them, so two
+    workspaces drawing the same one is left to the unique constraint to refuse."""
+    return "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(mapping.PREFIX_LENGTH))
 
 
 def find(session: Session, reference: str) -> Workspace:

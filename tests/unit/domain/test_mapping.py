@@ -11,10 +11,12 @@ from quotasync.domain.activities import Activity, Kind
 from quotasync.domain.mapping import (
     DEFAULT_UNMATCHED,
     DESCRIPTION_LIMIT,
+    EXTERNAL_ID_LIMIT,
     Links,
     Unmatched,
     cut,
     event_fields,
+    external_id,
     fold,
     lead_fields,
     people_to_match,
@@ -108,11 +110,57 @@ def test_a_cancellation_has_nobody_to_match() -> None:
     assert people_to_match(canceled("x1")) == ()
 
 
+# Whose record: the external id
+
+
+def test_a_workspace_with_a_prefix_writes_its_own_external_ids() -> None:
+    assert external_id("k3x9a2b1", "a-1") == "k3x9a2b1:a-1"
+    assert external_id("0000zzzz", "a-1") != external_id("k3x9a2b1", "a-1")
+
+
+def test_a_workspace_from_before_prefixes_keeps_the_bare_activity_id() -> None:
+    # Its records in the org were written under the bare id: a follow-up must still find them.
+    assert external_id(None, "a-1") == "a-1"
+
+
+@pytest.mark.parametrize("prefix", ["", "K3X9A2B1", "k3x9a2b", "k3x9a2b1x", "k3x9:2b1"])
+def test_anything_but_a_workspace_prefix_is_refused(prefix: str) -> None:
+    with pytest.raises(ValueError, match="is not a workspace prefix"):
+        external_id(prefix, "a-1")
+
+
+def test_a_key_too_long_to_follow_the_prefix_keeps_its_head_and_ends_in_its_digest() -> None:
+    longest = "x" * 255  # activity ids may take the field's whole length
+    value = external_id("k3x9a2b1", longest)
+    assert len(value) == EXTERNAL_ID_LIMIT
+    assert value.startswith("k3x9a2b1:xxxx")
+    assert value[-33] == "~"
+    # Two long keys that differ only past the cut are still two records.
+    assert external_id("k3x9a2b1", "x" * 254 + "y") != value
+    # A key that fits exactly is kept whole.
+    fits = "y" * (EXTERNAL_ID_LIMIT - 9)
+    assert external_id("k3x9a2b1", fits) == "k3x9a2b1:" + fits
+
+
+@given(st.text(min_size=1, max_size=255))
+def test_every_accepted_id_fits_the_field(key: str) -> None:
+    assert len(external_id("k3x9a2b1", key)) <= EXTERNAL_ID_LIMIT
+
+
+def test_task_and_event_carry_the_workspaces_external_id() -> None:
+    task = task_fields(sent("e1"), [], NO_LINKS, open_tracking=False, prefix="k3x9a2b1")
+    event = event_fields(booked("m1"), [], NO_LINKS, prefix="k3x9a2b1")
+    assert task["QS_Activity_Id__c"] == "k3x9a2b1:e1"
+    assert event is not None and event["QS_Activity_Id__c"] == "k3x9a2b1:m1"
+
+
 # Task
 
 
 def test_a_sent_email_becomes_a_completed_email_task() -> None:
-    fields = task_fields(sent(subject="Pricing", body="Hi there"), [], LINKS, open_tracking=True)
+    fields = task_fields(
+        sent(subject="Pricing", body="Hi there"), [], LINKS, open_tracking=True, prefix=None
+    )
     assert fields == {
         "QS_Activity_Id__c": "e1",
         "TaskSubtype": "Email",
@@ -128,19 +176,27 @@ def test_a_sent_email_becomes_a_completed_email_task() -> None:
 
 
 def test_an_email_without_a_subject_is_titled_email() -> None:
-    assert task_fields(sent(subject=None), [], NO_LINKS, open_tracking=False)["Subject"] == "Email"
     assert (
-        task_fields(sent(subject="  \n"), [], NO_LINKS, open_tracking=False)["Subject"] == "Email"
+        task_fields(sent(subject=None), [], NO_LINKS, open_tracking=False, prefix=None)["Subject"]
+        == "Email"
+    )
+    assert (
+        task_fields(sent(subject="  \n"), [], NO_LINKS, open_tracking=False, prefix=None)["Subject"]
+        == "Email"
     )
 
 
 def test_a_subject_is_one_line() -> None:
-    fields = task_fields(sent(subject="Pricing\r\n  for 2027"), [], NO_LINKS, open_tracking=False)
+    fields = task_fields(
+        sent(subject="Pricing\r\n  for 2027"), [], NO_LINKS, open_tracking=False, prefix=None
+    )
     assert fields["Subject"] == "Email: Pricing for 2027"
 
 
 def test_a_long_subject_is_cut_to_salesforces_255_characters() -> None:
-    subject = task_fields(sent(subject="x" * 400), [], NO_LINKS, open_tracking=False)["Subject"]
+    subject = task_fields(sent(subject="x" * 400), [], NO_LINKS, open_tracking=False, prefix=None)[
+        "Subject"
+    ]
     assert isinstance(subject, str)
     assert len(subject) == 255
     assert subject.startswith("Email: xxx")
@@ -149,42 +205,48 @@ def test_a_long_subject_is_cut_to_salesforces_255_characters() -> None:
 
 def test_the_activity_date_is_the_utc_date() -> None:
     late_evening_in_new_york = sent(occurred_at="2026-11-28T21:30:00-05:00")
-    fields = task_fields(late_evening_in_new_york, [], NO_LINKS, open_tracking=False)
+    fields = task_fields(late_evening_in_new_york, [], NO_LINKS, open_tracking=False, prefix=None)
     assert fields["ActivityDate"] == "2026-11-29"
 
 
 def test_unknown_links_are_left_out_not_sent_as_null() -> None:
-    fields = task_fields(sent(), [], Links(owner_id="005x"), open_tracking=False)
+    fields = task_fields(sent(), [], Links(owner_id="005x"), open_tracking=False, prefix=None)
     assert "WhoId" not in fields
     assert fields["OwnerId"] == "005x"
 
 
 def test_an_email_without_a_body_or_replies_has_no_description() -> None:
-    assert "Description" not in task_fields(sent(body=None), [], NO_LINKS, open_tracking=False)
+    assert "Description" not in task_fields(
+        sent(body=None), [], NO_LINKS, open_tracking=False, prefix=None
+    )
 
 
 def test_opens_and_clicks_are_counted_as_totals() -> None:
     follow_ups = [opened("o1"), opened("o2"), clicked("c1"), opened("o3"), replied("r1")]
-    fields = task_fields(sent(), follow_ups, NO_LINKS, open_tracking=True)
+    fields = task_fields(sent(), follow_ups, NO_LINKS, open_tracking=True, prefix=None)
     assert (fields["QS_Opens__c"], fields["QS_Clicks__c"]) == (3.0, 1.0)
     assert isinstance(fields["QS_Opens__c"], float)
 
 
 def test_a_follow_up_delivered_twice_counts_once() -> None:
     follow_ups = [opened("o1"), opened("o1"), replied("r1"), replied("r1")]
-    fields = task_fields(sent(body=None), follow_ups, NO_LINKS, open_tracking=True)
+    fields = task_fields(sent(body=None), follow_ups, NO_LINKS, open_tracking=True, prefix=None)
     assert fields["QS_Opens__c"] == 1.0
     assert fields["Description"] == "Reply 2026-11-28 09:31 UTC: Re: Pricing"
 
 
 def test_with_open_tracking_off_opens_and_clicks_are_not_written() -> None:
-    fields = task_fields(sent(), [opened("o1"), clicked("c1")], NO_LINKS, open_tracking=False)
+    fields = task_fields(
+        sent(), [opened("o1"), clicked("c1")], NO_LINKS, open_tracking=False, prefix=None
+    )
     assert "QS_Opens__c" not in fields
     assert "QS_Clicks__c" not in fields
 
 
 def test_with_open_tracking_off_replies_are_still_written() -> None:
-    fields = task_fields(sent(body="Hi"), [replied("r1")], NO_LINKS, open_tracking=False)
+    fields = task_fields(
+        sent(body="Hi"), [replied("r1")], NO_LINKS, open_tracking=False, prefix=None
+    )
     assert fields["Description"] == "Hi\n\nReply 2026-11-28 09:31 UTC: Re: Pricing"
 
 
@@ -193,7 +255,9 @@ def test_replies_follow_the_body_one_line_each_in_the_order_they_happened() -> N
         replied("r2", minutes=90, subject="Re: Pricing (2)"),
         replied("r1", minutes=30, subject="Re: Pricing"),
     ]
-    fields = task_fields(sent(body="Hi there"), follow_ups, NO_LINKS, open_tracking=False)
+    fields = task_fields(
+        sent(body="Hi there"), follow_ups, NO_LINKS, open_tracking=False, prefix=None
+    )
     assert fields["Description"] == (
         "Hi there\n\n"
         "Reply 2026-11-28 10:00 UTC: Re: Pricing\n"
@@ -223,7 +287,9 @@ def test_a_huge_reply_subject_does_not_crowd_out_the_others() -> None:
 
 def test_a_long_body_is_cut_first_so_every_reply_line_is_kept() -> None:
     follow_ups = [replied(f"r{i}", minutes=i) for i in range(1, 4)]
-    fields = task_fields(sent(body="b" * 40_000), follow_ups, NO_LINKS, open_tracking=False)
+    fields = task_fields(
+        sent(body="b" * 40_000), follow_ups, NO_LINKS, open_tracking=False, prefix=None
+    )
     description = fields["Description"]
     assert isinstance(description, str)
     assert len(description) == DESCRIPTION_LIMIT
@@ -290,17 +356,19 @@ def test_a_description_never_exceeds_32000_and_keeps_the_newest_reply(
 
 def test_follow_ups_of_another_email_are_a_programming_error() -> None:
     with pytest.raises(ValueError, match="not a follow-up of email 'e1'"):
-        task_fields(sent("e1"), [opened("o1", email_id="e2")], NO_LINKS, open_tracking=True)
+        task_fields(
+            sent("e1"), [opened("o1", email_id="e2")], NO_LINKS, open_tracking=True, prefix=None
+        )
 
 
 def test_a_meeting_change_among_follow_ups_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="not a follow-up"):
-        task_fields(sent("e1"), [canceled("x1")], NO_LINKS, open_tracking=True)
+        task_fields(sent("e1"), [canceled("x1")], NO_LINKS, open_tracking=True, prefix=None)
 
 
 def test_a_task_must_start_from_its_sent_email() -> None:
     with pytest.raises(ValueError, match="expected a email_sent activity"):
-        task_fields(opened("o1"), [], NO_LINKS, open_tracking=True)
+        task_fields(opened("o1"), [], NO_LINKS, open_tracking=True, prefix=None)
 
 
 follow_up_sets = st.lists(
@@ -322,8 +390,8 @@ def test_the_task_does_not_depend_on_the_order_follow_ups_arrive_in(
     shuffled = list(follow_ups)
     random.shuffle(shuffled)
     # Replies at the same minute keep arrival order, so compare counts and the set of lines.
-    first = task_fields(sent(), follow_ups, LINKS, open_tracking=True)
-    second = task_fields(sent(), shuffled, LINKS, open_tracking=True)
+    first = task_fields(sent(), follow_ups, LINKS, open_tracking=True, prefix=None)
+    second = task_fields(sent(), shuffled, LINKS, open_tracking=True, prefix=None)
     assert sorted(str(first["Description"]).splitlines()) == sorted(
         str(second["Description"]).splitlines()
     )
@@ -335,8 +403,8 @@ def test_the_task_does_not_depend_on_the_order_follow_ups_arrive_in(
 @given(follow_up_sets)
 def test_sending_the_same_task_again_changes_nothing(specs: list[tuple[str, int]]) -> None:
     follow_ups = _follow_ups(specs)
-    once = task_fields(sent(), follow_ups, LINKS, open_tracking=True)
-    again = task_fields(sent(), follow_ups + follow_ups, LINKS, open_tracking=True)
+    once = task_fields(sent(), follow_ups, LINKS, open_tracking=True, prefix=None)
+    again = task_fields(sent(), follow_ups + follow_ups, LINKS, open_tracking=True, prefix=None)
     assert once == again
 
 
@@ -344,7 +412,7 @@ def test_sending_the_same_task_again_changes_nothing(specs: list[tuple[str, int]
 
 
 def test_a_booked_meeting_becomes_an_event_in_utc() -> None:
-    fields = event_fields(booked(body="Agenda: pricing"), [], LINKS)
+    fields = event_fields(booked(body="Agenda: pricing"), [], LINKS, prefix=None)
     assert fields == {
         "QS_Activity_Id__c": "m1",
         "Subject": "Meeting: Demo",
@@ -358,7 +426,9 @@ def test_a_booked_meeting_becomes_an_event_in_utc() -> None:
 
 
 def test_a_meeting_without_subject_location_or_body_is_plain() -> None:
-    fields = event_fields(booked(subject=None, body=None, meeting=meeting()), [], NO_LINKS)
+    fields = event_fields(
+        booked(subject=None, body=None, meeting=meeting()), [], NO_LINKS, prefix=None
+    )
     assert fields is not None
     assert (fields["Subject"], fields["Location"], fields["Description"]) == ("Meeting", None, None)
     assert "WhoId" not in fields
@@ -367,7 +437,7 @@ def test_a_meeting_without_subject_location_or_body_is_plain() -> None:
 
 def test_an_update_moves_the_meeting() -> None:
     change = updated("u1", meeting=meeting("2026-12-03T10:00:00+00:00", minutes=45))
-    fields = event_fields(booked(), [change], NO_LINKS)
+    fields = event_fields(booked(), [change], NO_LINKS, prefix=None)
     assert fields is not None
     assert (fields["StartDateTime"], fields["EndDateTime"]) == (
         "2026-12-03T10:00:00Z",
@@ -376,14 +446,14 @@ def test_an_update_moves_the_meeting() -> None:
 
 
 def test_an_update_that_only_moves_the_time_keeps_the_location_and_subject() -> None:
-    fields = event_fields(booked(), [updated("u1", subject=None)], NO_LINKS)
+    fields = event_fields(booked(), [updated("u1", subject=None)], NO_LINKS, prefix=None)
     assert fields is not None
     assert (fields["Location"], fields["Subject"]) == ("Zoom", "Meeting: Demo")
 
 
 def test_an_update_can_change_location_subject_and_body() -> None:
     change = updated("u1", subject="Demo v2", body="New agenda", meeting=meeting(location="Room 4"))
-    fields = event_fields(booked(body="Old agenda"), [change], NO_LINKS)
+    fields = event_fields(booked(body="Old agenda"), [change], NO_LINKS, prefix=None)
     assert fields is not None
     assert (fields["Location"], fields["Subject"], fields["Description"]) == (
         "Room 4",
@@ -393,7 +463,9 @@ def test_an_update_can_change_location_subject_and_body() -> None:
 
 
 def test_an_update_can_clear_the_location_with_an_empty_string() -> None:
-    fields = event_fields(booked(), [updated("u1", meeting=meeting(location=""))], NO_LINKS)
+    fields = event_fields(
+        booked(), [updated("u1", meeting=meeting(location=""))], NO_LINKS, prefix=None
+    )
     assert fields is not None
     assert fields["Location"] is None
 
@@ -401,28 +473,30 @@ def test_an_update_can_clear_the_location_with_an_empty_string() -> None:
 def test_updates_apply_in_the_order_they_happened_not_the_order_they_arrived() -> None:
     later = updated("u2", minutes=20, meeting=meeting("2026-12-05T09:00:00Z"))
     earlier = updated("u1", minutes=10, meeting=meeting("2026-12-04T09:00:00Z"))
-    fields = event_fields(booked(), [later, earlier], NO_LINKS)
+    fields = event_fields(booked(), [later, earlier], NO_LINKS, prefix=None)
     assert fields is not None
     assert fields["StartDateTime"] == "2026-12-05T09:00:00Z"
 
 
 def test_a_canceled_meeting_has_no_event_to_write() -> None:
     assert (
-        event_fields(booked(), [updated("u1", minutes=5), canceled("x1", minutes=10)], LINKS)
+        event_fields(
+            booked(), [updated("u1", minutes=5), canceled("x1", minutes=10)], LINKS, prefix=None
+        )
         is None
     )
 
 
 def test_an_update_after_a_cancellation_revives_the_meeting() -> None:
     changes = [updated("u1", minutes=20), canceled("x1", minutes=10)]
-    fields = event_fields(booked(), changes, LINKS)
+    fields = event_fields(booked(), changes, LINKS, prefix=None)
     assert fields is not None
     assert fields["StartDateTime"] == "2026-12-02T15:00:00Z"
 
 
 def test_event_text_is_cut_to_salesforces_limits() -> None:
     activity = booked(subject="s" * 300, body="b" * 40_000, meeting=meeting(location="l" * 300))
-    fields = event_fields(activity, [], NO_LINKS)
+    fields = event_fields(activity, [], NO_LINKS, prefix=None)
     assert fields is not None
     assert [len(str(fields[k])) for k in ("Subject", "Location", "Description")] == [
         255,
@@ -433,7 +507,7 @@ def test_event_text_is_cut_to_salesforces_limits() -> None:
 
 def test_changes_of_another_meeting_are_a_programming_error() -> None:
     with pytest.raises(ValueError, match="does not change meeting 'm1'"):
-        event_fields(booked("m1"), [canceled("x1", meeting_id="m2")], NO_LINKS)
+        event_fields(booked("m1"), [canceled("x1", meeting_id="m2")], NO_LINKS, prefix=None)
 
 
 def test_an_update_built_without_a_meeting_is_a_programming_error() -> None:
@@ -445,12 +519,12 @@ def test_an_update_built_without_a_meeting_is_a_programming_error() -> None:
         meeting_id="m1",
     )
     with pytest.raises(ValueError, match="has no meeting"):
-        event_fields(booked(), [bare], NO_LINKS)
+        event_fields(booked(), [bare], NO_LINKS, prefix=None)
 
 
 def test_an_event_must_start_from_its_booking() -> None:
     with pytest.raises(ValueError, match="expected a meeting_booked activity"):
-        event_fields(updated("u1"), [], NO_LINKS)
+        event_fields(updated("u1"), [], NO_LINKS, prefix=None)
 
 
 # Unmatched recipients and Leads
