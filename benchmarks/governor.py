@@ -798,7 +798,7 @@ def _run_scene(
     org: SandboxOrg, store: Path, epoch: datetime, hours: float, speed: float, size: int
 ) -> Scene:
     from quotasync.engine.notifier import Notifier
-    from tests.integration.logging_support import by_activity_id, records
+    from tests.integration.logging_support import records
 
     clock = VirtualClock(epoch=epoch, speed=speed)
     setup = connect(org, store, clock=clock)
@@ -860,7 +860,7 @@ def _run_scene(
                 )
             )
         ids = {a["id"] for a in backlog}
-        tasks = by_activity_id(records(org, "Task"))
+        tasks = setup.by_activity_id(records(org, "Task"))
         states = setup.states()
         outbox = sorted((setup.data_dir / "outbox").glob("*.eml"))
         subjects: dict[str, int] = {}

@@ -337,7 +337,8 @@ class Fleet:
 
     def exact(self) -> bool:
         tasks = records(self.org, "Task")
-        return duplicated(tasks) == {} and set(by_activity_id(tasks)) == self.ids
+        prefixes = [setup.prefix for setup in self.setups]
+        return duplicated(tasks) == {} and set(by_activity_id(tasks, prefixes)) == self.ids
 
     def close(self) -> None:
         for setup in self.setups:

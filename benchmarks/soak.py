@@ -85,6 +85,7 @@ from tests.integration.logging_support import (
     expected_events,
     expected_tasks,
     people,
+    prefix_of,
     records,
     reply_lines,
     sf_time,
@@ -673,14 +674,20 @@ class Figures:
         return self.ledger[api] - self.counted[api] - explained
 
 
-def check_org(org: SandboxOrg, accepted: list[dict[str, Any]], figures: Figures) -> None:
-    """Every accepted activity in the org exactly once, follow-ups folded into their Task."""
+def check_org(
+    org: SandboxOrg,
+    accepted: list[dict[str, Any]],
+    prefixes: list[str | None],
+    figures: Figures,
+) -> None:
+    """Every accepted activity in the org exactly once, follow-ups folded into their Task, in
+    the records of the workspaces whose external-id `prefixes` are given."""
     tasks, events = records(org, "Task"), records(org, "Event")
     doubled = {**duplicates(tasks), **duplicates(events)}
     figures.duplicates_in_org = sum(n - 1 for n in doubled.values())
     want_tasks, want_events = expected_tasks(accepted), expected_events(accepted)
     live_events = {k: e for k, e in want_events.items() if not e.canceled}
-    found_tasks, found_events = by_activity_id(tasks), by_activity_id(events)
+    found_tasks, found_events = by_activity_id(tasks, prefixes), by_activity_id(events, prefixes)
     for key in sorted(set(want_tasks) - set(found_tasks)):
         figures.lost_detail.append(f"no Task for {key}")
     for key in sorted(set(live_events) - set(found_events)):
@@ -939,7 +946,8 @@ def run(options: Options, database_url: str, root: Path) -> Figures:
                 figures.sync_failures.append(f"{tenant.workspace_id}: {done.stderr.strip()}")
         figures.injected = org.control("GET", "faults")["injected"]
         accepted = [a for p in figures.postings for a in p.accepted]
-        check_org(org, accepted, figures)
+        prefixes = [prefix_of(sessions, tenant.workspace_id) for tenant in tenants]
+        check_org(org, accepted, prefixes, figures)
         check_outbox(sessions, figures.postings, figures)
         check_mirror(org, sessions, tenants, figures)
         check_calls(org, sessions, figures)

@@ -16,9 +16,11 @@ from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock, ManualClock
 from quotasync.config import Settings
+from quotasync.domain import mapping
 from quotasync.engine.matching import Matcher
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.pool import Pool
@@ -109,6 +111,20 @@ class Setup:
             assert workspace is not None
             for name, value in values.items():
                 setattr(workspace, name, value)
+
+    @property
+    def prefix(self) -> str | None:
+        """What this workspace's external ids start with (None: a workspace from before)."""
+        return prefix_of(self.runtime.sessions, self.workspace_id)
+
+    def external_id(self, key: str) -> str:
+        """The QS_Activity_Id__c this workspace writes for an email's or meeting's id."""
+        return mapping.external_id(self.prefix, key)
+
+    def by_activity_id(self, found: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """`by_activity_id` for this workspace: its records by activity id, any other under
+        its whole external id."""
+        return by_activity_id(found, [self.prefix])
 
     def ingest(self, items: Sequence[object]) -> Summary:
         return Ingest(self.runtime.sessions, self.clock).accept(self.workspace_id, items)
@@ -293,10 +309,23 @@ def expected_events(activities: Iterable[dict[str, Any]]) -> dict[str, ExpectedE
     return events
 
 
-def by_activity_id(found: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def prefix_of(sessions: sessionmaker[Session], workspace_id: str) -> str | None:
+    with sessions() as session:
+        return session.get_one(Workspace, workspace_id).external_id_prefix
+
+
+def by_activity_id(
+    found: Iterable[dict[str, Any]], prefixes: Iterable[str | None]
+) -> dict[str, list[dict[str, Any]]]:
+    """Records by the activity id their external id carries for one of these workspaces (their
+    `prefixes`); a record of none of them under its whole external id, so that it shows as
+    unexpected. (An id too long to be kept whole after the prefix stays under its external id.)"""
+    heads = [f"{p}{mapping.PREFIX_SEPARATOR}" for p in prefixes if p is not None]
     grouped: dict[str, list[dict[str, Any]]] = {}
     for record in found:
-        grouped.setdefault(record.get("QS_Activity_Id__c") or "", []).append(record)
+        value = record.get(mapping.EXTERNAL_ID) or ""
+        head = next((h for h in heads if value.startswith(h)), "")
+        grouped.setdefault(value[len(head) :], []).append(record)
     return grouped
 
 

@@ -11,7 +11,6 @@ from quotasync.engine.worker import Progress
 from quotasync.salesforce import api
 from tests.integration.logging_support import (
     Connect,
-    by_activity_id,
     expected_tasks,
     people,
     records,
@@ -68,8 +67,8 @@ def test_a_burst_goes_out_a_thousand_records_a_call_and_each_activity_lands_once
     setup.drive()
 
     assert setup.states() == {"logged": 4000}
-    assert_each_in_org_once(org, activities)
-    tasks = by_activity_id(records(org, "Task"))
+    assert_each_in_org_once(org, activities, setup)
+    tasks = setup.by_activity_id(records(org, "Task"))
     for key, want in expected_tasks(activities).items():
         assert (tasks[key][0]["QS_Opens__c"] or 0) == want.opens, key
         assert (tasks[key][0]["QS_Clicks__c"] or 0) == want.clicks, key

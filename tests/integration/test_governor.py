@@ -101,7 +101,7 @@ def test_the_share_reached_pauses_the_workspace_until_its_own_calls_leave_the_wi
     # ...and at that time, with the mirror load's calls gone from the window, it resumes.
     setup.drive()
     assert setup.states() == {"logged": len(activities) + len(late)}
-    assert_each_in_org_once(org, activities + late)
+    assert_each_in_org_once(org, activities + late, setup)
 
 
 def test_four_workers_together_never_pass_the_share(
@@ -196,7 +196,7 @@ def test_other_apps_at_the_guard_pause_syncing_which_looks_again_every_recheck_a
     assert first_write - room_back <= timedelta(minutes=30)
     setup.drive()
     assert setup.states() == {"logged": len(activities)}
-    assert_each_in_org_once(org, activities)
+    assert_each_in_org_once(org, activities, setup)
     # The org counts the calls of its rolling window exactly as the ledger does.
     ledger = setup.runtime.connector.ledger
     assert quotasync_calls(org) == ledger.used(setup.workspace_id, "data", clock.now())
@@ -307,7 +307,7 @@ def test_a_guard_reached_between_batches_is_rechecked_and_writing_resumes_within
     assert min(after) >= guard_seen + recheck  # the guard held until that recheck
     # Nothing lost, nothing written twice, and the pause is over.
     assert open_pause(setup) is None and setup.states() == {"logged": len(arrived)}
-    assert_each_in_org_once(org, arrived)
+    assert_each_in_org_once(org, arrived, setup)
     with setup.runtime.sessions() as session:
         reasons = session.scalars(
             select(PauseEpisode.reason).where(PauseEpisode.workspace_id == setup.workspace_id)
@@ -549,7 +549,7 @@ def test_a_sync_user_who_loses_api_access_pauses_syncing_until_it_is_granted_aga
     setup.pool = pool
     setup.drive()
     assert setup.states() == {"logged": len(activities)}
-    assert_each_in_org_once(org, activities)
+    assert_each_in_org_once(org, activities, setup)
     mails = [path.read_text() for path in (setup.data_dir / "outbox").glob("*.eml")]
     assert len(mails) == 2  # one when syncing paused, one when it resumed
     assert any("API Enabled" in mail for mail in mails), mails

@@ -56,14 +56,18 @@ def unconnected(database_url: str, tmp_path: Path) -> Iterator[Setup]:
     setup.close()
 
 
-def assert_each_in_org_once(org: SandboxOrg, activities: list[dict[str, Any]]) -> None:
-    """One Task per email and one live Event per meeting not canceled last; nothing else."""
+def assert_each_in_org_once(
+    org: SandboxOrg, activities: list[dict[str, Any]], *workspaces: Setup
+) -> None:
+    """One Task per email and one live Event per meeting not canceled last, in the `workspaces`'
+    own records; nothing else."""
+    prefixes = [w.prefix for w in workspaces]
     tasks, events = records(org, "Task"), records(org, "Event")
     assert duplicates(tasks) == {}
     assert duplicates(events) == {}
-    assert set(by_activity_id(tasks)) == set(expected_tasks(activities))
+    assert set(by_activity_id(tasks, prefixes)) == set(expected_tasks(activities))
     live = {k for k, e in expected_events(activities).items() if not e.canceled}
-    assert set(by_activity_id(events)) == live
+    assert set(by_activity_id(events, prefixes)) == live
 
 
 # ---------------------------------------------------------------- 1. the main flow
@@ -84,7 +88,7 @@ def test_5000_activities_from_20_reps_end_as_exactly_the_right_tasks_and_events(
         setup.drive()
 
     assert setup.states() == {"logged": 5000}
-    tasks = by_activity_id(records(org, "Task"))
+    tasks = setup.by_activity_id(records(org, "Task"))
     expected = expected_tasks(activities)
     assert {k: len(v) for k, v in tasks.items() if len(v) > 1} == {}
     assert set(tasks) == set(expected)
@@ -97,7 +101,7 @@ def test_5000_activities_from_20_reps_end_as_exactly_the_right_tasks_and_events(
         assert reply_lines(task["Description"]) == want.replies, key
         assert task["Subject"].startswith("Email"), key
 
-    events = by_activity_id(records(org, "Event"))
+    events = setup.by_activity_id(records(org, "Event"))
     meetings = expected_events(activities)
     assert {k: len(v) for k, v in events.items() if len(v) > 1} == {}
     assert set(events) == {k for k, m in meetings.items() if not m.canceled}
@@ -113,7 +117,7 @@ def test_5000_activities_from_20_reps_end_as_exactly_the_right_tasks_and_events(
         assert meeting.attendee is not None
         assert event["WhoId"] == known.who(meeting.attendee), key
     canceled = [k for k, m in meetings.items() if m.canceled]
-    quoted = ", ".join(f"'{key}'" for key in canceled)
+    quoted = ", ".join(f"'{setup.external_id(key)}'" for key in canceled)
     assert records(org, "Event", f"QS_Activity_Id__c IN ({quoted})") == []
 
     # The ledger agrees with the org about the calls spent, and batching packs many activities
@@ -188,7 +192,7 @@ def test_a_worker_killed_mid_batch_and_restarted_leaves_no_duplicate_and_no_gap(
     finished = cli(["worker", "--until-idle"], env, timeout=90)
     assert finished.returncode == 0, finished.stderr
     assert setup.states() == {"logged": 3000}
-    assert_each_in_org_once(org, activities)
+    assert_each_in_org_once(org, activities, setup)
 
 
 def meeting(rep: str, attendee: str, key: str) -> list[dict[str, Any]]:
@@ -243,12 +247,17 @@ def test_a_meeting_canceled_after_its_write_went_unanswered_is_deleted_all_the_s
                 attempts=0,
                 next_attempt_at=setup.clock.now() + outbox.CLAIM,
             )
-    assert len(records(org, "Event", "QS_Activity_Id__c = 'mt-unanswered'")) == 1
+    assert (
+        len(records(org, "Event", f"QS_Activity_Id__c = '{setup.external_id('mt-unanswered')}'"))
+        == 1
+    )
 
     setup.ingest([canceled])
     setup.drive()
     assert setup.states() == {"logged": 2}
-    assert records(org, "Event", "QS_Activity_Id__c = 'mt-unanswered'") == []
+    assert (
+        records(org, "Event", f"QS_Activity_Id__c = '{setup.external_id('mt-unanswered')}'") == []
+    )
 
 
 def test_writes_whose_answer_was_lost_are_retried_without_duplicates(
@@ -265,7 +274,7 @@ def test_writes_whose_answer_was_lost_are_retried_without_duplicates(
     unanswered = [e for e in setup.ledger_entries("log_activity") if e.status is None]
     assert unanswered, "no connection was dropped: the test proved nothing"
     assert setup.states() == {"logged": 800}
-    assert_each_in_org_once(org, activities)
+    assert_each_in_org_once(org, activities, setup)
 
 
 # ---------------------------------------------------------------- 3. a record Salesforce refuses
@@ -313,8 +322,8 @@ def test_a_record_salesforce_rejects_parks_only_that_activity_with_salesforces_m
     for follow_up in ("em-doomed-open", "em-doomed-click", "em-doomed-reply"):
         assert rows[follow_up].state == "failed", follow_up
     assert {rows[a["id"]].state for a in batch} == {"logged"}
-    assert records(org, "Task", "QS_Activity_Id__c = 'em-doomed'") == []
-    assert_each_in_org_once(org, batch)
+    assert records(org, "Task", f"QS_Activity_Id__c = '{setup.external_id('em-doomed')}'") == []
+    assert_each_in_org_once(org, batch, setup)
 
     # A follow-up arriving later is failed as well, naming its email's error.
     late = email_with_follow_ups(rep, victim, "em-doomed", "2026-11-02T10:00:00+00:00")[1]
@@ -395,7 +404,7 @@ def test_lock_errors_and_server_errors_are_retried_with_backoff_until_all_is_log
     first = {b.id for b in bounced}
     locked = [r for r in rows.values() if r.attempts > (1 if r.id in first else 0)]
     assert locked, "no lock was met: the test proved nothing"
-    assert_each_in_org_once(org, activities)
+    assert_each_in_org_once(org, activities, setup)
     # Refused calls (503) cost nothing, in the org's count and in the ledger alike.
     spent = setup.runtime.connector.ledger.by_purpose(setup.workspace_id)
     assert (
@@ -421,7 +430,7 @@ def test_an_expired_session_is_refreshed_once_and_the_work_continues(
 
     assert setup.states() == {"logged": 600}
     assert len(setup.ledger_entries("refresh_token")) == 1
-    assert_each_in_org_once(org, activities)
+    assert_each_in_org_once(org, activities, setup)
 
 
 # ---------------------------------------------------------------- 7. the org's limit
@@ -461,7 +470,7 @@ def test_request_limit_exceeded_pauses_the_workspace_keeps_the_work_and_resumes_
     clock.advance(24 * 3600)
     setup.drive()
     assert setup.states() == {"logged": 600}
-    assert_each_in_org_once(org, [*activities, *more])
+    assert_each_in_org_once(org, [*activities, *more], setup)
 
 
 # ---------------------------------------------------------------- 8. unmatched recipients
@@ -502,7 +511,9 @@ def test_unmatched_recipients_are_skipped_by_default_naming_the_email(
             assert recipient in (row.last_error or ""), row.last_error
         else:
             assert row.state == "logged", activity["id"]
-    written = set(by_activity_id(records(org, "Task"))) | set(by_activity_id(records(org, "Event")))
+    written = set(setup.by_activity_id(records(org, "Task"))) | set(
+        setup.by_activity_id(records(org, "Event"))
+    )
     assert not written & {a["id"] for a in unknown}
     assert records(org, "Lead", "Email LIKE 'stranger%'") == []
     # Unmatched recipients are counted, apart from other reasons to skip.
@@ -521,8 +532,8 @@ def test_unmatched_recipients_are_logged_without_a_who_under_log_unlinked(
     setup.drive()
 
     assert set(setup.states()) == {"logged"}
-    assert_each_in_org_once(org, activities)
-    tasks = by_activity_id(records(org, "Task"))
+    assert_each_in_org_once(org, activities, setup)
+    tasks = setup.by_activity_id(records(org, "Task"))
     for key, task in expected_tasks(activities).items():
         if is_stranger(task.first_recipient):
             assert tasks[key][0].get("WhoId") is None, key
@@ -541,7 +552,7 @@ def test_unmatched_recipients_get_one_new_lead_each_under_create_lead(
     setup.drive()
 
     assert set(setup.states()) == {"logged"}
-    assert_each_in_org_once(org, activities)
+    assert_each_in_org_once(org, activities, setup)
     leads: dict[str, list[str]] = {}
     for lead in records(org, "Lead", "Email LIKE 'stranger%'"):
         leads.setdefault(lead["Email"], []).append(lead["Id"])
@@ -549,7 +560,7 @@ def test_unmatched_recipients_get_one_new_lead_each_under_create_lead(
     wanted = {origin_recipient(a, by_id) for a in activities}
     assert set(leads) == {e for e in wanted if is_stranger(e)}
     assert {e: len(ids) for e, ids in leads.items() if len(ids) > 1} == {}
-    tasks = by_activity_id(records(org, "Task"))
+    tasks = setup.by_activity_id(records(org, "Task"))
     for key, task in expected_tasks(activities).items():
         if is_stranger(task.first_recipient):
             assert tasks[key][0]["WhoId"] == leads[task.first_recipient][0], key
@@ -574,8 +585,8 @@ def test_a_big_backlog_goes_through_one_bulk_job_and_still_yields_one_record_per
     assert setup.ledger_calls(api="bulk") == 1
     usage = org.control("GET", "usage")["DailyBulkApiBatches"]
     assert usage["by_app"]["quotasync"] == 1
-    assert_each_in_org_once(org, activities)
-    tasks = by_activity_id(records(org, "Task"))
+    assert_each_in_org_once(org, activities, setup)
+    tasks = setup.by_activity_id(records(org, "Task"))
     for key, want in expected_tasks(activities).items():
         assert tasks[key][0]["QS_Opens__c"] == want.opens, key
 
@@ -592,7 +603,9 @@ def test_a_big_backlog_goes_through_one_bulk_job_and_still_yields_one_record_per
     # Five collections of 200 in one composite: one call.
     assert data_only.ledger_calls(api="data", purpose="log_activity") == 1
     assert org.control("GET", "usage")["DailyBulkApiBatches"]["by_app"]["quotasync"] == 1
-    assert_each_in_org_once(org, activities + more)  # the first workspace's, and these
+    assert_each_in_org_once(
+        org, activities + more, setup, data_only
+    )  # the first workspace's, and these
 
 
 # ---------------------------------------------------------------- 10. ingest rules

@@ -165,7 +165,7 @@ def test_a_worker_whose_postgresql_connections_keep_dropping_loses_and_repeats_n
         assert process.returncode == 0, err[-3000:]
         # The ended connections struck (a transaction run again, or a step tried again later).
         assert "trying the transaction again" in err or "the step failed" in err, err[-3000:]
-        assert_each_in_org_once(org, activities)
+        assert_each_in_org_once(org, activities, setup)
         # No call escaped the ledger, dropped connections or not.
         assert quotasync_calls(org) == setup.ledger_calls()
     finally:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.orm import sessionmaker
 
-from quotasync.store import db
-from quotasync.store.tables import Base
+from quotasync.domain import mapping
+from quotasync.store import db, workspaces
+from quotasync.store.tables import Base, Workspace
 
 TABLES = {
     "workspaces",
@@ -136,6 +140,43 @@ def test_workspaces_at_the_old_2_second_delay_log_within_a_minute_and_others_kee
         ("ws_low_ceiling", 60.0, 60.0),  # the ceiling is never below log_within
         ("ws_zero", 0.0, 600.0),
     ]
+
+
+def test_workspaces_from_before_0012_keep_bare_external_ids_and_new_ones_get_a_prefix(
+    database_url: str,
+) -> None:
+    """Records an existing workspace wrote carry the bare activity id: it must go on writing
+    under it, or a follow-up to an old email would make a second Task."""
+    db.upgrade(database_url, "0011")
+    engine = db.make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO workspaces (id, name, created_at, ingest_token_hash,"
+                    " open_tracking, unmatched, bulk_threshold, synced_before_limits)"
+                    " VALUES ('ws_old', 'Old', '2026-11-01 00:00:00', 'h', true, 'skip', 2000,"
+                    " false)"
+                )
+            )
+        db.upgrade(database_url)
+        sessions = sessionmaker(engine)
+        with sessions.begin() as session:
+            made = workspaces.create(
+                session, "New", "admin@new.example", datetime(2026, 12, 5, tzinfo=UTC)
+            )
+            new_id = made.workspace.id
+        with sessions() as session:
+            old = session.get_one(Workspace, "ws_old")
+            new = session.get_one(Workspace, new_id)
+            assert old.external_id_prefix is None
+            assert new.external_id_prefix is not None
+            assert mapping.external_id(old.external_id_prefix, "a-1") == "a-1"
+            assert mapping.external_id(new.external_id_prefix, "a-1") == (
+                f"{new.external_id_prefix}:a-1"
+            )
+    finally:
+        engine.dispose()
 
 
 def _newest_migration() -> str:

@@ -133,7 +133,7 @@ def run_and_kill(org: SandboxOrg, setups: list[Setup]) -> None:
                 process.send_signal(signal.SIGTERM)
         outputs = [finish(p) for p in (doomed, survivor) if p is not None]
     assert survivor is not None and survivor.returncode == 0, outputs
-    assert_each_in_org_once(org, everything)
+    assert_each_in_org_once(org, everything, *setups)
     # The survivor stopped gracefully: it gave every lease back.
     assert not held_by(first, "")
     assert all(row.stepped_at is not None for row in lease_rows(first).values())
@@ -184,7 +184,7 @@ def test_sigterm_finishes_the_batch_in_flight_and_gives_the_lease_back(
         done = setup.cli("worker", "--until-idle")
         assert done.returncode == 0, done.stderr
         assert setup.states() == {"logged": len(activities)}
-        assert_each_in_org_once(org, activities)
+        assert_each_in_org_once(org, activities, setup)
     finally:
         setup.close()
 
