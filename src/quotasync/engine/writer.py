@@ -6,8 +6,8 @@ record: every ready activity of a record goes with it, so a Task is written once
 opens, clicks and replies waiting for it. Up to `bulk_threshold` pending records go as
 `/composite` requests of five sObject Collections subrequests (1,000 records, one API call each);
 a bigger backlog goes as one Bulk API 2.0 upsert job where the Bulk API is governed. Every write
-is an upsert by `QS_Activity_Id__c`, so a retry after a timeout or a crash never makes a second
-record.
+is an upsert by `QS_Activity_Id__c` (carrying the workspace's prefix, so workspaces sharing an org
+keep apart), so a retry after a timeout or a crash never makes a second record.
 """
 
 from __future__ import annotations

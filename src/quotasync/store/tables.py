@@ -174,7 +174,9 @@ class Activity(Base):
     received_at: Mapped[datetime]
     user_email: Mapped[str] = mapped_column(String(254))
     record_type: Mapped[str] = mapped_column(String(10))  # Task | Event
-    record_key: Mapped[str] = mapped_column(String(255))  # its QS_Activity_Id__c
+    # The email's or meeting's id; in the org, QS_Activity_Id__c in the workspace's form
+    # (`mapping.external_id`).
+    record_key: Mapped[str] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(10), default=State.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
