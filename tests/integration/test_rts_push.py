@@ -235,13 +235,18 @@ def test_a_disabled_setting_pushes_nothing_until_it_is_enabled_again(rig: Rig) -
     assert push.verified()["changes"][0]["id"] == contact_id
 
 
-def test_the_most_recently_modified_enabled_setting_is_followed(rig: Rig) -> None:
+def test_every_enabled_setting_gets_the_push_signed_with_its_own_secret(rig: Rig) -> None:
+    # As QS_PushJob does: one body (one async Apex execution), one callout per enabled setting,
+    # so workspaces sharing an org each get their pushes.
     rig.enable(callback=rig.receiver.url("/old"))
     rig.enable(callback=rig.receiver.url("/new"), secret="another")
+    apex = rig.apex()
     rig.contact()
-    (push,) = rig.pushes()
-    assert push.path == "/new"
-    push.verified("another")
+    pushes = sorted(rig.pushes(), key=lambda p: p.path)
+    assert [p.path for p in pushes] == ["/new", "/old"]
+    assert pushes[0].verified("another") == pushes[1].verified()
+    assert pushes[0].body == pushes[1].body
+    assert rig.apex() == apex + 1
 
 
 # ---------------------------------------------------------------- what a push says
