@@ -252,6 +252,15 @@ def test_every_enabled_setting_gets_the_push_signed_with_its_own_secret(rig: Rig
 # ---------------------------------------------------------------- what a push says
 
 
+def test_a_user_update_is_pushed_as_the_packages_qs_usersync_trigger_does(rig: Rig) -> None:
+    rig.enable()
+    (user,) = rig.sf.query("SELECT Id FROM User WHERE Alias = 'noapi'")["records"]
+    rig.sf.restful(f"sobjects/User/{user['Id']}", method="PATCH", json={"Title": tag()})
+    (push,) = rig.pushes()
+    (change,) = push.verified()["changes"]
+    assert (change["sobject"], change["id"], change["change"]) == ("User", user["Id"], "updated")
+
+
 def test_insert_update_delete_push_signed_changes_stamped_with_org_time(rig: Rig) -> None:
     rig.org.control("POST", "clock", {"advance_seconds": 3 * DAY})
     rig.enable()

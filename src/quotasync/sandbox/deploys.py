@@ -538,9 +538,10 @@ def apply(org: Org, plan: Plan, user_id: str, call: Call) -> None:
                 dropped.add((sobject, field_name))
                 deployed.pop((sobject, field_name), None)
                 org.records.drop_field(sobject, field_name)
-        elif kind == "CustomObject":
+        elif kind == "CustomObject":  # its fields go with it
             dropped_objects.add(name)
             org.records.erase_all(name, call.now)
+            deployed = {k: e for k, e in deployed.items() if k[0] != name}
         elif kind == "PermissionSet":
             found = _permission_set_named(org, name)
             if found is not None:
