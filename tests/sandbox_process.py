@@ -122,7 +122,7 @@ def start_sandbox(
         options["rts_callback"],
         options["rts_secret"],
         options["session_timeout_minutes"],
-        options["bare_activity_fields"],
+        options["without_package"],
     )
     clock = common.clock(options["speed"], options["epoch"])
     prepared = server.prepare(state_dir, config, clock, options["host"], options["port"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,9 @@ class Runtime:
     sessions: sessionmaker[Session]
     vault: Vault
     clock: Clock
+    # How a request that waits on Salesforce (a deploy's progress) waits: tests on a manual
+    # clock move it instead.
+    sleep: Callable[[float], None] = time.sleep
 
     @property
     def connector(self) -> Connector:

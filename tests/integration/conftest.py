@@ -31,7 +31,8 @@ def sf(org: SandboxOrg) -> Any:
 def new_org(tmp_path: Path) -> Iterator[Callable[..., SandboxOrg]]:
     """Start an org of a test's own (for quotas, clocks, faults, editions); stopped afterwards.
     `process=True` serves it from a process of its own, for an org whose object definitions
-    differ (`--bare-activity-fields`): an org in this process shares its objects with the rest."""
+    differ (`--without-package`, or changed by a deploy): an org in this process shares its
+    objects with the rest."""
     started: list[SandboxOrg] = []
 
     def start(*args: str, state_dir: Path | None = None, process: bool = False) -> SandboxOrg:

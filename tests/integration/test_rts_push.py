@@ -235,16 +235,30 @@ def test_a_disabled_setting_pushes_nothing_until_it_is_enabled_again(rig: Rig) -
     assert push.verified()["changes"][0]["id"] == contact_id
 
 
-def test_the_most_recently_modified_enabled_setting_is_followed(rig: Rig) -> None:
+def test_every_enabled_setting_gets_the_push_signed_with_its_own_secret(rig: Rig) -> None:
+    # As QS_PushJob does: one body (one async Apex execution), one callout per enabled setting,
+    # so workspaces sharing an org each get their pushes.
     rig.enable(callback=rig.receiver.url("/old"))
     rig.enable(callback=rig.receiver.url("/new"), secret="another")
+    apex = rig.apex()
     rig.contact()
-    (push,) = rig.pushes()
-    assert push.path == "/new"
-    push.verified("another")
+    pushes = sorted(rig.pushes(), key=lambda p: p.path)
+    assert [p.path for p in pushes] == ["/new", "/old"]
+    assert pushes[0].verified("another") == pushes[1].verified()
+    assert pushes[0].body == pushes[1].body
+    assert rig.apex() == apex + 1
 
 
 # ---------------------------------------------------------------- what a push says
+
+
+def test_a_user_update_is_pushed_as_the_packages_qs_usersync_trigger_does(rig: Rig) -> None:
+    rig.enable()
+    (user,) = rig.sf.query("SELECT Id FROM User WHERE Alias = 'noapi'")["records"]
+    rig.sf.restful(f"sobjects/User/{user['Id']}", method="PATCH", json={"Title": tag()})
+    (push,) = rig.pushes()
+    (change,) = push.verified()["changes"]
+    assert (change["sobject"], change["id"], change["change"]) == ("User", user["Id"], "updated")
 
 
 def test_insert_update_delete_push_signed_changes_stamped_with_org_time(rig: Rig) -> None:

@@ -108,7 +108,7 @@ def test_a_cancel_whose_booking_went_unanswered_finds_only_its_own_workspaces_ev
 def test_a_workspace_from_before_prefixes_goes_on_writing_its_bare_keyed_records(
     new_org: OrgFactory, workspace: Connect
 ) -> None:
-    """What migration 0012 leaves an existing workspace: no prefix. Its Task written under the
+    """What migration 0013 leaves an existing workspace: no prefix. Its Task written under the
     bare id is the one a later follow-up updates (no second Task), and its meeting's cancel
     deletes its bare-keyed Event."""
     org = new_org("--seed", "60")

@@ -142,12 +142,12 @@ def test_workspaces_at_the_old_2_second_delay_log_within_a_minute_and_others_kee
     ]
 
 
-def test_workspaces_from_before_0012_keep_bare_external_ids_and_new_ones_get_a_prefix(
+def test_workspaces_from_before_0013_keep_bare_external_ids_and_new_ones_get_a_prefix(
     database_url: str,
 ) -> None:
     """Records an existing workspace wrote carry the bare activity id: it must go on writing
     under it, or a follow-up to an old email would make a second Task."""
-    db.upgrade(database_url, "0011")
+    db.upgrade(database_url, "0012")
     engine = db.make_engine(database_url)
     try:
         with engine.begin() as connection:

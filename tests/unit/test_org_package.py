@@ -7,15 +7,17 @@ from __future__ import annotations
 import io
 import json
 import re
+import tomllib
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
 import pytest
 
+import quotasync
 from quotasync.domain import mapping, realtime
 from quotasync.salesforce import metadata, package
-from quotasync.sandbox import deploys, schema
+from quotasync.sandbox import deploys, rts, schema
 
 ROOT = package.DEFAULT_DIR
 SOURCE = ROOT / package.SOURCE
@@ -165,3 +167,55 @@ def test_a_deploy_answer_with_one_failure_as_an_object_is_read() -> None:
         "ApexTrigger QS_LeadSync (triggers/QS_LeadSync.trigger, line 2): Variable does not exist: x",
         "ApexTest QS_RealtimeSyncTest.m: boom",
     ]
+
+
+def test_the_sandbox_starts_an_org_with_the_apex_the_package_deploys() -> None:
+    # What an org started with the package holds (rts.preinstalled) is what deploying the
+    # shipped package records: the same triggers on the same objects and events, handing their
+    # records to QS_RealtimeSync, and the same classes.
+    plan = deploys.plan_deploy(package.build())
+    deployed = {
+        key.partition(":")[2]: {k: v for k, v in record.items() if k != "sha256"}
+        for key, record in plan.apex.items()
+        if key.startswith("ApexTrigger:")
+    }
+    assert deployed == rts.preinstalled()["ApexTrigger"]
+    classes = {key.partition(":")[2] for key in plan.apex if key.startswith("ApexClass:")}
+    assert classes == set(rts.preinstalled()["ApexClass"])
+    assert rts.pushed_changes(rts.preinstalled()) == {
+        **{o: frozenset({"created", "updated", "deleted"}) for o in ("Account", "Contact", "Lead", "Opportunity")},
+        "User": frozenset({"created", "updated"}),
+    }  # fmt: skip
+    inactive = rts.preinstalled()
+    inactive["ApexClass"]["QS_PushJob"]["status"] = "Inactive"
+    assert rts.pushed_changes(inactive) == {}
+
+
+def test_the_uninstall_zip_names_every_component_but_the_setting_objects_own_fields() -> None:
+    with zipfile.ZipFile(io.BytesIO(package.destructive())) as archive:
+        assert sorted(archive.namelist()) == ["destructiveChanges.xml", "package.xml"]
+        manifest = archive.read("package.xml")
+        deleted = list(package.listed(archive.read("destructiveChanges.xml")))
+    assert list(package.listed(manifest)) == []
+    assert ET.fromstring(manifest).findtext(f"{NS}version") == "62.0"
+    assert sorted(deleted, key=lambda c: (c.type, c.name)) == [
+        c
+        for c in package.components()
+        if not (c.type == "CustomField" and c.name.startswith("QS_Sync_Setting__c."))
+    ]
+    # Without an org to delete from, every component is missing: warnings, ignored on request.
+    assert [m.problem for m in deploys.plan_deploy(package.destructive()).failures][:1] == [
+        "No ApexClass named: QS_Push found"
+    ]
+    assert deploys.plan_deploy(package.destructive(), ignore_warnings=True).failures == []
+
+
+def test_the_package_ships_as_package_data() -> None:
+    # pyproject's package-data patterns take every file of the package into the wheel.
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["quotasync"]
+    base = Path(quotasync.__file__).parent
+    shipped = {p for pattern in patterns for p in base.glob(pattern) if p.is_file()}
+    files = {p for p in ROOT.rglob("*") if p.is_file()}
+    assert files and files <= shipped
+    assert base / "org-package" == ROOT

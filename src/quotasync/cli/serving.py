@@ -59,12 +59,14 @@ def sandbox(
     session_timeout_minutes: Annotated[
         float, typer.Option(help="Sessions expire after this much inactivity (0: never).", min=0)
     ] = 120.0,
-    bare_activity_fields: Annotated[
+    without_package: Annotated[
         bool,
         typer.Option(
+            "--without-package",
             "--bare-activity-fields",
-            help="First start only: Task and Event without QS_Activity_Id__c, QS_Opens__c and "
-            "QS_Clicks__c, as an org before `quotasync org install`.",
+            help="First start only: an org without quotasync's package, as before `quotasync org "
+            "install`: Task and Event without QS_Activity_Id__c, QS_Opens__c and QS_Clicks__c, "
+            "no QS_Sync_Setting__c, no Real-Time Sync triggers (nothing is pushed).",
         ),
     ] = False,
 ) -> None:
@@ -79,7 +81,7 @@ def sandbox(
         rts_callback,
         rts_secret,
         session_timeout_minutes,
-        bare_activity_fields,
+        without_package,
     )
     try:
         server.run(state_dir, config, common.clock(speed, epoch), host=host, port=port)
@@ -98,7 +100,7 @@ def org_config(
     rts_callback: str | None,
     rts_secret: str | None,
     session_timeout_minutes: float,
-    bare_activity_fields: bool = False,
+    without_package: bool = False,
 ) -> OrgConfig:
     """The org `quotasync sandbox`'s options describe, or a BadParameter naming the option."""
     from quotasync.sandbox import rts
@@ -112,6 +114,10 @@ def org_config(
             problem = "at most 255 characters"
         if problem is not None:
             raise typer.BadParameter(problem, param_hint="--rts-callback")
+    if rts_callback is not None and without_package:
+        raise typer.BadParameter(
+            "an org without the package has no QS_Sync_Setting__c", param_hint="--rts-callback"
+        )
     if rts_secret is not None:
         if rts_callback is None:
             raise typer.BadParameter("needs --rts-callback too", param_hint="--rts-secret")
@@ -125,7 +131,7 @@ def org_config(
         rts_callback=rts_callback,
         rts_secret=rts_secret,
         session_timeout_minutes=session_timeout_minutes,
-        bare_activity_fields=bare_activity_fields,
+        without_package=without_package,
     )
 
 

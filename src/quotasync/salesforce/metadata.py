@@ -8,7 +8,7 @@ answers its progress (`numberComponentsDeployed` of `numberComponentsTotal`) unt
 each component that failed in `details.componentFailures` (its type, name and `problem`).
 
 Every request leaves through `api.send`: reserved in the ledger (one Data API call each, purpose
-`org_install`) before it is sent, like every other call. The waits between polls are on the
+`org_install`, or `org_uninstall`) before it is sent, like every other call. The waits between polls are on the
 injected clock's `sleep`, so tests never wait on wall time.
 """
 
@@ -96,16 +96,19 @@ def deploy(
     *,
     sleep: Sleep,
     check_only: bool = False,
+    ignore_warnings: bool = False,
     on_status: Callable[[Status], None] | None = None,
     give_up_after: float = GIVE_UP_AFTER,
+    purpose: str = PURPOSE,
 ) -> Status:
     """Deploy (or, with `check_only`, validate) the zip and wait until the org is done.
+    `ignore_warnings`: a warning (deleting a component the org lacks) does not fail it.
 
     Raises DeployFailed with the components' problems when the org refuses it (then nothing was
     applied: the deploy rolls back on any error), DeployTimedOut, and whatever `api.send` raises.
     """
-    with client.http.purpose(PURPOSE):
-        status = start(client, zipped, check_only=check_only)
+    with client.http.purpose(purpose):
+        status = start(client, zipped, check_only=check_only, ignore_warnings=ignore_warnings)
         if on_status is not None:
             on_status(status)
         wait, waited = FIRST_WAIT, 0.0
@@ -126,7 +129,9 @@ def deploy(
     return status
 
 
-def start(client: Client, zipped: bytes, *, check_only: bool = False) -> Status:
+def start(
+    client: Client, zipped: bytes, *, check_only: bool = False, ignore_warnings: bool = False
+) -> Status:
     """Send the deploy request (one call); the org's first answer."""
     options = {
         "deployOptions": {
@@ -135,7 +140,7 @@ def start(client: Client, zipped: bytes, *, check_only: bool = False) -> Status:
             "rollbackOnError": True,
             "singlePackage": True,
             "allowMissingFiles": False,
-            "ignoreWarnings": False,
+            "ignoreWarnings": ignore_warnings,
             "purgeOnDelete": False,
             "performRetrieve": False,
             "autoUpdatePackage": False,

@@ -1,5 +1,6 @@
-"""quotasync's org package (the repository's `org-package/`, Salesforce DX source format) made into
-the zip the Metadata API deploys (metadata format), as `sf project convert source` would.
+"""quotasync's org package (`src/quotasync/org-package/`, Salesforce DX source format, shipped in
+the wheel as package data) made into the zip the Metadata API deploys (metadata format), as
+`sf project convert source` would; and the zip that deletes it again (`destructive`).
 
 Source format keeps one file per field (`objects/Activity/fields/QS_Opens__c.field-meta.xml`);
 metadata format wants each object's fields inside one `objects/Activity.object`. Classes and
@@ -18,13 +19,14 @@ import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
 NS = "http://soap.sforce.com/2006/04/metadata"
 _Q = f"{{{NS}}}"
-# The repository's package, beside src/ in a checkout.
-DEFAULT_DIR = Path(__file__).resolve().parents[3] / "org-package"
+# The package as installed quotasync holds it (package data: a checkout's and a wheel's alike).
+DEFAULT_DIR = Path(str(resources.files("quotasync").joinpath("org-package")))
 SOURCE = Path("force-app/main/default")
 MANIFEST = Path("manifest/package.xml")
 PLACEHOLDER_URL = "https://quotasync.example.com"
@@ -104,6 +106,42 @@ def build(root: Path = DEFAULT_DIR, callback_url: str | None = None) -> bytes:
         for name, data in files.items():
             zipped.writestr(name, data)
     return out.getvalue()
+
+
+def destructive(root: Path = DEFAULT_DIR) -> bytes:
+    """The zip that deletes what the package installs: `destructiveChanges.xml` naming its
+    components beside a `package.xml` that names none, as Salesforce documents. A custom
+    object's own fields go with it, so only the fields on other objects are named."""
+    version = ET.fromstring(_read(root / MANIFEST)).findtext(f"{_Q}version") or ""
+    named = components(root)
+    objects = {c.name for c in named if c.type == "CustomObject"}
+    gone = [
+        c for c in named if not (c.type == "CustomField" and c.name.partition(".")[0] in objects)
+    ]
+    files = {
+        "package.xml": _manifest([], version),
+        "destructiveChanges.xml": _manifest(gone, None),
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name, data in files.items():
+            zipped.writestr(name, data)
+    return out.getvalue()
+
+
+def _manifest(named: list[Component], version: str | None) -> bytes:
+    root = ET.Element(f"{_Q}Package")
+    by_type: dict[str, list[str]] = {}
+    for component in named:
+        by_type.setdefault(component.type, []).append(component.name)
+    for kind, names in sorted(by_type.items()):
+        types = ET.SubElement(root, f"{_Q}types")
+        for name in names:
+            ET.SubElement(types, f"{_Q}members").text = name
+        ET.SubElement(types, f"{_Q}name").text = kind
+    if version:
+        ET.SubElement(root, f"{_Q}version").text = version
+    return _xml(root)
 
 
 def origin(url: str) -> str:

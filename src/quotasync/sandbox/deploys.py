@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from quotasync.sandbox import schema
+from quotasync.sandbox import rts, schema
 from quotasync.sandbox.errors import ApiError, not_found
 from quotasync.sandbox.org import API_VERSIONS, Org
 from quotasync.sandbox.rest import Call, Reply, route
@@ -54,6 +54,10 @@ FILES = {
 _HEADER = re.compile(r"\s*trigger\s+(\w+)\s+on\s+(\w+)\s*\(([^)]*)\)", re.IGNORECASE)
 _CLASS = re.compile(r"\bclass\s+(\w+)", re.IGNORECASE)
 _COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
+# A trigger that hands its records to the package's Real-Time Sync class (which the sandbox's
+# pushes stand for: it runs no Apex).
+_HANDS_OVER = re.compile(rf"\b{rts.HANDLER}\s*\.\s*handle\s*\(", re.IGNORECASE)
+DESTRUCTIVE = "destructiveChanges.xml"
 
 
 @dataclass
@@ -65,22 +69,25 @@ class Message:
     file: str
     problem: str | None = None
     created: bool = False
+    deleted: bool = False
+    warning: bool = False  # a problem that fails the deploy only without ignoreWarnings
 
     def as_json(self, when: str) -> dict[str, Any]:
+        fine = self.problem is None
         return {
-            "changed": self.problem is None and not self.created,
+            "changed": fine and not self.created and not self.deleted,
             "columnNumber": None,
             "componentType": self.type,
-            "created": self.problem is None and self.created,
+            "created": fine and self.created,
             "createdDate": when,
-            "deleted": False,
+            "deleted": fine and self.deleted,
             "fileName": self.file,
             "fullName": self.name,
             "id": None,
             "lineNumber": None,
             "problem": self.problem,
-            "problemType": "Error" if self.problem else None,
-            "success": self.problem is None,
+            "problemType": ("Warning" if self.warning else "Error") if self.problem else None,
+            "success": fine or self.warning,
         }
 
 
@@ -89,13 +96,17 @@ class Plan:
     """What a deploy would change: checked in full before anything is applied."""
 
     fields: list[tuple[str, Field]] = field(default_factory=list)  # (object, field)
+    objects: list[str] = field(default_factory=list)  # custom objects deployed
     apex: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Type:name" -> record
     permission_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # destructiveChanges.xml: what to delete, each (type, full name) found in the org
+    deletions: list[tuple[str, str]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    ignore_warnings: bool = False
 
     @property
     def failures(self) -> list[Message]:
-        return [m for m in self.messages if m.problem]
+        return [m for m in self.messages if m.problem and not (m.warning and self.ignore_warnings)]
 
 
 # ---------------------------------------------------------------- the resource
@@ -107,7 +118,7 @@ def deploy_request(call: Call, _: re.Match[str]) -> Reply:
     _check_deployer(org, call.caller.user["ProfileId"])
     options, zipped = _parts(call)
     check_only = options.get("checkOnly") is True
-    plan = plan_deploy(zipped)
+    plan = plan_deploy(zipped, org, ignore_warnings=options.get("ignoreWarnings") is True)
     if not plan.failures and not check_only:
         apply(org, plan, call.caller.user_id, call)
     deploy_id = org.records.ids.new("0Af")
@@ -138,7 +149,9 @@ def deploy_request(call: Call, _: re.Match[str]) -> Reply:
         "done": True,
         "details": {
             "componentFailures": [m.as_json(when) for m in plan.failures],
-            "componentSuccesses": [m.as_json(when) for m in plan.messages if not m.problem],
+            "componentSuccesses": [
+                m.as_json(when) for m in plan.messages if m not in plan.failures
+            ],
             "runTestResult": {"numFailures": 0, "numTestsRun": 0, "totalTime": 0.0},
         },
     }
@@ -225,9 +238,10 @@ def _parts(call: Call) -> tuple[dict[str, Any], bytes]:
 # ---------------------------------------------------------------- checking
 
 
-def plan_deploy(zipped: bytes) -> Plan:
-    """Check the zip as the org would; every component's outcome, and what it would change."""
-    plan = Plan()
+def plan_deploy(zipped: bytes, org: Org | None = None, *, ignore_warnings: bool = False) -> Plan:
+    """Check the zip as `org` would; every component's outcome, and what it would change.
+    Without an org, only what the zip itself and the objects say."""
+    plan = Plan(ignore_warnings=ignore_warnings)
     try:
         files = _unzip(zipped)
     except zipfile.BadZipFile:
@@ -245,6 +259,8 @@ def plan_deploy(zipped: bytes) -> Plan:
         )
         return plan
     plan.messages.append(Message("", "package.xml", "package.xml"))
+    if DESTRUCTIVE in files:
+        _destructive(plan, files[DESTRUCTIVE], org)
     objects_deployed = {n for t, n in named if t == "CustomObject"}
     for kind, name in named:
         if kind == "CustomField":
@@ -397,6 +413,9 @@ def _component(
             message.problem = _apex(plan, files, kind, name, path, objects)
         elif kind == "CustomObject":
             message.problem = _custom_object(ET.fromstring(data), name)
+            if message.problem is None:
+                plan.objects.append(name)
+                message.created = schema.find(name) is None
         elif kind == "PermissionSet":
             message.problem = _permission_set(plan, ET.fromstring(data), name, objects)
         else:
@@ -436,7 +455,11 @@ def _apex(
         if unknown:
             return f"Compile Error: unexpected trigger event: {unknown[0]}"
         found = schema.find(sobject)
-        record.update(object=found.name if found is not None else sobject, events=events)
+        record.update(
+            object=found.name if found is not None else sobject,
+            events=events,
+            handler=rts.HANDLER if _HANDS_OVER.search(source) else None,
+        )
     else:
         declared = _CLASS.search(source)
         if declared is None or declared[1].lower() != name.lower():
@@ -452,7 +475,7 @@ def _is_version(text: str) -> bool:
 def _custom_object(root: ET.Element, name: str) -> str | None:
     if not name.endswith("__c"):
         return f"Invalid fullName {name!r}, must end in __c"
-    if schema.find(name) is None:
+    if not schema.is_custom_object(name):
         return f"The sandbox org cannot create the custom object {name}"
     for tag in ("label", "pluralLabel", "deploymentStatus", "sharingModel"):
         if not root.findtext(f"{_Q}{tag}"):
@@ -502,24 +525,44 @@ def _remote_site(plan: Plan, root: ET.Element, name: str) -> str | None:
 
 
 def apply(org: Org, plan: Plan, user_id: str, call: Call) -> None:
-    """Make the org hold what the plan checked: its fields, Apex, permission sets and sites."""
+    """Make the org hold what the plan checked: its deletions first (destructiveChanges.xml),
+    then its objects, fields, Apex, permission sets and sites."""
+    package = org.settings.setdefault("package", {})
     deployed = {(e["object"], e["name"]): e for e in org.settings.get("deployed_fields", [])}
-    added = set()
+    dropped = set(org.dropped_fields())
+    dropped_objects = set(org.dropped_objects())
+    for kind, name in plan.deletions:
+        if kind == "CustomField":
+            obj, _, field_name = name.partition(".")
+            for sobject in ("Task", "Event") if obj == ACTIVITY else (obj,):
+                dropped.add((sobject, field_name))
+                deployed.pop((sobject, field_name), None)
+                org.records.drop_field(sobject, field_name)
+        elif kind == "CustomObject":  # its fields go with it
+            dropped_objects.add(name)
+            org.records.erase_all(name, call.now)
+            deployed = {k: e for k, e in deployed.items() if k[0] != name}
+        elif kind == "PermissionSet":
+            found = _permission_set_named(org, name)
+            if found is not None:
+                org.records.delete(schema.OBJECTS["PermissionSet"], found["Id"], user_id, call.now)
+            package.get(kind, {}).pop(name, None)
+        else:
+            package.get(kind, {}).pop(name, None)
+    dropped_objects -= set(plan.objects)
     for sobject, made in plan.fields:
         deployed[(sobject, made.name)] = schema.deployed_field(sobject, made)
-        added.add((sobject, made.name))
+        dropped.discard((sobject, made.name))
     org.settings["deployed_fields"] = list(deployed.values())
-    schema.set_deployed(org.settings["deployed_fields"])
-    dropped = [pair for pair in org.dropped_fields() if pair not in added]
-    org.settings["dropped_fields"] = [list(pair) for pair in dropped]
-    schema.set_dropped(dropped)
-    package = org.settings.setdefault("package", {})
+    org.settings["dropped_fields"] = [list(pair) for pair in sorted(dropped)]
+    org.settings["dropped_objects"] = sorted(dropped_objects)
+    org.apply_schema()
     for key, record in plan.apex.items():
         kind, _, name = key.partition(":")
         package.setdefault(kind, {})[name] = record
     permission_set = schema.OBJECTS["PermissionSet"]
     for name, values in plan.permission_sets.items():
-        existing = next((p for p in org.records.live("PermissionSet") if p["Name"] == name), None)
+        existing = _permission_set_named(org, name)
         if existing is None:
             org.records.insert(permission_set, {"Name": name, **values}, user_id, call.now)
         else:
@@ -527,7 +570,86 @@ def apply(org: Org, plan: Plan, user_id: str, call: Call) -> None:
         package.setdefault("PermissionSet", {})[name] = {
             k: v for k, v in values.items() if k != "Label"
         }
+    org.package_changed()
     org.settings_changed()
+
+
+def _permission_set_named(org: Org, name: str) -> dict[str, Any] | None:
+    return next(
+        (
+            p
+            for p in org.records.live("PermissionSet")
+            if p["Name"] == name and not p.get("IsOwnedByProfile")
+        ),
+        None,
+    )
+
+
+# ---------------------------------------------------------------- deleting
+
+
+def _destructive(plan: Plan, manifest: bytes, org: Org | None) -> None:
+    """destructiveChanges.xml: each component it names is deleted once the checks pass. One the
+    org lacks is a warning ("No ApexClass named: X found"), which fails the deploy unless
+    ignoreWarnings: so deleting twice is harmless for a deploy that ignores warnings."""
+    try:
+        named = list(_listed(manifest))
+    except ET.ParseError as exc:
+        plan.messages.append(Message("", DESTRUCTIVE, DESTRUCTIVE, f"Error parsing file: {exc}"))
+        return
+    package = org.settings.get("package", {}) if org is not None else {}
+    deleting = set(named)
+    for kind, name in named:
+        message = Message(kind, name, DESTRUCTIVE, deleted=True)
+        plan.messages.append(message)
+        if kind not in FILES and kind != "CustomField":
+            message.problem = f"Unknown type name '{kind}' specified in {DESTRUCTIVE}"
+        elif not _present(kind, name, package, org):
+            message.problem, message.warning = f"No {kind} named: {name} found", True
+        else:
+            message.problem = _in_use(kind, name, deleting, package, org)
+            if message.problem is None:
+                plan.deletions.append((kind, name))
+
+
+def _present(kind: str, name: str, package: dict[str, Any], org: Org | None) -> bool:
+    if kind == "CustomField":
+        obj, _, field_name = name.partition(".")
+        targets = [schema.find(t) for t in (("Task", "Event") if obj == ACTIVITY else (obj,))]
+        return all(
+            t is not None and (f := t.field(field_name)) is not None and f.custom for t in targets
+        )
+    if kind == "CustomObject":
+        return schema.find(name) is not None and schema.is_custom_object(name)
+    if kind == "PermissionSet":
+        return org is not None and _permission_set_named(org, name) is not None
+    return name in package.get(kind, {})
+
+
+def _in_use(
+    kind: str, name: str, deleting: set[tuple[str, str]], package: dict[str, Any], org: Org | None
+) -> str | None:
+    """Why Salesforce would refuse to delete a component still referenced, or None."""
+    if kind == "PermissionSet" and org is not None:
+        found = _permission_set_named(org, name)
+        assigned = [
+            a
+            for a in org.records.live("PermissionSetAssignment")
+            if found is not None and a["PermissionSetId"] == found["Id"]
+        ]
+        if assigned:
+            return (
+                f"This permission set is assigned to {len(assigned)} user(s); remove the "
+                "assignments before deleting it"
+            )
+    if kind == "ApexClass" and name == rts.HANDLER:
+        for trigger, record in package.get("ApexTrigger", {}).items():
+            if record.get("handler") == rts.HANDLER and ("ApexTrigger", trigger) not in deleting:
+                return (
+                    "This ApexClass is referenced elsewhere in salesforce.com. Remove the usage "
+                    f"and try again.: ApexTrigger - {trigger}"
+                )
+    return None
 
 
 def installed(org: Org) -> dict[str, Any]:

@@ -54,8 +54,10 @@ PROFILES = {
     "Standard User": (True, False),
     "Read Only": (False, False),
 }
-# What `--bare-activity-fields` leaves out of Task and Event: what quotasync's package adds.
+# What `--without-package` leaves out of Task and Event and out of the org: what quotasync's
+# package adds (its Apex too: rts.preinstalled).
 BARE_FIELDS = ("QS_Activity_Id__c", "QS_Opens__c", "QS_Clicks__c")
+PACKAGE_OBJECTS = ("QS_Sync_Setting__c",)
 APP_NAMES = ("quotasync", "Marketing Cloud", "Data Loader")
 # A folder new orgs take their connected apps' JWT keys from (docs/SANDBOX.md): for test suites
 # and benchmarks that start many orgs.
@@ -72,9 +74,9 @@ class OrgConfig:
     rts_callback: str | None = None
     rts_secret: str | None = None
     session_timeout_minutes: float = 120.0
-    # On first start: Task and Event without quotasync's fields, as an org before `quotasync org
-    # install` (deploys.py puts them back).
-    bare_activity_fields: bool = False
+    # On first start: an org without quotasync's package (its Activity fields, QS_Sync_Setting__c
+    # and Real-Time Sync Apex), as before `quotasync org install` (deploys.py adds them).
+    without_package: bool = False
 
 
 @dataclass
@@ -177,8 +179,7 @@ class Org:
         self.settings: dict[str, Any] = stored or {}
         self._settings_changed = True  # written by the first commit
         self._apply_config(config)
-        schema.set_deployed(self.settings.get("deployed_fields", []))
-        schema.set_dropped(self.dropped_fields())
+        self.apply_schema()
         self._restore_clock()
         self.usage = UsageWindow(self.allocations())
         for api, app, second, calls in self.state.usage():
@@ -193,14 +194,20 @@ class Org:
                 self.records.restore(record_id, sobject, data)
         else:
             self._create(config.seed)
-            if config.bare_activity_fields:
+            if config.without_package:
                 for sobject in ("Task", "Event"):
                     for name in BARE_FIELDS:
                         self.set_field_present(sobject, name, False)
+                self.settings["dropped_objects"] = list(PACKAGE_OBJECTS)
+                self.apply_schema()
+        # An org from before deploys existed had the package's pushes built in: it keeps them.
+        self.settings.setdefault("package", {} if config.without_package else rts.preinstalled())
         self._stamp_edition()
         self._seed_rts_setting(config.rts_callback, config.rts_secret)
-        # From here on, DML on these objects is pushed (seeded and restored records never are).
-        self.records.watched = rts.WATCHED
+        # From here on, DML on objects with the package's triggers is pushed (seeded and restored
+        # records never are).
+        self.pushed: dict[str, frozenset[str]] = {}
+        self.package_changed()
         self.rts = rts.Pusher(self.org_id, clock)
         self.auth = self._load_auth(config.session_timeout_minutes * 60)
         self.commit()
@@ -295,7 +302,12 @@ class Org:
         updated on later starts, so it is the most recently modified one and pushing follows it."""
         if callback is None:
             return
-        obj = schema.OBJECTS[rts.SETTING_OBJECT]
+        obj = schema.OBJECTS.get(rts.SETTING_OBJECT)
+        if obj is None:
+            raise ValueError(
+                "the org has no QS_Sync_Setting__c (quotasync's package is not installed): "
+                "no --rts-callback"
+            )
         admin, now = self.settings["users"]["admin"], self.now()
         values: dict[str, Any] = {"Callback_URL__c": callback, "Enabled__c": True}
         if secret is not None:
@@ -332,6 +344,21 @@ class Org:
 
     # ---------------------------------------------------------------- what an admin sets up
 
+    def dropped_objects(self) -> list[str]:
+        """Custom objects the org lacks: not installed, or deleted by a deploy."""
+        return list(self.settings.get("dropped_objects", []))
+
+    def apply_schema(self) -> None:
+        """Make the sandbox's objects this org's: deployed fields added, dropped ones and
+        dropped objects taken away."""
+        schema.set_deployed(self.settings.get("deployed_fields", []))
+        schema.set_dropped(self.dropped_fields(), self.dropped_objects())
+
+    def package_changed(self) -> None:
+        """Follow the Apex deployed (`settings["package"]`): which objects' changes are pushed."""
+        self.pushed = rts.pushed_changes(self.settings.get("package", {}))
+        self.records.watched = frozenset(self.pushed)
+
     def dropped_fields(self) -> list[tuple[str, str]]:
         """Custom fields an admin deleted (control API `fields`), as (object, field)."""
         return [(o, f) for o, f in self.settings.get("dropped_fields", [])]
@@ -342,8 +369,8 @@ class Org:
         if not present:
             dropped.append((sobject, name))
             self.records.drop_field(sobject, name)
-        schema.set_dropped(dropped)
         self.settings["dropped_fields"] = [list(pair) for pair in dropped]
+        self.apply_schema()
         self.settings_changed()
 
     def app_policy(self, app_name: str) -> dict[str, Any]:
@@ -427,7 +454,8 @@ class Org:
         # enqueued (and never for what was rolled back).
         changes = self.records.drain_changes()
         if changes:
-            self.rts.publish(changes, rts.active_setting(self.records), self._spend_apex)
+            targets = rts.enabled_settings(self.records) if self.pushed else []
+            self.rts.publish(changes, targets, self.pushed, self._spend_apex)
         settings = self.auth.drain_changes()
         if self._settings_changed:
             settings["org"] = self.settings

@@ -36,7 +36,7 @@ class Change:
 class RecordStore:
     def __init__(self, id_factory: ids.IdFactory) -> None:
         self.ids = id_factory
-        self.by_type: dict[str, dict[str, Record]] = {name: {} for name in schema.OBJECTS}
+        self.by_type: dict[str, dict[str, Record]] = {name: {} for name in schema.defined_names()}
         # (type, field) -> casefolded value -> ids; external ids match case-insensitively.
         self._external: dict[tuple[str, str], dict[str, list[str]]] = {}
         self._dirty: dict[str, str] = {}
@@ -49,7 +49,9 @@ class RecordStore:
         self.watched: frozenset[str] = frozenset()
         self._changes: list[Change] = []
         self.operation = 0
-        for obj in schema.OBJECTS.values():
+        for name in schema.defined_names():
+            obj = schema.defined(name)
+            assert obj is not None
             for f in obj.fields.values():
                 if f.external_id:
                     self._external[(obj.name, f.name)] = {}
@@ -103,6 +105,8 @@ class RecordStore:
         self._assign(obj, record, values, creating=True)
         self._require(obj, record)
         self._derive(obj, record, now)
+        if obj.name == "PermissionSetAssignment":
+            self._check_unassigned(record)
         record_id = self.ids.new(obj.key_prefix)
         record.update(
             Id=record_id,
@@ -195,7 +199,8 @@ class RecordStore:
 
     def restore(self, record_id: str, sobject: str, data: Mapping[str, Any]) -> None:
         """Load a record from the state file."""
-        obj = schema.OBJECTS[sobject]
+        obj = schema.defined(sobject)
+        assert obj is not None, sobject
         record = {}
         for name, value in data.items():
             f = obj.fields.get(name)
@@ -209,6 +214,14 @@ class RecordStore:
         """Store a record as given, with no validation: for records the org makes itself."""
         self.by_type[sobject][record["Id"]] = record
         self._dirty[record["Id"]] = sobject
+
+    def erase_all(self, sobject: str, now: datetime) -> None:
+        """Mark every record of a deleted custom object deleted (no trigger fires: the object and
+        its records go together)."""
+        for record in self.by_type[sobject].values():
+            if not record["IsDeleted"]:
+                record.update(IsDeleted=True, SystemModstamp=now)
+                self._dirty[record["Id"]] = sobject
 
     def replace_creator(self, placeholder: str, user_id: str) -> None:
         """Point records made before the first user existed at that user."""
@@ -347,6 +360,19 @@ class RecordStore:
             if f.type == schema.REFERENCE and typed is not None:
                 typed = self._check_reference(f, typed)
             record[f.name] = typed
+
+    def _check_unassigned(self, record: Record) -> None:
+        """A user holds a permission set once: Salesforce refuses a second assignment."""
+        for other in self.live("PermissionSetAssignment"):
+            if (other["AssigneeId"], other["PermissionSetId"]) == (
+                record["AssigneeId"],
+                record["PermissionSetId"],
+            ):
+                raise RecordError(
+                    "DUPLICATE_VALUE",
+                    f"Duplicate PermissionSetAssignment. Assignee: {record['AssigneeId']}, "
+                    f"PermissionSet: {record['PermissionSetId']}",
+                )
 
     def _check_reference(self, f: Field, value: str) -> str:
         if not ids.is_valid(value):

@@ -1,13 +1,18 @@
-"""Real-Time Sync, the pushing side: what quotasync's Apex trigger and its `@future(callout=true)`
-job would do in a real org.
+"""Real-Time Sync, the pushing side: what quotasync's package (org-package/: the QS_*Sync triggers,
+QS_RealtimeSync, QS_PushJob and QS_Push) does in a real org, for the objects whose trigger is
+deployed and active.
 
-Every committed DML operation on Account, Contact, Lead or Opportunity becomes one push per 200
-changed records of one object (a trigger sees at most 200 records at a time). Each push spends one
-DailyAsyncApexExecutions, as the trigger's enqueue of the @future job does; with that quota spent,
-there is no push. Pushes go to the callback of the org's active `QS_Sync_Setting__c` record, signed
-with its secret, from a background thread: a DML answer never waits for its push.
+Every committed DML operation on an object with such a trigger, for an event the trigger fires on
+(after insert, update, delete), becomes one push per 200 changed records (a trigger sees at most
+200 records at a time). Each push spends one DailyAsyncApexExecutions, as the trigger's enqueue of
+the Queueable job does; with that quota spent, there is no push. While no `QS_Sync_Setting__c` is
+enabled with a callback and a secret, nothing is pushed and nothing spent. A push goes to the
+callback of every enabled setting (the 20 most recently modified), the same body signed with each
+one's secret, from a background thread: a DML answer never waits for its push.
 
-The wire format is documented in docs/SANDBOX.md ("Real-Time Sync pushes").
+An org started with the package (any org but `--without-package`) has its triggers from the
+first start (`preinstalled`); `quotasync org install` deploys them to one without (deploys.py).
+The wire format is documented in docs/ORG_PACKAGE.md ("The push") and docs/SANDBOX.md.
 """
 
 from __future__ import annotations
@@ -31,11 +36,32 @@ import orjson
 
 from quotasync.clock import Clock
 from quotasync.sandbox import schema
-from quotasync.sandbox.records import CREATED, DELETED, Change, Record, RecordStore
+from quotasync.sandbox.records import CREATED, DELETED, UPDATED, Change, Record, RecordStore
 
-WATCHED = frozenset({"Account", "Contact", "Lead", "Opportunity"})
 SETTING_OBJECT = "QS_Sync_Setting__c"
-APEX_APP = "quotasync"  # the connected app the @future executions are charged to
+APEX_APP = "quotasync"  # the connected app the Queueable executions are charged to
+MAX_SETTINGS = 20  # the settings QS_PushJob pushes to, at most
+# The package's Apex, as `quotasync org install` deploys it (org-package/; a unit test holds the
+# two equal): a trigger per object, each handing its records to QS_RealtimeSync.
+HANDLER = "QS_RealtimeSync"
+PACKAGE_CLASSES = ("QS_Push", "QS_PushJob", "QS_RealtimeSync", "QS_RealtimeSyncTest")
+NEEDED_CLASSES = ("QS_Push", "QS_PushJob", HANDLER)  # what a push runs through
+ALL_EVENTS = ("after insert", "after update", "after delete", "after undelete")
+PACKAGE_TRIGGERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "QS_AccountSync": ("Account", ALL_EVENTS),
+    "QS_ContactSync": ("Contact", ALL_EVENTS),
+    "QS_LeadSync": ("Lead", ALL_EVENTS),
+    "QS_OpportunitySync": ("Opportunity", ALL_EVENTS),
+    "QS_UserSync": ("User", ("after insert", "after update")),
+}
+PACKAGE_API_VERSION = "62.0"
+# Which change a trigger event pushes (QS_RealtimeSync.handle: an undelete is pushed as created).
+EVENT_CHANGES = {
+    "after insert": CREATED,
+    "after update": UPDATED,
+    "after delete": DELETED,
+    "after undelete": CREATED,
+}
 CHANGES_PER_PUSH = 200
 ATTEMPTS = 3
 BACKOFF_SECONDS = (0.05, 0.25)  # before the second and the third attempt
@@ -47,11 +73,59 @@ USER_AGENT = "SFDC-Callout/62.0"
 log = logging.getLogger("quotasync.sandbox")
 
 
+# ---------------------------------------------------------------- the package
+
+
+def preinstalled() -> dict[str, dict[str, dict[str, Any]]]:
+    """The package's Apex as a deploy records it (`GET /__sandbox/package`), for an org that
+    starts with the package installed."""
+    classes = {
+        name: {"apiVersion": PACKAGE_API_VERSION, "status": "Active"} for name in PACKAGE_CLASSES
+    }
+    triggers = {
+        name: {
+            "apiVersion": PACKAGE_API_VERSION,
+            "status": "Active",
+            "object": sobject,
+            "events": list(events),
+            "handler": HANDLER,
+        }
+        for name, (sobject, events) in PACKAGE_TRIGGERS.items()
+    }
+    return {"ApexClass": classes, "ApexTrigger": triggers}
+
+
+def pushed_changes(package: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """Object -> the changes (created, updated, deleted) its deployed, active triggers push: a
+    trigger that hands its records to QS_RealtimeSync, with the classes a push runs through."""
+    classes = package.get("ApexClass") or {}
+    if any(classes.get(name, {}).get("status") != "Active" for name in NEEDED_CLASSES):
+        return {}
+    found: dict[str, set[str]] = {}
+    for trigger in (package.get("ApexTrigger") or {}).values():
+        if trigger.get("status") != "Active" or trigger.get("handler") != HANDLER:
+            continue
+        kinds = {EVENT_CHANGES[e] for e in trigger.get("events", []) if e in EVENT_CHANGES}
+        found.setdefault(str(trigger.get("object")), set()).update(kinds)
+    return {sobject: frozenset(kinds) for sobject, kinds in found.items() if kinds}
+
+
 # ---------------------------------------------------------------- the setting
 
 
+def enabled_settings(records: RecordStore) -> list[Record]:
+    """The settings QS_PushJob pushes to: live, Enabled__c, with a callback and a secret; the
+    most recently modified first, at most MAX_SETTINGS."""
+    enabled = [
+        r
+        for r in records.live(SETTING_OBJECT)
+        if r.get("Enabled__c") and r.get("Callback_URL__c") and r.get("Secret__c")
+    ]
+    return sorted(enabled, key=_recency, reverse=True)[:MAX_SETTINGS]
+
+
 def active_setting(records: RecordStore) -> Record | None:
-    """The setting pushes follow: the most recently modified live one with Enabled__c."""
+    """The most recently modified enabled setting (the one `summary` shows)."""
     enabled = (r for r in records.live(SETTING_OBJECT) if r.get("Enabled__c"))
     return max(enabled, key=_recency, default=None)
 
@@ -114,11 +188,14 @@ class Target:
 
 @dataclass
 class Push:
-    target: Target
+    """One QS_PushJob: one body, sent to each target signed with its secret."""
+
+    targets: list[Target]
     changes: list[dict[str, Any]]
     due: float  # time.monotonic() before which it is held back (the max_delay_ms fault)
-    # The body and headers, fixed at the first attempt: retries and duplicates send these bytes.
-    signed: tuple[bytes, dict[str, str]] | None = None
+    # The body and each target's headers, fixed at the first attempt: retries and duplicates
+    # send these bytes.
+    signed: tuple[bytes, list[dict[str, str]]] | None = None
 
 
 def batches(changes: Iterable[Change]) -> Iterator[list[Change]]:
@@ -226,28 +303,37 @@ class Pusher:
     # ------------------------------------------------------------ the trigger
 
     def publish(
-        self, changes: list[Change], setting: Record | None, spend_apex: Callable[[], bool]
+        self,
+        changes: list[Change],
+        settings: list[Record],
+        pushed: dict[str, frozenset[str]],
+        spend_apex: Callable[[], bool],
     ) -> None:
-        """Push `changes`, committed just now, as the setting says; `spend_apex` spends one
-        DailyAsyncApexExecutions and says whether it could."""
-        if not changes or setting is None:
+        """Push `changes`, committed just now, that the org's triggers push (`pushed`: object ->
+        changes) to the enabled `settings`; `spend_apex` spends one DailyAsyncApexExecutions and
+        says whether it could. Without an enabled setting nothing is pushed nor spent, as
+        QS_RealtimeSync enqueues nothing then."""
+        changes = [c for c in changes if c.kind in pushed.get(c.sobject, ())]
+        if not changes or not settings:
             return
         planned = list(batches(changes))
-        problem = callback_problem(setting.get("Callback_URL__c"))
-        if problem is None and not setting.get("Secret__c"):
-            problem = "the setting has no Secret__c"
-        if problem is not None:
-            with self._cv:
-                self.counters.refused += len(planned)
-                self.last_error = f"not pushed: {problem}"
-            log.warning("Real-Time Sync push not sent: %s", problem)
+        targets = []
+        for setting in settings:
+            problem = callback_problem(setting.get("Callback_URL__c"))
+            if problem is not None:
+                with self._cv:
+                    self.counters.refused += len(planned)
+                    self.last_error = f"not pushed: {problem}"
+                log.warning("Real-Time Sync push not sent: %s", problem)
+                continue
+            targets.append(Target(str(setting["Callback_URL__c"]), str(setting["Secret__c"])))
+        if not targets:
             return
-        target = Target(str(setting["Callback_URL__c"]), str(setting["Secret__c"]))
         pushes = []
         suppressed = 0
         for batch in planned:
             if spend_apex():
-                pushes.append(Push(target, [change_json(c) for c in batch], self._due()))
+                pushes.append(Push(targets, [change_json(c) for c in batch], self._due()))
             else:
                 suppressed += 1
         with self._cv:
@@ -339,32 +425,37 @@ class Pusher:
 
     def _deliver(self, push: Push) -> None:
         body, headers = self._sign(push)
-        problem = self._send(push.target.url, body, headers)
-        if problem is not None:
-            self._count_failure(problem)
-            return
-        with self._cv:
-            self.counters.delivered += 1
-            duplicate = self._rng.random() < self.faults.duplicate_rate
-        if duplicate:
-            # The same callout again, byte for byte: what an at-least-once sender may do.
-            self._send(push.target.url, body, headers)
+        for target, signed in zip(push.targets, headers, strict=True):
+            problem = self._send(target.url, body, signed)
+            if problem is not None:
+                self._count_failure(problem)
+                continue
             with self._cv:
-                self.counters.duplicates += 1
+                self.counters.delivered += 1
+                duplicate = self._rng.random() < self.faults.duplicate_rate
+            if duplicate:
+                # The same callout again, byte for byte: what an at-least-once sender may do.
+                self._send(target.url, body, signed)
+                with self._cv:
+                    self.counters.duplicates += 1
 
-    def _sign(self, push: Push) -> tuple[bytes, dict[str, str]]:
+    def _sign(self, push: Push) -> tuple[bytes, list[dict[str, str]]]:
+        """QS_PushJob.execute: one body (QS_Push.body), each setting's headers (QS_Push.request)."""
         if push.signed is None:
             moment = self.clock.timestamp()
-            stamp = int(moment)
+            stamp = int(moment)  # Datetime.getTime() / 1000
             body = orjson.dumps(
                 {"organizationId": self.org_id, "sentAt": iso_time(moment), "changes": push.changes}
             )
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                "X-QS-Timestamp": str(stamp),
-                "X-QS-Signature": signature(push.target.secret, stamp, body),
-            }
+            headers = [
+                {
+                    "Content-Type": "application/json",
+                    "User-Agent": USER_AGENT,
+                    "X-QS-Timestamp": str(stamp),
+                    "X-QS-Signature": signature(target.secret, stamp, body),
+                }
+                for target in push.targets
+            ]
             push.signed = (body, headers)
         return push.signed
 

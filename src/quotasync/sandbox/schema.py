@@ -479,6 +479,8 @@ _SYNC_SETTING = _object(
         Field("Callback_URL__c", URL, 255, custom=True),
         Field("Secret__c", STRING, 255, custom=True),
         Field("Enabled__c", BOOLEAN, nillable=False, default=False, custom=True),
+        # Which quotasync workspace the setting belongs to (several may share an org).
+        Field("Workspace__c", STRING, 80, external_id=True, custom=True),
         _owner(),
     ],
     label="QS Sync Setting",
@@ -561,14 +563,21 @@ def deployed_field(sobject: str, f: Field) -> dict[str, Any]:
     }
 
 
-def set_dropped(dropped: Iterable[tuple[str, str]]) -> None:
+def set_dropped(dropped: Iterable[tuple[str, str]], objects: Iterable[str] = ()) -> None:
     """Make these (object, custom field) pairs absent, as an admin deleting them in Setup would,
-    and every other field present as defined (or deployed). The sandbox process serves one org,
+    and the custom `objects` absent altogether (not installed, or deleted by a deploy); every
+    other object and field present as defined (or deployed). The sandbox process serves one org,
     so its objects are this module's."""
     gone: dict[str, set[str]] = {}
     for sobject, name in dropped:
         gone.setdefault(sobject, set()).add(name)
+    absent = {name for name in objects if name in _DEFINED and _DEFINED[name].custom}
     for name, defined in _DEFINED.items():
+        if name in absent:
+            OBJECTS.pop(name, None)
+            _BY_LOWER.pop(name.lower(), None)
+            _BY_PREFIX.pop(defined.key_prefix, None)
+            continue
         obj = defined
         added = _DEPLOYED.get(name, {})
         if gone.get(name) or added:
@@ -576,6 +585,23 @@ def set_dropped(dropped: Iterable[tuple[str, str]]) -> None:
             kept = {k: f for k, f in fields.items() if k not in gone.get(name, set())}
             obj = replace(defined, fields=kept, by_lower={}, relationships={})
         OBJECTS[name] = _BY_LOWER[name.lower()] = _BY_PREFIX[obj.key_prefix] = obj
+
+
+def defined(name: str) -> SObject | None:
+    """An object as the org has it, or as defined when the org lacks it (a custom object not
+    installed): for records kept while their object is away."""
+    return OBJECTS.get(name) or _DEFINED.get(name)
+
+
+def defined_names() -> list[str]:
+    """Every object the sandbox can hold, present or not."""
+    return list(_DEFINED)
+
+
+def is_custom_object(name: str) -> bool:
+    """Whether the sandbox defines `name` as a custom object a deploy may add or delete."""
+    found = _DEFINED.get(name)
+    return found is not None and found.custom
 
 
 # ---------------------------------------------------------------- values at the edge

@@ -101,6 +101,11 @@ class Workspace(Base):
     bulk_query_threshold: Mapped[int] = mapped_column(
         Integer, default=10_000, server_default="10000"
     )
+    # The last install or uninstall of quotasync's org package (services/org_package.py):
+    # `installed`, `failed` or `uninstalled` (None: never, from here), when, and what failed.
+    org_package: Mapped[str | None] = mapped_column(String(20))
+    org_package_at: Mapped[datetime | None]
+    org_package_detail: Mapped[str | None] = mapped_column(Text)
     # What this workspace's `QS_Activity_Id__c` values start with (`mapping.external_id`), so that
     # workspaces sharing an org never write or delete each other's records. None for a workspace
     # made before: its records were written under the bare activity id and must stay found.

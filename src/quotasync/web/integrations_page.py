@@ -14,7 +14,8 @@ from quotasync.domain import governor
 from quotasync.domain.realtime import SyncMode
 from quotasync.engine import realtime
 from quotasync.runtime import Runtime
-from quotasync.services import shares, sync_mode
+from quotasync.salesforce import metadata
+from quotasync.services import org_package, shares, sync_mode
 from quotasync.services.workspace import NoSuchWorkspace
 from quotasync.store.tables import Connection, Workspace
 from quotasync.web import auth, charts
@@ -30,6 +31,8 @@ SAVED = {
     "settings": "Saved: the settings apply now.",
     "mode-realtime": "Real-Time Sync is on: the org pushes its changes as they happen.",
     "mode-interval": "Real-Time Sync is off: Interval Sync keeps the mirror.",
+    "org-package": "quotasync's package is installed in Salesforce, and the sync user has its "
+    "permission set.",
 }
 
 
@@ -133,6 +136,40 @@ def switch_sync_mode(
     return RedirectResponse(f"/w/{workspace_id}/integrations?saved=mode-{mode}", 303)
 
 
+@router.post("/w/{workspace_id}/integrations/org-package")
+def install_org_package(
+    request: Request, workspace_id: str, runtime: RuntimeDep, csrf_token: str = Form("")
+) -> Response:
+    """Install quotasync's package in the org (`quotasync org install`): one deploy and its
+    looks, then the permission set assigned; a few Data calls. Salesforce's component failures
+    are shown on the page."""
+    _admin_form(runtime, request, workspace_id, csrf_token)
+    address = runtime.settings.public_url or str(request.base_url)
+    try:
+        org_package.install(runtime.connector, workspace_id, address, sleep=runtime.sleep)
+    except metadata.DeployFailed as failed:
+        problems = [str(p) for p in failed.problems] or [str(failed)]
+        error = "Salesforce refused the package; nothing was changed."
+        return integrations_page(
+            runtime, request, workspace_id, error=error, problems=problems, status=502
+        )
+    except org_package.NotAnAddress as exc:
+        return integrations_page(runtime, request, workspace_id, error=str(exc), status=422)
+    except (
+        errors.SalesforceError,
+        errors.QuotaExhausted,
+        errors.NotConnected,
+    ) as exc:
+        error = f"The package was not installed: {exc}"
+        if isinstance(exc, errors.Refused) and exc.fault.code == "INSUFFICIENT_ACCESS":
+            error += (
+                ". Installing needs a Salesforce admin (Modify All Data): connect as one, or "
+                "have one deploy the package with the Salesforce CLI."
+            )
+        return integrations_page(runtime, request, workspace_id, error=error, status=502)
+    return RedirectResponse(f"/w/{workspace_id}/integrations?saved=org-package#org-package", 303)
+
+
 def integrations_page(
     runtime: Runtime,
     request: Request,
@@ -140,6 +177,7 @@ def integrations_page(
     *,
     notice: str | None = None,
     error: str | None = None,
+    problems: list[str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     with runtime.sessions() as session:
@@ -165,6 +203,13 @@ def integrations_page(
         "login_url": runtime.settings.salesforce_login_url,
         "rts_url": f"{str(request.base_url).rstrip('/')}/rts/{workspace_id}",
         "holding": holding_note(view.apis["data"].pacing),
+        # What the last install or uninstall recorded: no call to the org per view.
+        "org_package": {
+            "state": workspace.org_package,
+            "at": workspace.org_package_at,
+            "detail": workspace.org_package_detail,
+        },
+        "problems": problems or [],
     }
     return render(request, "integrations.html", context, status)
 
