@@ -119,13 +119,23 @@ def test_four_workers_together_never_pass_the_share(
     activities = [a for a in stream(people(org), 20000, seed=23) if a["kind"] in EMAILS][:8000]
     setup.ingest(activities)
 
+    # Each pool turns until one of them has met the share. A turn while another pool holds the
+    # workspace's lease steps nothing: counting turns would count how the threads happened to
+    # interleave (a bound of 30 turns each once ended with 3 calls spent).
+    stop = threading.Event()
+
     def work() -> None:
         pool = Pool(Worker(setup.runtime.connector, clock, shape=COLLECTIONS_ONLY), clock)
         progress = Progress()
-        for _ in range(30):
+        for _ in range(200_000):
+            if stop.is_set():
+                return
             pool.turn(progress)
             if progress.paused:
+                stop.set()
                 return
+        stop.set()
+        raise AssertionError("no pool met the share")
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:
