@@ -361,6 +361,9 @@ ROUTES: dict[str, Call] = {
     "POST /w/{workspace_id}/integrations/sync-mode": Call(
         "/w/{a}/integrations/sync-mode", ADMIN, form={"mode": "interval"}
     ),
+    "POST /w/{workspace_id}/integrations/org-package": Call(
+        "/w/{a}/integrations/org-package", ADMIN, form={}
+    ),
     "GET /w/{workspace_id}/settings": Call("/w/{a}/settings", MEMBER),
     "GET /w/{workspace_id}/activities": Call("/w/{a}/activities", MEMBER, {"user": "{olga}"}),
     "POST /w/{workspace_id}/activities/retry": Call(
@@ -601,7 +604,7 @@ def test_an_answer_about_a_is_the_answer_about_no_workspace(tenants: Tenants, na
 def test_a_member_of_a_is_refused_every_admin_view(tenants: Tenants) -> None:
     who = caller(tenants, "A's member by cookie")
     admin_only = [(k.split()[0], c) for k, c in ROUTES.items() if c.who == ADMIN]
-    assert len(admin_only) == 16  # 8 pages and forms, 8 JSON endpoints
+    assert len(admin_only) == 17  # 9 pages and forms, 8 JSON endpoints
     for method, call in admin_only:
         answer, _ = send(tenants, who, method, call, tenants.a)
         assert answer.status_code == 403, (method, call.path, answer.status_code)
