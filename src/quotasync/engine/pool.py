@@ -204,8 +204,10 @@ class Pool:
             # One workspace's trouble must not stop the others: it is looked at again later,
             # soon if the store failed for a moment.
             log.exception("workspace %s: the step failed", workspace_id)
-            if retrying.passing(error):
-                due = self.clock.now() + STORE_TROUBLE_RETRY
+            # Looked at again soon if the store failed for a moment, else at the idle look:
+            # either way a time the caller of `turn` must hear, not "nothing scheduled".
+            passing = retrying.passing(error)
+            due = self.clock.now() + (STORE_TROUBLE_RETRY if passing else IDLE_LOOK)
         finally:
             now = self.clock.now()
             later = now + IDLE_LOOK

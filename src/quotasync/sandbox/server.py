@@ -141,35 +141,39 @@ def prepare(
     state_dir.mkdir(parents=True, exist_ok=True)
     ca_file, cert_file, key_file = tls.ensure_certificates(state_dir, host)
     org = Org(state_dir, config, clock)
+    sock: socket.socket | None = None
     try:
         admin_token = org.settings.get("admin_token")
         if admin_token is None:
             admin_token = org.settings["admin_token"] = secrets.token_urlsafe(32)
             org.settings_changed()
         sock = bind(host, port)
+        bound_port = sock.getsockname()[1]
+        shown_host = f"[{host}]" if ":" in host else host
+        org.base_url = f"https://{shown_host}:{bound_port}"
+        org.commit()
+        (state_dir / "sandbox.json").write_text(
+            json.dumps(describe(org, ca_file, admin_token), indent=2)
+        )
+        app = build_app(org, admin_token)
+        server_config = uvicorn.Config(
+            app,
+            ssl_certfile=str(cert_file),
+            ssl_keyfile=str(key_file),
+            log_level=log_level,
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
+            # An idle TLS keep-alive connection otherwise holds shutdown for asyncio's 30 s TLS
+            # close_notify wait, and SIGTERM takes half a minute.
+            timeout_graceful_shutdown=2,
+        )
     except BaseException:
+        # Nothing half made is left behind: the org's state and delivery thread, the socket.
         org.close()
+        if sock is not None:
+            sock.close()
         raise
-    bound_port = sock.getsockname()[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    org.base_url = f"https://{shown_host}:{bound_port}"
-    org.commit()
-    (state_dir / "sandbox.json").write_text(
-        json.dumps(describe(org, ca_file, admin_token), indent=2)
-    )
-    app = build_app(org, admin_token)
-    server_config = uvicorn.Config(
-        app,
-        ssl_certfile=str(cert_file),
-        ssl_keyfile=str(key_file),
-        log_level=log_level,
-        access_log=False,
-        lifespan="off",
-        timeout_keep_alive=30,
-        # An idle TLS keep-alive connection otherwise holds shutdown for asyncio's 30 s TLS
-        # close_notify wait, and SIGTERM takes half a minute.
-        timeout_graceful_shutdown=2,
-    )
     return Prepared(org, _Server(server_config), sock)
 
 
@@ -207,7 +211,8 @@ class InThread:
 
     def start(self, timeout: float) -> None:
         self._thread.start()
-        if not self._ready.wait(timeout) or self._failure is not None:
+        started = self._ready.wait(timeout) and self.prepared.server.started
+        if not started or self._failure is not None or not self._thread.is_alive():
             self.stop()
             raise RuntimeError(f"the sandbox org did not start: {self._failure!r}")
 
@@ -217,9 +222,14 @@ class InThread:
         except BaseException as exc:  # reported to start(); the thread has no one else to tell
             self._failure = exc
         finally:
-            self.prepared.org.close()
-            self._ready.set()
+            try:
+                self.prepared.org.close()
+            finally:
+                self.prepared.sock.close()
+                self._ready.set()
 
     def stop(self, timeout: float = 30) -> None:
         self.prepared.server.should_exit = True
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(f"the sandbox org did not stop within {timeout} s")
