@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from quotasync.clock import Clock, ManualClock
 from quotasync.config import Settings
 from quotasync.domain import mapping
-from quotasync.engine.matching import Matcher
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.pool import Pool
 from quotasync.engine.worker import Progress, Worker
@@ -29,6 +28,8 @@ from quotasync.engine.writer import Shape
 from quotasync.ingest import Ingest, Summary
 from quotasync.runtime import Runtime, open_runtime
 from quotasync.salesforce.connection import SandboxLogin
+from quotasync.services import connecting
+from quotasync.services.connecting import SandboxFlow
 from quotasync.simulation import ActivityStream
 from quotasync.store import db, outbox, workspaces
 from quotasync.store.tables import Activity as Row
@@ -227,11 +228,11 @@ def connect(
     setup.org = org
     connector = setup.runtime.connector
     login = SandboxLogin.read(org.state_dir / "sandbox.json", user)
-    connector.connect_sandbox(setup.workspace_id, login)
-    if load:
-        Matcher(setup.runtime.sessions, setup.workspace_id, setup.clock).load(
-            connector.client(setup.workspace_id)
-        )
+    if load:  # as `quotasync connect` does it
+        sessions, clock = setup.runtime.sessions, setup.clock
+        connecting.connect(sessions, connector, clock, setup.workspace_id, SandboxFlow(login))
+    else:
+        connector.connect_sandbox(setup.workspace_id, login)
     return setup
 
 

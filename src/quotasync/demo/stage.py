@@ -21,12 +21,13 @@ from quotasync.demo.reps import org_people
 from quotasync.domain.roles import Role
 from quotasync.engine import process
 from quotasync.engine.checker import LimitsChecker
-from quotasync.engine.matching import Matcher
 from quotasync.engine.pool import Pool
 from quotasync.engine.realtime import RealTime
 from quotasync.errors import QuotasyncError
 from quotasync.runtime import Runtime, open_runtime
 from quotasync.salesforce.connection import SandboxLogin
+from quotasync.services import connecting
+from quotasync.services.connecting import SandboxFlow
 from quotasync.store import users, workspaces
 from quotasync.web.app import create_app
 
@@ -78,9 +79,8 @@ class Stage:
         workspace_id = new.workspace.id
         connector = runtime.connector
         login = SandboxLogin.read(org.state_dir / "sandbox.json", user="admin")
-        connector.connect_sandbox(workspace_id, login)
+        connecting.connect(runtime.sessions, connector, clock, workspace_id, SandboxFlow(login))
         client = connector.client(workspace_id)
-        Matcher(runtime.sessions, workspace_id, clock).load(client)
         # The first `/limits` reading: the Apex figures Real-Time Sync is governed by.
         LimitsChecker(runtime.sessions, workspace_id, clock, lambda: client).step()
         return cls(
