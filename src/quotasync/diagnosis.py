@@ -13,11 +13,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from quotasync import usage
-from quotasync.domain import quota
+from quotasync.domain import org_parts, quota
 from quotasync.domain.governor import Reason
 from quotasync.domain.realtime import SyncMode
 from quotasync.errors import GrantRefused, NoAnswer, SalesforceError, SessionExpired, Unreachable
-from quotasync.salesforce import api
+from quotasync.salesforce import api, package_probe
 from quotasync.store.tables import Connection, Workspace
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
@@ -50,7 +50,7 @@ PRE_AUTHORIZE = (
     "the doctor again"
 )
 ADD_FIELD = (
-    "in Salesforce Setup > Object Manager > Activity > Fields & Relationships > New: Text, "
+    "or by hand, in Salesforce Setup > Object Manager > Activity > Fields & Relationships > New: Text, "
     f'length 255, Field Label "QS Activity Id", Field Name "{FIELD.removesuffix("__c")}", tick '
     '"External ID"; make it visible to the sync user\'s profile and Save (Task and Event share '
     "Activity's custom fields)"
@@ -86,6 +86,7 @@ _ALL = (
     ("org_use", "The org's API use, last 24 hours"),
     *((f"{api}_share", f"{title}: share and state") for api, title in API_TITLES.items()),
     ("activity_field", f"{FIELD} on Task and Event"),
+    ("org_package", "quotasync's package in the org"),
     ("realtime", "Real-Time Sync"),
 )
 _TITLES = dict(_ALL)
@@ -208,7 +209,8 @@ def org_checks(
         view_setup,
         _org_use(answers, workspace, view, stored),
         *(_share(api, view.apis[api], lacks_view_setup) for api in API_TITLES),
-        _activity_field(answers),
+        _activity_field(answers, workspace.id),
+        _package(answers, workspace, callback_url),
         _realtime(answers, workspace, last_push, callback_url),
     ]
 
@@ -408,7 +410,7 @@ def _pause_fix(reason: str, title: str, percent: int) -> str:
     return fixes.get(reason, "see the Integrations page")
 
 
-def _activity_field(answers: Answers) -> Check:
+def _activity_field(answers: Answers, workspace_id: str) -> Check:
     name = "activity_field"
     why = _not_asked(answers)
     if why is not None:
@@ -429,7 +431,7 @@ def _activity_field(answers: Answers) -> Check:
             f"{FIELD} is missing on {' and '.join(missing)}: those activities cannot be logged "
             "(every write is an upsert by it)"
         )
-        return _check(name, FAIL, detail, ADD_FIELD)
+        return _check(name, FAIL, detail, f"{org_parts.install_fix(workspace_id)}; {ADD_FIELD}")
     if plain:
         detail = f"{FIELD} on {' and '.join(plain)} is not an External ID: upserts by it fail"
         fix = (
@@ -441,6 +443,63 @@ def _activity_field(answers: Answers) -> Check:
         return _check(name, WARN, f"could not describe {' and '.join(unread)}")
     detail = f"Task and Event have {FIELD} as an External ID: a retry never logs twice"
     return _check(name, PASS, detail)
+
+
+def _package(answers: Answers, workspace: Workspace, callback_url: str | None) -> Check:
+    """Each part of the org package: the fields, the setting object, the triggers and classes,
+    the sync user's permission set, and (when quotasync installed it) the Remote Site."""
+    name = "org_package"
+    why = _not_asked(answers)
+    if why is not None:
+        return _skipped(name, _TITLES[name], why)
+    perms = answers.body("perms")
+    assigned = None
+    if isinstance(perms, Mapping):
+        assigned = {
+            str((r.get("PermissionSet") or {}).get("Name"))
+            for r in perms.get("records") or []
+            if isinstance(r, Mapping)
+        }
+    found = package_probe.found(lambda ref: answers.parts.get(ref, (0, None)), assigned=assigned)
+    parts = org_parts.inventory(found)
+    fix = org_parts.install_fix(workspace.id)
+    if parts.fields:
+        detail = f"the org lacks {'; '.join(parts.fields)}: activities cannot be logged"
+        return _check(name, FAIL, detail, fix)
+    if parts.realtime:
+        detail = f"the org lacks {'; '.join(parts.realtime)}: "
+        if workspace.rts_setting_id is not None:
+            return _check(name, FAIL, detail + "Real-Time Sync pushes nothing", fix)
+        return _check(name, WARN, detail + "Real-Time Sync cannot be switched on", fix)
+    allowed = workspace.org_package_detail if workspace.org_package == org_parts.INSTALLED else None
+    if allowed and callback_url and _origin(callback_url) != allowed:
+        detail = (
+            f"the org may call {allowed} (its Remote Site Setting), but this server takes "
+            f"pushes at {_origin(callback_url)}: Salesforce refuses every push"
+        )
+        return _check(name, FAIL, detail, f"install the package again with --url {callback_url}")
+    if parts.unknown:
+        detail = f"could not look at {', '.join(parts.unknown)}"
+        return _check(name, WARN, detail, "give the sync user View Setup and Configuration")
+    detail = (
+        "Task and Event have the fields, the setting object is there, and the triggers on "
+        f"{', '.join(org_parts.TRIGGERS)} and their classes are active"
+    )
+    # Without the permission set the sync user has what their profile grants: the API Enabled
+    # and View Setup checks say whether that is enough, and describe hides a field they may
+    # not see (the field check fails then).
+    if parts.permission_set:
+        detail += f"; the sync user holds {org_parts.PERMISSION_SET}"
+    elif parts.permission_set is False:
+        detail += f"; the sync user's own profile grants their permissions (no {org_parts.PERMISSION_SET})"
+    if allowed:
+        detail += f"; the org may call {allowed}"
+    return _check(name, PASS, detail)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _realtime(
@@ -481,7 +540,6 @@ def _setting(
     name = "realtime"
     ours_id = (workspace.rts_setting_id or "")[:15]
     ours = next((r for r in records if str(r.get("Id", ""))[:15] == ours_id), None)
-    active = next((r for r in records if r.get("Enabled__c") is True), None)
     if ours is None:
         detail = f"quotasync's {SETTING} record is gone from the org: nothing is pushed"
         return _check(name, FAIL, detail, SWITCH_AGAIN)
@@ -489,15 +547,30 @@ def _setting(
         detail = f"pushing is switched off in the org ({ours.get('Name')}: Enabled__c is false)"
         return _check(name, FAIL, detail, SWITCH_AGAIN)
     url = str(ours.get("Callback_URL__c") or "")
-    if active is not ours:
-        detail = (
-            f"another {SETTING} record ({active.get('Name') if active else '?'}) was changed "
-            f"later and is enabled: pushes go to {active.get('Callback_URL__c') if active else '?'}"
-        )
-        return _check(name, FAIL, detail, f"disable or delete that record, or {SWITCH_AGAIN}")
-    if not urlsplit(url).path.rstrip("/").endswith(f"/rts/{workspace.id}"):
+    # The org pushes to every enabled setting (one per workspace on a shared org): another one
+    # aimed at this workspace signs with a secret quotasync no longer holds, and each of its
+    # pushes is refused yet spends an async Apex execution.
+    path = f"/rts/{workspace.id}"
+    stray = next(
+        (
+            r
+            for r in records
+            if r is not ours
+            and r.get("Enabled__c") is True
+            and _pushes_to(str(r.get("Callback_URL__c") or ""), path)
+        ),
+        None,
+    )
+    if not _pushes_to(url, path):
         detail = f"the org pushes to {url or '(no URL)'}, not to this workspace's push URL"
         return _check(name, FAIL, detail, SWITCH_AGAIN)
+    if stray is not None:
+        detail = (
+            f"another enabled {SETTING} record ({stray.get('Name')}) also pushes to this "
+            "workspace, with a secret quotasync does not hold: its pushes are refused and each "
+            "spends an async Apex execution"
+        )
+        return _check(name, WARN, detail, f"delete that record in the org (Id {stray.get('Id')})")
     if callback_url is not None and url.rstrip("/") != callback_url.rstrip("/"):
         detail = f"the org pushes to {url}; this server takes pushes at {callback_url}"
         return _check(name, WARN, detail, f"if the server moved, {SWITCH_AGAIN}")
@@ -509,6 +582,10 @@ def _setting(
         )
         return _check(name, WARN, detail, fix)
     return _check(name, PASS, f"the org pushes to {url}; the last push arrived {_when(last_push)}")
+
+
+def _pushes_to(url: str, path: str) -> bool:
+    return urlsplit(url).path.rstrip("/").endswith(path)
 
 
 def _when(moment: datetime) -> str:

@@ -4,7 +4,8 @@ check failed, or it does not apply), in one line, with its fix.
 
 What it asks the org costs one Data API call: the sync user's session is renewed first (an OAuth
 exchange, free), then one Composite request carries every question (the edition, the sync user's
-permissions, Task's and Event's fields, the Real-Time Sync setting), and its answer's
+permissions, Task's and Event's fields, the org package's setting object and Apex, the Real-Time
+Sync setting), and its answer's
 `Sforce-Limit-Info` gives the org's 24-hour use. The call goes through the governed session with
 purpose `doctor`, so it is ledgered and counted against quotasync's share like any other; with no
 room in the share it is not sent, and the checks that needed it say so. Nothing is written to
@@ -41,7 +42,7 @@ from quotasync.errors import (
     SessionExpired,
     Unreachable,
 )
-from quotasync.salesforce import api
+from quotasync.salesforce import api, package_probe
 from quotasync.salesforce.connection import Client, Connector
 from quotasync.store import quota_rows
 from quotasync.store.tables import Connection, LedgerEntry, RtsReceipt, Workspace
@@ -90,15 +91,19 @@ def _ask(client: Client, workspace: Workspace, watermark: int) -> Answers:
     questions = {
         "org": api.query("SELECT OrganizationType, IsSandbox FROM Organization"),
         "perms": api.query(
-            "SELECT PermissionSet.PermissionsApiEnabled, PermissionSet.PermissionsViewSetup "
+            "SELECT PermissionSet.Name, PermissionSet.PermissionsApiEnabled, "
+            "PermissionSet.PermissionsViewSetup "
             f"FROM PermissionSetAssignment WHERE AssigneeId = '{user_id}'"
         ),
         "task": api.describe("Task"),
         "event": api.describe("Event"),
+        "setting": package_probe.setting(),
+        "triggers": package_probe.triggers(),
+        "classes": package_probe.classes(),
     }
     if workspace.sync_mode == SyncMode.REALTIME:
         questions["rts"] = api.query(
-            f"SELECT Id, Name, Callback_URL__c, Enabled__c FROM {SETTING} "
+            f"SELECT Id, Name, Workspace__c, Callback_URL__c, Enabled__c FROM {SETTING} "
             "ORDER BY LastModifiedDate DESC LIMIT 20"
         )
     answers = Answers()

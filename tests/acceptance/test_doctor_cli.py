@@ -135,7 +135,7 @@ def test_the_doctor_page_shows_each_check_with_its_status_and_fix(setup: Setup) 
     assert 'data-status="warn"' in page and "Nothing stops syncing, but some checks warn." in page
     rows = re.findall(r'<tr data-check="(\w+)" data-status="(\w+)">', page)
     assert dict(rows)["view_setup"] == "warn" and dict(rows)["edition"] == "pass"
-    assert len(rows) == 11
+    assert len(rows) == 12
     assert "System Permissions &gt; View Setup and Configuration" in page
     report = answer.json()
     assert [c["name"] for c in report["checks"]] == [name for name, _ in rows]

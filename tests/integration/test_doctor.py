@@ -85,6 +85,7 @@ def test_a_healthy_org_and_an_admin_sync_user_pass_for_one_ledgered_call(
         "bulk_share": "skip",
         "apex_share": "skip",
         "activity_field": "pass",
+        "org_package": "pass",
         "realtime": "skip",
     }
     assert report.status == "pass" and report.summary == "Nothing stands in the way of syncing."
@@ -125,10 +126,10 @@ def test_a_sync_user_without_api_enabled_fails_and_the_refusal_costs_nothing(
     # The refusal is itself the finding: the org has API access, the user has not.
     assert found["edition"].status == "pass"
     assert "refused the sync user, not the org" in found["edition"].detail
-    for name in ("view_setup", "org_use", "activity_field"):
+    for name in ("view_setup", "org_use", "activity_field", "org_package"):
         assert found[name].status == "skip"
         assert "see API Enabled" in found[name].detail
-    assert report.status == "fail" and report.summary.startswith("1 of 11 checks failed")
+    assert report.status == "fail" and report.summary.startswith("1 of 12 checks failed")
     assert report.calls == 0 and org_calls(org) == before
     assert [(r.calls, r.status) for r in setup.ledger_entries("doctor")] == [(0, 403)]
 

@@ -23,6 +23,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceMalformedReq
 
 from quotasync import doctor
 from quotasync.clock import ManualClock
+from quotasync.engine.worker import Progress
 from quotasync.errors import Refused
 from quotasync.salesforce import metadata, package
 from quotasync.services import org_package
@@ -322,3 +323,67 @@ def test_real_time_sync_pushes_only_for_objects_whose_trigger_is_deployed_and_ac
         receiver.server.shutdown()
         receiver.server.server_close()
         thread.join(timeout=5)
+
+
+def test_real_time_sync_says_what_the_org_lacks_until_the_package_is_installed(
+    new_org: Callable[..., SandboxOrg], workspace: Connect
+) -> None:
+    org = bare(new_org)
+    setup = workspace(org, user="admin", load=False)
+    ws = setup.workspace_id
+    setup.new_pool().turn(Progress())  # reads /limits: the Apex room is known
+    pushes_to = f"http://127.0.0.1:9/rts/{ws}"
+
+    refused = setup.cli("rts", "on", "--workspace", ws, "--url", pushes_to)
+    assert refused.returncode == 2, refused.stdout
+    said = " ".join(refused.stderr.split())
+    assert (
+        "Real-Time Sync is not on: the org lacks what Real-Time Sync needs from quotasync's "
+        "package (the QS_Sync_Setting__c object; triggers QS_AccountSync, QS_ContactSync, "
+        "QS_LeadSync, QS_OpportunitySync and QS_UserSync; classes QS_Push, QS_PushJob and "
+        "QS_RealtimeSync): install quotasync's package in the org: quotasync org install "
+        f"--workspace {ws}"
+    ) in said
+    found = {c.name: c for c in doctor.run(setup.runtime.connector, ws).checks}
+    assert found["org_package"].status == "fail"
+    assert found["org_package"].detail == (
+        "the org lacks QS_Activity_Id__c, QS_Opens__c and QS_Clicks__c on Task; "
+        "QS_Activity_Id__c, QS_Opens__c and QS_Clicks__c on Event: activities cannot be logged"
+    )
+    assert f"quotasync org install --workspace {ws}" in (found["org_package"].fix or "")
+    assert f"quotasync org install --workspace {ws}" in (found["activity_field"].fix or "")
+
+    install(setup)
+    listed = org.salesforce().query("SELECT Name, TableEnumOrId, Status FROM ApexTrigger")
+    assert sorted((t["Name"], t["TableEnumOrId"], t["Status"]) for t in listed["records"]) == [
+        (f"QS_{o}Sync", o, "Active") for o in ("Account", "Contact", "Lead", "Opportunity", "User")
+    ]
+    report = doctor.run(setup.runtime.connector, ws)
+    found = {c.name: c for c in report.checks}
+    assert found["org_package"].status == "pass"
+    assert "the sync user holds QS_Sync_User" in found["org_package"].detail
+    assert "the org may call https://quotasync.acme.example" in found["org_package"].detail
+    assert report.status == "pass", [
+        (c.name, c.detail) for c in report.checks if c.status != "pass"
+    ]
+    # A server whose address the Remote Site does not allow: Salesforce would refuse each push.
+    moved = doctor.run(setup.runtime.connector, ws, "https://sync.elsewhere.example/rts/" + ws)
+    (check,) = [c for c in moved.checks if c.name == "org_package"]
+    assert check.status == "fail"
+    assert "--url https://sync.elsewhere.example/rts/" in (check.fix or "")
+
+    switched = setup.cli("rts", "on", "--workspace", ws, "--url", pushes_to)
+    assert switched.returncode == 0, switched.stderr
+    (setting,) = org.salesforce().query(
+        "SELECT Name, Workspace__c, Callback_URL__c, Enabled__c FROM QS_Sync_Setting__c"
+    )["records"]
+    assert (setting["Workspace__c"], setting["Callback_URL__c"], setting["Enabled__c"]) == (
+        ws,
+        pushes_to,
+        True,
+    )
+
+    # Uninstalled, the org lists no quotasync Apex any more.
+    org_package.uninstall(setup.runtime.connector, ws, sleep=sleep(setup))
+    assert org.salesforce().query("SELECT Name FROM ApexTrigger")["records"] == []
+    assert org.salesforce().query("SELECT Name FROM ApexClass")["records"] == []

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,14 +92,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def pushed(new_org: OrgFactory, workspace: Connect) -> Iterator[Pushed]:
-    org = new_org(
-        "--seed", "40", "--speed", "0", "--epoch", EPOCH, "--session-timeout-minutes", "0"
-    )
-    clock = ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
-    # The admin user has View Setup: quotasync reads the Apex figures it governs pushes by.
-    setup = workspace(org, clock=clock, user="admin")
+@contextmanager
+def serving_pushes(org: SandboxOrg, setup: Setup, clock: ManualClock) -> Iterator[Pushed]:
+    """The workspace's web app serving pushes on a port of its own, Real-Time Sync switched on
+    pointing at it."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(setup.runtime), host="127.0.0.1", port=port, log_level="error")
@@ -117,6 +114,23 @@ def pushed(new_org: OrgFactory, workspace: Connect) -> Iterator[Pushed]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def pushing_org(new_org: OrgFactory) -> tuple[SandboxOrg, ManualClock]:
+    """An org whose clock stands still (quotasync's manual clock moves both), and that clock."""
+    org = new_org(
+        "--seed", "40", "--speed", "0", "--epoch", EPOCH, "--session-timeout-minutes", "0"
+    )
+    return org, ManualClock(datetime.fromisoformat(EPOCH.replace("Z", "+00:00")))
+
+
+@pytest.fixture
+def pushed(new_org: OrgFactory, workspace: Connect) -> Iterator[Pushed]:
+    org, clock = pushing_org(new_org)
+    # The admin user has View Setup: quotasync reads the Apex figures it governs pushes by.
+    setup = workspace(org, clock=clock, user="admin")
+    with serving_pushes(org, setup, clock) as served:
+        yield served
 
 
 def apex_by_quotasync(org: SandboxOrg) -> int:

@@ -1,6 +1,7 @@
 """Several workspaces logging into one org: each one's Tasks and Events are its own, though their
 activity ids are the same (LOGGING.md: Shared orgs). And a workspace made before external ids
-carried the workspace goes on writing the records it wrote then, under their bare ids.
+carried the workspace goes on writing the records it wrote then, under their bare ids. And each
+workspace's Real-Time Sync setting is its own.
 
 Each workspace here has a store of its own (a worker drives every workspace of its store, and
 each store seals its secrets with its own key); what they share is the org."""
@@ -10,9 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from quotasync.domain import mapping
+from quotasync.engine.realtime import RealTime
 from quotasync.engine.worker import Progress
 from tests.integration.logging_support import Connect, Setup, people, records
+from tests.integration.test_auth import sobject
 from tests.integration.test_logging import OrgFactory, meeting
+from tests.integration.test_realtime import pushing_org, serving_pushes
 
 
 def email(rep: str, to: str, key: str, subject: str) -> dict[str, Any]:
@@ -136,3 +140,47 @@ def test_a_workspace_from_before_prefixes_goes_on_writing_its_bare_keyed_records
     assert updated["Id"] == task["Id"] and updated["QS_Opens__c"] == 1
     assert records(org, "Event", "QS_Activity_Id__c != null") == []
     assert [t["Subject"] for t in own(new, "Task", "e-old")] == ["Email: After the upgrade"]
+
+
+def test_two_workspaces_on_one_org_each_get_their_own_real_time_pushes(
+    new_org: OrgFactory, workspace: Connect
+) -> None:
+    """Each workspace switches Real-Time Sync on with a setting of its own in the org: a change
+    is pushed to both, each signed with its own secret; switching one off leaves the other's
+    pushes alone."""
+    org, clock = pushing_org(new_org)
+    first_setup = workspace(org, clock=clock, user="admin")
+    second_setup = workspace(org, clock=clock, user="admin")
+    with (
+        serving_pushes(org, first_setup, clock) as first,
+        serving_pushes(org, second_setup, clock) as second,
+    ):
+        settings = org.salesforce().query(
+            "SELECT Workspace__c, Callback_URL__c, Enabled__c FROM QS_Sync_Setting__c"
+        )["records"]
+        assert sorted(
+            (s["Workspace__c"], s["Callback_URL__c"], s["Enabled__c"]) for s in settings
+        ) == sorted(
+            [
+                (first_setup.workspace_id, first.url, True),
+                (second_setup.workspace_id, second.url, True),
+            ]
+        )
+        assert first.secret() != second.secret()
+        contacts = sobject(first.admin, "Contact")
+        some = sorted(first.mirrored("Contact"))[:2]
+        contacts.update(some[0], {"Title": "Seen by both"})
+        assert first.delivered()["failed"] == 0
+        assert first.mirrored("Contact")[some[0]]["Title"] == "Seen by both"
+        assert second.mirrored("Contact")[some[0]]["Title"] == "Seen by both"
+
+        # The second switches Real-Time Sync off: the first goes on receiving pushes.
+        RealTime(second_setup.runtime.connector, second_setup.workspace_id, clock).disable()
+        contacts.update(some[1], {"Title": "Seen by the first"})
+        assert first.delivered()["failed"] == 0
+        assert first.mirrored("Contact")[some[1]]["Title"] == "Seen by the first"
+        assert second.mirrored("Contact")[some[1]].get("Title") != "Seen by the first"
+        enabled = org.salesforce().query(
+            "SELECT Workspace__c FROM QS_Sync_Setting__c WHERE Enabled__c = true"
+        )["records"]
+        assert [s["Workspace__c"] for s in enabled] == [first_setup.workspace_id]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import quotasync
-from quotasync.domain import mapping, realtime
+from quotasync.domain import mapping, org_parts, realtime
 from quotasync.salesforce import metadata, package
 from quotasync.sandbox import deploys, rts, schema
 
@@ -219,3 +219,80 @@ def test_the_package_ships_as_package_data() -> None:
     files = {p for p in ROOT.rglob("*") if p.is_file()}
     assert files and files <= shipped
     assert base / "org-package" == ROOT
+
+
+def test_the_parts_the_doctor_looks_for_are_the_packages_own() -> None:
+    components = {(c.type, c.name) for c in package.components()}
+    assert {("ApexTrigger", name) for name in org_parts.TRIGGERS.values()} == {
+        c for c in components if c[0] == "ApexTrigger"
+    }
+    for sobject, name in org_parts.TRIGGERS.items():
+        assert (
+            f"trigger {name} on {sobject} " in (SOURCE / "triggers" / f"{name}.trigger").read_text()
+        )
+    assert {("ApexClass", name) for name in org_parts.CLASSES} <= components
+    assert {("CustomField", f"Activity.{f}") for f in org_parts.ACTIVITY_FIELDS} <= components
+    assert {
+        ("CustomField", f"{org_parts.SETTING}.{f}") for f in org_parts.SETTING_FIELDS
+    } <= components
+    assert ("PermissionSet", org_parts.PERMISSION_SET) in components
+    assert set(org_parts.CLASSES) == set(rts.NEEDED_CLASSES)
+
+
+EVERYTHING = org_parts.Found(
+    task_fields=set(org_parts.ACTIVITY_FIELDS) | {"Subject"},
+    event_fields=set(org_parts.ACTIVITY_FIELDS),
+    setting_fields={"Id", "Name", *org_parts.SETTING_FIELDS},
+    triggers={name: (sobject, "Active") for sobject, name in org_parts.TRIGGERS.items()},
+    classes={name: "Active" for name in org_parts.CLASSES},
+    assigned={"QS_Sync_User", "Other"},
+)
+
+
+def test_an_org_with_every_part_lacks_nothing() -> None:
+    found = org_parts.inventory(EVERYTHING)
+    assert found.complete and found.permission_set is True and found.unknown == []
+
+
+def test_an_org_without_the_package_lacks_each_part_in_words() -> None:
+    bare = org_parts.Found(
+        task_fields={"Subject"},
+        event_fields={"Subject", "QS_Activity_Id__c"},
+        setting_fields=set(),
+        triggers={},
+        classes={},
+        assigned=set(),
+    )
+    found = org_parts.inventory(bare)
+    assert found.fields == [
+        "QS_Activity_Id__c, QS_Opens__c and QS_Clicks__c on Task",
+        "QS_Opens__c and QS_Clicks__c on Event",
+    ]
+    assert found.realtime == [
+        "the QS_Sync_Setting__c object",
+        "triggers QS_AccountSync, QS_ContactSync, QS_LeadSync, QS_OpportunitySync and QS_UserSync",
+        "classes QS_Push, QS_PushJob and QS_RealtimeSync",
+    ]
+    assert found.permission_set is False and not found.complete
+
+
+def test_an_inactive_trigger_a_missing_setting_field_and_unknown_parts_are_told_apart() -> None:
+    triggers = dict(EVERYTHING.triggers or {})
+    triggers["QS_LeadSync"] = ("Lead", "Inactive")
+    partly = org_parts.Found(
+        setting_fields={"Callback_URL__c", "Secret__c", "Enabled__c"},
+        triggers=triggers,
+        classes={"QS_Push": "Active", "QS_PushJob": "Active"},
+    )
+    found = org_parts.inventory(partly)
+    assert found.realtime == [
+        "Workspace__c on QS_Sync_Setting__c",
+        "trigger QS_LeadSync (not active)",
+        "class QS_RealtimeSync",
+    ]
+    assert found.fields == [] and found.permission_set is None
+    assert found.unknown == [
+        "Task's fields",
+        "Event's fields",
+        "the QS_Sync_User permission set's assignment",
+    ]

@@ -26,10 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from simple_salesforce.format import format_soql
 from sqlalchemy.orm import Session
 
 from quotasync.clock import Clock
-from quotasync.domain import governor
+from quotasync.domain import governor, org_parts
 from quotasync.domain.realtime import SyncMode
 from quotasync.engine import episode_steps
 from quotasync.engine.sync import Syncer
@@ -40,7 +41,7 @@ from quotasync.errors import (
     QuotasyncError,
     SalesforceError,
 )
-from quotasync.salesforce import api
+from quotasync.salesforce import api, package_probe
 from quotasync.salesforce.connection import Client, Connector
 from quotasync.store import episodes, quota_rows
 from quotasync.store.tables import Workspace
@@ -98,6 +99,12 @@ class RealTime:
             raise RealTimeUnavailable(
                 f"there is no Apex room now ({decision.reason.value}); Real-Time Sync can be "
                 "switched on when there is"
+            )
+        missing = self._missing_parts()
+        if missing:
+            raise RealTimeUnavailable(
+                f"the org lacks what Real-Time Sync needs from quotasync's package "
+                f"({'; '.join(missing)}): {org_parts.install_fix(self.workspace_id)}, then try again"
             )
         secret = secrets.token_urlsafe(32)
         with self.sessions.begin() as session:
@@ -188,21 +195,51 @@ class RealTime:
     ) -> governor.Decision:
         return quota_rows.decision(session, workspace, "apex", now)
 
+    def _missing_parts(self) -> list[str]:
+        """What of the package's setting object, triggers and classes the org lacks (one
+        composite call). Parts the org would not list (say, Apex the sync user may not see) are
+        not held against it: the doctor says what it could not look at."""
+        client = self._client()
+        asked = {
+            "setting": package_probe.setting(),
+            "triggers": package_probe.triggers(),
+            "classes": package_probe.classes(),
+        }
+        with client.http.purpose(PURPOSE):
+            replies = dict(zip(asked, api.composite(client, list(asked.values())), strict=True))
+        found = package_probe.found(
+            lambda ref: (replies[ref].status, replies[ref].body) if ref in replies else (0, None)
+        )
+        return org_parts.inventory(found).realtime
+
     def _write_setting(self, values: dict[str, object]) -> str:
-        """Create or update the org's RTS setting record; its id."""
+        """Create or update this workspace's RTS setting record in the org; its id.
+
+        Each workspace on an org has a setting of its own (`Workspace__c` is its id): the org's
+        Apex pushes every change to each enabled setting, so switching one workspace on or off
+        never re-points another's. A setting without a workspace (written by a quotasync from
+        before settings were per workspace, or seeded by the sandbox's `--rts-callback`) is
+        claimed by the first workspace that switches Real-Time Sync on."""
         with self.sessions() as session:
             setting_id = self._workspace(session).rts_setting_id
         client = self._client()
+        owned = {"Workspace__c": self.workspace_id}
         with client.http.purpose(PURPOSE):
             if setting_id is None:
-                found = api.first_page(
-                    client, f"SELECT Id FROM {SETTING} ORDER BY LastModifiedDate DESC LIMIT 1"
-                ).records
-                if found:
-                    setting_id = str(found[0]["Id"])
+                mine = format_soql(
+                    f"SELECT Id, Workspace__c FROM {SETTING} "
+                    "WHERE Workspace__c = {} OR Workspace__c = null "
+                    "ORDER BY LastModifiedDate DESC LIMIT 20",
+                    self.workspace_id,
+                )
+                found = api.first_page(client, mine).records
+                ours = [r for r in found if r.get("Workspace__c") == self.workspace_id]
+                if ours or found:
+                    setting_id = str((ours or found)[0]["Id"])
             if setting_id is None:
-                return api.create_record(client, SETTING, {"Name": "quotasync", **values})
-            api.update_record(client, SETTING, setting_id, values)
+                name = {"Name": self.workspace_id[:80]}
+                return api.create_record(client, SETTING, {**name, **owned, **values})
+            api.update_record(client, SETTING, setting_id, {**owned, **values})
         return setting_id
 
     def _workspace(self, session: Session) -> Workspace:

@@ -24,6 +24,8 @@ KEY_PREFIXES = {
     "BulkJob": "750",
     "QueryLocator": "01g",
     "AsyncApexJob": "707",
+    "ApexClass": "01p",
+    "ApexTrigger": "01q",
     # Custom objects get prefixes of the form aNN.
     "QS_Sync_Setting__c": "a01",
 }

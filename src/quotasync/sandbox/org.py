@@ -356,8 +356,30 @@ class Org:
 
     def package_changed(self) -> None:
         """Follow the Apex deployed (`settings["package"]`): which objects' changes are pushed."""
-        self.pushed = rts.pushed_changes(self.settings.get("package", {}))
+        package = self.settings.get("package", {})
+        self.pushed = rts.pushed_changes(package)
         self.records.watched = frozenset(self.pushed)
+        for kind, listed in rts.apex_records(package).items():
+            self._list_apex(kind, listed)
+
+    def _list_apex(self, kind: str, listed: dict[str, dict[str, Any]]) -> None:
+        """Keep the ApexClass or ApexTrigger records SOQL reads in step with the deployed Apex:
+        one live record per deployed name; a deleted one is marked deleted."""
+        now = self.now()
+        admin = self.settings.get("users", {}).get("admin", "")
+        existing = {r["Name"]: r for r in self.records.live(kind)}
+        for name, values in listed.items():
+            record = existing.pop(name, None)
+            if record is not None:
+                if any(record.get(k) != v for k, v in values.items()):
+                    self.records.put(kind, {**record, **values, "SystemModstamp": now})
+                continue
+            made = self.records.ids.new(ids.KEY_PREFIXES[kind])
+            stamps = {"CreatedDate": now, "LastModifiedDate": now, "SystemModstamp": now}
+            who = {"CreatedById": admin, "LastModifiedById": admin}
+            self.records.put(kind, {"Id": made, "IsDeleted": False, **stamps, **who, **values})
+        for record in existing.values():
+            self.records.put(kind, {**record, "IsDeleted": True, "SystemModstamp": now})
 
     def dropped_fields(self) -> list[tuple[str, str]]:
         """Custom fields an admin deleted (control API `fields`), as (object, field)."""

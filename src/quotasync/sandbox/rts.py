@@ -110,6 +110,25 @@ def pushed_changes(package: dict[str, Any]) -> dict[str, frozenset[str]]:
     return {sobject: frozenset(kinds) for sobject, kinds in found.items() if kinds}
 
 
+def apex_records(package: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The deployed Apex as the org's ApexClass and ApexTrigger records list it, by name."""
+    listed: dict[str, dict[str, dict[str, Any]]] = {"ApexClass": {}, "ApexTrigger": {}}
+    for kind, made in listed.items():
+        for name, deployed in (package.get(kind) or {}).items():
+            version = deployed.get("apiVersion")
+            values: dict[str, Any] = {
+                "Name": name,
+                "NamespacePrefix": None,
+                "ApiVersion": float(version) if version else None,
+                "Status": deployed.get("status") or "Active",
+                "IsValid": True,
+            }
+            if kind == "ApexTrigger":
+                values["TableEnumOrId"] = deployed.get("object")
+            made[name] = values
+    return listed
+
+
 # ---------------------------------------------------------------- the setting
 
 

@@ -487,6 +487,39 @@ _SYNC_SETTING = _object(
     custom=True,
 )
 
+# The org's Apex, as SOQL lists it (read-only: only a Metadata API deploy adds, changes or
+# deletes a class or trigger; the sandbox keeps these records in step with what was deployed).
+_APEX_STATUS = ("Active", "Inactive", "Deleted")
+_APEX_CLASS = _object(
+    "ApexClass",
+    "Apex Classes",
+    [
+        Field("Name", STRING, 255, nillable=False, **_READONLY),
+        Field("NamespacePrefix", STRING, 15, **_READONLY),
+        Field("ApiVersion", DOUBLE, **_READONLY),
+        Field("Status", PICKLIST, 40, picklist=_APEX_STATUS, nillable=False, **_READONLY),
+        Field("IsValid", BOOLEAN, nillable=False, default=True, **_READONLY),
+    ],
+    createable=False,
+    updateable=False,
+    deletable=False,
+)
+_APEX_TRIGGER = _object(
+    "ApexTrigger",
+    "Apex Triggers",
+    [
+        Field("Name", STRING, 255, nillable=False, **_READONLY),
+        Field("NamespacePrefix", STRING, 15, **_READONLY),
+        Field("TableEnumOrId", STRING, 40, nillable=False, **_READONLY),
+        Field("ApiVersion", DOUBLE, **_READONLY),
+        Field("Status", PICKLIST, 40, picklist=_APEX_STATUS, nillable=False, **_READONLY),
+        Field("IsValid", BOOLEAN, nillable=False, default=True, **_READONLY),
+    ],
+    createable=False,
+    updateable=False,
+    deletable=False,
+)
+
 OBJECTS: dict[str, SObject] = {
     o.name: o
     for o in (
@@ -502,6 +535,8 @@ OBJECTS: dict[str, SObject] = {
         _PERMISSION_SET,
         _ASSIGNMENT,
         _SYNC_SETTING,
+        _APEX_CLASS,
+        _APEX_TRIGGER,
     )
 }
 _BY_LOWER = {name.lower(): o for name, o in OBJECTS.items()}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quotasync import errors
+from quotasync.domain import org_parts
 from quotasync.errors import InvalidInput, Refused
 from quotasync.salesforce import api, metadata, package
 from quotasync.store.tables import Workspace
@@ -25,8 +26,8 @@ from quotasync.store.tables import Workspace
 if TYPE_CHECKING:
     from quotasync.salesforce.connection import Client, Connector
 
-PERMISSION_SET = "QS_Sync_User"
-INSTALLED, FAILED, UNINSTALLED = "installed", "failed", "uninstalled"
+PERMISSION_SET = org_parts.PERMISSION_SET
+INSTALLED, FAILED, UNINSTALLED = org_parts.INSTALLED, org_parts.FAILED, org_parts.UNINSTALLED
 UNINSTALL_PURPOSE = "org_uninstall"
 
 
@@ -62,7 +63,7 @@ def install(
     the calls' own failures (SalesforceError, QuotaExhausted).
     """
     try:
-        package.origin(url)
+        allowed = package.origin(url)
     except ValueError:
         raise NotAnAddress(f"quotasync's address must be an http(s) URL; got {url!r}") from None
     zipped = package.build(package_dir, url)
@@ -79,7 +80,7 @@ def install(
         if not check_only:
             _record(connector, workspace_id, FAILED, "\n".join(map(str, failed.problems)))
         raise
-    _record(connector, workspace_id, INSTALLED, None)
+    _record(connector, workspace_id, INSTALLED, allowed)
     return Outcome(status, assigned)
 
 

@@ -102,7 +102,8 @@ class Workspace(Base):
         Integer, default=10_000, server_default="10000"
     )
     # The last install or uninstall of quotasync's org package (services/org_package.py):
-    # `installed`, `failed` or `uninstalled` (None: never, from here), when, and what failed.
+    # `installed`, `failed` or `uninstalled` (None: never, from here), when, and what failed (or,
+    # installed, the origin its Remote Site Setting lets the org call).
     org_package: Mapped[str | None] = mapped_column(String(20))
     org_package_at: Mapped[datetime | None]
     org_package_detail: Mapped[str | None] = mapped_column(Text)
