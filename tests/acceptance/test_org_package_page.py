@@ -52,6 +52,13 @@ class Page:
         token = csrf if csrf is not None else csrf_of(session.get(self.url, timeout=30).text)
         return session.post(f"{self.url}/org-package", data={"csrf_token": token}, timeout=120)
 
+    def uninstall(self, session: requests.Session, **form: str) -> requests.Response:
+        # The sign-out form of any page carries the session's token: a member's home page too.
+        token = csrf_of(session.get(f"{self.served.url}/", timeout=30).text)
+        return session.post(
+            f"{self.url}/org-package/uninstall", data={"csrf_token": token, **form}, timeout=120
+        )
+
 
 def start(tmp_path: Path, user: str) -> Iterator[Page]:
     org = start_sandbox(tmp_path / "org", "--without-package", process=True)
@@ -136,5 +143,27 @@ def test_salesforces_refusal_is_shown_on_the_page(as_sync_user: Page) -> None:
     refused = page.install(admin)
     assert refused.status_code == 502
     assert "INSUFFICIENT_ACCESS" in refused.text or "Modify All Data" in refused.text
-    assert "Installing needs a Salesforce admin" in refused.text
+    assert "It takes a Salesforce admin (Modify All Data)" in refused.text
     assert shown(refused.text) == "Not installed from here"
+
+
+def test_an_admin_removes_the_package_from_the_page_once_they_confirm(as_admin: Page) -> None:
+    page = as_admin
+    admin = page.signed_in("admin@acme.io")
+    assert "Remove from Salesforce" not in admin.get(page.url, timeout=30).text  # nothing to
+    assert page.install(admin).status_code == 200
+    assert "Remove from Salesforce" in admin.get(page.url, timeout=30).text
+
+    unconfirmed = page.uninstall(admin)
+    assert unconfirmed.status_code == 422
+    assert "Nothing was removed: tick the box" in unconfirmed.text
+    assert page.org.control("GET", "package")["CustomField"] != []
+    member = page.signed_in("rep@acme.io")
+    assert page.uninstall(member, confirm="remove").status_code == 403
+
+    done = page.uninstall(admin, confirm="remove")
+    assert done.status_code == 200 and done.url.endswith("?saved=org-package-removed#org-package")
+    assert "quotasync&#39;s package is removed from Salesforce." in done.text
+    assert shown(done.text) == "Removed"
+    left = page.org.control("GET", "package")
+    assert {kind: found for kind, found in left.items() if found} == {}

@@ -490,34 +490,23 @@ _SYNC_SETTING = _object(
 # The org's Apex, as SOQL lists it (read-only: only a Metadata API deploy adds, changes or
 # deletes a class or trigger; the sandbox keeps these records in step with what was deployed).
 _APEX_STATUS = ("Active", "Inactive", "Deleted")
-_APEX_CLASS = _object(
-    "ApexClass",
-    "Apex Classes",
-    [
+
+
+def _apex(name: str, plural: str, *extra: Field) -> SObject:
+    fields = [
         Field("Name", STRING, 255, nillable=False, **_READONLY),
         Field("NamespacePrefix", STRING, 15, **_READONLY),
+        *extra,
         Field("ApiVersion", DOUBLE, **_READONLY),
         Field("Status", PICKLIST, 40, picklist=_APEX_STATUS, nillable=False, **_READONLY),
         Field("IsValid", BOOLEAN, nillable=False, default=True, **_READONLY),
-    ],
-    createable=False,
-    updateable=False,
-    deletable=False,
-)
-_APEX_TRIGGER = _object(
-    "ApexTrigger",
-    "Apex Triggers",
-    [
-        Field("Name", STRING, 255, nillable=False, **_READONLY),
-        Field("NamespacePrefix", STRING, 15, **_READONLY),
-        Field("TableEnumOrId", STRING, 40, nillable=False, **_READONLY),
-        Field("ApiVersion", DOUBLE, **_READONLY),
-        Field("Status", PICKLIST, 40, picklist=_APEX_STATUS, nillable=False, **_READONLY),
-        Field("IsValid", BOOLEAN, nillable=False, default=True, **_READONLY),
-    ],
-    createable=False,
-    updateable=False,
-    deletable=False,
+    ]
+    return _object(name, plural, fields, createable=False, updateable=False, deletable=False)
+
+
+_APEX_CLASS = _apex("ApexClass", "Apex Classes")
+_APEX_TRIGGER = _apex(
+    "ApexTrigger", "Apex Triggers", Field("TableEnumOrId", STRING, 40, nillable=False, **_READONLY)
 )
 
 OBJECTS: dict[str, SObject] = {

@@ -33,6 +33,7 @@ SAVED = {
     "mode-interval": "Real-Time Sync is off: Interval Sync keeps the mirror.",
     "org-package": "quotasync's package is installed in Salesforce, and the sync user has its "
     "permission set.",
+    "org-package-removed": "quotasync's package is removed from Salesforce.",
 }
 
 
@@ -147,27 +148,67 @@ def install_org_package(
     address = runtime.settings.public_url or str(request.base_url)
     try:
         org_package.install(runtime.connector, workspace_id, address, sleep=runtime.sleep)
-    except metadata.DeployFailed as failed:
-        problems = [str(p) for p in failed.problems] or [str(failed)]
-        error = "Salesforce refused the package; nothing was changed."
-        return integrations_page(
-            runtime, request, workspace_id, error=error, problems=problems, status=502
-        )
     except org_package.NotAnAddress as exc:
         return integrations_page(runtime, request, workspace_id, error=str(exc), status=422)
     except (
+        metadata.DeployFailed,
         errors.SalesforceError,
         errors.QuotaExhausted,
         errors.NotConnected,
     ) as exc:
-        error = f"The package was not installed: {exc}"
-        if isinstance(exc, errors.Refused) and exc.fault.code == "INSUFFICIENT_ACCESS":
-            error += (
-                ". Installing needs a Salesforce admin (Modify All Data): connect as one, or "
-                "have one deploy the package with the Salesforce CLI."
-            )
-        return integrations_page(runtime, request, workspace_id, error=error, status=502)
+        return _package_refused(runtime, request, workspace_id, exc, "installed")
     return RedirectResponse(f"/w/{workspace_id}/integrations?saved=org-package#org-package", 303)
+
+
+@router.post("/w/{workspace_id}/integrations/org-package/uninstall")
+def uninstall_org_package(
+    request: Request,
+    workspace_id: str,
+    runtime: RuntimeDep,
+    csrf_token: str = Form(""),
+    confirm: str = Form(""),
+) -> Response:
+    """Remove quotasync's package from the org (`quotasync org uninstall`), once the admin has
+    ticked that the fields' values and the settings go with it."""
+    _admin_form(runtime, request, workspace_id, csrf_token)
+    if confirm != "remove":
+        error = (
+            "Nothing was removed: tick the box to confirm that the fields' values and Real-Time "
+            "Sync's settings go with the package."
+        )
+        return integrations_page(runtime, request, workspace_id, error=error, status=422)
+    try:
+        org_package.uninstall(runtime.connector, workspace_id, sleep=runtime.sleep)
+    except (
+        metadata.DeployFailed,
+        errors.SalesforceError,
+        errors.QuotaExhausted,
+        errors.NotConnected,
+    ) as exc:
+        return _package_refused(runtime, request, workspace_id, exc, "removed")
+    return RedirectResponse(
+        f"/w/{workspace_id}/integrations?saved=org-package-removed#org-package", 303
+    )
+
+
+def _package_refused(
+    runtime: Runtime, request: Request, workspace_id: str, exc: Exception, what: str
+) -> HTMLResponse:
+    """The page again, saying why the package was not installed or removed: Salesforce's
+    component failures, one by one, or the call's refusal."""
+    if isinstance(exc, metadata.DeployFailed):
+        problems = [str(p) for p in exc.problems] or [str(exc)]
+        error = "Salesforce refused the change; nothing was changed."
+        return integrations_page(
+            runtime, request, workspace_id, error=error, problems=problems, status=502
+        )
+    error = f"The package was not {what}: {exc}"
+    if isinstance(exc, errors.Refused) and exc.fault.code == "INSUFFICIENT_ACCESS":
+        error += (
+            ". It takes a Salesforce admin (Modify All Data): connect as one, or have one "
+            "deploy the package with the Salesforce CLI."
+        )
+    return integrations_page(runtime, request, workspace_id, error=error, status=502)
 
 
 def integrations_page(
