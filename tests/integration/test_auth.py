@@ -534,9 +534,33 @@ def test_the_versions_list_needs_no_session_and_is_not_counted(org: SandboxOrg) 
     assert response.status_code == 200
     assert "Sforce-Limit-Info" not in response.headers
     listed = response.json()
-    assert [v["version"] for v in listed] == [f"{n}.0" for n in range(58, 68)]
-    assert listed[4] == {"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"}
+    # Every version a real org serves: v31.0 (Summer '14) to the newest.
+    assert [v["version"] for v in listed] == [f"{n}.0" for n in range(31, 68)]
+    assert listed[0] == {"label": "Summer '14", "url": "/services/data/v31.0", "version": "31.0"}
+    assert {"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"} in listed
     assert used(org) == before
+
+
+def test_an_old_api_version_is_served_and_a_retired_one_answers_gone(org: SandboxOrg) -> None:
+    token = login(org, password_form(org))
+    user_id = org.user("admin")["user_id"]
+    # The Salesforce CLI looks the user up at v51.0, through an instance URL ending in a slash.
+    old = org.http().get(
+        f"{org.instance_url}//services/data/v51.0/sobjects/User/{user_id}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert old.status_code == 200 and old.json()["Id"] == user_id
+    oldest = client(org, token, version="31.0")
+    assert oldest.query("SELECT Id FROM Organization")["totalSize"] == 1
+    gone = org.http().get(
+        f"{org.instance_url}/services/data/v30.0/query",
+        params={"q": "SELECT Id FROM Organization"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert gone.status_code == 410
+    assert gone.json()[0]["errorCode"] == "GONE"
 
 
 def test_an_unknown_api_version_answers_not_found(org: SandboxOrg) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -15,8 +16,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quotasync.sandbox import control, oauth, rest
-from quotasync.sandbox.errors import ApiError, not_found
-from quotasync.sandbox.org import API_VERSIONS, RELEASES, Org
+from quotasync.sandbox.errors import ApiError, not_found, retired_version
+from quotasync.sandbox.org import API_VERSIONS, RELEASES, RETIRED_API_VERSIONS, Org
 
 log = logging.getLogger("quotasync.sandbox")
 
@@ -41,6 +42,8 @@ async def versions(request: Request) -> Response:
 async def rest_api(request: Request) -> Response:
     org: Org = request.app.state.org
     version = request.path_params["version"]
+    if version in RETIRED_API_VERSIONS:
+        return _json_response(410, retired_version(version).body())
     if version not in API_VERSIONS:
         return _json_response(404, not_found().body())
     if org.faults.error_hit():
@@ -145,6 +148,20 @@ class DropConnections:
         await self.app(scope, receive, guarded)
 
 
+class OneSlash:
+    """Repeated slashes in a path read as one, as Salesforce's servers take them: the Salesforce
+    CLI keeps an instance URL with a trailing slash and asks for `//services/data/...`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and "//" in path:
+            scope = {**scope, "path": re.sub("/{2,}", "/", path)}
+        await self.app(scope, receive, send)
+
+
 def build_app(org: Org, admin_token: str) -> Starlette:
     routes = [
         Route("/services/data", versions, methods=["GET"]),
@@ -169,4 +186,5 @@ def build_app(org: Org, admin_token: str) -> Starlette:
     app.state.org = org
     app.state.admin_token = admin_token
     app.add_middleware(DropConnections)
+    app.add_middleware(OneSlash)
     return app

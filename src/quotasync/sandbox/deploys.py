@@ -203,7 +203,8 @@ def _check_deployer(org: Org, profile_id: str) -> None:
 
 
 def _parts(call: Call) -> tuple[dict[str, Any], bytes]:
-    """The multipart body's `json` part's deployOptions and its `file` part."""
+    """The multipart body's `json` (or `entity_content`) part's deployOptions and its `file`
+    part."""
     kind = call.headers.get("content-type", "")
     found = re.search(r'boundary="?([^";]+)"?', kind)
     if not kind.startswith("multipart/form-data") or found is None:
@@ -220,12 +221,15 @@ def _parts(call: Call) -> tuple[dict[str, Any], bytes]:
         name = re.search(rb'name="([^"]*)"', head)
         if name is not None:
             parts[name[1].decode()] = data.removesuffix(b"\r\n")
-    if "json" not in parts or "file" not in parts:
+    # The options' part is `json` in Salesforce's examples and `entity_content` (the name of
+    # Salesforce's other multipart resources) as jsforce and the Salesforce CLI send it.
+    described = parts.get("json", parts.get("entity_content"))
+    if described is None or "file" not in parts:
         raise ApiError(
             400, "INVALID_MULTIPART_REQUEST", "The request needs a json part and a file part"
         )
     try:
-        options = orjson.loads(parts["json"]).get("deployOptions") or {}
+        options = orjson.loads(described).get("deployOptions") or {}
     except (orjson.JSONDecodeError, AttributeError):
         raise ApiError(400, "JSON_PARSER_ERROR", "The json part is not a JSON object") from None
     if not isinstance(options, dict):
@@ -276,6 +280,11 @@ def plan_deploy(zipped: bytes, org: Org | None = None, *, ignore_warnings: bool 
                     f"Unknown type name '{kind}' specified in package.xml",
                 )
             )
+    # Apex, permission sets and sites the org did not have are created, the others changed.
+    had = org.settings.get("package", {}) if org is not None else {}
+    for message in plan.messages:
+        if message.type in ("ApexClass", "ApexTrigger", "PermissionSet", "RemoteSiteSetting"):
+            message.created = message.name not in (had.get(message.type) or {})
     # A permission set may grant only fields that exist once this deploy is applied.
     deployed_fields = {(o, f.name) for o, f in plan.fields}
     for name, values in plan.permission_sets.items():

@@ -45,6 +45,12 @@ def not_found(message: str = "The requested resource does not exist") -> ApiErro
     return ApiError(404, "NOT_FOUND", message)
 
 
+def retired_version(version: str) -> ApiError:
+    """A request to a retired API version (v7.0 to v30.0): Salesforce answers 410 GONE (the
+    wording is the sandbox's own)."""
+    return ApiError(410, "GONE", f"API version {version} is retired and no longer available")
+
+
 def invalid_session() -> ApiError:
     return ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
 

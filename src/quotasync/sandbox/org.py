@@ -23,20 +23,23 @@ from quotasync.sandbox.quotas import UsageWindow
 from quotasync.sandbox.records import Record, RecordStore
 from quotasync.sandbox.state import StateFile
 
-API_VERSIONS = tuple(f"{v}.0" for v in range(58, 68))
+# Every version a real org serves: v31.0 (Summer '14) to the newest; v7.0 to v30.0 are retired,
+# and a request to one is answered 410 GONE (RETIRED_API_VERSIONS).
+OLDEST_API_VERSION, NEWEST_API_VERSION = 31, 67
+API_VERSIONS = tuple(f"{v}.0" for v in range(OLDEST_API_VERSION, NEWEST_API_VERSION + 1))
+RETIRED_API_VERSIONS = frozenset(f"{v}.0" for v in range(7, OLDEST_API_VERSION))
 DEFAULT_API_VERSION = "62.0"
-RELEASES = {
-    "58.0": "Summer '23",
-    "59.0": "Winter '24",
-    "60.0": "Spring '24",
-    "61.0": "Summer '24",
-    "62.0": "Winter '25",
-    "63.0": "Spring '25",
-    "64.0": "Summer '25",
-    "65.0": "Winter '26",
-    "66.0": "Spring '26",
-    "67.0": "Summer '26",
-}
+
+
+def _release(version: int) -> str:
+    """Salesforce's release name for an API version: three a year, v31.0 being Summer '14."""
+    step = version - OLDEST_API_VERSION
+    season = ("Summer", "Winter", "Spring")[step % 3]
+    year = 14 + step // 3 + (season != "Summer")
+    return f"{season} '{year:02d}"
+
+
+RELEASES = {f"{v}.0": _release(v) for v in range(OLDEST_API_VERSION, NEWEST_API_VERSION + 1)}
 
 # The settings key for the latest org time seen (POSIX seconds); apart from "org", so writing it
 # does not rewrite every setting.

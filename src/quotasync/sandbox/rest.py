@@ -23,9 +23,10 @@ from quotasync.sandbox.errors import (
     exceeded_id_limit,
     json_parser_error,
     not_found,
+    retired_version,
     unable_to_lock_row,
 )
-from quotasync.sandbox.org import API_VERSIONS, Caller, Org
+from quotasync.sandbox.org import API_VERSIONS, RETIRED_API_VERSIONS, Caller, Org
 from quotasync.sandbox.querying import MAX_PAGE, attributes
 from quotasync.sandbox.records import Record
 from quotasync.sandbox.schema import SObject
@@ -682,6 +683,8 @@ def _subrequest_call(call: Call, sub: Any, results: dict[str, Any]) -> Call:
     body = _resolve_in(sub.get("body"), results)
     parts = urlsplit(url)
     match = _VERSIONED.match(parts.path)
+    if match and match[1] in RETIRED_API_VERSIONS:
+        raise retired_version(match[1])
     if not match or match[1] not in API_VERSIONS:
         raise not_found()
     sub_call = replace(

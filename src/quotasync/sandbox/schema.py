@@ -399,6 +399,10 @@ _ORGANIZATION = _object(
         ),
         Field("IsSandbox", BOOLEAN, **_READONLY),
         Field("InstanceName", STRING, 5, **_READONLY),
+        # What the Salesforce CLI reads of every org it logs in to (empty here: no trial ends,
+        # no namespace is registered).
+        Field("TrialExpirationDate", DATETIME, **_READONLY),
+        Field("NamespacePrefix", STRING, 15, **_READONLY),
         Field("Country", STRING, 80),
         Field("TimeZoneSidKey", STRING, 40),
     ],
