@@ -202,7 +202,11 @@ def test_a_token_only_opens_its_own_workspace(served: Served) -> None:
     assert missing.status_code == 401
     wrong = served.post(email("api-cross"), token=served.other_token)
     assert wrong.status_code == 404
-    assert served.post(email("api-cross"), token="qsi_made_up").status_code == 404
+    made_up = served.post(email("api-cross"), token="qsi_made_up")
+    # RFC 6750: a token that is nobody's is 401 invalid_token, which a client does not take for
+    # a wrong URL; 404 stays for another workspace's token.
+    assert made_up.status_code == 401
+    assert made_up.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
     assert "api-cross" not in json.dumps(served.states(served.other_workspace))
     assert served.states(served.other_workspace) == {}
 

@@ -62,7 +62,9 @@ def test_nobody_reaches_another_workspace(site: Site, path: str) -> None:
     assert site.api("GET", url, site.admin.token).status_code == 403
     assert site.api("GET", url, site.acme_ingest).status_code == 404
     assert site.api("GET", url).status_code == 401
-    assert site.api("GET", url, "qsu_made_up").status_code == 404
+    made_up = site.api("GET", url, "qsu_made_up")
+    assert made_up.status_code == 401
+    assert made_up.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
     own = site.api("GET", url, site.outsider.token)
     assert own.status_code == 200
     assert site.acme not in own.text

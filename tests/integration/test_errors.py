@@ -84,7 +84,7 @@ def test_a_wrong_method_is_method_not_allowed(org: SandboxOrg, http: requests.Se
     [
         "/services/data/v62.0/nothing/here",
         "/services/data/v62.0/sobjects/Task/00T/extra/parts",
-        "/services/data/v12.0/sobjects",
+        "/services/data/v99.0/sobjects",
         "/no/such/page",
     ],
 )

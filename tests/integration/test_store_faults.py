@@ -163,8 +163,10 @@ def test_a_worker_whose_postgresql_connections_keep_dropping_loses_and_repeats_n
         assert rounds >= 5, (rounds, err[-3000:])
         assert setup.states() == {"logged": 8000}, err[-3000:]
         assert process.returncode == 0, err[-3000:]
-        # The ended connections struck (a transaction run again, or a step tried again later).
-        assert "trying the transaction again" in err or "the step failed" in err, err[-3000:]
+        # Whether an ending struck inside a transaction (logged as "trying the transaction
+        # again") or between two (the pool reconnects silently) is the machine's timing: once in
+        # a while every ending fell between, and a check on the log failed a correct run. What
+        # must hold either way is above and below: each activity once, every call ledgered.
         assert_each_in_org_once(org, activities, setup)
         # No call escaped the ledger, dropped connections or not.
         assert quotasync_calls(org) == setup.ledger_calls()

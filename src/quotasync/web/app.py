@@ -43,6 +43,7 @@ from quotasync.web import (
     signin_page,
     state,
 )
+from quotasync.web.headers import SecurityHeaders
 
 MAX_ITEMS = 1000
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -135,6 +136,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         https_only=runtime.settings.cookie_secure,
     )
 
+    app.add_middleware(SecurityHeaders)
+
     @app.middleware("http")
     async def small_forms(request: Request, call_next: Any) -> Response:
         # Pages' forms are a few fields; a huge one is refused before it is parsed into memory.
@@ -195,8 +198,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         token = _bearer(authorization)
         with runtime.sessions() as session:
             found = workspaces.by_ingest_token(session, token)
-        # The same answer for a wrong token and another workspace's id: nothing is revealed.
-        if found is None or found.id != workspace:
+        if found is None:
+            raise auth.invalid_token()
+        # Another workspace's token: the same answer whether `workspace` exists or not.
+        if found.id != workspace:
             raise HTTPException(404, "no such workspace for this token")
         return found.id
 
@@ -207,8 +212,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         response_model=IngestResult,
         responses={
             400: {"description": "The body is not JSON, or not an object or a list."},
-            401: {"description": "No bearer token."},
-            404: {"description": "The token does not belong to this workspace."},
+            401: {"description": "No bearer token, or one that is no workspace's."},
+            404: {"description": "Another workspace's token."},
             413: {"description": "More than 1,000 items, or a body over 16 MiB."},
             422: {"model": IngestResult, "description": "Every item was invalid; nothing stored."},
         },

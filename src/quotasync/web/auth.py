@@ -7,7 +7,8 @@ password is signed in to all of them at once.
 
 Answers: no credentials → 401 (pages redirect to the sign-in form); a person or user token that
 does not belong to the workspace, or a member on an admin view → 403; an ingest token of another
-workspace, or a token that matches nothing → 404, as the ingest API always answered.
+workspace → 404 (nothing said of whether the workspace exists); a token that matches nothing →
+401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750).
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def api_caller(
             return Caller(workspace_id, None)
         user = users.by_api_token(session, token, clock.now())
         if user is None:
-            raise HTTPException(404, "no such workspace for this token")
+            raise invalid_token()
         if user.workspace_id != workspace_id:
             raise HTTPException(403, "this token's user is not a member of this workspace")
         return Caller(workspace_id, _viewer(user, False))
@@ -227,6 +228,16 @@ class SignInThrottle:
     def succeeded(self, email: str) -> None:
         with self._lock:
             self._failures.pop(email.strip().lower(), None)
+
+
+def invalid_token() -> HTTPException:
+    """A bearer token that is nobody's (made up, revoked or expired): RFC 6750's answer, which a
+    client reads as "get a new token" rather than "wrong URL"."""
+    return HTTPException(
+        401,
+        "this token is not valid: it was revoked, has expired, or never existed",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
 
 
 def _unauthorized() -> HTTPException:
