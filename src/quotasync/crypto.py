@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from quotasync import private_files
 from quotasync.errors import QuotasyncError
 
 KEY_FILE = "secret.key"
@@ -26,11 +26,9 @@ def load_key(data_dir: Path, configured: str | None = None) -> bytes:
         return configured.encode()
     path = data_dir / KEY_FILE
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_files.directory(data_dir)
         # Created with 0600 from the start, so the key is never readable by others, even briefly.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(Fernet.generate_key())
+        private_files.write(path, Fernet.generate_key(), exclusive=True)
     return path.read_bytes().strip()
 
 

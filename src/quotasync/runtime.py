@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from quotasync import private_files
 from quotasync.clock import Clock, RealClock
 from quotasync.config import Settings
 from quotasync.crypto import Vault, load_key
@@ -46,6 +47,8 @@ class Runtime:
 def open_runtime(settings: Settings | None = None, clock: Clock | None = None) -> Runtime:
     """The embedded SQLite store is migrated on first use; PostgreSQL is migrated explicitly."""
     settings = settings or Settings()
+    # The data directory holds the key, the embedded store and the outbox: quotasync's user only.
+    private_files.directory(settings.data_dir)
     url = settings.effective_database_url
     if make_url(url).get_backend_name() == "sqlite":
         if not db.is_current(url):

@@ -3,16 +3,28 @@ of `quotasync serve`, reproduced over HTTP against the served app, now answered 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import os
+import re
+import socket
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import requests
+from fastapi import routing
+from starlette.requests import Request
 
+from quotasync.engine.mailers import OutboxMailer
+from quotasync.sandbox import control
 from quotasync.store import users, workspaces
 from tests.acceptance.served_app import Served, runtime_in, serve
 from tests.acceptance.web_support import csrf_of
+from tests.sandbox_process import start_sandbox
 
 
 @dataclass
@@ -96,3 +108,208 @@ def test_a_token_that_is_nobodys_is_401_invalid_token_and_another_workspaces_is_
         other, json=[], headers={"Authorization": f"Bearer {site.ingest_token}"}, timeout=30
     )
     assert theirs.status_code == 404
+
+
+# ---------------------------------------------------------------- bodies (finding 1)
+
+
+def write_routes(site: Site) -> list[tuple[str, str]]:
+    """Every route of a workspace that takes a body, with the workspace's id in its path."""
+    found = []
+    # FastAPI from 0.137 keeps an included router as one entry of app.routes.
+    contexts: Callable[[list[Any]], Iterable[Any]] = getattr(routing, "iter_route_contexts", list)
+    for route in contexts(site.served.app.routes):
+        path = getattr(route, "path", "")
+        for method in sorted(getattr(route, "methods", None) or ()):
+            if method in ("POST", "PATCH", "PUT", "DELETE") and "{workspace" in path:
+                found.append((method, re.sub(r"\{workspace[a-z_]*\}", site.workspace, path)))
+    return found
+
+
+def test_a_stranger_is_refused_before_the_body_is_parsed_on_every_route(site: Site) -> None:
+    routes = write_routes(site)
+    assert len(routes) >= 12
+    for method, path in routes:
+        for headers in ({}, {"Authorization": "Bearer qsu_nobodys"}):
+            answer = requests.request(
+                method,
+                f"{site.url}{path}",
+                data=b"{not json, not a form" * 100,
+                headers={"Content-Type": "application/json", **headers},
+                allow_redirects=False,
+                timeout=30,
+            )
+            # Not the body's 400 or 422: the stranger is answered as a stranger.
+            if path.startswith("/w/"):
+                assert answer.status_code == 303, (method, path, answer.status_code)
+                assert answer.headers["Location"].startswith("/signin?next=")
+            else:
+                assert answer.status_code == 401, (method, path, answer.status_code, answer.text)
+
+
+def test_a_member_is_refused_an_admin_api_before_the_body_is_parsed(site: Site) -> None:
+    member = site.signed_in("rep@acme.io")
+    # A member's own workspace, a session and no CSRF header: refused as the route refuses it.
+    answer = member.patch(
+        f"{site.url}/api/v1/workspaces/{site.workspace}/limits", data=b"{broken", timeout=30
+    )
+    assert answer.status_code == 403
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_any_body_is_sent(site: Site) -> None:
+    host, port = site.url.removeprefix("http://").split(":")
+    for path, headers in (
+        (f"/api/v1/workspaces/{site.workspace}/activities",
+         f"Authorization: Bearer {site.ingest_token}\r\n"),
+        (f"/rts/{site.workspace}", ""),
+        ("/signin", ""),
+    ):  # fmt: skip
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{headers}"
+                "Content-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n".encode()
+            )
+            # No body follows: the answer comes without the server waiting for one.
+            reply = raw.makefile("rb").readline()
+        assert reply.startswith(b"HTTP/1.1 413"), (path, reply)
+
+
+class Source:
+    """A chunked body's arrival, as the ASGI server hands it over: 64 KiB at a time, counted."""
+
+    def __init__(self, chunks: int) -> None:
+        self.left, self.pulled = chunks, 0
+
+    async def receive(self) -> dict[str, object]:
+        self.pulled += 1
+        self.left -= 1
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": self.left > 0}
+
+
+def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(site: Site) -> None:
+    # A 64 MiB chunked ingest (no Content-Length), through the app's own middleware stack: it
+    # stops taking chunks at the 16 MiB limit and answers 413.
+    source = Source(1024)
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": f"/api/v1/workspaces/{site.workspace}/activities",
+        "raw_path": b"", "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "headers": [(b"authorization", f"Bearer {site.ingest_token}".encode()),
+                    (b"content-type", b"application/json"),
+                    (b"transfer-encoding", b"chunked")],
+    }  # fmt: skip
+    asyncio.run(site.served.app(scope, source.receive, send))
+    assert sent[0]["status"] == 413
+    assert source.pulled == 16 * 16 + 1  # 16 MiB in 64 KiB chunks, and the one past the limit
+    assert b"the body is over 16 MiB" in b"".join(
+        m.get("body", b"")
+        for m in sent
+        if m["type"] == "http.response.body"  # type: ignore[misc]
+    )
+    assert site.served.stored_count() == 0
+
+
+# ---------------------------------------------------------------- files (finding 7)
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_the_data_dir_and_its_files_are_quotasyncs_users_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask, under which files were world-readable
+    try:
+        data = tmp_path / "data"
+        runtime = runtime_in(data)
+        OutboxMailer(data / "outbox", runtime.clock).send([notice()])
+        with runtime.sessions.begin() as session:
+            workspaces.create(session, "Acme", "admin@acme.io", runtime.clock.now())
+        runtime.sessions.kw["bind"].dispose()
+        org = start_sandbox(tmp_path / "org")
+        org.stop()
+    finally:
+        os.umask(old)
+    assert mode(data) == 0o700
+    files = [p for p in data.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"quotasync.db", "secret.key"}
+    assert any(p.suffix == ".eml" for p in files)
+    assert {str(p.relative_to(data)): mode(p) for p in files} == {
+        str(p.relative_to(data)): 0o600 for p in files
+    }
+    state = tmp_path / "org"
+    assert mode(state) == 0o700
+    for name in ("sandbox.json", "org.sqlite3"):
+        assert mode(state / name) == 0o600, name
+
+
+def test_a_store_made_before_is_narrowed_when_quotasync_opens_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    runtime_in(data).sessions.kw["bind"].dispose()
+    (data / "quotasync.db").chmod(0o644)
+    data.chmod(0o755)
+    runtime_in(data).sessions.kw["bind"].dispose()
+    assert mode(data) == 0o700 and mode(data / "quotasync.db") == 0o600
+
+
+def notice() -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"], message["To"] = "Syncing paused", "admin@acme.io"
+    message.set_content("The Data API share is spent.")
+    return message
+
+
+# ---------------------------------------------------------------- the sandbox (finding 11)
+
+
+def test_the_sandboxs_control_api_refuses_a_strange_bearer_and_any_other_machine(
+    tmp_path: Path,
+) -> None:
+    org = start_sandbox(tmp_path / "org")
+    try:
+        http = org.http()
+        strange = http.get(
+            f"{org.instance_url}/__sandbox/usage",
+            headers={"Authorization": "Bearer j\u00e9t\u00f6n".encode().decode("latin-1")},
+            timeout=30,
+        )
+        assert strange.status_code == 401  # was a 500
+        # The token from another machine: refused, whatever --host the org listens on.
+        scope = {
+            "type": "http", "method": "GET", "path": "/__sandbox/usage", "headers": [
+                (b"authorization", f"Bearer {org.config['admin_token']}".encode())],
+            "client": ("192.0.2.7", 50000), "app": None,
+        }  # fmt: skip
+        request = Request(scope)
+        request.scope["app"] = SimpleNamespace(
+            state=SimpleNamespace(admin_token=org.config["admin_token"])
+        )
+        assert control._authorized(request) is False
+        request.scope["client"] = ("127.0.0.1", 50000)
+        assert control._authorized(request) is True
+    finally:
+        org.stop()
+
+
+def test_a_sandbox_password_is_checked_whole(tmp_path: Path) -> None:
+    org = start_sandbox(tmp_path / "org")
+    try:
+        user, app = org.user("admin"), org.app()
+        form = {"grant_type": "password", "client_id": app["client_id"],
+                "client_secret": app["client_secret"], "username": user["username"]}  # fmt: skip
+        url = f"{org.instance_url}/services/oauth2/token"
+        for password in (user["password"][:-1], "", "\u00e9" * 40):
+            refused = org.http().post(url, data={**form, "password": password}, timeout=30)
+            assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+        unknown = org.http().post(
+            url, data={**form, "username": "nobody@nowhere.example", "password": "x"}, timeout=30
+        )
+        assert unknown.json() == refused.json()  # an unknown user is answered alike
+        assert org.http().post(url, data={**form, "password": user["password"]}, timeout=30).ok
+    finally:
+        org.stop()

@@ -489,6 +489,10 @@ def test_a_workspace_connected_before_sync_existed_gets_its_first_sync_at_once(
 # ---------------------------------------------------------------- mirror.apply on the store
 
 
+# Salesforce ids: the mirror takes no other (domain/org_values.py).
+CONTACT_A, CONTACT_B = "003000000000000AAA", "003000000000000BAA"
+
+
 def row(record_id: str, at: datetime | None, **fields: Any) -> dict[str, Any]:
     stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000") if at is not None else None
     return {"attributes": {"type": "Contact"}, "Id": record_id, "SystemModstamp": stamp,
@@ -503,46 +507,59 @@ def test_an_older_row_never_overwrites_a_newer_one_and_tombstones_are_not_matche
     try:
         with setup.runtime.sessions.begin() as session:
             assert (
-                mirror.apply(session, ws, "Contact", [row("003A", later, Email="New@Corp.io")]) == 1
+                mirror.apply(session, ws, "Contact", [row(CONTACT_A, later, Email="New@Corp.io")])
+                == 1
             )
             # A late row (a push that took its time, a page fetched before the change).
-            assert mirror.apply(session, ws, "Contact", [row("003A", T0, Email="old@corp.io")]) == 0
+            assert (
+                mirror.apply(session, ws, "Contact", [row(CONTACT_A, T0, Email="old@corp.io")]) == 0
+            )
             # The same row again changes nothing; a row with no SystemModstamp fills no gap.
             assert (
-                mirror.apply(session, ws, "Contact", [row("003A", later, Email="New@Corp.io")]) == 0
+                mirror.apply(session, ws, "Contact", [row(CONTACT_A, later, Email="New@Corp.io")])
+                == 0
             )
-            assert mirror.apply(session, ws, "Contact", [{"Id": "003A", "Email": "x@corp.io"}]) == 0
+            assert (
+                mirror.apply(session, ws, "Contact", [{"Id": CONTACT_A, "Email": "x@corp.io"}]) == 0
+            )
             # Two rows of one record in a batch: the newer wins, whatever the order.
-            batch = [row("003B", later, Title="CFO"), row("003B", T0, Title="Intern")]
+            batch = [row(CONTACT_B, later, Title="CFO"), row(CONTACT_B, T0, Title="Intern")]
             assert mirror.apply(session, ws, "Contact", batch) == 1
             assert mirror.ids_by_email(session, ws, "Contact", ["new@corp.io"]) == {
-                "new@corp.io": "003A"
+                "new@corp.io": CONTACT_A
             }
         stored = {r.salesforce_id: r for r in mirrored(setup, "Contact").values()}
-        assert stored["003A"].fields["Email"] == "New@Corp.io"
-        assert stored["003A"].modstamp == later
-        assert stored["003B"].fields["Title"] == "CFO"
+        assert stored[CONTACT_A].fields["Email"] == "New@Corp.io"
+        assert stored[CONTACT_A].modstamp == later
+        assert stored[CONTACT_B].fields["Title"] == "CFO"
 
         deleted_at = later + timedelta(minutes=1)
         with setup.runtime.sessions.begin() as session:
             # A tombstone carries only what a delete says; the record's fields stay.
-            gone = {"Id": "003A", "IsDeleted": True, "SystemModstamp": deleted_at}
+            gone = {"Id": CONTACT_A, "IsDeleted": True, "SystemModstamp": deleted_at}
             assert mirror.apply(session, ws, "Contact", [gone]) == 1
             # An update from before the delete, arriving after it, does not bring it back.
-            assert mirror.apply(session, ws, "Contact", [row("003A", later, Title="CEO")]) == 0
+            assert mirror.apply(session, ws, "Contact", [row(CONTACT_A, later, Title="CEO")]) == 0
             assert mirror.ids_by_email(session, ws, "Contact", ["new@corp.io"]) == {}
             assert mirror.count(session, ws, "Contact", live=True) == 1
-        tombstone = mirrored(setup, "Contact", live=False)["003A"]
+        tombstone = mirrored(setup, "Contact", live=False)[CONTACT_A]
         assert tombstone.is_deleted and tombstone.modstamp == deleted_at
         assert tombstone.fields["Email"] == "New@Corp.io"
 
         with setup.runtime.sessions.begin() as session:
             # A Lead quotasync created is known by id and email until the org describes it.
-            assert mirror.put(session, ws, "Lead", [{"Id": "00QA", "Email": "a@b.io"}], T0) == 1
-            assert mirror.ids_by_email(session, ws, "Lead", ["a@b.io"]) == {"a@b.io": "00QA"}
-            described = {**row("00QA", T0, Email="a@b.io"), "Company": "B"}
+            assert (
+                mirror.put(
+                    session, ws, "Lead", [{"Id": "00Q000000000000AAA", "Email": "a@b.io"}], T0
+                )
+                == 1
+            )
+            assert mirror.ids_by_email(session, ws, "Lead", ["a@b.io"]) == {
+                "a@b.io": "00Q000000000000AAA"
+            }
+            described = {**row("00Q000000000000AAA", T0, Email="a@b.io"), "Company": "B"}
             assert mirror.apply(session, ws, "Lead", [described]) == 1
-        assert mirrored(setup, "Lead")["00QA"].modstamp == T0
+        assert mirrored(setup, "Lead")["00Q000000000000AAA"].modstamp == T0
     finally:
         setup.close()
 
@@ -562,5 +579,31 @@ def test_applying_a_big_batch_twice_writes_it_once(database_url: str, tmp_path: 
             assert mirror.count(session, setup.workspace_id, "Contact") == 20_000
             entries = session.scalars(select(LedgerEntry)).all()
         assert entries == []
+    finally:
+        setup.close()
+
+
+def test_values_salesforce_could_not_have_sent_never_break_the_mirror(
+    database_url: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL an over-long id or email would have failed the whole statement (a push or a
+    sync stuck on one record): the bad row or field is left out, the rest applied."""
+    setup = open_workspace(tmp_path, database_url)
+    rows = [
+        row("003" + "A" * 200, T0, Email="long-id@corp.io"),  # not an id: left out
+        row("0030000000000BADSTAMP"[:18], None, Email="no@corp.io") | {"SystemModstamp": "soon"},
+        row("003000000000000001", T0, Email="x" * 300 + "@corp.io", Name={"not": "text"}),
+        row("003000000000000002", T0, Email="kept@corp.io", LastName="Kept"),
+    ]
+    try:
+        with setup.runtime.sessions.begin() as session:
+            assert mirror.apply(session, setup.workspace_id, "Contact", rows) == 2
+        with setup.runtime.sessions() as session:
+            stored = mirror.records(session, setup.workspace_id, "Contact")
+            found = {record_id: dict(r.fields) for record_id, r in stored.items()}
+        assert sorted(found) == ["003000000000000001", "003000000000000002"]
+        assert "Email" not in found["003000000000000001"]
+        assert "Name" not in found["003000000000000001"]
+        assert found["003000000000000002"]["Email"] == "kept@corp.io"
     finally:
         setup.close()

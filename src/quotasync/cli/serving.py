@@ -83,6 +83,13 @@ def sandbox(
         session_timeout_minutes,
         without_package,
     )
+    if not _loopback(host):
+        typer.echo(
+            f"warning: the sandbox org listens on {host}, beyond this machine: anyone who can "
+            "reach it may try its users' passwords; its control API still answers only this "
+            "machine",
+            err=True,
+        )
     try:
         server.run(state_dir, config, common.clock(speed, epoch), host=host, port=port)
     except KeyboardInterrupt:
@@ -90,6 +97,15 @@ def sandbox(
     except OSError as exc:
         typer.echo(f"error: cannot serve on {host}:{port}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def org_config(

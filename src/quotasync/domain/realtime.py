@@ -73,6 +73,18 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
+NOT_SIGNED_BY_SECRET = "the signature does not match the workspace's RTS secret"
+
+
+def check_headers(timestamp: str | None, signature: str | None) -> None:
+    """Raise PushRefused unless both headers are there and the timestamp is unix seconds: what
+    can be judged before the body is read."""
+    if not timestamp or not signature:
+        raise PushRefused("the push is not signed (X-QS-Timestamp and X-QS-Signature needed)")
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+        raise PushRefused("X-QS-Timestamp must be unix seconds")
+
+
 def verify(
     secret: str,
     timestamp: str | None,
@@ -82,14 +94,12 @@ def verify(
     tolerance: timedelta = TOLERANCE,
 ) -> None:
     """Raise PushRefused unless the push is signed with `secret` and fresh at `now`."""
-    if not timestamp or not signature:
-        raise PushRefused("the push is not signed (X-QS-Timestamp and X-QS-Signature needed)")
-    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
-        raise PushRefused("X-QS-Timestamp must be unix seconds")
+    check_headers(timestamp, signature)
+    assert timestamp is not None and signature is not None
     # The signature first: a forged push learns nothing about the clock from the answer.
     # Compared as bytes: compare_digest refuses str with characters beyond ASCII.
     if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.strip().encode()):
-        raise PushRefused("the signature does not match the workspace's RTS secret")
+        raise PushRefused(NOT_SIGNED_BY_SECRET)
     try:
         sent = datetime.fromtimestamp(int(timestamp), UTC)
     except (OverflowError, ValueError):  # past year 9999

@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
 
+from quotasync import private_files
 from quotasync.clock import Clock
 from quotasync.config import Settings
 
@@ -52,14 +53,15 @@ class OutboxMailer:
         self.clock = clock
 
     def send(self, messages: Sequence[EmailMessage]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_files.directory(self.directory)
         for message in messages:
             # Named for the message's own Date (the injected clock's), so the files sort as the
             # story happened, also on a virtual clock.
             sent = parsedate_to_datetime(message["Date"]) if message["Date"] else None
             stamp = (sent or self.clock.now()).strftime("%Y%m%dT%H%M%S")
             name = f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
-            (self.directory / name).write_bytes(bytes(message))
+            # An admin's notices name the org and its figures: for quotasync's user only.
+            private_files.write(self.directory / name, bytes(message))
 
 
 def mailer_for(settings: Settings, clock: Clock) -> Mailer:

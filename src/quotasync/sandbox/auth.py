@@ -163,8 +163,12 @@ class AuthState:
 
     def check_password(self, username: str | None, password: str | None) -> str:
         stored = self.passwords.get(username or "")
-        # A password may carry the user's security token appended; the sandbox has none to check.
-        if stored is None or not password or not password.startswith(stored):
+        # A password may carry the user's security token appended; the sandbox has none to
+        # check. Compared in constant time, and an unknown user against a password nobody has,
+        # so the answer's timing tells neither the password nor whether the user exists.
+        expected = (stored if stored is not None else secrets.token_urlsafe(12)).encode()
+        given = (password or "").encode()[: len(expected)]
+        if not hmac.compare_digest(given, expected) or stored is None:
             raise OAuthError("invalid_grant", "authentication failure")
         return username or ""
 

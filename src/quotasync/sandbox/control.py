@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -48,11 +49,24 @@ def _org(request: Request) -> Org:
 
 
 def _authorized(request: Request) -> bool:
+    """The admin token, from this machine only: the control API can change anything in the org,
+    so even a sandbox served beyond loopback (`--host`) keeps it to local callers."""
+    client = request.client.host if request.client is not None else ""
+    if not _loopback(client):
+        return False
     expected: str = request.app.state.admin_token
     header = request.headers.get("authorization", "")
+    # Compared as bytes: compare_digest refuses a str with characters beyond ASCII (a 500).
     return header.lower().startswith("bearer ") and hmac.compare_digest(
-        header[7:].strip(), expected
+        header[7:].strip().encode(), expected.encode()
     )
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("localhost", "testclient")
 
 
 async def _json(request: Request) -> dict[str, Any]:

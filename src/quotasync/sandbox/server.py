@@ -16,6 +16,7 @@ from typing import Any
 
 import uvicorn
 
+from quotasync import private_files
 from quotasync.clock import Clock
 from quotasync.sandbox import rts, tls
 from quotasync.sandbox.app import build_app
@@ -138,7 +139,8 @@ def prepare(
 
     Raises ClockWentBack when the state was saved at a later moment than `clock` says, and
     OSError when the address cannot be bound."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    # The state holds the org's passwords, tokens and keys: its user's only.
+    private_files.directory(state_dir)
     ca_file, cert_file, key_file = tls.ensure_certificates(state_dir, host)
     org = Org(state_dir, config, clock)
     sock: socket.socket | None = None
@@ -152,8 +154,9 @@ def prepare(
         shown_host = f"[{host}]" if ":" in host else host
         org.base_url = f"https://{shown_host}:{bound_port}"
         org.commit()
-        (state_dir / "sandbox.json").write_text(
-            json.dumps(describe(org, ca_file, admin_token), indent=2)
+        private_files.write(
+            state_dir / "sandbox.json",
+            json.dumps(describe(org, ca_file, admin_token), indent=2).encode(),
         )
         app = build_app(org, admin_token)
         server_config = uvicorn.Config(

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from quotasync import private_files
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, type TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS usage (
@@ -26,6 +28,7 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 class StateFile:
     def __init__(self, path: Path) -> None:
         self.path = path
+        private_files.touch(path)  # the org's records and passwords: its user's only
         # The sandbox serves from one event loop thread; background jobs run on that thread too.
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

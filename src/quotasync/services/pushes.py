@@ -42,6 +42,26 @@ class Taken:
     duplicate: bool  # the same push was taken before: nothing done again
 
 
+def admit(
+    sessions: sessionmaker[Session], workspace_id: str, timestamp: str | None, signature: str | None
+) -> None:
+    """Before a push's body is read: raise realtime.PushRefused for what cannot be a push for
+    this workspace (headers missing or malformed; no such workspace, no Real-Time Sync secret, no
+    connection). A workspace that cannot take pushes is refused in the words a forged push gets,
+    so a stranger learns nothing about which workspaces exist."""
+    realtime.check_headers(timestamp, signature)
+    with sessions() as session:
+        found = session.get(Workspace, workspace_id) if "\x00" not in workspace_id else None
+        ready = (
+            found is not None
+            and found.rts_secret_sealed is not None
+            and session.get(Connection, workspace_id) is not None
+        )
+    if not ready:
+        log.warning("refused a push for workspace %r: it takes no pushes", workspace_id)
+        raise realtime.PushRefused(realtime.NOT_SIGNED_BY_SECRET)
+
+
 def take(
     sessions: sessionmaker[Session],
     vault: Vault,

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from quotasync import private_files
 from quotasync.errors import Conflict
 
 if TYPE_CHECKING:
@@ -35,7 +36,10 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
+            # The store holds sealed secrets and everyone's activity: 0600 from its first byte
+            # (SQLite gives its journal and WAL files the database file's permissions).
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_files.touch(Path(database))
         engine = create_engine(url, connect_args={"timeout": busy_timeout})
         event.listen(
             engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_timeout)

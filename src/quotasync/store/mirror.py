@@ -9,7 +9,8 @@ equal, so a late or repeated row never takes the mirror back in time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -18,7 +19,10 @@ from sqlalchemy import String, Table, and_, any_, bindparam, func, or_, select, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from quotasync.domain import org_values
 from quotasync.store.tables import MirrorRecord
+
+log = logging.getLogger("quotasync.mirror")
 
 CHUNK = 500  # ids per statement: well inside SQLite's and PostgreSQL's parameter limits
 _TABLE = cast(Table, MirrorRecord.__table__)
@@ -44,7 +48,7 @@ def apply(
     Salesforce has not described yet) only fills a gap: it never overwrites a described record.
     Rows equal to what is stored change nothing and are not counted.
     """
-    newest = _newest_by_id(rows)
+    newest = _newest_by_id(_checked(workspace_id, sobject, rows))
     ids = sorted(newest)
     changed = 0
     for start in range(0, len(ids), CHUNK):
@@ -117,6 +121,39 @@ def modstamp(value: Any) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def _checked(
+    workspace_id: str, sobject: str, rows: Iterable[Mapping[str, Any]]
+) -> Iterator[Mapping[str, Any]]:
+    """The org's rows as the mirror may take them (domain/org_values.py): a row whose id or
+    SystemModstamp Salesforce could not have sent is left out, a field likewise is dropped from
+    its row; each is logged by name, never by value (the values are the untrusted part)."""
+    for row in rows:
+        checked = org_values.check(row)
+        record = checked.row
+        if record is not None:
+            try:
+                modstamp(record.get("SystemModstamp"))
+            except (TypeError, ValueError, OverflowError):
+                record = None
+        if record is None:
+            log.warning(
+                "workspace %s: a %s row from the org is not a record Salesforce sends "
+                "(its Id or SystemModstamp): left out",
+                workspace_id,
+                sobject,
+            )
+            continue
+        if checked.dropped:
+            log.warning(
+                "workspace %s: %s %s from the org: left out %s (not a value Salesforce sends)",
+                workspace_id,
+                sobject,
+                record["Id"],
+                ", ".join(checked.dropped[:20]),
+            )
+        yield record
 
 
 def _newest_by_id(rows: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

@@ -43,11 +43,11 @@ from quotasync.web import (
     signin_page,
     state,
 )
+from quotasync.web.bodies import BoundedBodies
+from quotasync.web.gate import SignedInFirst
 from quotasync.web.headers import SecurityHeaders
 
 MAX_ITEMS = 1000
-MAX_BODY_BYTES = 16 * 1024 * 1024
-MAX_FORM_BYTES = 64 * 1024
 
 
 class ProblemOut(BaseModel):
@@ -127,6 +127,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    # Outermost last: headers on every answer; bodies bounded while read; the session cookie
+    # read; then nobody's body read before they are known (web/gate.py).
+    app.add_middleware(SignedInFirst)
     app.add_middleware(
         SessionMiddleware,
         secret_key=runtime.vault.derive("session cookies").hex(),
@@ -135,24 +138,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         same_site="lax",
         https_only=runtime.settings.cookie_secure,
     )
-
+    app.add_middleware(BoundedBodies)
     app.add_middleware(SecurityHeaders)
-
-    @app.middleware("http")
-    async def small_forms(request: Request, call_next: Any) -> Response:
-        # Pages' forms are a few fields; a huge one is refused before it is parsed into memory.
-        # The ingest API and Real-Time Sync pushes have limits of their own.
-        declared = request.headers.get("content-length", "")
-        if (
-            not request.url.path.startswith(("/api/", "/rts/"))
-            and declared.isdigit()
-            and int(declared) > MAX_FORM_BYTES
-        ):
-            return JSONResponse(
-                {"detail": f"a form is at most {MAX_FORM_BYTES // 1024} KiB"}, status_code=413
-            )
-        response: Response = await call_next(request)
-        return response
 
     @app.exception_handler(auth.SignInRequired)
     def sign_in_first(request: Request, exc: auth.SignInRequired) -> Response:
@@ -344,21 +331,13 @@ def _sendable(value: Any) -> Any:
 def _bearer(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(
-            401,
-            "send the workspace's ingest token: Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise auth.missing_token()
     return token.strip()
 
 
 async def _body(request: Request) -> Any:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    # Bounded while it arrives (web/bodies.py): past INGEST_BYTES the read itself raises 413.
     raw = await request.body()  # a client gone before its body arrived: `client_gone`
-    if len(raw) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"the body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

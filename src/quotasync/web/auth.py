@@ -66,6 +66,12 @@ class Caller:
         return self.viewer is not None and self.viewer.is_admin
 
 
+class Denied(HTTPException):
+    """A caller refused (401, 403, 404) by a check of this module: answered by the app's HTTP
+    error handler like any HTTPException, and caught by this name where a refusal must be
+    answered before the app runs (web/gate.py)."""
+
+
 class SignInRequired(QuotasyncError):
     """A page was asked for without a session: the answer is the sign-in form."""
 
@@ -127,7 +133,7 @@ def check_csrf(request: Request, sent: str | None) -> None:
         or not sent
         or not hmac.compare_digest(expected.encode(), sent.encode())
     ):
-        raise HTTPException(
+        raise Denied(
             403, "the form's security token is missing or stale: reload the page and try again"
         )
 
@@ -141,12 +147,12 @@ def page_viewer(session: Session, request: Request, workspace_id: str) -> Viewer
     for viewer in viewers:
         if viewer.workspace_id == workspace_id:
             return viewer
-    raise HTTPException(403, "you are not a member of this workspace")
+    raise Denied(403, "you are not a member of this workspace")
 
 
 def require_admin(viewer: Viewer) -> Viewer:
     if not viewer.is_admin:
-        raise HTTPException(403, "only the workspace's admins can see this")
+        raise Denied(403, "only the workspace's admins can see this")
     return viewer
 
 
@@ -166,13 +172,13 @@ def api_caller(
         workspace = workspaces.by_ingest_token(session, token)
         if workspace is not None:
             if workspace.id != workspace_id:
-                raise HTTPException(404, "no such workspace for this token")
+                raise Denied(404, "no such workspace for this token")
             return Caller(workspace_id, None)
         user = users.by_api_token(session, token, clock.now())
         if user is None:
             raise invalid_token()
         if user.workspace_id != workspace_id:
-            raise HTTPException(403, "this token's user is not a member of this workspace")
+            raise Denied(403, "this token's user is not a member of this workspace")
         return Caller(workspace_id, _viewer(user, False))
     viewers = session_viewers(session, request)
     if not viewers:
@@ -182,13 +188,13 @@ def api_caller(
             if request.method not in ("GET", "HEAD", "OPTIONS"):
                 check_csrf(request, request.headers.get(CSRF_HEADER))
             return Caller(workspace_id, viewer)
-    raise HTTPException(403, "you are not a member of this workspace")
+    raise Denied(403, "you are not a member of this workspace")
 
 
 def person(caller: Caller) -> Viewer:
     """The person behind a call; the ingest token is the email product, not a person."""
     if caller.viewer is None:
-        raise HTTPException(403, "this needs a user's API token, not the ingest token")
+        raise Denied(403, "this needs a user's API token, not the ingest token")
     return caller.viewer
 
 
@@ -230,18 +236,26 @@ class SignInThrottle:
             self._failures.pop(email.strip().lower(), None)
 
 
-def invalid_token() -> HTTPException:
+def missing_token() -> Denied:
+    return Denied(
+        401,
+        "send the workspace's ingest token: Authorization: Bearer <token>",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def invalid_token() -> Denied:
     """A bearer token that is nobody's (made up, revoked or expired): RFC 6750's answer, which a
     client reads as "get a new token" rather than "wrong URL"."""
-    return HTTPException(
+    return Denied(
         401,
         "this token is not valid: it was revoked, has expired, or never existed",
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
     )
 
 
-def _unauthorized() -> HTTPException:
-    return HTTPException(
+def _unauthorized() -> Denied:
+    return Denied(
         401,
         "sign in, or send a token: Authorization: Bearer <token>",
         headers={"WWW-Authenticate": "Bearer"},
