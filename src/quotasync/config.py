@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,8 +48,16 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         default=None,
-        description="The address browsers reach quotasync at, for the OAuth callback; unset: "
-        "the address the admin's request came to.",
+        description="The address browsers reach quotasync at, for the OAuth callback and the "
+        "org package's Remote Site; unset: the address the admin's request came to, which is "
+        "trusted only on this machine (Connect refuses a request from beyond loopback without "
+        "it).",
+    )
+    allowed_hosts: str | None = Field(
+        default=None,
+        description="Comma-separated host names the web app answers to (the Host header); "
+        "unset: this machine's loopback names and QUOTASYNC_PUBLIC_URL's host. A request for "
+        "any other host is refused (400).",
     )
     cookie_secure: bool = Field(
         default=False,
@@ -90,6 +99,18 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         """Where notices go as .eml files when no mail server is set."""
         return self.data_dir / "outbox"
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        """What the web app answers to: `allowed_hosts`, or loopback and the public URL's host."""
+        if self.allowed_hosts:
+            return [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        hosts = ["127.0.0.1", "localhost", "::1", "[::1]"]
+        if self.public_url:
+            public = urlsplit(self.public_url).hostname
+            if public:
+                hosts.append(public.lower())
+        return hosts
 
     @property
     def effective_database_url(self) -> str:

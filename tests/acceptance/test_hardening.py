@@ -7,12 +7,13 @@ import asyncio
 import os
 import re
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -21,7 +22,7 @@ from starlette.requests import Request
 
 from quotasync.engine.mailers import OutboxMailer
 from quotasync.sandbox import control
-from quotasync.store import users, workspaces
+from quotasync.store import sign_in_failures, users, workspaces
 from tests.acceptance.served_app import Served, runtime_in, serve
 from tests.acceptance.web_support import csrf_of
 from tests.sandbox_process import start_sandbox
@@ -180,7 +181,7 @@ class Source:
     def __init__(self, chunks: int) -> None:
         self.left, self.pulled = chunks, 0
 
-    async def receive(self) -> dict[str, object]:
+    async def receive(self) -> MutableMapping[str, Any]:
         self.pulled += 1
         self.left -= 1
         return {"type": "http.request", "body": b"x" * 65536, "more_body": self.left > 0}
@@ -190,9 +191,9 @@ def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(site: Site) ->
     # A 64 MiB chunked ingest (no Content-Length), through the app's own middleware stack: it
     # stops taking chunks at the 16 MiB limit and answers 413.
     source = Source(1024)
-    sent: list[dict[str, object]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {
@@ -208,9 +209,7 @@ def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(site: Site) ->
     assert sent[0]["status"] == 413
     assert source.pulled == 16 * 16 + 1  # 16 MiB in 64 KiB chunks, and the one past the limit
     assert b"the body is over 16 MiB" in b"".join(
-        m.get("body", b"")
-        for m in sent
-        if m["type"] == "http.response.body"  # type: ignore[misc]
+        bytes(m.get("body", b"")) for m in sent if m["type"] == "http.response.body"
     )
     assert site.served.stored_count() == 0
 
@@ -313,3 +312,183 @@ def test_a_sandbox_password_is_checked_whole(tmp_path: Path) -> None:
         assert org.http().post(url, data={**form, "password": user["password"]}, timeout=30).ok
     finally:
         org.stop()
+
+
+# ---------------------------------------------------------------- sign-in (findings 2, 3, 6)
+
+
+def sign_in_form(
+    site: Site, browser: requests.Session, email: str, password: str
+) -> requests.Response:
+    csrf = csrf_of(browser.get(f"{site.url}/signin", timeout=30).text)
+    return browser.post(
+        f"{site.url}/signin",
+        data={"email": email, "password": password, "csrf_token": csrf, "next": "/"},
+        allow_redirects=False,
+        timeout=30,
+    )
+
+
+def test_a_full_set_of_password_checks_refuses_a_sign_in_at_once(site: Site) -> None:
+    taken = [users._slots.acquire(blocking=False) for _ in range(users.CHECK_SLOTS)]
+    try:
+        assert all(taken)
+        busy = sign_in_form(
+            site, requests.Session(), "admin@acme.io", site.passwords["admin@acme.io"]
+        )
+    finally:
+        for _ in taken:
+            users._slots.release()
+    assert busy.status_code == 503 and int(busy.headers["Retry-After"]) > 0
+    assert "Signing in is busy" in busy.text
+    # A refused try counts against nobody: the next one goes through.
+    done = sign_in_form(site, requests.Session(), "admin@acme.io", site.passwords["admin@acme.io"])
+    assert done.status_code == 303
+
+
+def test_one_client_trying_many_emails_is_held_up_whatever_the_emails(site: Site) -> None:
+    browser = requests.Session()
+    for n in range(sign_in_failures.PER_CLIENT):
+        assert (
+            sign_in_form(site, browser, f"guess{n}@acme.io", "not the password").status_code == 401
+        )
+    held = sign_in_form(site, browser, "admin@acme.io", site.passwords["admin@acme.io"])
+    assert held.status_code == 429 and int(held.headers["Retry-After"]) > 0
+    assert "Too many wrong passwords from here" in held.text
+
+
+# ---------------------------------------------------------------- sessions and tokens (finding 4)
+
+
+def test_signing_out_ends_the_session_for_a_copied_cookie_too(site: Site) -> None:
+    admin = site.signed_in("admin@acme.io")
+    copy = requests.Session()
+    copy.cookies.update(admin.cookies)
+    page = f"{site.url}/w/{site.workspace}/settings"
+    assert copy.get(page, timeout=30).status_code == 200
+    csrf = csrf_of(admin.get(page, timeout=30).text)
+    assert admin.post(f"{site.url}/signout", data={"csrf_token": csrf}, timeout=30).ok
+    after = copy.get(page, allow_redirects=False, timeout=30)
+    assert after.status_code == 303 and after.headers["Location"].startswith("/signin")
+
+
+def test_a_new_password_ends_every_session_signed_in_with_the_old_one(site: Site) -> None:
+    member = site.signed_in("rep@acme.io")
+    page = f"{site.url}/w/{site.workspace}/settings"
+    assert member.get(page, timeout=30).status_code == 200
+    with site.served.runtime.sessions.begin() as session:
+        person = users.find(session, site.workspace, "rep@acme.io")
+        assert person is not None
+        users.reset_password(session, person, site.served.runtime.clock.now(), revoke_tokens=False)
+    assert member.get(page, allow_redirects=False, timeout=30).status_code == 303
+
+
+def test_a_member_makes_names_and_revokes_their_own_token_on_the_settings_page(site: Site) -> None:
+    member = site.signed_in("rep@acme.io")
+    page = f"{site.url}/w/{site.workspace}/settings"
+    csrf = csrf_of(member.get(page, timeout=30).text)
+    made = member.post(
+        f"{page}/tokens", data={"csrf_token": csrf, "name": "my script", "days": "7"}, timeout=30
+    )
+    assert made.status_code == 200
+    token = re.search(r"<code data-token>([^<]+)</code>", made.text)
+    assert token is not None
+    api = f"{site.url}/api/v1/workspaces/{site.workspace}/me/usage"
+    bearer = {"Authorization": f"Bearer {token.group(1)}"}
+    assert requests.get(api, headers=bearer, timeout=30).status_code == 200
+    listed = member.get(page, timeout=30).text
+    assert token.group(1) not in listed  # shown once
+    row = re.search(r'<tr data-token-id="(\d+)" data-state="live">\s*<td>my script</td>', listed)
+    assert row is not None
+    assert "<code data-token>" not in listed
+    revoked = member.post(
+        f"{page}/tokens/{row.group(1)}/revoke", data={"csrf_token": csrf}, timeout=30
+    )
+    assert revoked.status_code == 200 and "The token is revoked." in revoked.text
+    gone = requests.get(api, headers=bearer, timeout=30)
+    assert gone.status_code == 401
+    assert gone.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    # Another person's token id is answered like one that does not exist.
+    admin = site.signed_in("admin@acme.io")
+    admin_csrf = csrf_of(admin.get(page, timeout=30).text)
+    theirs = admin.post(
+        f"{page}/tokens/{row.group(1)}/revoke", data={"csrf_token": admin_csrf}, timeout=30
+    )
+    assert "You have no such token: nothing revoked." in theirs.text
+
+
+# ---------------------------------------------------------------- hosts and OAuth (finding 9)
+
+
+@pytest.fixture
+def connectable(tmp_path: Path) -> Iterator[Site]:
+    runtime = runtime_in(
+        tmp_path / "data",
+        salesforce_client_id="3MVG9-the-connected-app",
+        allowed_hosts="127.0.0.1,quotasync.lan",
+    )
+    now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        made = workspaces.create(session, "Acme", "admin@acme.io", now)
+        passwords = {"admin@acme.io": made.admin_password}
+        workspace_id, token = made.workspace.id, made.ingest_token
+    with serve(runtime) as served:
+        yield Site(served, workspace_id, token, passwords)
+
+
+def test_a_host_quotasync_is_not_served_at_is_refused(site: Site) -> None:
+    port = site.url.rsplit(":", 1)[1]
+    evil = requests.get(f"{site.url}/signin", headers={"Host": f"evil.example:{port}"}, timeout=30)
+    assert evil.status_code == 400
+    assert requests.get(f"{site.url}/signin", timeout=30).status_code == 200
+
+
+def test_connect_from_beyond_loopback_needs_the_public_url(connectable: Site) -> None:
+    admin = connectable.signed_in("admin@acme.io")
+    page = f"{connectable.url}/w/{connectable.workspace}/integrations"
+    csrf = csrf_of(admin.get(page, timeout=30).text)
+    port = connectable.url.rsplit(":", 1)[1]
+    # As a browser on the LAN would ask (requests matches cookies to a Host header it is given,
+    # so the session cookie is sent by hand).
+    cookie = f"quotasync_session={admin.cookies['quotasync_session']}"
+    lan = requests.post(
+        f"{connectable.url}/w/{connectable.workspace}/connect",
+        data={"csrf_token": csrf, "host": "production"},
+        headers={"Host": f"quotasync.lan:{port}", "Cookie": cookie},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert lan.status_code == 409 and "QUOTASYNC_PUBLIC_URL" in lan.text
+    here = admin.post(
+        f"{connectable.url}/w/{connectable.workspace}/connect",
+        data={"csrf_token": csrf, "host": "production"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert here.status_code == 303
+    assert here.headers["Location"].startswith("https://login.salesforce.com/")
+
+
+def test_a_forged_callback_leaves_the_admins_flow_in_progress(connectable: Site) -> None:
+    admin = connectable.signed_in("admin@acme.io")
+    page = f"{connectable.url}/w/{connectable.workspace}/integrations"
+    csrf = csrf_of(admin.get(page, timeout=30).text)
+    started = admin.post(
+        f"{connectable.url}/w/{connectable.workspace}/connect",
+        data={"csrf_token": csrf, "host": "production"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    state = re.search(r"[?&]state=([^&]+)", started.headers["Location"])
+    assert state is not None
+    # A cross-site GET with a state of its own: refused, and the flow is not ended by it.
+    forged = admin.get(f"{connectable.url}/oauth/callback?state=forged&code=x", timeout=30)
+    assert forged.status_code == 400
+    # Salesforce's own answer (here: the admin denied it) still finds the flow.
+    back = admin.get(
+        f"{connectable.url}/oauth/callback",
+        params={"state": unquote(state.group(1)), "error": "access_denied"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert back.status_code == 303 and back.headers["Location"].endswith("/integrations")

@@ -369,6 +369,13 @@ ROUTES: dict[str, Call] = {
         "/w/{a}/integrations/org-package/uninstall", ADMIN, form={}
     ),
     "GET /w/{workspace_id}/settings": Call("/w/{a}/settings", MEMBER),
+    "POST /w/{workspace_id}/settings/tokens": Call(
+        "/w/{a}/settings/tokens", MEMBER, form={"name": "walk-q7q3", "days": "1"}
+    ),
+    # An id nobody has: even the workspace's own member revokes nothing with it.
+    "POST /w/{workspace_id}/settings/tokens/{token_id}/revoke": Call(
+        "/w/{a}/settings/tokens/987654/revoke", MEMBER, form={}
+    ),
     "GET /w/{workspace_id}/activities": Call("/w/{a}/activities", MEMBER, {"user": "{olga}"}),
     "POST /w/{workspace_id}/activities/retry": Call(
         "/w/{a}/activities/retry", MEMBER, form={"id": "{olga_failed}"}
@@ -621,8 +628,8 @@ def test_the_markers_are_there_for_a_s_admin_so_the_walk_would_see_a_leak(
     http, csrf = sign_in(tenants, ADA)
     ada = Caller("A's admin", "member", http, csrf=csrf)
     seen = ""
-    # The session cookie is read too: a signed-in one shows its user ids and CSRF token.
-    assert '"uids"' in cookie_content(http.cookies["quotasync_session"])
+    # The session cookie is read too: a signed-in one shows its session id and CSRF token.
+    assert '"sid"' in cookie_content(http.cookies["quotasync_session"])
     for call in (
         Call("/w/{a}/integrations", ADMIN),
         Call("/w/{a}/activities", ADMIN),

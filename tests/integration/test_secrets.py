@@ -84,7 +84,9 @@ def test_no_secret_is_stored_or_logged_in_plain(
         with setup.runtime.sessions.begin() as session:
             admin = users.find(session, setup.workspace_id, "admin@acme.io")
             assert admin is not None
-            secrets["password"] = users.reset_password(admin)
+            secrets["password"] = users.reset_password(
+                session, admin, clock.now(), revoke_tokens=False
+            )
             secrets["API token"] = users.new_api_token(session, admin, clock.now())
             other = workspaces.create(session, "Other", "admin@other.io", clock.now())
             secrets["ingest token"] = other.ingest_token

@@ -29,6 +29,8 @@ TABLES = {
     "sync_state",
     "rts_receipts",
     "api_tokens",
+    "web_sessions",
+    "sign_in_failures",
     "org_samples",
     "worker_leases",
     "alembic_version",

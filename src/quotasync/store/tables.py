@@ -127,7 +127,8 @@ class User(Base):
 
 
 class ApiToken(Base):
-    """A user's token for the JSON API. Only its SHA-256 is kept: it is shown once."""
+    """A user's token for the JSON API. Only its SHA-256 is kept: it is shown once. It works
+    until `expires_at` (None: a token made before tokens expired) unless revoked."""
 
     __tablename__ = "api_tokens"
 
@@ -136,6 +137,36 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
+    name: Mapped[str | None] = mapped_column(String(100))
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random session id, the store its SHA-256, one row
+    per workspace membership it signed in to. Signing out deletes the rows, a new password
+    deletes its user's: the cookie is worthless from then on, copied or not."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SignInFailure(Base):
+    """A wrong password, counted by email (hashed) and by client address; kept in the store so
+    that every web process shares the counts and no flood of other keys can evict them."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Connection(Base):

@@ -58,8 +58,8 @@ def create(session: Session, name: str, admin_email: str, now: datetime) -> NewW
     session.flush()  # the users row refers to it
     admin = User(workspace_id=workspace.id, email=email, role=Role.ADMIN, created_at=now)
     session.add(admin)
-    password = users.reset_password(admin)
-    session.flush()
+    session.flush()  # its id, which the password's salt lookup leaves out
+    password = users.reset_password(session, admin, now, revoke_tokens=False)
     return NewWorkspace(workspace, admin, token, password)
 
 

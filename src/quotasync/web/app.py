@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect
 
 from quotasync import __version__
@@ -139,6 +140,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         https_only=runtime.settings.cookie_secure,
     )
     app.add_middleware(BoundedBodies)
+    # A Host header quotasync is not served at decides nothing (links, the OAuth callback).
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=runtime.settings.trusted_hosts)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(auth.SignInRequired)

@@ -1,9 +1,9 @@
 """Who is asking: a signed-in person (session cookie), a user's API token, or the workspace's
 ingest token; and what each may do in a workspace.
 
-Sessions live in a signed, HttpOnly, SameSite=Lax cookie (Starlette's SessionMiddleware) that holds
-only user ids and a CSRF token. A person whose email is in several workspaces with the same
-password is signed in to all of them at once.
+Sessions live in the store (store/web_sessions.py); the signed, HttpOnly, SameSite=Lax cookie
+(Starlette's SessionMiddleware) holds only the session's random id and a CSRF token. A person
+whose email is in several workspaces with the same password is signed in to all of them at once.
 
 Answers: no credentials → 401 (pages redirect to the sign-in form); a person or user token that
 does not belong to the workspace, or a member on an admin view → 403; an ingest token of another
@@ -13,13 +13,10 @@ workspace → 404 (nothing said of whether the workspace exists); a token that m
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
-import threading
-from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from fastapi import HTTPException, Request
 from sqlalchemy import select
@@ -28,11 +25,10 @@ from sqlalchemy.orm import Session
 from quotasync.clock import Clock
 from quotasync.domain.roles import Role
 from quotasync.errors import QuotasyncError
-from quotasync.store import users, workspaces
+from quotasync.store import users, web_sessions, workspaces
 from quotasync.store.tables import User
 
-SESSION_USERS = "uids"
-SESSION_STAMPS = "stamps"
+SESSION_ID = "sid"  # the server-side session's id (store/web_sessions.py); nothing else of it
 SESSION_CSRF = "csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -80,41 +76,41 @@ def _viewer(row: User, by_cookie: bool) -> Viewer:
     return Viewer(row.id, row.email, row.role, row.workspace_id, by_cookie)
 
 
-def session_user_ids(request: Request) -> list[int]:
-    ids = request.session.get(SESSION_USERS)
-    if not isinstance(ids, list):
-        return []
-    return [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
-
-
 def session_viewers(session: Session, request: Request) -> list[Viewer]:
-    """Every workspace membership the cookie's person holds, by workspace name."""
-    ids = session_user_ids(request)
+    """Every workspace membership the cookie's session signed in to, by workspace name; [] when
+    the session is unknown, ended (signed out, a new password) or expired."""
+    sid = request.session.get(SESSION_ID)
+    if not isinstance(sid, str) or not sid:
+        return []
+    ids = web_sessions.user_ids(session, sid, _now(request))
     if not ids:
         return []
-    stamps = request.session.get(SESSION_STAMPS)
-    if not isinstance(stamps, dict):
-        return []
     rows = session.scalars(select(User).where(User.id.in_(ids)).order_by(User.workspace_id))
-    # A new password ends the sessions signed in with the old one.
-    return [_viewer(row, True) for row in rows if stamps.get(str(row.id)) == _stamp(row)]
+    return [_viewer(row, True) for row in rows]
 
 
-def start_session(request: Request, signed_in: list[User]) -> None:
+def start_session(session: Session, request: Request, signed_in: list[User]) -> None:
+    """A new server-side session for these memberships, its id in the cookie."""
     # A fresh session on every sign-in: nothing from before it (a planted CSRF token) carries over.
     request.session.clear()
-    request.session[SESSION_USERS] = [row.id for row in signed_in]
-    request.session[SESSION_STAMPS] = {str(row.id): _stamp(row) for row in signed_in}
+    request.session[SESSION_ID] = web_sessions.start(
+        session, [row.id for row in signed_in], _now(request)
+    )
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
 
 
-def _stamp(row: User) -> str:
-    """A short fingerprint of the user's password hash: it changes with the password."""
-    return hashlib.sha256((row.password_hash or "").encode()).hexdigest()[:16]
-
-
-def end_session(request: Request) -> None:
+def end_session(session: Session, request: Request) -> None:
+    """Sign out: the session is deleted from the store, so the cookie (or a copy) is worthless."""
+    sid = request.session.get(SESSION_ID)
+    if isinstance(sid, str) and sid:
+        web_sessions.end(session, sid)
     request.session.clear()
+
+
+def _now(request: Request) -> datetime:
+    runtime = request.app.state.runtime
+    now: datetime = runtime.clock.now()
+    return now
 
 
 def csrf_token(request: Request) -> str:
@@ -200,40 +196,6 @@ def person(caller: Caller) -> Viewer:
 
 def admin(caller: Caller) -> Viewer:
     return require_admin(person(caller))
-
-
-class SignInThrottle:
-    """At most `limit` wrong passwords per email in `window`; past that, sign-in for that email
-    is refused without looking at the password until the oldest failure ages out. Kept in the
-    server process: several processes each keep their own count."""
-
-    MAX_EMAILS = 10_000
-
-    def __init__(self, clock: Clock, limit: int = 10, window: timedelta = timedelta(minutes=15)):
-        self.clock, self.limit, self.window = clock, limit, window
-        self._failures: dict[str, deque[datetime]] = {}
-        self._lock = threading.Lock()
-
-    def blocked_until(self, email: str) -> datetime | None:
-        key, now = email.strip().lower(), self.clock.now()
-        with self._lock:
-            failures = self._failures.get(key)
-            while failures and failures[0] <= now - self.window:
-                failures.popleft()
-            if failures is None or len(failures) < self.limit:
-                return None
-            return failures[0] + self.window
-
-    def failed(self, email: str) -> None:
-        with self._lock:
-            self._failures.setdefault(email.strip().lower(), deque()).append(self.clock.now())
-            # Any email can be typed: the oldest entries go, so the table cannot grow without end.
-            while len(self._failures) > self.MAX_EMAILS:
-                self._failures.pop(next(iter(self._failures)))
-
-    def succeeded(self, email: str) -> None:
-        with self._lock:
-            self._failures.pop(email.strip().lower(), None)
 
 
 def missing_token() -> Denied:

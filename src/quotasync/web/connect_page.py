@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 from urllib.parse import urlsplit
@@ -57,6 +58,14 @@ def start(
             "quotasync has no connected app to connect with: set "
             "QUOTASYNC_SALESFORCE_CLIENT_ID (see docs/CONNECTING.md)",
         )
+    if settings.public_url is None and not _from_loopback(request):
+        # The callback address would come from the request's Host header, which a browser
+        # beyond this machine (or a proxy) may have been led to set: say where quotasync is.
+        raise HTTPException(
+            409,
+            "set QUOTASYNC_PUBLIC_URL to the address browsers reach quotasync at before "
+            "connecting from another machine (see docs/CONNECTING.md)",
+        )
     login_url = _login_url(host, my_domain, settings.salesforce_login_url)
     verifier = secrets.token_urlsafe(64)
     state = secrets.token_urlsafe(32)
@@ -90,17 +99,21 @@ def callback(
     workspace connected and its mirror loaded as `quotasync connect` does (services/connecting.py).
     """
     settings = runtime.settings
-    flow = request.session.pop(SESSION_FLOW, None)
+    flow = request.session.get(SESSION_FLOW)
     if (
         not isinstance(flow, dict)
         or not state
         # Compared as bytes: compare_digest refuses str beyond ASCII (a 500, not a 400).
         or not hmac.compare_digest(str(flow.get("state", "")).encode(), state.encode())
-        or not _fresh(flow.get("started"), runtime.clock.timestamp())
     ):
+        # Not this flow's callback (a cross-site GET with a made-up state): the admin's flow in
+        # progress stays as it was.
         raise HTTPException(
             400, "this sign-in to Salesforce was not started here, or was used already"
         )
+    request.session.pop(SESSION_FLOW, None)  # its own callback ends it, used or stale
+    if not _fresh(flow.get("started"), runtime.clock.timestamp()):
+        raise HTTPException(400, "this sign-in to Salesforce took too long; start it again")
     workspace_id = str(flow["workspace"])
     with runtime.sessions() as session:
         auth.require_admin(auth.page_viewer(session, request, workspace_id))
@@ -163,6 +176,18 @@ def _login_url(host: str, my_domain: str, default: str) -> str:
             return f"https://{parts.hostname}"
         raise HTTPException(422, "a My Domain is like https://yourcompany.my.salesforce.com")
     raise HTTPException(422, "the login host is production, sandbox or my_domain")
+
+
+def _from_loopback(request: Request) -> bool:
+    client = request.client.host if request.client is not None else ""
+    try:
+        return ipaddress.ip_address(client).is_loopback and request.url.hostname in (
+            "127.0.0.1",
+            "localhost",
+            "::1",
+        )
+    except ValueError:
+        return False
 
 
 def _callback(request: Request, public_url: str | None) -> str:

@@ -1,4 +1,6 @@
-"""`/signin` and `/signout`: a person's session, with wrong passwords counted per email."""
+"""`/signin` and `/signout`: a person's server-side session. Wrong passwords are counted in the
+store by email and by client address (store/sign_in_failures.py); password checks run in a few
+slots, and a sign-in that finds them all taken is refused at once (store/users.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from quotasync.store import users
+from quotasync.store import sign_in_failures, users
 from quotasync.web import auth
 from quotasync.web.pages import render
-from quotasync.web.state import RuntimeDep, ThrottleDep
+from quotasync.web.state import RuntimeDep
 
 router = APIRouter(include_in_schema=False)
+BUSY_RETRY_SECONDS = 2
 
 
 @router.get("/signin")
@@ -24,7 +27,6 @@ def signin_form(request: Request, next: str = "/") -> Response:
 def signin(
     request: Request,
     runtime: RuntimeDep,
-    throttle: ThrottleDep,
     email: str = Form("", max_length=254),
     password: str = Form("", max_length=users.MAX_PASSWORD),
     csrf_token: str = Form(""),
@@ -32,31 +34,49 @@ def signin(
 ) -> Response:
     auth.check_csrf(request, csrf_token)
     context = {"next": _local(next), "email": email}
-    blocked = throttle.blocked_until(email)
+    now = runtime.clock.now()
+    client = request.client.host if request.client is not None else "unknown"
+    counted = sign_in_failures.keys(email, client)
+    with runtime.sessions.begin() as session:
+        blocked = sign_in_failures.blocked_until(session, counted, now)
+        if blocked is None:
+            # Counted before the slow check, so parallel guesses cannot slip past the limit.
+            sign_in_failures.record(session, counted, now)
     if blocked is not None:
-        wait = max(1, int((blocked - runtime.clock.now()).total_seconds()))
+        wait = max(1, int((blocked - now).total_seconds()))
         context["error"] = (
-            f"Too many wrong passwords for this email; try again in {-(-wait // 60)} minutes."
+            f"Too many wrong passwords from here or for this email; try again in "
+            f"{-(-wait // 60)} minutes."
         )
         answer = render(request, "signin.html", context, 429)
         answer.headers["Retry-After"] = str(wait)
         return answer
-    # Counted before the slow check, so parallel guesses cannot slip past the limit.
-    throttle.failed(email)
-    with runtime.sessions() as session:
-        found = users.sign_in(session, email, password)
+    try:
+        with runtime.sessions.begin() as session:
+            found = users.sign_in(session, email, password)
+            if found:
+                sign_in_failures.clear(session, counted, now)
+                auth.start_session(session, request, found)
+    except users.Busy:
+        # Every password check is taken (a flood): refused at once, not queued on the threads
+        # that serve every page. This try does not count as a wrong password.
+        with runtime.sessions.begin() as session:
+            sign_in_failures.clear(session, counted, now, email_too=False)
+        context["error"] = "Signing in is busy right now; try again in a moment."
+        answer = render(request, "signin.html", context, 503)
+        answer.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+        return answer
     if not found:
         context["error"] = "Wrong email or password."
         return render(request, "signin.html", context, 401)
-    throttle.succeeded(email)
-    auth.start_session(request, found)
     return RedirectResponse(_local(next), 303)
 
 
 @router.post("/signout")
-def signout(request: Request, csrf_token: str = Form("")) -> Response:
+def signout(request: Request, runtime: RuntimeDep, csrf_token: str = Form("")) -> Response:
     auth.check_csrf(request, csrf_token)
-    auth.end_session(request)
+    with runtime.sessions.begin() as session:
+        auth.end_session(session, request)
     return RedirectResponse("/signin", 303)
 
 

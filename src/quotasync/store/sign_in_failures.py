@@ -1,0 +1,74 @@
+"""Wrong passwords, counted in the store (docs/SECURITY.md): by email, so a guesser gets ten
+tries at one account in a quarter of an hour, and by client address, so one client cannot try a
+thousand accounts. Shared by every web process and never evicted by other keys: a flood of junk
+sign-ins cannot free a locked account. Emails are kept hashed (a stranger's typing is not
+stored as typed)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from quotasync.store.tables import SignInFailure
+
+WINDOW = timedelta(minutes=15)
+PER_EMAIL = 10
+PER_CLIENT = 50  # an office behind one address signs in many people
+
+
+@dataclass(frozen=True)
+class Keys:
+    email: str
+    client: str
+
+
+def keys(email: str, client: str) -> Keys:
+    typed = email.strip().lower().encode("utf-8", "replace")
+    return Keys("email:" + hashlib.sha256(typed).hexdigest(), "client:" + client[:60])
+
+
+def blocked_until(session: Session, found: Keys, now: datetime) -> datetime | None:
+    """When the email or the client may try again, if either is past its limit now."""
+    since = now - WINDOW
+    until = None
+    for key, limit in ((found.email, PER_EMAIL), (found.client, PER_CLIENT)):
+        recent = select(SignInFailure.at).where(SignInFailure.key == key, SignInFailure.at > since)
+        count = session.scalar(select(func.count()).select_from(recent.subquery())) or 0
+        if count >= limit:
+            # The oldest failure that keeps it at the limit ages out first.
+            oldest = session.scalars(
+                recent.order_by(SignInFailure.at.desc()).offset(limit - 1).limit(1)
+            ).first()
+            if oldest is not None:
+                candidate = oldest + WINDOW
+                until = candidate if until is None else max(until, candidate)
+    return until
+
+
+def record(session: Session, found: Keys, now: datetime) -> None:
+    """Count a try as failed (before its password is checked: parallel guesses cannot slip past
+    the limit); `clear` takes the email's back when it turns out right."""
+    session.execute(delete(SignInFailure).where(SignInFailure.at <= now - WINDOW))
+    session.add_all(
+        [SignInFailure(key=found.email, at=now), SignInFailure(key=found.client, at=now)]
+    )
+
+
+def clear(session: Session, found: Keys, now: datetime, *, email_too: bool = True) -> None:
+    """Take this try's count back: a right password (the email's failures all go), or a try
+    refused before its password was checked (`email_too=False`: only this try's counts)."""
+    if email_too:
+        session.execute(delete(SignInFailure).where(SignInFailure.key == found.email))
+    for key in (found.client,) if email_too else (found.email, found.client):
+        latest = session.scalars(
+            select(SignInFailure)
+            .where(SignInFailure.key == key, SignInFailure.at == now)
+            .order_by(SignInFailure.id.desc())
+            .limit(1)
+        ).first()
+        if latest is not None:
+            session.delete(latest)
