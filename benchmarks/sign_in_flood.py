@@ -36,6 +36,7 @@ from pathlib import Path
 import requests
 
 from benchmarks import report
+from quotasync.store import users
 
 FLOODERS = 40
 VARIANTS = {"quiet": None, "flood, bounded": None, "flood, unbounded": "64"}
@@ -181,8 +182,11 @@ def run(seconds: float) -> None:
         f"With the flood, the API call's 95th percentile is {bounded.percentile(0.95) * 1000:.0f} ms "
         f"({bounded.percentile(0.95) / quiet_p95:.1f}x the quiet server's; target: under 500 ms), "
         f"against {found[2].percentile(0.95) * 1000:.0f} ms with unbounded checks. "
-        "Sign-ins beyond the check slots are answered 503 at once; each check that runs costs "
-        "argon2's 64 MiB, so the slots bound the server's memory as well."
+        f"Sign-ins beyond the check slots ({users.CHECK_SLOTS} on this {report.cpus()}-core "
+        "machine: one core is left to serve) are answered 503 at once, before any store work; "
+        "each check that runs costs argon2's 64 MiB, so the slots bound the server's memory "
+        "as well. The 40 flooding threads run on the same cores as the server, so the flooded "
+        "figures are worse than a flood from elsewhere would make them."
     )
     print(words)
     report.write_section(

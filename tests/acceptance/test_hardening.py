@@ -201,7 +201,8 @@ def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(site: Site) ->
         "scheme": "http", "path": f"/api/v1/workspaces/{site.workspace}/activities",
         "raw_path": b"", "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 80),
-        "headers": [(b"authorization", f"Bearer {site.ingest_token}".encode()),
+        "headers": [(b"host", b"127.0.0.1"),
+                    (b"authorization", f"Bearer {site.ingest_token}".encode()),
                     (b"content-type", b"application/json"),
                     (b"transfer-encoding", b"chunked")],
     }  # fmt: skip

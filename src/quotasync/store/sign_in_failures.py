@@ -58,17 +58,14 @@ def record(session: Session, found: Keys, now: datetime) -> None:
     )
 
 
-def clear(session: Session, found: Keys, now: datetime, *, email_too: bool = True) -> None:
-    """Take this try's count back: a right password (the email's failures all go), or a try
-    refused before its password was checked (`email_too=False`: only this try's counts)."""
-    if email_too:
-        session.execute(delete(SignInFailure).where(SignInFailure.key == found.email))
-    for key in (found.client,) if email_too else (found.email, found.client):
-        latest = session.scalars(
-            select(SignInFailure)
-            .where(SignInFailure.key == key, SignInFailure.at == now)
-            .order_by(SignInFailure.id.desc())
-            .limit(1)
-        ).first()
-        if latest is not None:
-            session.delete(latest)
+def clear(session: Session, found: Keys, now: datetime) -> None:
+    """A right password: the email's failures all go, and this try's count against the client."""
+    session.execute(delete(SignInFailure).where(SignInFailure.key == found.email))
+    latest = session.scalars(
+        select(SignInFailure)
+        .where(SignInFailure.key == found.client, SignInFailure.at == now)
+        .order_by(SignInFailure.id.desc())
+        .limit(1)
+    ).first()
+    if latest is not None:
+        session.delete(latest)

@@ -70,19 +70,30 @@ SLOTS_VARIABLE = "QUOTASYNC_PASSWORD_CHECK_SLOTS"
 CHECK_SLOTS = (
     int(os.environ[SLOTS_VARIABLE])
     if os.environ.get(SLOTS_VARIABLE, "").isdigit() and int(os.environ[SLOTS_VARIABLE]) > 0
-    else max(1, min(4, os.cpu_count() or 1))
+    # One core is left to serve everything else: checks on every core starved the API.
+    else max(1, min(4, (os.cpu_count() or 1) - 1))
 )
 _slots = threading.BoundedSemaphore(CHECK_SLOTS)
 
 
 @contextmanager
-def _check_slot() -> Iterator[None]:
+def check_slot() -> Iterator[None]:
+    """Hold one password check slot, or raise Busy at once. Re-entrant within a thread, so the
+    sign-in route may take it first (before any store work) and `sign_in` within it."""
+    if getattr(_held, "slot", False):
+        yield
+        return
     if not _slots.acquire(blocking=False):
         raise Busy("every password check is taken; try again in a moment")
+    _held.slot = True
     try:
         yield
     finally:
+        _held.slot = False
         _slots.release()
+
+
+_held = threading.local()
 
 
 @dataclass(frozen=True)
@@ -186,7 +197,7 @@ def sign_in(session: Session, email: str, password: str) -> list[User]:
     if len(password) > MAX_PASSWORD:
         return []
     rows = session.scalars(select(User).where(User.email == address).order_by(User.id)).all()
-    with _check_slot():
+    with check_slot():
         if not rows:
             _same_setting(_dummy_hash(), password)  # the one computation a known email costs
             return []

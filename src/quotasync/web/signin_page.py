@@ -4,11 +4,13 @@ slots, and a sign-in that finds them all taken is refused at once (store/users.p
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from quotasync.runtime import Runtime
 from quotasync.store import sign_in_failures, users
 from quotasync.web import auth
 from quotasync.web.pages import render
@@ -34,6 +36,21 @@ def signin(
 ) -> Response:
     auth.check_csrf(request, csrf_token)
     context = {"next": _local(next), "email": email}
+    try:
+        # The slot first: under a flood a sign-in is refused before it costs the store anything.
+        with users.check_slot():
+            return _sign_in(request, runtime, email, password, context)
+    except users.Busy:
+        # Not queued on the threads that serve every page, and counted against nobody.
+        context["error"] = "Signing in is busy right now; try again in a moment."
+        answer = render(request, "signin.html", context, 503)
+        answer.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+        return answer
+
+
+def _sign_in(
+    request: Request, runtime: Runtime, email: str, password: str, context: dict[str, Any]
+) -> Response:
     now = runtime.clock.now()
     client = request.client.host if request.client is not None else "unknown"
     counted = sign_in_failures.keys(email, client)
@@ -51,25 +68,15 @@ def signin(
         answer = render(request, "signin.html", context, 429)
         answer.headers["Retry-After"] = str(wait)
         return answer
-    try:
-        with runtime.sessions.begin() as session:
-            found = users.sign_in(session, email, password)
-            if found:
-                sign_in_failures.clear(session, counted, now)
-                auth.start_session(session, request, found)
-    except users.Busy:
-        # Every password check is taken (a flood): refused at once, not queued on the threads
-        # that serve every page. This try does not count as a wrong password.
-        with runtime.sessions.begin() as session:
-            sign_in_failures.clear(session, counted, now, email_too=False)
-        context["error"] = "Signing in is busy right now; try again in a moment."
-        answer = render(request, "signin.html", context, 503)
-        answer.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
-        return answer
+    with runtime.sessions.begin() as session:
+        found = users.sign_in(session, email, password)
+        if found:
+            sign_in_failures.clear(session, counted, now)
+            auth.start_session(session, request, found)
     if not found:
         context["error"] = "Wrong email or password."
         return render(request, "signin.html", context, 401)
-    return RedirectResponse(_local(next), 303)
+    return RedirectResponse(context["next"], 303)
 
 
 @router.post("/signout")
