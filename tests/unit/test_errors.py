@@ -340,13 +340,13 @@ def test_a_client_gone_before_its_body_arrived_is_answered_400(tmp_path: Path) -
         "root_path": "",
         "query_string": b"",
         "headers": [
-            (b"host", b"quotasync.test"),
+            (b"host", b"127.0.0.1"),
             (b"authorization", f"Bearer {token}".encode()),
             (b"content-type", b"application/json"),
             (b"content-length", b"100"),
         ],
         "client": ("127.0.0.1", 50000),
-        "server": ("quotasync.test", 80),
+        "server": ("127.0.0.1", 80),
     }
     sent: list[MutableMapping[str, Any]] = []
 
