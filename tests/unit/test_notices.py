@@ -33,7 +33,7 @@ def test_a_share_pause_names_the_reason_the_figures_and_the_three_ways_out() -> 
     )
     assert (
         "quotasync used 20 of its share of 20 Data API calls in the last 24 hours; "
-        "the org used 150 of 200." in notice.body
+        "the org used 150 of 200, 130 of them by other apps." in notice.body
     )
     assert "`quotasync limit set --workspace ws_1 --api data --percent <n>`" in notice.body
     assert "turn off open tracking" in notice.body
@@ -61,3 +61,46 @@ def test_the_warning_gives_the_use_against_the_share() -> None:
     assert notice.subject == "quotasync has used 85% of its Bulk API query jobs share for Acme"
     assert "used 17 of its share of 20 Bulk API query jobs" in notice.body
     assert "--api bulk " in notice.body
+
+
+def test_a_guard_pause_points_at_the_other_apps_not_at_quotasyncs_share() -> None:
+    # Other apps took the org past 90%; quotasync had used 68 of its 84,000.
+    figures = {"own_used": 68, "share_calls": 84_000, "org_used": 108_100, "org_max": 120_000}
+    notice = notices.pause_started(ACME, episode("org_guard", figures=figures))
+    assert "limit set" not in notice.body and "raise quotasync's share" not in notice.body
+    assert "open tracking" not in notice.body
+    assert (
+        "quotasync used 68 of its share of 84,000 Data API calls in the last 24 hours; the org "
+        "used 108,100 of 120,000, 108,032 of them by other apps." in notice.body
+    )
+    assert "see which other apps use the org's calls" in notice.body
+    assert "buy more API calls" in notice.body
+    assert "looks again every 30 minutes (one call each time)" in notice.body
+
+
+def test_no_sentence_is_broken_across_lines() -> None:
+    for notice in (
+        notices.pause_started(ACME, episode()),
+        notices.pause_started(ACME, episode("org_guard")),
+        notices.pause_started(ACME, episode("salesforce_refused", figures={})),
+        notices.share_warning(ACME, "data", 17_000, 20_000),
+    ):
+        for line in notice.body.splitlines():
+            # Each line starts a paragraph or a list item: a sentence wrapped by hand would
+            # leave a line starting mid-sentence.
+            assert line == "" or line.startswith(("- ", "quotasync")) or line[0].isupper(), line
+
+
+def test_open_tracking_advice_says_what_it_saves_and_where_to_turn_it_off() -> None:
+    notice = notices.share_warning(ACME, "data", 17_000, 20_000)
+    assert "used 17,000 of its share of 20,000 Data API calls" in notice.body
+    assert 'untick "Log email opens" on the Integrations page' in notice.body
+    assert "one call each" not in notice.body  # opens are batched with their email's Task
+    assert "open tracking" not in notices.share_warning(ACME, "bulk", 17, 20).body
+
+
+def test_the_email_ends_with_the_page_to_look_at() -> None:
+    assert notices.where_to_look("ws_1", "https://sync.acme.example/") == (
+        "See it on the Integrations page: https://sync.acme.example/w/ws_1/integrations"
+    )
+    assert "quotasync usage --workspace ws_1" in notices.where_to_look("ws_1", None)

@@ -110,15 +110,15 @@ LIMIT_REASONS = frozenset(reason.value for reason in governor.FIGURE_REASONS)
 def _nothing_lost(episode: PauseEpisode) -> list[str]:
     if episode.reason in LIMIT_REASONS:
         return [
-            "Nothing is lost: new activities are still accepted and stored. quotasync writes",
-            "them, oldest first, whenever room frees up in the 24-hour window, and sends one",
-            "more email when the backlog is written or the limit no longer holds it back; none",
-            "in between. Changes made in the org meanwhile reach quotasync when it has room.",
+            "Nothing is lost: new activities are still accepted and stored. quotasync writes "
+            "them, oldest first, whenever room frees up in the 24-hour window, and sends one "
+            "more email when the backlog is written or the limit no longer holds it back; none "
+            "in between. Changes made in the org meanwhile reach quotasync when it has room."
         ]
     return [
-        "Nothing is lost: new activities are still accepted and stored, and they are written,",
-        "oldest first, as soon as syncing resumes, when the org's changes made meanwhile are",
-        "read too. You will get one more email then.",
+        "Nothing is lost: new activities are still accepted and stored, and they are written, "
+        "oldest first, as soon as syncing resumes, when the org's changes made meanwhile are "
+        "read too. You will get one more email then."
     ]
 
 
@@ -126,13 +126,13 @@ def share_warning(workspace: Workspace, api: str, own_used: int, share: int) -> 
     calls = API_NAMES.get(api, api)
     percent = own_used * 100 // share if share else 100
     body = (
-        f"quotasync has used {own_used} of its share of {share} {calls} in the last 24 hours "
-        f'({percent}%) for the workspace "{workspace.name}".\n\n'
+        f"quotasync has used {_n(own_used)} of its share of {_n(share)} {calls} in the last 24 "
+        f'hours ({percent}%) for the workspace "{workspace.name}".\n\n'
         "When the share is spent, syncing pauses until quotasync's own calls leave the 24-hour "
         "window; nothing is lost meanwhile.\n\n"
         "What you can do:\n"
         f"- {_raise_share(workspace, api)}\n"
-        f"- {_open_tracking(workspace)}\n"
+        + (f"- {_open_tracking(workspace)}\n" if api == "data" else "")
     )
     return Notice(f"quotasync has used {percent}% of its {calls} share for {workspace.name}", body)
 
@@ -142,11 +142,15 @@ def figures_text(figures: dict[str, Any], calls: str) -> str:
     parts = []
     if figures.get("own_used") is not None and figures.get("share_calls") is not None:
         parts.append(
-            f"quotasync used {figures['own_used']} of its share of {figures['share_calls']} "
-            f"{calls} in the last 24 hours"
+            f"quotasync used {_n(figures['own_used'])} of its share of "
+            f"{_n(figures['share_calls'])} {calls} in the last 24 hours"
         )
     if figures.get("org_used") is not None and figures.get("org_max") is not None:
-        parts.append(f"the org used {figures['org_used']} of {figures['org_max']}")
+        org = f"the org used {_n(figures['org_used'])} of {_n(figures['org_max'])}"
+        own = figures.get("own_used")
+        if isinstance(own, int) and isinstance(figures["org_used"], int):
+            org += f", {_n(max(0, figures['org_used'] - own))} of them by other apps"
+        parts.append(org)
     return "; ".join(parts) + "." if parts else ""
 
 
@@ -172,21 +176,31 @@ def _what_to_do(workspace: Workspace, episode: PauseEpisode, calls: str) -> list
         return [
             f"connect the workspace again: `quotasync connect --workspace {workspace.id} ...` with the org's login details"
         ]
+    if episode.reason == Reason.ORG_GUARD:
+        # quotasync's own share is not what ran out: raising it cannot help.
+        return [
+            "see which other apps use the org's calls: the Integrations page shows quotasync's "
+            "use, other apps' use and what is left; in Salesforce, Setup > System Overview > "
+            "API usage names them",
+            "ask their owners to call less, or buy more API calls from Salesforce (the org's "
+            "daily total grows with its licenses and add-ons)",
+            f"or wait: quotasync looks again every {workspace.recheck_minutes} minutes (one call "
+            "each time) and resumes by itself when the org is back under 90%",
+        ]
     steps = []
-    if episode.reason in (Reason.WORKSPACE_LIMIT, Reason.ORG_GUARD):
+    if episode.reason == Reason.WORKSPACE_LIMIT:
         steps.append(_raise_share(workspace, episode.api))
-    steps.append(_open_tracking(workspace))
+        if episode.api == "data":
+            steps.append(_open_tracking(workspace))
     if episode.resume_at is not None:
         steps.append(
             f"or wait until {_when(episode.resume_at)}, when enough of quotasync's calls leave "
             "the 24-hour window; syncing resumes by itself"
         )
     else:
-        # Looking again costs a call only where other apps' use must be read afresh.
-        cost = "one call each time" if episode.reason == Reason.ORG_GUARD else "at no cost in calls"
         steps.append(
-            f"or wait: quotasync looks again every {workspace.recheck_minutes} minutes ({cost}) "
-            "and resumes by itself when there is room"
+            f"or wait: quotasync looks again every {workspace.recheck_minutes} minutes (at no "
+            "cost in calls) and resumes by itself when there is room"
         )
     return steps
 
@@ -194,13 +208,31 @@ def _what_to_do(workspace: Workspace, episode: PauseEpisode, calls: str) -> list
 def _raise_share(workspace: Workspace, api: str) -> str:
     share_api = quota_rows.SHARE_OF.get(api, api)
     return (
-        "raise quotasync's share (10-90%): "
+        "raise quotasync's share (10-90%) with the slider on the Integrations page, or "
         f"`quotasync limit set --workspace {workspace.id} --api {share_api} --percent <n>`"
     )
 
 
 def _open_tracking(workspace: Workspace) -> str:
-    return "turn off open tracking: every open and click updates its Task, one call each"
+    return (
+        'turn off open tracking (untick "Log email opens" on the Integrations page): opens and '
+        "clicks then stop updating their emails' Tasks, which spares the calls of emails opened "
+        "after they were logged"
+    )
+
+
+def where_to_look(workspace_id: str, public_url: str | None) -> str:
+    """The email's last line: the page that shows it all (its address when quotasync knows it)."""
+    if public_url:
+        return f"See it on the Integrations page: {public_url.rstrip('/')}/w/{workspace_id}/integrations"
+    return (
+        "See it on quotasync's Integrations page, or with "
+        f"`quotasync usage --workspace {workspace_id}`."
+    )
+
+
+def _n(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _when(moment: datetime) -> str:

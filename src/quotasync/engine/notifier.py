@@ -28,7 +28,13 @@ from quotasync.config import Settings
 from quotasync.domain import governor, quota
 from quotasync.domain.roles import Role
 from quotasync.engine.mailers import WORKSPACE_HEADER, Mailer, mailer_for
-from quotasync.engine.notices import Notice, pause_ended, pause_started, share_warning
+from quotasync.engine.notices import (
+    Notice,
+    pause_ended,
+    pause_started,
+    share_warning,
+    where_to_look,
+)
 from quotasync.errors import Conflict
 from quotasync.store import db, quota_rows
 from quotasync.store.tables import Notification, PauseEpisode, User, Workspace
@@ -165,7 +171,9 @@ class Notifier:
         message["Subject"] = notice.subject
         message["Date"] = format_datetime(self.clock.now())
         message["Message-ID"] = make_msgid(domain="quotasync")
-        message.set_content(notice.body)
+        message.set_content(
+            notice.body + "\n" + where_to_look(workspace_id, self.settings.public_url) + "\n"
+        )
         return message
 
 
