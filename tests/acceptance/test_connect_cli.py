@@ -225,3 +225,33 @@ def test_an_unreachable_login_host_is_named(setup: Setup, tmp_path: Path) -> Non
     assert unreachable.returncode == 2
     assert "cannot reach 127.0.0.1:9" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+def test_connect_checks_the_new_user_before_it_replaces_a_working_connection(
+    setup: Setup,
+) -> None:
+    folder = str(setup.root / "org")  # the org's folder, not its sandbox.json: that is fine too
+    first = setup.run("connect", "--workspace", setup.workspace, "--sandbox", folder)
+    assert first.returncode == 0, first.stderr
+    said = " ".join(first.stdout.split())
+    sync_user = setup.org.user("sync")["username"]
+    assert f"checked: the org answers API calls as {sync_user}" in said
+    for loaded in ("Users", "Accounts", "5 Contacts", "Leads", "Opportunities"):
+        assert loaded in said, loaded
+    # A user the org will not serve does not replace it.
+    refused = setup.run(
+        "connect", "--workspace", setup.workspace, "--sandbox", folder, "--user", "noapi"
+    )
+    assert refused.returncode == 2
+    why = " ".join(refused.stderr.split())
+    noapi = setup.org.user("noapi")["username"]
+    assert f"Salesforce refuses API calls as {noapi} (API_CURRENTLY_DISABLED)" in why
+    assert "give " + noapi + " the API Enabled permission" in why
+    assert "The workspace's connection is unchanged." in why
+    stored, _ = setup.stored()
+    assert stored is not None and stored.username == sync_user
+    # Not a folder of an org at all: said plainly, no traceback.
+    wrong = setup.run("connect", "--workspace", setup.workspace, "--sandbox", str(setup.root))
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "does not exist; start `quotasync sandbox --state-dir DIR` first" in wrong.stderr
+    assert setup.run("disconnect", "--workspace", setup.workspace).returncode == 0

@@ -338,6 +338,7 @@ class Call:
 API = "/api/v1/workspaces/{a}"
 ROUTES: dict[str, Call] = {
     "GET /": Call("/", PUBLIC),
+    "GET /favicon.ico": Call("/favicon.ico", PUBLIC),
     "GET /signin": Call("/signin", PUBLIC, {"next": "/w/{a}/integrations"}),
     "POST /signin": Call(
         "/signin", PUBLIC, form={"email": "nobody.q7q3@nowhere.io", "password": "not it"}

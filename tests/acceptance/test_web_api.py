@@ -500,3 +500,9 @@ def test_a_huge_form_is_refused_before_it_is_read(site: Site) -> None:
         f"{site.url}/signin", data={"email": "a@b.io", "password": "x" * 100_000}, timeout=30
     )
     assert answer.status_code == 413 and "at most 64 KiB" in answer.text
+
+
+def test_the_favicon_is_there(site: Site) -> None:
+    icon = requests.get(f"{site.url}/favicon.ico", timeout=30)
+    assert icon.status_code == 200 and icon.headers["Content-Type"].startswith("image/svg+xml")
+    assert icon.text.startswith("<svg")

@@ -76,3 +76,36 @@ def test_the_worker_pauses_at_the_share_and_writes_the_admins_a_notice(tmp_path:
     notices = [p.read_text() for p in outbox.glob("*.eml")]
     assert len([n for n in notices if "ops@acme.io" in n]) >= 1, notices
     assert any("workspace_limit" in n or "share" in n for n in notices)
+
+
+def test_the_worker_says_what_it_cannot_do_and_why(tmp_path: Path) -> None:
+    env = {**os.environ, "QUOTASYNC_DATA_DIR": str(tmp_path / "data")}
+    for name in ("QUOTASYNC_DATABASE_URL", "QUOTASYNC_SMTP_HOST"):
+        env.pop(name, None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return cli(list(args), env, timeout=120)
+
+    # A wrong data dir is a new, empty store: the worker says so rather than idling quietly.
+    empty = run("worker", "--until-idle")
+    assert empty.returncode == 0
+    assert "has no workspaces: is QUOTASYNC_DATA_DIR" in empty.stderr
+    ws = json.loads(run("workspace", "create", "Acme", "--admin", "ops@acme.io", "--json").stdout)[
+        "workspace"
+    ]
+    item = {"id": "e-1", "kind": "email_sent", "occurred_at": "2026-11-28T09:00:00+00:00",
+            "user_email": "rep@acme.io", "to": ["buyer@corp.io"], "subject": "Hi", "body": "x"}  # fmt: skip
+    (tmp_path / "a.jsonl").write_text(json.dumps(item) + "\n")
+    assert run("activities", "import", "--workspace", ws, str(tmp_path / "a.jsonl")).returncode == 0
+    done = run("worker", "--until-idle")
+    assert done.returncode == 0
+    assert "worker stopped: 0 activities settled in" in done.stdout
+    said = " ".join(done.stderr.split())
+    assert f"1 activity waits in workspace {ws} (Acme): it is not connected to an org" in said
+    assert f"`quotasync connect --workspace {ws} ...`" in said
+    # Nor does `limit show` call an unconnected workspace's syncing "running".
+    shown = run("limit", "show", "--workspace", ws)
+    assert "limits need a sync user" in shown.stdout
+    assert "running" not in shown.stdout
+    used = run("usage", "--workspace", ws)
+    assert "running" not in used.stdout and "not connected" in used.stdout

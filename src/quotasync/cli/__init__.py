@@ -6,6 +6,8 @@ group is one `app.add_typer(module.x_app, name="x")` line here.
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
 
 from quotasync.cli import (
@@ -24,9 +26,34 @@ app = typer.Typer(
     help="quotasync: log sales-email activity into Salesforce within the API quota admins set.",
     no_args_is_help=True,
     add_completion=False,
+    # Click's own help layout: whole sentences wrapped at the terminal's width, option names
+    # never cut, no `<str>`-style tags (Rich's panels cut and tagged them at 80 columns).
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 100, "help_option_names": ["-h", "--help"]},
     # A traceback's local variables may hold tokens or passwords: never print them.
     pretty_exceptions_show_locals=False,
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from quotasync import __version__
+
+        typer.echo(f"quotasync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """quotasync: log sales-email activity into Salesforce within the API quota admins set."""
+
 
 app.command()(serving.sandbox)
 app.command()(serving.demo)
@@ -62,5 +89,25 @@ def _one_line_summaries(typer_app: typer.Typer) -> None:
 _one_line_summaries(app)
 
 
+def command() -> Any:
+    """The click command `quotasync` runs, with plain metavars (`--host HOST`, not Typer's
+    `--host <str>` tags)."""
+    built = typer.main.get_command(app)
+    _plain_metavars(built)
+    return built
+
+
+def _plain_metavars(command: Any) -> None:
+    # Duck-typed: Typer's options are not click.Option subclasses.
+    for param in command.params:
+        option = getattr(param, "param_type_name", "") == "option"
+        if option and not getattr(param, "is_flag", False) and param.metavar is None:
+            choices = getattr(getattr(param, "type", None), "choices", None)
+            param.metavar = "|".join(map(str, choices)) if choices else param.name.upper()
+    # Typer's groups are not click.Group subclasses, but hold their commands the same way.
+    for sub in (getattr(command, "commands", None) or {}).values():
+        _plain_metavars(sub)
+
+
 def main() -> None:
-    app()
+    command()(prog_name="quotasync")

@@ -51,6 +51,8 @@ def limit_show(workspace: common.WorkspaceOption, as_json: common.JsonOption = F
     for reason, apis in _unavailable(view).items():
         typer.echo(f"{', '.join(apis)}: unavailable: {reason}")
     for api in view.apis.values():
+        if view.sync_user is None:
+            continue  # nothing runs or pauses without an org: the line above says so
         if api.available or api.pauses:  # an unavailable type's line above says all there is
             typer.echo(f"{api.api}: {_state_text(api)}")
         for pause in api.pauses:
@@ -238,7 +240,10 @@ def usage(workspace: common.WorkspaceOption, as_json: common.JsonOption = False)
 
         typer.echo(f"{ws.id}: {NO_SYNC_USER}")
     for api in view.apis.values():
-        typer.echo(f"{api.api:>5}: {_usage_text(api)}")
+        text = _usage_text(api)
+        if view.sync_user is None:  # not "running": nothing syncs without an org
+            text = text.replace(f"; {api.state}", "; not connected")
+        typer.echo(f"{api.api:>5}: {text}")
         for pause in api.pauses:
             typer.echo(f"{'':7}{_pause_text(api.api, pause)}")
             if pause.limited is not None:

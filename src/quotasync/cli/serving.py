@@ -24,11 +24,19 @@ def sandbox(
         int, typer.Option(help="Port to listen on; 0 picks a free one.", min=0, max=65535)
     ] = 0,
     edition: Annotated[
-        str | None, typer.Option(help=f"Org edition: {', '.join(EDITIONS)}.")
+        str | None,
+        typer.Option(
+            help=f"Org edition: {', '.join(EDITIONS)}. [default: enterprise on a first start; "
+            "a restart keeps the org's]"
+        ),
     ] = None,
     licenses: Annotated[
         int | None,
-        typer.Option(help="Salesforce user licenses (allocation grows with them).", min=1),
+        typer.Option(
+            help="Salesforce user licenses (the API allocation grows with them). [default: "
+            "the edition's own on a first start; a restart keeps the org's]",
+            min=1,
+        ),
     ] = None,
     daily_api_requests: Annotated[
         int | None, typer.Option(help="Override the edition's DailyApiRequests allocation.", min=1)
@@ -310,8 +318,15 @@ def worker(
         except OSError as exc:
             common.fail(f"cannot serve metrics on 127.0.0.1:{metrics_port}: {exc.strerror or exc}")
         typer.echo(f"worker metrics on http://127.0.0.1:{bound}/metrics")
+    for problem in process.cannot_do(runtime):
+        typer.echo(f"note: {problem}", err=True)
     pool = process.pool(runtime, concurrency=concurrency, until_idle=until_idle)
     progress = pool.run(stop)
     typer.echo(
-        f"worker stopped: {progress.settled:,} activities settled in {progress.steps:,} steps"
+        f"worker stopped: {progress.settled:,} "
+        f"{'activity' if progress.settled == 1 else 'activities'} settled in "
+        f"{progress.steps:,} {'step' if progress.steps == 1 else 'steps'}"
     )
+    if until_idle:
+        for problem in process.cannot_do(runtime):
+            typer.echo(f"left: {problem}", err=True)

@@ -188,6 +188,7 @@ def connect(
         "username": connection.username,
         "flow": flow.name,
         "mirror": loaded,
+        "load_stopped": connected.load_stopped,
     }
     if as_json:
         typer.echo(json.dumps(out))
@@ -195,7 +196,21 @@ def connect(
     typer.echo(
         f"{ws.id} connected to {out['instance_url']} (org {out['org_id']}) as {out['username']}"
     )
-    typer.echo("mirror: " + ", ".join(f"{n:,} {k}s" for k, n in loaded.items()))
+    typer.echo(
+        "checked: the org answers API calls as " + out["username"] + "; mirror: "
+        + ", ".join(f"{n:,} {_plural(k, n)}" for k, n in loaded.items())
+    )  # fmt: skip
+    if connected.load_stopped is not None:
+        typer.echo(
+            f"the load stopped part way ({connected.load_stopped}): the worker's interval sync "
+            "brings in the rest"
+        )
+
+
+def _plural(sobject: str, n: int) -> str:
+    if n == 1:
+        return sobject
+    return "Opportunities" if sobject == "Opportunity" else f"{sobject}s"
 
 
 def disconnect(

@@ -48,18 +48,27 @@ class Matches:
     lookups: int = 0  # calls spent finding emails the mirror did not know
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What a load left in the mirror: live records by type, and why it stopped, if it did."""
+
+    counts: dict[str, int]
+    stopped: str | None = None
+
+
 class Matcher:
     def __init__(self, sessions: sessionmaker[Session], workspace_id: str, clock: Clock) -> None:
         self.sessions = sessions
         self.workspace_id = workspace_id
         self.clock = clock
 
-    def load(self, client: Client) -> dict[str, int]:
+    def load(self, client: Client) -> Loaded:
         """Fill the mirror with the org's people and deals: the full initial load of every
         mirrored type (`engine.sync`), so the interval sync goes on from its watermarks (a type
         loaded in full within the sync interval, by a connect moments ago, only catches up).
-        Returns the live Users, Contacts and Leads the mirror then holds."""
-        sync.Syncer(
+        Returns the live records of each type the mirror then holds, and whether the load got
+        through (the quota or the org may stop it part way: the interval sync finishes it)."""
+        report = sync.Syncer(
             client.connector,
             self.workspace_id,
             self.clock,
@@ -67,7 +76,13 @@ class Matcher:
             purpose=sync.LOAD_PURPOSE,
         ).run(full=True)
         with self.sessions() as session:
-            return sync.live_counts(session, self.workspace_id, ("User", *PEOPLE))
+            counts = sync.live_counts(session, self.workspace_id, sync.OBJECTS)
+        stopped = None
+        if not report.complete:
+            stopped = report.error or (
+                f"{report.paused.reason}" if report.paused is not None else "stopped part way"
+            )
+        return Loaded(counts, stopped)
 
     def match(self, client: Client, recipients: Iterable[str], reps: Iterable[str]) -> Matches:
         matches = Matches()

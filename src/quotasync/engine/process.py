@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import func, select
+
+from quotasync.domain.activities import State
 from quotasync.engine.notifier import Notifier
 from quotasync.engine.pool import Options, Pool
 from quotasync.engine.worker import Worker
 from quotasync.runtime import Runtime
+from quotasync.store.tables import Activity, Connection, Workspace
 
 
 def pool(
@@ -27,3 +31,30 @@ def pool(
     worker = Worker(runtime.connector, runtime.clock, notifier, held)
     lease = timedelta(seconds=settings.lease_seconds)
     return Pool(worker, runtime.clock, Options(concurrency, lease, until_idle))
+
+
+def cannot_do(runtime: Runtime) -> list[str]:
+    """What a worker on this store cannot do, and why, in words: an empty store (a wrong data
+    directory or database URL makes a new, empty one), and pending activities of workspaces
+    that are not connected to an org."""
+    with runtime.sessions() as session:
+        if session.scalar(select(func.count()).select_from(Workspace)) == 0:
+            where = runtime.settings.effective_database_url.split("?")[0]
+            return [
+                f"the store at {where} has no workspaces: is QUOTASYNC_DATA_DIR (or "
+                "QUOTASYNC_DATABASE_URL) the one `quotasync workspace create` used?"
+            ]
+        waiting = session.execute(
+            select(Workspace.id, Workspace.name, func.count(Activity.id))
+            .join(Activity, Activity.workspace_id == Workspace.id)
+            .outerjoin(Connection, Connection.workspace_id == Workspace.id)
+            .where(Activity.state == State.PENDING, Connection.workspace_id.is_(None))
+            .group_by(Workspace.id, Workspace.name)
+            .order_by(Workspace.id)
+        ).all()
+    return [
+        f"{count:,} {'activity waits' if count == 1 else 'activities wait'} in workspace "
+        f"{workspace_id} ({name}): it is not connected to an org "
+        f"(`quotasync connect --workspace {workspace_id} ...`)"
+        for workspace_id, name, count in waiting
+    ]

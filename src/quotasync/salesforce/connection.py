@@ -27,10 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from quotasync.clock import Clock
 from quotasync.crypto import Vault
 from quotasync.errors import (
+    NO_API_CODES,
     Fault,
     GrantRefused,
     InvalidInput,
     NoAnswer,
+    NoApiAccess,
     NotConnected,
     Refused,
     SessionExpired,
@@ -60,6 +62,9 @@ class SandboxLogin:
 
     @classmethod
     def read(cls, path: Path, user: str = "sync") -> SandboxLogin:
+        if path.is_dir():
+            # The org's state directory given for the file in it: take the file.
+            path = path / "sandbox.json"
         try:
             config = json.loads(path.read_text())
             app = next(a for a in config["connected_apps"] if a["name"] == "quotasync")
@@ -85,8 +90,10 @@ class SandboxLogin:
             ) from None
         except InvalidInput:
             raise
-        except (ValueError, KeyError, StopIteration) as exc:
-            raise InvalidInput(f"{path} is not a sandbox.json ({exc!r})") from None
+        except (ValueError, KeyError, StopIteration, TypeError) as exc:
+            raise InvalidInput(f"{path} is not a sandbox.json ({type(exc).__name__})") from None
+        except OSError as exc:
+            raise InvalidInput(f"{path} cannot be read: {exc.strerror or exc}") from None
 
 
 def read_private_key(path: Path) -> str:
@@ -153,6 +160,7 @@ class Connector:
         }
         with http.purpose("connect"):
             token = _token(http, f"{login.login_url}/services/oauth2/token", form)
+            _check_grant(http, token, login.api_version, login.username)
         return self._save(
             workspace_id,
             token,
@@ -182,6 +190,7 @@ class Connector:
         with http.purpose("connect"):
             token = self._assertion_token(http, base, client_id, key, username)
             api_version = _api_version(http, token["instance_url"])
+            _check_grant(http, token, api_version, username)
         return self._save(
             workspace_id,
             token,
@@ -224,6 +233,7 @@ class Connector:
             token = _token(http, f"{base}/services/oauth2/token", form)
             identity = _get_json(http, token["id"], token["access_token"])
             api_version = _api_version(http, token["instance_url"])
+            _check_grant(http, token, api_version, str(identity["username"]))
         return self._save(
             workspace_id,
             token,
@@ -446,6 +456,29 @@ def _get_json(http: GovernedSession, url: str, access_token: str | None = None) 
             raise Unreachable(said, NoAnswer.UNREADABLE)
         raise Refused(response.status_code, _fault(body, response.text), said)
     return body
+
+
+def _check_grant(http: GovernedSession, token: dict[str, Any], api_version: str, who: str) -> None:
+    """One API call with the new session (the REST resources of its version), made before the
+    session replaces the workspace's connection: a user the org will not serve (no API Enabled,
+    an org without API access) is refused here, and a working connection is not given up for
+    one that cannot sync."""
+    url = f"{token['instance_url']}/services/data/v{api_version}/"
+    try:
+        _get_json(http, url, token["access_token"])
+    except Refused as refused:
+        code = refused.fault.code or str(refused.status)
+        kind = NoApiAccess if code in NO_API_CODES else Refused
+        hint = {
+            "API_CURRENTLY_DISABLED": f"give {who} the API Enabled permission in Salesforce",
+            "API_DISABLED_FOR_ORG": "the org's edition has no API access",
+        }.get(code, refused.fault.message or "see the doctor")
+        raise kind(
+            refused.status,
+            refused.fault,
+            f"Salesforce refuses API calls as {who} ({code}): {hint}. The workspace's "
+            "connection is unchanged.",
+        ) from None
 
 
 def _api_version(http: GovernedSession, instance_url: str) -> str:

@@ -89,7 +89,8 @@ class CodeFlow:
 @dataclass(frozen=True)
 class Connected:
     connection: Connection
-    mirror: dict[str, int]  # the live Users, Contacts and Leads the mirror holds after the load
+    mirror: dict[str, int]  # the live records of each mirrored type after the load
+    load_stopped: str | None = None  # why the load stopped part way (the interval sync goes on)
 
 
 def connect(
@@ -109,4 +110,4 @@ def connect(
     """
     connection = flow.open(connector, workspace_id)
     loaded = Matcher(sessions, workspace_id, clock).load(connector.client(workspace_id))
-    return Connected(connection, loaded)
+    return Connected(connection, loaded.counts, loaded.stopped)

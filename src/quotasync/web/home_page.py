@@ -4,10 +4,10 @@ who is a member of several."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from quotasync.web import auth
-from quotasync.web.pages import render, workspace_of
+from quotasync.web.pages import STATIC, render, workspace_of
 from quotasync.web.state import RuntimeDep
 
 router = APIRouter(include_in_schema=False)
@@ -25,6 +25,12 @@ def home(request: Request, runtime: RuntimeDep) -> Response:
     return render(
         request, "choose.html", {"memberships": [(v, names[v.workspace_id]) for v in viewers]}
     )
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it on every site: quotasync's mark (an SVG, which they all draw)."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
 
 @router.get("/w/{workspace_id}")

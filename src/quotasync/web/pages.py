@@ -43,6 +43,11 @@ def templates() -> Jinja2Templates:
     env = found.env
     env.filters["n"] = lambda value: NONE if value is None else f"{value:,}"
     env.filters["g"] = lambda value: f"{value:,.2f}".rstrip("0").rstrip(".")
+    # A member's share of calls is fractional (a call shared with colleagues counts by their
+    # records in it): whole calls read better, tenths only below ten.
+    env.filters["calls"] = lambda value: (
+        f"{value:,.0f}" if value >= 10 else f"{value:.1f}".rstrip("0").rstrip(".")
+    )
     env.filters["pct"] = _percent
     env.filters["sentence"] = lambda text: text[:1].upper() + text[1:]
     env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else NONE
