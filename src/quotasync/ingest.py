@@ -79,7 +79,10 @@ class Ingest:
                 continue
             try:
                 chunk.append(json.loads(raw))
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
+                # The decoder's own position is within this one line: said as its column.
+                chunk.append(_Unreadable(f"{exc.msg} at column {exc.colno}"))
+            except ValueError as exc:  # bytes that are not UTF-8
                 chunk.append(_Unreadable(str(exc)))
             if len(chunk) >= CHUNK:
                 self._merge(total, workspace_id, chunk, start)

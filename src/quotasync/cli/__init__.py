@@ -100,8 +100,11 @@ def command() -> Any:
 def _plain_metavars(command: Any) -> None:
     # Duck-typed: Typer's options are not click.Option subclasses.
     for param in command.params:
-        option = getattr(param, "param_type_name", "") == "option"
-        if option and not getattr(param, "is_flag", False) and param.metavar is None:
+        kind = getattr(param, "param_type_name", "")
+        if kind == "argument" and param.metavar is None:
+            param.metavar = param.name.upper()
+            continue
+        if kind == "option" and not getattr(param, "is_flag", False) and param.metavar is None:
             choices = getattr(getattr(param, "type", None), "choices", None)
             param.metavar = "|".join(map(str, choices)) if choices else param.name.upper()
     # Typer's groups are not click.Group subclasses, but hold their commands the same way.

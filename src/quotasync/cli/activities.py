@@ -42,19 +42,64 @@ def activities_import(
         f"accepted {summary.accepted:,}, already known {summary.duplicates:,}, invalid {len(summary.errors):,}"
     )
     for error in summary.errors[:20]:
-        typer.echo(f"  line {error['line']}: {error['problems']}", err=True)
+        typer.echo(f"  line {error['line']}: {problems_text(error['problems'])}", err=True)
+    if len(summary.errors) > 20:
+        typer.echo(f"  … and {len(summary.errors) - 20:,} more lines (--json lists all)", err=True)
     if summary.errors:
         raise typer.Exit(1)
 
 
+def problems_text(problems: list[dict[str, str]]) -> str:
+    """`field message; field message`, as a person reads it (not Python's repr)."""
+    return "; ".join(
+        f"{p['field']} {p['message']}" if p.get("field") else p["message"] for p in problems
+    )
+
+
 @activities_app.command("list")
-def activities_list(workspace: common.WorkspaceOption, as_json: common.JsonOption = False) -> None:
-    """How many activities are in each state."""
+def activities_list(
+    workspace: common.WorkspaceOption,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="List the activities in this state (failed, skipped, pending, logged) with "
+            "their reasons, newest first, instead of counting every state.",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many.", min=1)] = 50,
+    as_json: common.JsonOption = False,
+) -> None:
+    """How many activities are in each state; with --state, which ones and why."""
     from quotasync.domain.activities import State
     from quotasync.store import outbox
 
     runtime = common.runtime()
     ws = common.find_workspace(runtime.sessions, workspace)
+    if state is not None:
+        if state not in tuple(State):
+            common.fail(f"--state is one of {', '.join(State)}; got {state!r}")
+        with runtime.sessions() as session:
+            rows = outbox.recent(session, ws.id, state=State(state), limit=limit)
+            listed = [
+                {
+                    "id": row.id,
+                    "kind": row.kind,
+                    "user": row.user_email,
+                    "received_at": row.received_at.isoformat(),
+                    "reason": row.last_error,
+                }
+                for row in rows
+            ]
+        if as_json:
+            typer.echo(json.dumps(listed))
+            return
+        if not listed:
+            typer.echo(f"no {state} activities in {ws.id}")
+        for item in listed:
+            why = f": {item['reason']}" if item["reason"] else ""
+            typer.echo(f"{item['id']}  {item['kind']}  {item['user']}{why}")
+        return
     with runtime.sessions() as session:
         counts = outbox.counts(session, ws.id)
         skipped = outbox.skipped_reasons(session, ws.id)
