@@ -57,11 +57,15 @@ _CLI_SERVER = multiprocessing.get_context("forkserver")
 _CLI_SERVER.set_forkserver_preload(["quotasync.cli", "quotasync.runtime", "quotasync.store.tables"])
 
 
-def _command(argv: list[str], env: dict[str, str], files: tuple[str, str, str | None]) -> None:
+def _command(
+    argv: list[str], env: dict[str, str], files: tuple[str, str, str | None], cwd: str | None
+) -> None:
     """The forked process: redirect its standard streams, run the command, exit with its code."""
     out, err, given = files
     os.environ.clear()
     os.environ.update(env)
+    if cwd is not None:
+        os.chdir(cwd)
     stdin_fd = os.open(given or os.devnull, os.O_RDONLY)
     os.dup2(stdin_fd, 0)
     for fd, path in ((1, out), (2, err)):
@@ -93,10 +97,14 @@ def _command(argv: list[str], env: dict[str, str], files: tuple[str, str, str | 
 
 
 def cli(
-    args: list[str], env: dict[str, str], timeout: float = 90, input: str | None = None
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 90,
+    input: str | None = None,
+    cwd: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `quotasync ARGS` to its end in a process of its own, as `subprocess.run` with
-    `capture_output=True, text=True` would."""
+    """Run `quotasync ARGS` to its end in a process of its own (in `cwd`, if given), as
+    `subprocess.run` with `capture_output=True, text=True` would."""
     with tempfile.TemporaryDirectory() as folder:
         out, err = os.path.join(folder, "out"), os.path.join(folder, "err")
         for path in (out, err):
@@ -107,7 +115,7 @@ def cli(
             with open(given, "w") as file:
                 file.write(input)
         process = _CLI_SERVER.Process(
-            target=_command, args=(list(args), dict(env), (out, err, given))
+            target=_command, args=(list(args), dict(env), (out, err, given), cwd)
         )
         process.start()
         process.join(timeout)

@@ -10,7 +10,9 @@ import typer
 
 from quotasync.cli import common
 
-activities_app = typer.Typer(help="Activities: import and list.", no_args_is_help=True)
+activities_app = typer.Typer(
+    help="Activities: import, list, and a sample to try.", no_args_is_help=True
+)
 
 
 @activities_app.command("import")
@@ -110,3 +112,48 @@ def activities_list(
         typer.echo(f"{state:>8}: {counts.get(state, 0):,}")
     for reason, n in sorted(skipped.items()):
         typer.echo(f"{'':>10}{reason.replace('_', ' ')}: {n:,}")
+
+
+@activities_app.command("sample")
+def activities_sample(
+    sandbox: Annotated[
+        Path,
+        typer.Option(
+            "--sandbox", help="The sandbox org's folder (or its sandbox.json) to draw people from."
+        ),
+    ],
+    count: Annotated[int, typer.Option("--count", help="How many activities.", min=1)] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Another seed, other activities.")] = 7,
+) -> None:
+    """Print a day of sales-email activity (JSON Lines: emails, opens, clicks, replies, meetings)
+    between the sandbox org's reps and its Contacts and Leads: something to import and watch
+    quotasync log."""
+    from datetime import UTC, datetime
+
+    from quotasync.demo.org import org_records
+    from quotasync.demo.reps import SERVICE_USERS
+    from quotasync.simulation import ActivityStream
+
+    config_file = sandbox / "sandbox.json" if sandbox.is_dir() else sandbox
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError) as exc:
+        common.fail(f"{config_file} is not a sandbox.json: {exc}")
+    from quotasync.errors import SalesforceError
+
+    try:
+        users = org_records(config, "User")
+        found = {s: org_records(config, s) for s in ("Contact", "Lead")}
+    except SalesforceError as exc:
+        common.fail(str(exc))
+    reps = [
+        str(u["Email"]).lower()
+        for u in users
+        if u.get("Email") and not str(u["Email"]).lower().startswith(SERVICE_USERS)
+    ]
+    people = [str(r["Email"]).lower() for rows in found.values() for r in rows if r.get("Email")]
+    if not reps or not people:
+        common.fail("the sandbox org has no reps or no people: start it with --seed N")
+    start = datetime.now(UTC).replace(microsecond=0)
+    for activity in ActivityStream(reps, people, start, seed=seed).take(count):
+        typer.echo(json.dumps(activity))

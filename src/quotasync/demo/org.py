@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from quotasync.errors import QuotasyncError
+from quotasync.errors import NoAnswer, QuotasyncError, Unreachable
 from quotasync.sandbox.launcher import RunningSandbox, SandboxDidNotStart
 
 READY = "sandbox ready:"
@@ -118,3 +118,22 @@ class DemoOrg:
         )
         response.raise_for_status()
         return response.json()
+
+
+def org_records(config: dict[str, Any], sobject: str) -> list[dict[str, Any]]:
+    """A running sandbox org's records of one type through its control API (`sandbox.json`'s
+    admin token and CA), for a command that has only the org's folder."""
+    http = requests.Session()
+    http.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override verify
+    http.verify = config["ca_file"]
+    url = f"{config['admin_url']}/records/{sobject}"
+    try:
+        answer = http.get(
+            url, headers={"Authorization": f"Bearer {config['admin_token']}"}, timeout=60
+        )
+        answer.raise_for_status()
+        found: list[dict[str, Any]] = answer.json()
+    except (requests.RequestException, ValueError) as exc:
+        said = f"the sandbox org at {url} did not answer: is it running? ({exc})"
+        raise Unreachable(said, NoAnswer.NETWORK) from None
+    return found

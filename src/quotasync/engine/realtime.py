@@ -44,7 +44,7 @@ from quotasync.errors import (
 from quotasync.salesforce import api, package_probe
 from quotasync.salesforce.connection import Client, Connector
 from quotasync.store import episodes, quota_rows
-from quotasync.store.tables import Workspace
+from quotasync.store.tables import Connection, Workspace
 
 log = logging.getLogger("quotasync.realtime")
 
@@ -88,11 +88,23 @@ class RealTime:
         now = self.clock.now()
         with self.sessions() as session:
             workspace = self._workspace(session)
-            if workspace.limits_readable is not True:
+            if session.get(Connection, self.workspace_id) is None:
+                raise RealTimeUnavailable(
+                    "the workspace is not connected to an org: connect it first (`quotasync "
+                    f"connect --workspace {self.workspace_id} ...`)"
+                )
+            if workspace.limits_readable is False:
                 raise RealTimeUnavailable(
                     "Real-Time Sync spends async Apex executions, which quotasync can only "
-                    "govern with the org's figures: give the sync user the View Setup and "
-                    "Configuration permission, run the worker once, and try again."
+                    "govern with the org's figures, and the sync user may not read them: give "
+                    "them the View Setup and Configuration permission (or connect as a user who "
+                    "has it), run the worker once, and try again."
+                )
+            if workspace.limits_readable is None:
+                raise RealTimeUnavailable(
+                    "Real-Time Sync spends async Apex executions, governed by the org's figures, "
+                    "which quotasync has not read yet: run the worker once (`quotasync worker "
+                    "--until-idle`) and try again."
                 )
             decision = self._apex_decision(session, workspace, now)
         if isinstance(decision, governor.Pause):
