@@ -245,7 +245,7 @@ def test_connect_checks_the_new_user_before_it_replaces_a_working_connection(
     assert refused.returncode == 2
     why = " ".join(refused.stderr.split())
     noapi = setup.org.user("noapi")["username"]
-    assert f"Salesforce refuses API calls as {noapi} (API_CURRENTLY_DISABLED)" in why
+    assert f"Salesforce refuses API calls as {noapi} (API_CURRENTLY_DISABLED" in why
     assert "give " + noapi + " the API Enabled permission" in why
     assert "The workspace's connection is unchanged." in why
     stored, _ = setup.stored()

@@ -113,7 +113,7 @@ def test_a_full_load_then_an_incremental_sync_bring_the_org_and_its_changes(setu
 def test_a_sync_the_quota_stops_exits_non_zero_saying_so(tmp_path: Path) -> None:
     setup = new_setup(tmp_path, "--seed", "20", "--daily-api-requests", "30")
     try:
-        setup.connect()  # two calls: the new user's check, then the load
+        setup.connect()  # one call
         limited = setup.run(
             "limit", "set", "--workspace", setup.workspace, "--api", "data", "--percent", "10"
         )
@@ -137,6 +137,6 @@ def test_a_sync_the_quota_stops_exits_non_zero_saying_so(tmp_path: Path) -> None
         report = json.loads(stopped.stdout)
         assert report["paused"]["reason"] == "workspace_limit"
         assert not report["complete"]
-        assert report["calls"] == {"data": 1}  # what the share of 3 left after connecting
+        assert report["calls"] == {"data": 2}  # what the share of 3 left after connecting
     finally:
         setup.org.stop()

@@ -27,6 +27,7 @@ from simple_salesforce.format import format_soql
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
+from quotasync.domain import governor
 from quotasync.engine import pages, sync
 from quotasync.salesforce import api
 from quotasync.salesforce.connection import Client
@@ -54,6 +55,8 @@ class Loaded:
 
     counts: dict[str, int]
     stopped: str | None = None
+    # The org will not serve the connected user at all (no API access, a grant it refuses).
+    refused: governor.Reason | None = None
 
 
 class Matcher:
@@ -82,7 +85,14 @@ class Matcher:
             stopped = report.error or (
                 f"{report.paused.reason}" if report.paused is not None else "stopped part way"
             )
-        return Loaded(counts, stopped)
+        refused = None
+        if report.paused is not None and report.paused.reason in (
+            governor.Reason.NO_API_ACCESS,
+            governor.Reason.AUTH,
+        ):
+            refused = report.paused.reason
+            stopped = report.paused.message
+        return Loaded(counts, stopped, refused)
 
     def match(self, client: Client, recipients: Iterable[str], reps: Iterable[str]) -> Matches:
         matches = Matches()

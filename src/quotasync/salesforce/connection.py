@@ -27,12 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from quotasync.clock import Clock
 from quotasync.crypto import Vault
 from quotasync.errors import (
-    NO_API_CODES,
     Fault,
     GrantRefused,
     InvalidInput,
     NoAnswer,
-    NoApiAccess,
     NotConnected,
     Refused,
     SessionExpired,
@@ -160,7 +158,6 @@ class Connector:
         }
         with http.purpose("connect"):
             token = _token(http, f"{login.login_url}/services/oauth2/token", form)
-            _check_grant(http, token, login.api_version, login.username)
         return self._save(
             workspace_id,
             token,
@@ -190,7 +187,6 @@ class Connector:
         with http.purpose("connect"):
             token = self._assertion_token(http, base, client_id, key, username)
             api_version = _api_version(http, token["instance_url"])
-            _check_grant(http, token, api_version, username)
         return self._save(
             workspace_id,
             token,
@@ -233,7 +229,6 @@ class Connector:
             token = _token(http, f"{base}/services/oauth2/token", form)
             identity = _get_json(http, token["id"], token["access_token"])
             api_version = _api_version(http, token["instance_url"])
-            _check_grant(http, token, api_version, str(identity["username"]))
         return self._save(
             workspace_id,
             token,
@@ -456,29 +451,6 @@ def _get_json(http: GovernedSession, url: str, access_token: str | None = None) 
             raise Unreachable(said, NoAnswer.UNREADABLE)
         raise Refused(response.status_code, _fault(body, response.text), said)
     return body
-
-
-def _check_grant(http: GovernedSession, token: dict[str, Any], api_version: str, who: str) -> None:
-    """One API call with the new session (the REST resources of its version), made before the
-    session replaces the workspace's connection: a user the org will not serve (no API Enabled,
-    an org without API access) is refused here, and a working connection is not given up for
-    one that cannot sync."""
-    url = f"{token['instance_url']}/services/data/v{api_version}/"
-    try:
-        _get_json(http, url, token["access_token"])
-    except Refused as refused:
-        code = refused.fault.code or str(refused.status)
-        kind = NoApiAccess if code in NO_API_CODES else Refused
-        hint = {
-            "API_CURRENTLY_DISABLED": f"give {who} the API Enabled permission in Salesforce",
-            "API_DISABLED_FOR_ORG": "the org's edition has no API access",
-        }.get(code, refused.fault.message or "see the doctor")
-        raise kind(
-            refused.status,
-            refused.fault,
-            f"Salesforce refuses API calls as {who} ({code}): {hint}. The workspace's "
-            "connection is unchanged.",
-        ) from None
 
 
 def _api_version(http: GovernedSession, instance_url: str) -> str:

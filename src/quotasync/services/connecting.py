@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
+from quotasync.domain.governor import Reason
 from quotasync.engine.matching import Matcher
+from quotasync.errors import Fault, GrantRefused, NoApiAccess
 from quotasync.store.tables import Connection
 
 if TYPE_CHECKING:
@@ -108,6 +110,34 @@ def connect(
     answer), NotConnected, QuotaExhausted. A load the quota or the org stops part way is not an
     error: the interval sync finishes it.
     """
+    with sessions() as session:
+        before = session.get(Connection, workspace_id)
+        if before is not None:
+            session.expunge(before)  # kept as it is, to put back if the new user cannot sync
     connection = flow.open(connector, workspace_id)
     loaded = Matcher(sessions, workspace_id, clock).load(connector.client(workspace_id))
+    if loaded.refused is not None:
+        # The load's first call is the check that the org serves this user (no extra call): it
+        # did not, so the connection that worked before (or none) stands again.
+        with sessions.begin() as session:
+            if before is not None:
+                session.merge(before)
+            else:
+                made = session.get(Connection, workspace_id)
+                if made is not None:
+                    session.delete(made)
+        who = connection.username
+        kind = NoApiAccess if loaded.refused == Reason.NO_API_ACCESS else GrantRefused
+        hint = (
+            f"give {who} the API Enabled permission in Salesforce"
+            if kind is NoApiAccess
+            else "connect again with a user and app the org accepts"
+        )
+        message = (
+            f"Salesforce refuses API calls as {who} ({loaded.stopped}): {hint}. The "
+            "workspace's connection is unchanged."
+        )
+        if kind is NoApiAccess:
+            raise NoApiAccess(403, Fault("API_CURRENTLY_DISABLED", loaded.stopped or ""), message)
+        raise GrantRefused(message, "refused", loaded.stopped or "")
     return Connected(connection, loaded.counts, loaded.stopped)
