@@ -349,16 +349,39 @@ def recent(
     user_email: str | None = None,
     kind: str | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[Row]:
-    """The most recently received activities, newest first, narrowed by the filters given."""
-    query = select(Row).where(Row.workspace_id == workspace_id)
+    """The most recently received activities, newest first, narrowed by the filters given;
+    `offset` skips that many (a page further on)."""
+    query = _narrowed(select(Row), workspace_id, state, user_email, kind)
+    ordered = query.order_by(Row.received_at.desc(), Row.id)
+    return list(session.scalars(ordered.offset(offset).limit(limit)))
+
+
+def matching(
+    session: Session,
+    workspace_id: str,
+    *,
+    state: str | None = None,
+    user_email: str | None = None,
+    kind: str | None = None,
+) -> int:
+    """How many activities the same filters as `recent` find, on every page."""
+    query = _narrowed(select(func.count()).select_from(Row), workspace_id, state, user_email, kind)
+    return int(session.scalar(query) or 0)
+
+
+def _narrowed(
+    query: Any, workspace_id: str, state: str | None, user_email: str | None, kind: str | None
+) -> Any:
+    query = query.where(Row.workspace_id == workspace_id)
     if state is not None:
         query = query.where(Row.state == state)
     if user_email is not None:
         query = query.where(Row.user_email == user_email)
     if kind is not None:
         query = query.where(Row.kind == kind)
-    return list(session.scalars(query.order_by(Row.received_at.desc(), Row.id).limit(limit)))
+    return query
 
 
 def retry(
