@@ -1,0 +1,74 @@
+"""The Integrations page says what is true for the admin reading it: how to connect when the
+Connect button is not there, that an Apex pause holds no activity (Real-Time Sync handed over to
+Interval Sync), and who spent the calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from quotasync.store import workspaces
+from quotasync.store.tables import PauseEpisode, Workspace
+from tests.acceptance.served_app import NOW, Served, runtime_in, serve
+from tests.acceptance.web_support import csrf_of
+
+
+@dataclass
+class Site:
+    served: Served
+    workspace: str
+    password: str
+
+    def integrations(self) -> str:
+        browser = requests.Session()
+        form = browser.get(f"{self.served.url}/signin", timeout=30)
+        browser.post(
+            f"{self.served.url}/signin",
+            data={"email": "admin@acme.io", "password": self.password,
+                  "csrf_token": csrf_of(form.text), "next": "/"},
+            timeout=30,
+        )  # fmt: skip
+        page = browser.get(f"{self.served.url}/w/{self.workspace}/integrations", timeout=30)
+        assert page.status_code == 200, page.text
+        return page.text
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    runtime = runtime_in(tmp_path / "data")  # no QUOTASYNC_SALESFORCE_CLIENT_ID: no button
+    with runtime.sessions.begin() as session:
+        made = workspaces.create(session, "Acme", "admin@acme.io", NOW)
+        workspace_id, password = made.workspace.id, made.admin_password
+    with serve(runtime) as served:
+        yield Site(served, workspace_id, password)
+
+
+def test_without_the_connect_button_the_page_says_how_to_connect(site: Site) -> None:
+    page = site.integrations()
+    assert 'href="#sync-user">Connect Salesforce</a>' not in page
+    assert "Connect it with <code>quotasync connect</code>" in page
+    assert "No member's activity cost a call in the past 24 hours." in page
+
+
+def test_an_apex_pause_says_activities_go_on_and_changes_are_queried(site: Site) -> None:
+    with site.served.runtime.sessions.begin() as session:
+        workspace = session.get(Workspace, site.workspace)
+        assert workspace is not None
+        workspace.limits_readable = True  # the Apex card shows its state
+        session.add(
+            PauseEpisode(
+                workspace_id=site.workspace, api="apex", reason="workspace_limit",
+                started_at=NOW, next_check=NOW + timedelta(minutes=30), figures={},
+            )
+        )  # fmt: skip
+    page = site.integrations()
+    apex = page[page.index('data-api="apex"') :]
+    apex = apex[: apex.index("</section>")]
+    assert "Real-Time Sync handed over to Interval Sync" in apex
+    assert "activities are logged as usual" in apex
+    assert "kept and sent when syncing resumes" not in apex
