@@ -4,8 +4,6 @@ runtime, not through a CLI subprocess per look)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from quotasync.config import Settings
 from quotasync.runtime import Runtime, open_runtime
 from quotasync.store.tables import Activity
 from quotasync.web.app import create_app
+from tests import servers
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 METRICS_TOKEN = "qsm_only-the-operators-scrape-token"
@@ -58,12 +57,7 @@ def runtime_in(data_dir: Path, **settings: Any) -> Runtime:
 def serve(runtime: Runtime) -> Iterator[Served]:
     app = create_app(runtime)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn stopped before it served")
-        time.sleep(0.01)
+    thread = servers.start(server)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield Served(f"http://127.0.0.1:{port}", app, runtime)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from quotasync.store.tables import WorkerLease
 from quotasync.web.app import create_app
 from tests.integration.logging_support import Connect, people, stream
 from tests.sandbox_process import SandboxOrg
+from tests.servers import start as start_server
 from tests.unit.domain.builders import sent
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -78,10 +78,7 @@ def serve() -> Iterator[Callable[[Runtime], str]]:
         server = uvicorn.Server(
             uvicorn.Config(create_app(runtime), host="127.0.0.1", port=0, log_level="error")
         )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
+        thread = start_server(server)
         servers.append((server, thread))
         port = server.servers[0].sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import string
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -46,6 +44,7 @@ from quotasync.engine.worker import Progress, Worker
 from quotasync.store import mirror
 from quotasync.store.tables import Workspace
 from quotasync.web.app import create_app
+from tests import servers
 from tests.integration.logging_support import Connect, records
 from tests.integration.test_auth import sobject
 from tests.integration.test_logging import OrgFactory
@@ -437,10 +436,7 @@ def world(new_org: OrgFactory, workspace: Connect) -> Iterator[World]:
     server = uvicorn.Server(
         uvicorn.Config(create_app(setup.runtime), host="127.0.0.1", port=port, log_level="error")
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
+    thread = servers.start(server)
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
     pool = setup.pool = Pool(Worker(setup.runtime.connector, clock, notifier), clock)
     pool.turn(Progress())

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from quotasync.engine.worker import Progress, Worker
 from quotasync.store import episodes, mirror
 from quotasync.store.tables import Connection, Workspace
 from quotasync.web.app import create_app
+from tests import servers
 from tests.integration.logging_support import Connect, Setup, records
 from tests.integration.test_auth import sobject
 from tests.integration.test_logging import OrgFactory
@@ -100,10 +99,7 @@ def serving_pushes(org: SandboxOrg, setup: Setup, clock: ManualClock) -> Iterato
     server = uvicorn.Server(
         uvicorn.Config(create_app(setup.runtime), host="127.0.0.1", port=port, log_level="error")
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
+    thread = servers.start(server)
     notifier = Notifier(setup.runtime.sessions, setup.runtime.settings, clock)
     pool = setup.pool = Pool(Worker(setup.runtime.connector, clock, notifier), clock)
     pool.turn(Progress())  # reads /limits: the Apex figures are known from here on
