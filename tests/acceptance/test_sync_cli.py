@@ -108,6 +108,10 @@ def test_a_full_load_then_an_incremental_sync_bring_the_org_and_its_changes(setu
     for name in OBJECTS:
         assert name in table.stdout
     assert "calls spent: data 1" in table.stdout  # nothing new: the look alone
+    # Not zeros alone: each type says it is up to date and how many records the mirror holds.
+    contacts = len(setup.org.control("GET", "records/Contact"))
+    row = next(line for line in table.stdout.splitlines() if "Contact" in line)
+    assert "up to date" in row and f"{contacts:,}" in row
 
 
 def test_a_sync_the_quota_stops_exits_non_zero_saying_so(tmp_path: Path) -> None:

@@ -81,6 +81,20 @@ def test_bad_workspace_input_is_refused_plainly(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
 
 
+def test_two_workspaces_may_not_share_a_name(tmp_path: Path) -> None:
+    first = quotasync(tmp_path, "workspace", "create", "Acme", "--admin", "a@acme.io", "--json")
+    assert first.returncode == 0, first.stderr
+    ws = json.loads(first.stdout)["workspace"]
+    again = quotasync(tmp_path, "workspace", "create", "acme", "--admin", "b@acme.io")
+    assert again.returncode == 2
+    assert f"error: a workspace named 'acme' exists already ({ws}); choose another name" in (
+        again.stderr
+    )
+    # The name stays one workspace's, so it still stands for it.
+    shown = quotasync(tmp_path, "limit", "show", "--workspace", "Acme")
+    assert shown.returncode == 0 and ws in shown.stdout
+
+
 def test_the_worker_until_idle_ignores_a_workspace_that_is_not_connected(tmp_path: Path) -> None:
     made = json.loads(
         quotasync(

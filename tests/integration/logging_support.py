@@ -210,7 +210,10 @@ def open_workspace(
     clock = clock or ManualClock(datetime.now(UTC))
     runtime = open_runtime(Settings(data_dir=data_dir, database_url=url), clock)
     with runtime.sessions.begin() as session:
-        made = workspaces.create(session, "Acme", "admin@acme.io", clock.now())
+        # "Acme", or "Acme 2" and on for more workspaces in one store: names are unique.
+        taken = set(session.scalars(select(Workspace.name)))
+        name = next(n for n in ("Acme", *(f"Acme {i}" for i in range(2, 1000))) if n not in taken)
+        made = workspaces.create(session, name, "admin@acme.io", clock.now())
     return Setup(runtime, made.workspace.id, None, data_dir, url, clock)
 
 

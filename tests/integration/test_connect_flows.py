@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,9 +72,10 @@ def connector(runtime: Runtime) -> Connector:
 
 @pytest.fixture
 def workspace(runtime: Runtime) -> str:
-    """A new workspace, not connected yet."""
+    """A new workspace, not connected yet (one per test in the module's store: names are unique)."""
     with runtime.sessions.begin() as session:
-        made = workspaces.create(session, "Acme", "admin@acme.io", datetime.now(UTC))
+        name = f"Acme {secrets.token_hex(4)}"
+        made = workspaces.create(session, name, "admin@acme.io", datetime.now(UTC))
         return made.workspace.id
 
 

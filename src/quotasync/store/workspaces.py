@@ -8,7 +8,7 @@ import string
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from quotasync import crypto
@@ -41,6 +41,15 @@ def create(session: Session, name: str, admin_email: str, now: datetime) -> NewW
         raise WorkspaceError("a workspace name is 1 to 200 characters")
     if not _EMAIL.match(email) or len(email) > 254:
         raise WorkspaceError(f"{admin_email!r} is not an email address")
+    # A name stands for its workspace wherever an id is asked for (`--workspace Acme`): two of
+    # one name would make it stand for neither.
+    taken = session.scalars(
+        select(Workspace.id).where(func.lower(Workspace.name) == name.lower())
+    ).first()
+    if taken is not None:
+        raise WorkspaceError(
+            f"a workspace named {name!r} exists already ({taken}); choose another name"
+        )
     token = crypto.new_token("qsi")
     workspace = Workspace(
         id="ws_" + secrets.token_hex(8),
