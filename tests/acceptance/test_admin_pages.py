@@ -4,6 +4,7 @@ Interval Sync), and who spent the calls."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +26,13 @@ class Site:
     password: str
 
     def integrations(self) -> str:
+        page = self.signed_in().get(
+            f"{self.served.url}/w/{self.workspace}/integrations", timeout=30
+        )
+        assert page.status_code == 200, page.text
+        return page.text
+
+    def signed_in(self) -> requests.Session:
         browser = requests.Session()
         form = browser.get(f"{self.served.url}/signin", timeout=30)
         browser.post(
@@ -33,9 +41,7 @@ class Site:
                   "csrf_token": csrf_of(form.text), "next": "/"},
             timeout=30,
         )  # fmt: skip
-        page = browser.get(f"{self.served.url}/w/{self.workspace}/integrations", timeout=30)
-        assert page.status_code == 200, page.text
-        return page.text
+        return browser
 
 
 @pytest.fixture
@@ -72,3 +78,22 @@ def test_an_apex_pause_says_activities_go_on_and_changes_are_queried(site: Site)
     assert "Real-Time Sync handed over to Interval Sync" in apex
     assert "activities are logged as usual" in apex
     assert "kept and sent when syncing resumes" not in apex
+
+
+def test_each_change_of_a_share_or_setting_is_kept_with_who_when_from_and_to(site: Site) -> None:
+    browser = site.signed_in()
+    url = f"{site.served.url}/w/{site.workspace}/integrations"
+    csrf = csrf_of(browser.get(url, timeout=30).text)
+    saved = browser.post(
+        f"{url}/share", data={"csrf_token": csrf, "api": "data", "percent": "60"}, timeout=30
+    )
+    assert saved.status_code == 200
+    row = re.search(r'<tr data-change="data share">(.*?)</tr>', saved.text, re.S)
+    assert row is not None, "the change is not listed"
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
+    assert cells == ["2026-11-28 12:00 UTC", "admin@acme.io", "data share", "70%", "60%"]
+    # Saving the same value again changes nothing, and lists nothing more.
+    again = browser.post(
+        f"{url}/share", data={"csrf_token": csrf, "api": "data", "percent": "60"}, timeout=30
+    )
+    assert again.text.count('data-change="data share"') == 1

@@ -31,6 +31,7 @@ TABLES = {
     "api_tokens",
     "web_sessions",
     "sign_in_failures",
+    "setting_changes",
     "org_samples",
     "worker_leases",
     "alembic_version",

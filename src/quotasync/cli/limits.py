@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from typing import TYPE_CHECKING, Annotated
 
@@ -206,7 +207,14 @@ def limit_set(
         max_batch_delay=max_batch_delay,
     )
     try:  # all or nothing: a refusal stores none of the rest
-        changed = shares.change(runtime.sessions, ws.id, shares=share, settings=settings)
+        changed = shares.change(
+            runtime.sessions,
+            ws.id,
+            shares=share,
+            settings=settings,
+            by=f"{getpass.getuser()} (command line)",
+            now=runtime.clock.now(),
+        )
     except (governor.ShareError, governor.SettingsError, NoSuchWorkspace) as exc:
         common.fail(str(exc))
     told = [

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync import usage
 from quotasync.domain import governor
 from quotasync.services.workspace import stored
 from quotasync.store import quota_rows
-from quotasync.store.tables import Workspace
+from quotasync.store.tables import SettingChange, Workspace
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ def change(
     *,
     shares: Mapping[str, object] | None = None,
     settings: SettingsChange | None = None,
+    by: str = "",
+    now: datetime | None = None,
 ) -> Changed:
     """Set shares (API type to percent, 10-90) and settings in one transaction.
 
@@ -51,6 +55,8 @@ def change(
     """
     with sessions.begin() as session:
         workspace = stored(session, workspace_id)
+        shares_before = quota_rows.shares(workspace)
+        settings_before = {name: getattr(workspace, name) for name in SETTING_NAMES}
         set_shares = {
             api: _set_share(session, workspace, api, percent)
             for api, percent in (shares or {}).items()
@@ -65,7 +71,57 @@ def change(
             max_batch_delay=wanted.max_batch_delay,
             open_tracking=wanted.open_tracking,
         )
+        if now is not None:
+            history = [
+                (f"{api} share", f"{shares_before.get(api)}%", f"{percent}%")
+                for api, percent in set_shares.items()
+                if shares_before.get(api) != percent
+            ] + [
+                (name.replace("_", " "), _text(settings_before[name]), _text(value))
+                for name, value in changes.items()
+                if settings_before.get(name) != value
+            ]
+            session.add_all(
+                SettingChange(
+                    workspace_id=workspace_id,
+                    at=now,
+                    changed_by=(by or "unknown")[:254],
+                    setting=setting,
+                    before=before[:40],
+                    after=after[:40],
+                )
+                for setting, before, after in history
+            )
         return Changed(quota_rows.shares(workspace), set_shares, changes)
+
+
+SETTING_NAMES = (
+    "recheck_minutes",
+    "warning_percent",
+    "log_within",
+    "max_batch_delay",
+    "open_tracking",
+)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def history(session: Session, workspace_id: str, limit: int = 20) -> list[SettingChange]:
+    """The workspace's latest share and setting changes, newest first."""
+    return list(
+        session.scalars(
+            select(SettingChange)
+            .where(SettingChange.workspace_id == workspace_id)
+            .order_by(SettingChange.at.desc(), SettingChange.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def _set_share(session: Session, workspace: Workspace, api: str, percent: object) -> int:

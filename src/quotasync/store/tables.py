@@ -142,6 +142,22 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class SettingChange(Base):
+    """One share or governor setting changed: who, when, from what to what (the Integrations
+    page's history; values as text, a share as its percent)."""
+
+    __tablename__ = "setting_changes"
+    __table_args__ = (Index("ix_setting_changes_workspace_at", "workspace_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String(254))
+    setting: Mapped[str] = mapped_column(String(40))
+    before: Mapped[str | None] = mapped_column(String(40))
+    after: Mapped[str] = mapped_column(String(40))
+
+
 class WebSession(Base):
     """A signed-in browser: the cookie holds a random session id, the store its SHA-256, one row
     per workspace membership it signed in to. Signing out deletes the rows, a new password

@@ -160,12 +160,18 @@ def get_limits(who: Caller, runtime: RuntimeDep) -> Any:
 def patch_limits(body: SharesIn, who: Caller, runtime: RuntimeDep) -> Any:
     """Set one or more shares at once; they apply at once. Without View Setup on the sync
     user only the Data share can be set."""
-    auth.admin(who)
+    admin = auth.admin(who)
     wanted = body.model_dump(exclude_none=True)
     if not wanted:
         raise HTTPException(422, "give at least one share: data, bulk or apex")
     try:
-        changed = shares.change(runtime.sessions, who.workspace_id, shares=wanted)
+        changed = shares.change(
+            runtime.sessions,
+            who.workspace_id,
+            shares=wanted,
+            by=f"{admin.email} (API)",
+            now=runtime.clock.now(),
+        )
     except governor.ShareError as exc:
         raise HTTPException(422, str(exc)) from None
     except NoSuchWorkspace:
@@ -183,12 +189,18 @@ def get_settings(who: Caller, runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.patch("/settings", summary="Change settings (admin)")
 def patch_settings(body: SettingsIn, who: Caller, runtime: RuntimeDep) -> dict[str, Any]:
-    auth.admin(who)
+    admin = auth.admin(who)
     wanted = body.model_dump(exclude_none=True)
     if not wanted:
         raise HTTPException(422, "give at least one setting to change")
     try:
-        shares.change(runtime.sessions, who.workspace_id, settings=shares.SettingsChange(**wanted))
+        shares.change(
+            runtime.sessions,
+            who.workspace_id,
+            settings=shares.SettingsChange(**wanted),
+            by=f"{admin.email} (API)",
+            now=runtime.clock.now(),
+        )
     except governor.SettingsError as exc:
         raise HTTPException(422, str(exc)) from None
     except NoSuchWorkspace:

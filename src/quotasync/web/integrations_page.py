@@ -60,9 +60,15 @@ def save_share(
     percent: str = Form("", max_length=20),
     csrf_token: str = Form(""),
 ) -> Response:
-    _admin_form(runtime, request, workspace_id, csrf_token)
+    admin = _admin_form(runtime, request, workspace_id, csrf_token)
     try:
-        shares.change(runtime.sessions, workspace_id, shares={api: percent})
+        shares.change(
+            runtime.sessions,
+            workspace_id,
+            shares={api: percent},
+            by=admin.email,
+            now=runtime.clock.now(),
+        )
     except governor.ShareError as exc:
         error = str(exc)
     except NoSuchWorkspace:
@@ -84,7 +90,7 @@ def save_settings(
     log_within: str = Form("", max_length=20),
     max_batch_delay: str = Form("", max_length=20),
 ) -> Response:
-    _admin_form(runtime, request, workspace_id, csrf_token)
+    admin = _admin_form(runtime, request, workspace_id, csrf_token)
     try:
         wanted = shares.SettingsChange(
             recheck_minutes=_whole(recheck_minutes, "The recheck interval"),
@@ -93,7 +99,13 @@ def save_settings(
             max_batch_delay=_number(max_batch_delay, "The longest paced delay"),
             open_tracking=open_tracking == "on",
         )
-        shares.change(runtime.sessions, workspace_id, settings=wanted)
+        shares.change(
+            runtime.sessions,
+            workspace_id,
+            settings=wanted,
+            by=admin.email,
+            now=runtime.clock.now(),
+        )
     except errors.InvalidInput as exc:  # governor.SettingsError, or a field not a number
         error = str(exc)
     except NoSuchWorkspace:
@@ -229,6 +241,7 @@ def integrations_page(
         history = timeline.timeline(session, workspace_id, now)
         cards = [_card(workspace, view.apis[api], history) for api in API_TITLES]
         connection = session.get(Connection, workspace_id)
+        changes = shares.history(session, workspace_id)
     context = {
         "viewer": viewer,
         "workspace_name": workspace.name,
@@ -251,16 +264,20 @@ def integrations_page(
             "detail": workspace.org_package_detail,
         },
         "problems": problems or [],
+        "changes": changes,
     }
     return render(request, "integrations.html", context, status)
 
 
-def _admin_form(runtime: Runtime, request: Request, workspace_id: str, csrf_token: str) -> None:
-    """A form only the workspace's admins may send, with the session's CSRF token."""
+def _admin_form(
+    runtime: Runtime, request: Request, workspace_id: str, csrf_token: str
+) -> auth.Viewer:
+    """A form only the workspace's admins may send, with the session's CSRF token; the admin."""
     auth.check_csrf(request, csrf_token)
     with runtime.sessions() as session:
-        auth.require_admin(auth.page_viewer(session, request, workspace_id))
+        admin = auth.require_admin(auth.page_viewer(session, request, workspace_id))
         workspace_of(session, workspace_id)
+    return admin
 
 
 def duration(seconds: float) -> str:
