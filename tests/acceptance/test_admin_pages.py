@@ -97,3 +97,20 @@ def test_each_change_of_a_share_or_setting_is_kept_with_who_when_from_and_to(sit
         f"{url}/share", data={"csrf_token": csrf, "api": "data", "percent": "60"}, timeout=30
     )
     assert again.text.count('data-change="data share"') == 1
+
+
+def test_quotasyncs_own_use_is_shown_against_its_share_at_any_scale(site: Site) -> None:
+    from quotasync.store import quota_rows
+
+    with site.served.runtime.sessions.begin() as session:
+        workspace = session.get(Workspace, site.workspace)
+        assert workspace is not None
+        # An org of 5,000,000 calls a day, nearly all other apps': quotasync's own calls are a
+        # sliver on the org's bar.
+        quota_rows.observe(session, site.workspace, "data", 4_000_000, 5_000_000, NOW)
+    page = site.integrations()
+    data = page[page.index('data-api="data"') :]
+    data = data[: data.index("</section>")]
+    own = re.search(r'<p class="own-share" data-own-share="([0-9.]+)">', data)
+    assert own is not None
+    assert "<meter " in data and "of 3,500,000" in data  # 70% of the org's 5,000,000

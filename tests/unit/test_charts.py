@@ -259,6 +259,9 @@ def test_hourly_bars_are_as_tall_as_their_calls() -> None:
         (1_234, ["0", "500", "1,000", "1,500"]),
         (7, ["0", "2", "4", "6", "8"]),
         (1, ["0", "1", "2"]),
+        # Labels that fit left of the plot: "150,000" lost its "1" to the chart's edge.
+        (140_000, ["0", "50k", "100k", "150k"]),
+        (2_600_000, ["0", "1M", "2M", "3M"]),
     ],
 )
 def test_the_y_axis_has_three_to_five_round_ticks_over_the_busiest_hour(

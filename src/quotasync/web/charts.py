@@ -205,8 +205,18 @@ def _y_axis(top: int, step: int) -> list[str]:
         y = _y(value, top)
         colour = MUTED if value == 0 else GRID
         parts.append(_rect("qs-grid", PLOT_L, y - 0.5, PLOT_R - PLOT_L, 1, colour))
-        parts.append(_text(PLOT_L - 6, y + 4, f"{value:,}", "end", "qs-tick", MUTED))
+        parts.append(_text(PLOT_L - 6, y + 4, _axis_number(value), "end", "qs-tick", MUTED))
     return parts
+
+
+def _axis_number(value: int) -> str:
+    """An axis label that fits the margin left of the plot: 50,000 as "50k", 1,500,000 as
+    "1.5M" (at the tick's font, "150,000" ran past the chart's left edge and lost its "1")."""
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:g}M"
+    if value >= 10_000:
+        return f"{value / 1_000:g}k"
+    return f"{value:,}"
 
 
 def _nice_axis(peak: int) -> tuple[int, int]:
