@@ -17,7 +17,7 @@ from quotasync.ingest import Ingest
 from quotasync.store import outbox, users, workspaces
 from quotasync.store.tables import Connection, PauseEpisode
 from tests.acceptance.served_app import NOW, Served, runtime_in, serve
-from tests.acceptance.web_support import csrf_of
+from tests.acceptance.web_support import signed_in
 
 INSTANCE = "https://acme.my.salesforce.com"
 
@@ -29,16 +29,7 @@ class Page:
     passwords: dict[str, str]
 
     def signed_in(self, email: str) -> requests.Session:
-        browser = requests.Session()
-        form = browser.get(f"{self.served.url}/signin", timeout=30)
-        done = browser.post(
-            f"{self.served.url}/signin",
-            data={"email": email, "password": self.passwords[email],
-                  "csrf_token": csrf_of(form.text), "next": "/"},
-            timeout=30,
-        )  # fmt: skip
-        assert done.status_code == 200, done.text
-        return browser
+        return signed_in(self.served.url, email, self.passwords[email])
 
     def get(self, browser: requests.Session, query: str = "") -> str:
         answer = browser.get(f"{self.served.url}/w/{self.workspace}/activities{query}", timeout=30)

@@ -16,7 +16,7 @@ import requests
 from quotasync.store import workspaces
 from quotasync.store.tables import PauseEpisode, Workspace
 from tests.acceptance.served_app import NOW, Served, runtime_in, serve
-from tests.acceptance.web_support import csrf_of
+from tests.acceptance.web_support import csrf_of, signed_in
 
 
 @dataclass
@@ -33,15 +33,7 @@ class Site:
         return page.text
 
     def signed_in(self) -> requests.Session:
-        browser = requests.Session()
-        form = browser.get(f"{self.served.url}/signin", timeout=30)
-        browser.post(
-            f"{self.served.url}/signin",
-            data={"email": "admin@acme.io", "password": self.password,
-                  "csrf_token": csrf_of(form.text), "next": "/"},
-            timeout=30,
-        )  # fmt: skip
-        return browser
+        return signed_in(self.served.url, "admin@acme.io", self.password)
 
 
 @pytest.fixture

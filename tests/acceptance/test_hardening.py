@@ -24,7 +24,7 @@ from quotasync.engine.mailers import OutboxMailer
 from quotasync.sandbox import control
 from quotasync.store import sign_in_failures, users, workspaces
 from tests.acceptance.served_app import Served, runtime_in, serve
-from tests.acceptance.web_support import csrf_of
+from tests.acceptance.web_support import csrf_of, signed_in
 from tests.sandbox_process import start_sandbox
 
 
@@ -40,16 +40,7 @@ class Site:
         return self.served.url
 
     def signed_in(self, email: str) -> requests.Session:
-        browser = requests.Session()
-        form = browser.get(f"{self.url}/signin", timeout=30)
-        done = browser.post(
-            f"{self.url}/signin",
-            data={"email": email, "password": self.passwords[email],
-                  "csrf_token": csrf_of(form.text), "next": "/"},
-            timeout=30,
-        )  # fmt: skip
-        assert done.status_code == 200, done.text
-        return browser
+        return signed_in(self.served.url, email, self.passwords[email])
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from quotasync.salesforce.connection import SandboxLogin
 from quotasync.store import users, workspaces
 from quotasync.store.tables import Workspace
 from tests.acceptance.served_app import Served, runtime_in, serve
-from tests.acceptance.web_support import csrf_of
+from tests.acceptance.web_support import csrf_of, signed_in
 from tests.sandbox_process import SandboxOrg, start_sandbox
 
 
@@ -33,16 +33,7 @@ class Page:
     passwords: dict[str, str]
 
     def signed_in(self, email: str) -> requests.Session:
-        session = requests.Session()
-        form = session.get(f"{self.served.url}/signin", timeout=30)
-        done = session.post(
-            f"{self.served.url}/signin",
-            data={"email": email, "password": self.passwords[email],
-                  "csrf_token": csrf_of(form.text), "next": "/"},
-            timeout=30,
-        )  # fmt: skip
-        assert done.status_code == 200, done.text
-        return session
+        return signed_in(self.served.url, email, self.passwords[email])
 
     @property
     def url(self) -> str:

@@ -68,20 +68,20 @@ class Site:
 
     def browser_session(self, person: Person) -> requests.Session:
         """A signed-in session as a browser holds it: the cookie, and the page's CSRF token."""
-        session = requests.Session()
-        form = session.get(f"{self.url}/signin", timeout=30)
-        done = session.post(
-            f"{self.url}/signin",
-            data={
-                "email": person.email,
-                "password": person.password,
-                "csrf_token": csrf_of(form.text),
-                "next": "/",
-            },
-            timeout=30,
-        )
-        assert done.status_code == 200, done.text
-        return session
+        return signed_in(self.url, person.email, person.password)
+
+
+def signed_in(url: str, email: str, password: str) -> requests.Session:
+    """A browser's session signed in at the served app `url` through its sign-in form."""
+    session = requests.Session()
+    form = session.get(f"{url}/signin", timeout=30)
+    done = session.post(
+        f"{url}/signin",
+        data={"email": email, "password": password, "csrf_token": csrf_of(form.text), "next": "/"},
+        timeout=30,
+    )
+    assert done.status_code == 200, done.text
+    return session
 
 
 def csrf_of(page: str) -> str:
