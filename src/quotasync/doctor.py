@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from simple_salesforce.format import format_soql
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -102,9 +103,17 @@ def _ask(client: Client, workspace: Workspace, watermark: int) -> Answers:
         "classes": package_probe.classes(),
     }
     if workspace.sync_mode == SyncMode.REALTIME:
+        # This workspace's setting, and the enabled ones (a stray one may push here), however
+        # many other workspaces' settings the org holds.
+        ours = workspace.rts_setting_id if (workspace.rts_setting_id or "").isalnum() else ""
         questions["rts"] = api.query(
-            f"SELECT Id, Name, Workspace__c, Callback_URL__c, Enabled__c FROM {SETTING} "
-            "ORDER BY LastModifiedDate DESC LIMIT 20"
+            format_soql(
+                f"SELECT Id, Name, Workspace__c, Callback_URL__c, Enabled__c FROM {SETTING} "
+                "WHERE Id = {} OR Workspace__c = {} OR Enabled__c = true "
+                "ORDER BY LastModifiedDate DESC LIMIT 50",
+                ours or "000000000000000",
+                workspace.id,
+            )
         )
     answers = Answers()
     try:

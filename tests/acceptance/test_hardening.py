@@ -484,3 +484,21 @@ def test_a_forged_callback_leaves_the_admins_flow_in_progress(connectable: Site)
         timeout=30,
     )
     assert back.status_code == 303 and back.headers["Location"].endswith("/integrations")
+
+
+def test_signing_in_again_ends_the_session_it_replaces(site: Site) -> None:
+    admin = site.signed_in("admin@acme.io")
+    copy = requests.Session()
+    copy.cookies.update(admin.cookies)
+    page = f"{site.url}/w/{site.workspace}/settings"
+    assert copy.get(page, timeout=30).status_code == 200
+    form = admin.get(f"{site.url}/signin", timeout=30)
+    again = admin.post(
+        f"{site.url}/signin",
+        data={"email": "admin@acme.io", "password": site.passwords["admin@acme.io"],
+              "csrf_token": csrf_of(form.text), "next": "/"},
+        timeout=30,
+    )  # fmt: skip
+    assert again.status_code == 200
+    assert admin.get(page, timeout=30).status_code == 200  # the new session
+    assert copy.get(page, allow_redirects=False, timeout=30).status_code == 303  # the old one

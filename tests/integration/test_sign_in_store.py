@@ -164,3 +164,11 @@ def test_tokens_expire_can_be_revoked_and_go_with_a_reset_that_asks(sessions) ->
         assert users.by_api_token(session, third, START) is None
         with pytest.raises(users.UserError):
             users.new_api_token(session, admin, START, days=400)
+
+
+def test_an_ipv6_client_is_counted_by_its_64_whatever_address_it_takes() -> None:
+    one = sign_in_failures.keys("a@acme.io", "2001:db8:1:2::1")
+    other = sign_in_failures.keys("a@acme.io", "2001:db8:1:2:ffff:ffff:ffff:fffe")
+    elsewhere = sign_in_failures.keys("a@acme.io", "2001:db8:1:3::1")
+    assert one.client == other.client != elsewhere.client
+    assert sign_in_failures.keys("a@acme.io", "203.0.113.5").client == "client:203.0.113.5"

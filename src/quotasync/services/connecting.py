@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from quotasync.clock import Clock
 from quotasync.domain.governor import Reason
 from quotasync.engine.matching import Matcher
 from quotasync.errors import Fault, GrantRefused, NoApiAccess
-from quotasync.store.tables import Connection
+from quotasync.store.tables import Connection, SyncState, Workspace
 
 if TYPE_CHECKING:
     from quotasync.salesforce.connection import Connector, SandboxLogin
@@ -111,9 +112,20 @@ def connect(
     error: the interval sync finishes it.
     """
     with sessions() as session:
+        # What the new connection replaces, kept as it is to put back if the new user cannot
+        # sync: the connection, how far the sync had come (a connection to another org forgets
+        # it) and the workspace's reading of the org's limits (reset on every connect).
         before = session.get(Connection, workspace_id)
-        if before is not None:
-            session.expunge(before)  # kept as it is, to put back if the new user cannot sync
+        runs = list(
+            session.scalars(select(SyncState).where(SyncState.workspace_id == workspace_id))
+        )
+        workspace = session.get(Workspace, workspace_id)
+        limits = (
+            (workspace.limits_readable, workspace.limits_next_check)
+            if workspace is not None
+            else None
+        )
+        session.expunge_all()
     connection = flow.open(connector, workspace_id)
     loaded = Matcher(sessions, workspace_id, clock).load(connector.client(workspace_id))
     if loaded.refused is not None:
@@ -126,6 +138,11 @@ def connect(
                 made = session.get(Connection, workspace_id)
                 if made is not None:
                     session.delete(made)
+            for run in runs:
+                session.merge(run)
+            restored = session.get(Workspace, workspace_id)
+            if restored is not None and limits is not None:
+                restored.limits_readable, restored.limits_next_check = limits
         who = connection.username
         kind = NoApiAccess if loaded.refused == Reason.NO_API_ACCESS else GrantRefused
         hint = (

@@ -7,6 +7,7 @@ stored as typed)."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,7 +29,18 @@ class Keys:
 
 def keys(email: str, client: str) -> Keys:
     typed = email.strip().lower().encode("utf-8", "replace")
-    return Keys("email:" + hashlib.sha256(typed).hexdigest(), "client:" + client[:60])
+    return Keys("email:" + hashlib.sha256(typed).hexdigest(), "client:" + _network(client)[:60])
+
+
+def _network(client: str) -> str:
+    """An IPv6 client by its /64 (one subscriber's addresses: rotating within it is free)."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def blocked_until(session: Session, found: Keys, now: datetime) -> datetime | None:

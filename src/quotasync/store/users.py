@@ -160,9 +160,9 @@ def _hash(session: Session, email: str, password: str, other_than: int | None = 
     one for a first membership), so that a sign-in checks one hash whatever the number of
     workspaces the email is in."""
     others = session.scalars(
-        select(User.password_hash).where(
-            User.email == email, User.password_hash.is_not(None), User.id != (other_than or -1)
-        )
+        select(User.password_hash)
+        .where(User.email == email, User.password_hash.is_not(None), User.id != (other_than or -1))
+        .order_by(User.id)  # the first membership's salt, the one `sign_in` settles on
     ).all()
     for stored in others:
         salt = _salt(stored)

@@ -91,7 +91,11 @@ def session_viewers(session: Session, request: Request) -> list[Viewer]:
 
 def start_session(session: Session, request: Request, signed_in: list[User]) -> None:
     """A new server-side session for these memberships, its id in the cookie."""
-    # A fresh session on every sign-in: nothing from before it (a planted CSRF token) carries over.
+    # A fresh session on every sign-in: nothing from before it (a planted CSRF token) carries
+    # over, and the session it replaces ends in the store too (a copy of the old cookie).
+    old = request.session.get(SESSION_ID)
+    if isinstance(old, str) and old:
+        web_sessions.end(session, old)
     request.session.clear()
     request.session[SESSION_ID] = web_sessions.start(
         session, [row.id for row in signed_in], _now(request)
