@@ -106,3 +106,5 @@ def test_quotasyncs_own_use_is_shown_against_its_share_at_any_scale(site: Site) 
     own = re.search(r'<p class="own-share" data-own-share="([0-9.]+)">', data)
     assert own is not None
     assert "<meter " in data and "of 3,500,000" in data  # 70% of the org's 5,000,000
+    # And its calls per hour have a chart of their own scale beside the one shared with others.
+    assert "quotasync alone, on its own scale" in data and "qs-sparkline" in data

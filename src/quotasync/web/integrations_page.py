@@ -321,6 +321,14 @@ def _card(workspace: Workspace, api: usage.ApiUsage, history: timeline.Timeline)
         "title": title,
         "bar": bar,
         "chart": charts.hourly_chart(hours=hours, label=title),
+        # quotasync's own calls on their own scale: beside other apps' they may not show at all.
+        "own": charts.sparkline(
+            [max(h.quotasync, 0) for h in hours],
+            label=f"quotasync's {title} calls per hour",
+            width=240,
+            height=40,
+        ),
+        "own_peak": max((h.quotasync for h in hours), default=0),
         "refusal": usage.share_refusal(workspace, api.api),
         "grant": api.unavailable_reason == usage.VIEW_SETUP_NEEDED,
     }
