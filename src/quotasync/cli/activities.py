@@ -131,7 +131,8 @@ def activities_sample(
     from datetime import UTC, datetime
 
     from quotasync.demo.org import org_records
-    from quotasync.demo.reps import SERVICE_USERS
+    from quotasync.demo.reps import org_people
+    from quotasync.errors import SalesforceError
     from quotasync.simulation import ActivityStream
 
     config_file = sandbox / "sandbox.json" if sandbox.is_dir() else sandbox
@@ -139,19 +140,11 @@ def activities_sample(
         config = json.loads(config_file.read_text())
     except (OSError, ValueError) as exc:
         common.fail(f"{config_file} is not a sandbox.json: {exc}")
-    from quotasync.errors import SalesforceError
-
     try:
-        users = org_records(config, "User")
-        found = {s: org_records(config, s) for s in ("Contact", "Lead")}
+        found, people = org_people(lambda sobject: org_records(config, sobject))
     except SalesforceError as exc:
         common.fail(str(exc))
-    reps = [
-        str(u["Email"]).lower()
-        for u in users
-        if u.get("Email") and not str(u["Email"]).lower().startswith(SERVICE_USERS)
-    ]
-    people = [str(r["Email"]).lower() for rows in found.values() for r in rows if r.get("Email")]
+    reps = list(found)
     if not reps or not people:
         common.fail("the sandbox org has no reps or no people: start it with --seed N")
     start = datetime.now(UTC).replace(microsecond=0)

@@ -91,7 +91,9 @@ def sandbox(
         session_timeout_minutes,
         without_package,
     )
-    if not _loopback(host):
+    from quotasync.sandbox.control import is_loopback
+
+    if not is_loopback(host):
         typer.echo(
             f"warning: the sandbox org listens on {host}, beyond this machine: anyone who can "
             "reach it may try its users' passwords; its control API still answers only this "
@@ -105,15 +107,6 @@ def sandbox(
     except OSError as exc:
         typer.echo(f"error: cannot serve on {host}:{port}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
-
-
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def org_config(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,17 +25,20 @@ LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Al
 COMPANIES = ("Initech", "Globex", "Hooli", "Umbrella", "Soylent", "Vandelay", "Stark", "Wonka")
 
 
-def org_people(org: DemoOrg) -> tuple[dict[str, str], list[str]]:
-    """The org's reps (email → User id) and the emails of its Contacts and Leads."""
+def org_people(
+    records: Callable[[str], list[dict[str, Any]]],
+) -> tuple[dict[str, str], list[str]]:
+    """The org's reps (email → User id) and the emails of its Contacts and Leads, from
+    `records(sobject)`: a running demo org's, or any sandbox org's (`demo.org.org_records`)."""
     reps = {
         str(u["Email"]).lower(): str(u["Id"])
-        for u in org.records("User")
+        for u in records("User")
         if u.get("Email") and not str(u["Email"]).lower().startswith(SERVICE_USERS)
     }
     people = [
         str(r["Email"]).lower()
         for sobject in ("Contact", "Lead")
-        for r in org.records(sobject)
+        for r in records(sobject)
         if r.get("Email")
     ]
     return reps, people

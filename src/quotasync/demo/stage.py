@@ -70,7 +70,7 @@ class Stage:
         """A workspace with an admin and a member, connected to the org as its admin user (who
         has View Setup, so every API type is governed), with the org's people mirrored."""
         runtime = open_runtime(Settings(data_dir=data_dir, database_url=None), clock=clock)
-        reps, people = org_people(org)
+        reps, people = org_people(org.records)
         with runtime.sessions.begin() as session:
             new = workspaces.create(session, WORKSPACE, ADMIN, clock.now())
             # A stranger's email is logged without a WhoId, so every activity ends up in the org.

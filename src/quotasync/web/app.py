@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect
 from quotasync import __version__
 from quotasync.ingest import Ingest
 from quotasync.runtime import Runtime
-from quotasync.store import mirror, retrying, workspaces
+from quotasync.store import mirror, retrying
 from quotasync.web import (
     activities_page,
     api,
@@ -185,15 +185,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         return await http_error(request, gone)
 
     def workspace_for(workspace: str, authorization: Annotated[str | None, Header()] = None) -> str:
-        token = _bearer(authorization)
         with runtime.sessions() as session:
-            found = workspaces.by_ingest_token(session, token)
-        if found is None:
-            raise auth.invalid_token()
-        # Another workspace's token: the same answer whether `workspace` exists or not.
-        if found.id != workspace:
-            raise HTTPException(404, "no such workspace for this token")
-        return found.id
+            return auth.ingest_workspace(session, workspace, authorization)
 
     @app.post(
         "/api/v1/workspaces/{workspace}/activities",
@@ -329,13 +322,6 @@ def _sendable(value: Any) -> Any:
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
-
-
-def _bearer(authorization: str | None) -> str:
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise auth.missing_token()
-    return token.strip()
 
 
 async def _body(request: Request) -> Any:

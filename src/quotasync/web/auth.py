@@ -191,6 +191,21 @@ def api_caller(
     raise Denied(403, "you are not a member of this workspace")
 
 
+def ingest_workspace(session: Session, workspace_id: str, authorization: str | None) -> str:
+    """The workspace whose ingest token `authorization` carries, when it is `workspace_id`'s:
+    401 without a bearer token or with one that is nobody's, 404 for another workspace's (the
+    same answer whether `workspace_id` exists or not)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise missing_token()
+    found = workspaces.by_ingest_token(session, token.strip())
+    if found is None:
+        raise invalid_token()
+    if found.id != workspace_id:
+        raise Denied(404, "no such workspace for this token")
+    return found.id
+
+
 def person(caller: Caller) -> Viewer:
     """The person behind a call; the ingest token is the email product, not a person."""
     if caller.viewer is None:

@@ -23,7 +23,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from quotasync.domain import realtime
 from quotasync.runtime import Runtime
 from quotasync.services import pushes
-from quotasync.store import workspaces
 from quotasync.web import auth, pages
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -90,15 +89,11 @@ def _member(runtime: Runtime, request: Request, workspace_id: str) -> Response |
 
 
 def _ingest(runtime: Runtime, request: Request, workspace_id: str) -> Response | None:
-    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return _json(auth.missing_token())
     with runtime.sessions() as session:
-        found = workspaces.by_ingest_token(session, token.strip())
-    if found is None:
-        return _json(auth.invalid_token())
-    if found.id != workspace_id:
-        return _json(auth.Denied(404, "no such workspace for this token"))
+        try:
+            auth.ingest_workspace(session, workspace_id, request.headers.get("authorization"))
+        except auth.Denied as refused:
+            return _json(refused)
     return None
 
 
